@@ -1,0 +1,1 @@
+"""The `taskroute` command line: one module per noun, each with a `register(subparsers)`."""

@@ -1,0 +1,187 @@
+"""Every error taskroute raises, in one tree.
+
+    TaskrouteError                      base of everything below
+    ├── CallerError                     the caller's mistake: fix the input, retrying won't help
+    │   ├── InvalidRequest              a request that is malformed or breaks a rule (HTTP 400)
+    │   ├── UnknownTask                 a task class the policy does not define (400)
+    │   ├── UnknownModel                a model id the policy does not define (404)
+    │   ├── PolicyError                 a policy file that cannot be used (file, line, key, expected)
+    │   ├── DataError                   a dataset or file that cannot be read (file, row, field)
+    │   └── ConfigError                 missing settings, such as an API key's variable
+    └── UpstreamError                   a provider failed us; the chain may escalate past it
+        ├── UpstreamTimeout             connect, first-token or total deadline passed (504)
+        ├── UpstreamStatus              the provider answered with an error status (502)
+        │   └── RateLimited             429, with the provider's Retry-After when it sent one
+        ├── UpstreamConnectionError     refused, reset or dropped mid-answer (502)
+        ├── MalformedResponse           a body or SSE stream we cannot parse (502)
+        └── ChainExhausted              every model in the chain failed; carries every attempt
+
+Messages never contain secrets: API keys live in `Secret` values, which print as '***'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class TaskrouteError(Exception):
+    """Base class for every error taskroute raises on purpose."""
+
+    status_code: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class CallerError(TaskrouteError):
+    """The input was wrong; the same call will fail the same way."""
+
+    status_code = 400
+
+
+class InvalidRequest(CallerError):
+    """A request body that is malformed or breaks a rule of the API."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class UnknownTask(CallerError):
+    def __init__(self, task: str, known: Sequence[str]) -> None:
+        super().__init__(f"unknown task class {task!r}; known: {', '.join(sorted(known))}")
+        self.task = task
+
+
+class UnknownModel(CallerError):
+    status_code = 404
+
+    def __init__(self, model: str, known: Sequence[str] = ()) -> None:
+        hint = f"; known: {', '.join(sorted(known))}" if known else ""
+        super().__init__(f"unknown model {model!r}{hint}")
+        self.model = model
+
+
+class PolicyError(CallerError):
+    """A policy file that cannot be used, located to its file, line and key."""
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        where = file or "<policy>"
+        if line is not None:
+            where += f":{line}"
+        at_key = f" at '{key}'" if key else ""
+        super().__init__(f"{where}{at_key}: {problem}")
+        self.problem = problem
+        self.file = file
+        self.line = line
+        self.key = key
+
+
+class DataError(CallerError):
+    """A dataset file that cannot be read, located to its row and field."""
+
+    def __init__(
+        self, problem: str, *, file: str | None = None, row: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        parts = [file or "<data>"]
+        if row is not None:
+            parts.append(f"row {row}")
+        if field is not None:
+            parts.append(f"field '{field}'")
+        super().__init__(f"{', '.join(parts)}: {problem}")
+        self.file, self.row, self.field = file, row, field
+
+
+class ConfigError(CallerError):
+    """Missing or wrong settings, such as an unset API key variable."""
+
+
+class UpstreamError(TaskrouteError):
+    """A provider failed; the call path may retry or escalate past it."""
+
+    status_code = 502
+
+    def __init__(self, message: str, *, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+
+
+class UpstreamTimeout(UpstreamError):
+    status_code = 504
+
+    def __init__(self, message: str, *, model: str | None = None, phase: str = "total") -> None:
+        super().__init__(message, model=model)
+        self.phase = phase  # "connect", "first_token" or "total"
+
+
+class UpstreamStatus(UpstreamError):
+    def __init__(
+        self, message: str, *, status: int, model: str | None = None, body: Any = None
+    ) -> None:
+        super().__init__(message, model=model)
+        self.status = status
+        self.body = body
+
+
+class RateLimited(UpstreamStatus):
+    status_code = 429
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, model: str | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message, status=429, model=model, body=body)
+        self.retry_after = retry_after
+
+
+class UpstreamConnectionError(UpstreamError):
+    pass
+
+
+class MalformedResponse(UpstreamError):
+    pass
+
+
+class ChainExhausted(UpstreamError):
+    """Every model in the chain failed or was rejected; `attempts` holds each one."""
+
+    def __init__(self, message: str, *, attempts: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.attempts = list(attempts)
+
+
+class Secret:
+    """A value that never prints: repr and str show '***'. Call `reveal()` to use it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
