@@ -1,0 +1,385 @@
+"""Policy file → frozen `Policy`. Every problem names the file, the line, the key and what was
+expected; an unknown key is an error, never ignored."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from taskroute.exceptions import PolicyError
+from taskroute.policy.conditions import ConditionError, compile_condition
+from taskroute.policy.model import (
+    AdjustAction,
+    AdjustRule,
+    CallingSettings,
+    ClassifierSettings,
+    ClassifyRule,
+    GateSpec,
+    ModelSpec,
+    Policy,
+    Price,
+    ProviderSpec,
+    RaceSpec,
+    TaskSpec,
+    TierSpec,
+    split_model_id,
+)
+from taskroute.policy.nodes import Node, parse_yaml
+from taskroute.tasks import DEFAULT_TASKS
+
+TOP_LEVEL = (
+    "name", "description", "providers", "models", "tiers", "tasks", "classify", "when unsure",
+    "classifier", "user tiers", "adjust", "session window", "calling", "log content", "gates",
+)
+API_KINDS = ("openai", "anthropic")
+ADJUST_ACTIONS: dict[str, AdjustAction] = {
+    "use": "use", "at least": "at_least", "at most": "at_most", "move up": "up",
+    "move down": "down",
+}
+
+
+def load_policy(path: str | Path) -> Policy:
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read the policy file: {exc.strerror or exc}", file=file) from None
+    except UnicodeDecodeError:
+        raise PolicyError("the policy file is not UTF-8 text", file=file) from None
+    return parse_policy(text, file=file)
+
+
+def default_policy_text() -> str:
+    return resources.files("taskroute.data").joinpath("default_policy.yaml").read_text("utf-8")
+
+
+def load_default_policy() -> Policy:
+    return parse_policy(default_policy_text(), file="<default policy>")
+
+
+def parse_policy(text: str, *, file: str | None = None) -> Policy:
+    root = parse_yaml(text, file)
+    top = root.fields(TOP_LEVEL, required=("models", "tiers", "tasks"))
+    providers = _providers(top["providers"]) if "providers" in top else {}
+    user_tiers = top["user tiers"].text_list() if "user tiers" in top else ()
+    models = _models(top["models"], providers)
+    tiers = _tiers(top["tiers"], models)
+    tier_names = tuple(t.name for t in tiers)
+    tasks = _tasks(top["tasks"], tier_names, tiers, models)
+    task_names = tuple(tasks)
+    default_task = top["when unsure"].one_of(task_names) if "when unsure" in top else (
+        "chat" if "chat" in tasks else task_names[0]
+    )
+    context = {"tasks": task_names, "user_tiers": user_tiers}
+    return Policy(
+        name=top["name"].text() if "name" in top else (Path(file).stem if file else "policy"),
+        description=top["description"].text().strip() if "description" in top else "",
+        source=file,
+        providers=MappingProxyType(providers),
+        models=MappingProxyType(models),
+        tiers=tiers,
+        tasks=MappingProxyType(tasks),
+        default_task=default_task,
+        classify_rules=_classify(top["classify"], context) if "classify" in top else (),
+        adjust_rules=(
+            _adjust(top["adjust"], context, tier_names) if "adjust" in top else ()
+        ),
+        classifier=_classifier(top["classifier"]) if "classifier" in top else ClassifierSettings(),
+        user_tiers=user_tiers,
+        session_window_s=top["session window"].seconds() if "session window" in top else 900.0,
+        calling=_calling(top["calling"]) if "calling" in top else CallingSettings(),
+        log_content=top["log content"].boolean() if "log content" in top else False,
+        gates=_gates(top["gates"]) if "gates" in top else (),
+    )
+
+
+# -- sections -----------------------------------------------------------------------------------
+
+
+def _providers(node: Node) -> dict[str, ProviderSpec]:
+    providers: dict[str, ProviderSpec] = {}
+    for name, spec in node.items():
+        if "/" in name:
+            spec.fail("a provider name cannot contain '/'")
+        f = spec.fields(
+            ("api", "base url", "api key env", "headers", "simulated"), required=("base url",)
+        )
+        base_url = f["base url"].text().rstrip("/")
+        if not re.match(r"^https?://", base_url):
+            f["base url"].fail(f"expected an http:// or https:// URL, got {base_url!r}")
+        headers = {k: v.text() for k, v in f["headers"].items()} if "headers" in f else {}
+        providers[name] = ProviderSpec(
+            name=name,
+            api="anthropic" if "api" in f and f["api"].one_of(API_KINDS) == "anthropic"
+            else "openai",
+            base_url=base_url,
+            api_key_env=f["api key env"].text() if "api key env" in f else None,
+            headers=MappingProxyType(headers),
+            simulated=f["simulated"].boolean() if "simulated" in f else False,
+        )
+    return providers
+
+
+def _model_id(node: Node, providers: dict[str, ProviderSpec]) -> str:
+    model_id = node.text()
+    try:
+        provider, _ = split_model_id(model_id)
+    except ValueError as exc:
+        node.fail(str(exc))
+    if providers and provider not in providers:
+        node.fail(f"unknown provider '{provider}'; declared: {', '.join(providers)}")
+    return model_id
+
+
+def _models(node: Node, providers: dict[str, ProviderSpec]) -> dict[str, ModelSpec]:
+    models: dict[str, ModelSpec] = {}
+    for model_id, spec in node.items():
+        try:
+            provider, _ = split_model_id(model_id)
+        except ValueError as exc:
+            spec.fail(str(exc))
+        if providers and provider not in providers:
+            spec.fail(f"unknown provider '{provider}'; declared: {', '.join(providers)}")
+        f = spec.fields(("tier", "price", "context", "also at"), required=("tier", "price"))
+        price = f["price"].fields(("input", "output"), required=("input", "output"))
+        models[model_id] = ModelSpec(
+            id=model_id,
+            tier=f["tier"].text(),
+            price=Price(price["input"].number(low=0), price["output"].number(low=0)),
+            context=f["context"].integer(low=1) if "context" in f else 128_000,
+            also_at=tuple(
+                _model_id(item, providers) for item in f["also at"].sequence()
+            ) if "also at" in f else (),
+        )
+    if not models:
+        node.fail("declare at least one model")
+    return models
+
+
+def _tiers(node: Node, models: dict[str, ModelSpec]) -> tuple[TierSpec, ...]:
+    entries = list(node.items())
+    names = [name for name, _ in entries]
+    tiers: list[TierSpec] = []
+    for name, spec in entries:
+        f = spec.fields(("use", "escalate to", "gates"), required=("use",))
+        first = _resolve_model(f["use"], models, names, tiers)
+        escalate = tuple(
+            _resolve_model(item, models, names, tiers)
+            for item in (f["escalate to"].sequence() if "escalate to" in f else [])
+        )
+        tiers.append(TierSpec(
+            name=name, model=first, escalate_to=escalate,
+            gates=_gates(f["gates"]) if "gates" in f else (),
+        ))
+    if not tiers:
+        node.fail("declare at least one tier")
+    for model in models.values():
+        if model.tier not in names:
+            node.fail(f"model '{model.id}' names tier '{model.tier}', which is not declared")
+    return tuple(tiers)
+
+
+def _resolve_model(
+    node: Node, models: dict[str, ModelSpec], tier_names: list[str], done: list[TierSpec]
+) -> str:
+    """A model id, or a tier's name standing for that tier's first pick."""
+    value = node.text()
+    if value in models:
+        return value
+    for tier in done:
+        if tier.name == value:
+            return tier.model
+    if value in tier_names:
+        for model in models.values():
+            if model.tier == value:
+                return model.id
+    node.fail(f"'{value}' is neither a declared model nor a tier with a model")
+
+
+def _tasks(
+    node: Node, tier_names: tuple[str, ...], tiers: tuple[TierSpec, ...],
+    models: dict[str, ModelSpec],
+) -> dict[str, TaskSpec]:
+    tasks: dict[str, TaskSpec] = {}
+    for name, spec in node.items():
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            spec.fail("task class names are lower_snake_case words")
+        if not spec.is_mapping():  # `extraction: fast`
+            tasks[name] = TaskSpec(name, DEFAULT_TASKS.get(name, name), spec.one_of(tier_names))
+            continue
+        f = spec.fields(("tier", "meaning", "gates", "race", "buffer stream", "output tokens",
+                         "router"), required=("tier",))
+        meaning = f["meaning"].text() if "meaning" in f else DEFAULT_TASKS.get(name)
+        if meaning is None:
+            spec.fail(f"task class '{name}' is not a default one; give it a 'meaning'")
+        tasks[name] = TaskSpec(
+            name=name,
+            meaning=meaning,
+            tier=f["tier"].one_of(tier_names),
+            gates=_gates(f["gates"]) if "gates" in f else (),
+            race=_race(f["race"], models, list(tier_names), list(tiers)) if "race" in f else None,
+            buffer_stream=f["buffer stream"].boolean() if "buffer stream" in f else False,
+            output_tokens=f["output tokens"].integer(low=1) if "output tokens" in f else None,
+            router=f["router"].text() if "router" in f else None,
+        )
+    if not tasks:
+        node.fail("declare at least one task class")
+    return tasks
+
+
+def _race(
+    node: Node, models: dict[str, ModelSpec], tier_names: list[str], tiers: list[TierSpec]
+) -> RaceSpec | None:
+    if not node.is_mapping():
+        return RaceSpec(tiers[-1].model, 0.0) if node.boolean() else None
+    f = node.fields(("against", "min confidence"))
+    against = _resolve_model(f["against"], models, tier_names, tiers) if "against" in f else (
+        tiers[-1].model
+    )
+    conf = f["min confidence"].number(low=0, high=1) if "min confidence" in f else 0.0
+    return RaceSpec(against=against, min_confidence=conf)
+
+
+def _gates(node: Node) -> tuple[GateSpec, ...]:
+    gates: list[GateSpec] = []
+    for item in node.sequence():
+        if item.is_mapping():
+            entries = list(item.items())
+            if len(entries) != 1:
+                item.fail("a gate with settings is one key, e.g. {regex: '^[A-D]$'}")
+            name, settings = entries[0]
+            gates.append(GateSpec(name, MappingProxyType(_plain(settings))))
+        else:
+            gates.append(GateSpec(item.text()))
+    return tuple(gates)
+
+
+def _plain(node: Node) -> dict[str, Any]:
+    if not node.is_mapping():
+        return {"value": _scalar(node)}
+    return {key.replace(" ", "_"): _scalar(value) for key, value in node.items()}
+
+
+def _scalar(node: Node) -> Any:
+    if node.is_sequence():
+        return [_scalar(item) for item in node.sequence()]
+    if node.is_mapping():
+        return _plain(node)
+    kind = node.kind
+    if kind == "a number":
+        return node.number()
+    if kind == "true/false":
+        return node.boolean()
+    return node.text()
+
+
+def _classify(node: Node, context: dict[str, Any]) -> tuple[ClassifyRule, ...]:
+    rules: list[ClassifyRule] = []
+    for item in node.sequence():
+        f = item.fields(("as", "when", "keywords", "pattern", "system says"), required=("as",))
+        if len(f) == 1:
+            item.fail("a rule needs 'when', 'keywords', 'pattern' or 'system says' besides 'as'")
+        pattern = None
+        if "pattern" in f:
+            try:
+                pattern = re.compile(f["pattern"].text())
+            except re.error as exc:
+                f["pattern"].fail(f"not a valid regular expression: {exc}")
+        rules.append(ClassifyRule(
+            task=f["as"].one_of(context["tasks"]),
+            line=item.line,
+            condition=_condition(f["when"], context) if "when" in f else None,
+            keywords=tuple(k.lower() for k in f["keywords"].text_list()) if "keywords" in f
+            else (),
+            pattern=pattern,
+            system_markers=tuple(k.lower() for k in f["system says"].text_list())
+            if "system says" in f else (),
+        ))
+    return tuple(rules)
+
+
+def _condition(node: Node, context: dict[str, Any]) -> Any:
+    try:
+        return compile_condition(node.text(), **context)
+    except ConditionError as exc:
+        node.fail(str(exc))
+
+
+def _adjust(
+    node: Node, context: dict[str, Any], tier_names: tuple[str, ...]
+) -> tuple[AdjustRule, ...]:
+    rules: list[AdjustRule] = []
+    for item in node.sequence():
+        f = item.fields(("when", *ADJUST_ACTIONS, "because"), required=("when",))
+        actions = [k for k in f if k in ADJUST_ACTIONS]
+        if len(actions) != 1:
+            item.fail(f"a rule takes exactly one of: {', '.join(ADJUST_ACTIONS)}")
+        key = actions[0]
+        action = ADJUST_ACTIONS[key]
+        tier, steps = None, 1
+        if action in ("up", "down"):
+            steps = f[key].integer(low=1)
+        else:
+            tier = f[key].one_of(tier_names)
+        rules.append(AdjustRule(
+            condition=_condition(f["when"], context),
+            action=action, line=item.line, tier=tier, steps=steps,
+            because=f["because"].text() if "because" in f else None,
+        ))
+    return tuple(rules)
+
+
+def _classifier(node: Node) -> ClassifierSettings:
+    if not node.is_mapping():
+        return ClassifierSettings(enabled=node.boolean())
+    f = node.fields(("enabled", "min confidence", "model file"))
+    return ClassifierSettings(
+        enabled=f["enabled"].boolean() if "enabled" in f else True,
+        min_confidence=f["min confidence"].number(low=0, high=1) if "min confidence" in f
+        else 0.5,
+        model_file=f["model file"].text() if "model file" in f else None,
+    )
+
+
+def _calling(node: Node) -> CallingSettings:
+    f = node.fields(("timeouts", "retries", "backoff", "circuit breaker", "hedge"))
+    values: dict[str, Any] = {}
+    if "timeouts" in f:
+        t = f["timeouts"].fields(("connect", "first token", "total"))
+        for key, attr in (("connect", "connect_timeout_s"), ("first token",
+                          "first_token_timeout_s"), ("total", "total_timeout_s")):
+            if key in t:
+                values[attr] = t[key].seconds()
+    if "retries" in f:
+        values["retries"] = f["retries"].integer(low=0)
+    if "backoff" in f:
+        b = f["backoff"].fields(("first", "max"))
+        if "first" in b:
+            values["backoff_s"] = b["first"].seconds()
+        if "max" in b:
+            values["backoff_max_s"] = b["max"].seconds()
+    if "circuit breaker" in f:
+        c = f["circuit breaker"].fields(("failures", "cool down"))
+        if "failures" in c:
+            values["breaker_failures"] = c["failures"].integer(low=1)
+        if "cool down" in c:
+            values["breaker_cooldown_s"] = c["cool down"].seconds()
+    if "hedge" in f:
+        h = f["hedge"]
+        if h.is_mapping():
+            hf = h.fields(("after", "min samples"))
+            values["hedge"] = True
+            if "after" in hf:
+                after = hf["after"].text()
+                match = re.fullmatch(r"p(\d{1,2}(?:\.\d+)?)", after)
+                if not match:
+                    hf["after"].fail(f"expected a percentile such as p95, got {after!r}")
+                values["hedge_quantile"] = float(match.group(1)) / 100
+            if "min samples" in hf:
+                values["hedge_min_samples"] = hf["min samples"].integer(low=1)
+        else:
+            values["hedge"] = h.boolean()
+    return CallingSettings(**values)

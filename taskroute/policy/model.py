@@ -1,0 +1,209 @@
+"""The policy as frozen, typed objects: what the loader builds and everything else reads."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from taskroute.policy.conditions import Condition
+
+ApiKind = Literal["openai", "anthropic"]
+
+
+def split_model_id(model_id: str) -> tuple[str, str]:
+    """`provider/model` → (provider, model). The one place a model id is taken apart."""
+    provider, sep, name = model_id.partition("/")
+    if not sep or not provider or not name:
+        raise ValueError(f"a model id is written provider/model, not {model_id!r}")
+    return provider, name
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """USD per million tokens."""
+
+    input: float
+    output: float
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.input + output_tokens * self.output) / 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    name: str
+    api: ApiKind
+    base_url: str
+    api_key_env: str | None = None
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    simulated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    id: str                       # provider/model
+    tier: str
+    price: Price
+    context: int
+    also_at: tuple[str, ...] = ()  # equivalent deployments on other providers, for failover
+
+    @property
+    def provider(self) -> str:
+        return split_model_id(self.id)[0]
+
+    @property
+    def upstream_name(self) -> str:
+        return split_model_id(self.id)[1]
+
+    @property
+    def deployments(self) -> tuple[str, ...]:
+        return (self.id, *self.also_at)
+
+
+@dataclass(frozen=True, slots=True)
+class GateSpec:
+    name: str
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class RaceSpec:
+    against: str            # the strong model raced against the first pick
+    min_confidence: float   # the cheap answer wins only at or above this confidence
+
+
+@dataclass(frozen=True, slots=True)
+class TierSpec:
+    name: str
+    model: str
+    escalate_to: tuple[str, ...]  # model ids, in order
+    gates: tuple[GateSpec, ...] = ()
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        return (self.model, *self.escalate_to)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    name: str
+    meaning: str
+    tier: str
+    gates: tuple[GateSpec, ...] = ()
+    race: RaceSpec | None = None
+    buffer_stream: bool = False
+    output_tokens: int | None = None
+    router: str | None = None  # path to a learned router file choosing the model in the tier
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifyRule:
+    task: str
+    line: int
+    condition: Condition | None = None
+    keywords: tuple[str, ...] = ()
+    pattern: re.Pattern[str] | None = None
+    system_markers: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        parts: list[str] = []
+        if self.condition is not None:
+            parts.append(self.condition.text)
+        if self.keywords:
+            parts.append("the prompt mentions " + " or ".join(repr(k) for k in self.keywords))
+        if self.pattern is not None:
+            parts.append(f"the prompt matches /{self.pattern.pattern}/")
+        if self.system_markers:
+            parts.append(
+                "the system prompt mentions " + " or ".join(repr(k) for k in self.system_markers)
+            )
+        return " and ".join(parts)
+
+
+AdjustAction = Literal["use", "at_least", "at_most", "up", "down"]
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustRule:
+    condition: Condition
+    action: AdjustAction
+    line: int
+    tier: str | None = None
+    steps: int = 1
+    because: str | None = None
+
+    def describe(self) -> str:
+        if self.action == "use":
+            what = f"use the {self.tier} tier"
+        elif self.action == "at_least":
+            what = f"use at least the {self.tier} tier"
+        elif self.action == "at_most":
+            what = f"use at most the {self.tier} tier"
+        else:
+            what = f"move {self.action} {self.steps} tier{'s' if self.steps > 1 else ''}"
+        why = f", because {self.because}" if self.because else ""
+        return f"when {self.condition.text}, {what}{why}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifierSettings:
+    enabled: bool = True
+    min_confidence: float = 0.5
+    model_file: str | None = None  # None: the classifier that ships with taskroute
+
+
+@dataclass(frozen=True, slots=True)
+class CallingSettings:
+    connect_timeout_s: float = 5.0
+    first_token_timeout_s: float = 30.0
+    total_timeout_s: float = 120.0
+    retries: int = 1                  # retries on the same model before escalating
+    backoff_s: float = 0.25           # first backoff; doubles, with jitter, up to the cap
+    backoff_max_s: float = 8.0
+    breaker_failures: int = 5         # consecutive failures that open a deployment's breaker
+    breaker_cooldown_s: float = 30.0
+    hedge: bool = False               # send to the next deployment when first token is late
+    hedge_quantile: float = 0.95
+    hedge_min_samples: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    name: str
+    description: str
+    source: str | None
+    providers: Mapping[str, ProviderSpec]
+    models: Mapping[str, ModelSpec]
+    tiers: tuple[TierSpec, ...]            # cheapest first: "up" is later in this tuple
+    tasks: Mapping[str, TaskSpec]
+    default_task: str
+    classify_rules: tuple[ClassifyRule, ...] = ()
+    adjust_rules: tuple[AdjustRule, ...] = ()
+    classifier: ClassifierSettings = ClassifierSettings()
+    user_tiers: tuple[str, ...] = ()
+    session_window_s: float = 900.0
+    calling: CallingSettings = CallingSettings()
+    log_content: bool = False
+    gates: tuple[GateSpec, ...] = ()       # applied to every task
+    extensions: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def tier_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tiers)
+
+    def tier(self, name: str) -> TierSpec:
+        for tier in self.tiers:
+            if tier.name == name:
+                return tier
+        raise KeyError(name)
+
+    def tier_index(self, name: str) -> int:
+        return self.tier_names.index(name)
+
+    def gates_for(self, task: str, tier: str) -> tuple[GateSpec, ...]:
+        """Gates that judge an answer: the policy's, the tier's, then the task's."""
+        task_gates = self.tasks[task].gates if task in self.tasks else ()
+        return (*self.gates, *self.tier(tier).gates, *task_gates)

@@ -1,0 +1,288 @@
+"""The front door: `Router.decide(request)` picks a task class, a tier and a model, and says why.
+
+Deciding is pure and fast: no I/O, no model calls, the same answer for the same request and
+session history. Calling models (`complete`, `stream`) builds on it in `taskroute.calling`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from taskroute.decision import Decision, TaskSource
+from taskroute.exceptions import InvalidRequest, UnknownModel, UnknownTask
+from taskroute.policy.loader import load_default_policy, load_policy
+from taskroute.policy.model import ClassifyRule, Policy
+from taskroute.request import ChatRequest
+from taskroute.session import InMemorySessionHistory, SessionHistory
+from taskroute.signals import Signals, measure
+from taskroute.tasks import DEFAULT_OUTPUT_TOKENS, TYPICAL_OUTPUT_TOKENS
+
+if TYPE_CHECKING:
+    from taskroute.classify.base import Classifier
+
+ROUTING_MODEL_NAMES = frozenset({"", "auto", "taskroute", "taskroute/auto"})
+TASK_MODEL_PREFIX = "taskroute/"
+# Rules read a bounded window of the prompt, so a huge prompt costs no more to route.
+_RULE_HEAD, _RULE_TAIL = 4000, 1000
+
+
+class _Facts:
+    """What a policy condition sees: every signal, plus the task class once it is known."""
+
+    __slots__ = ("signals", "task")
+
+    def __init__(self, signals: Signals, task: str | None) -> None:
+        self.signals = signals
+        self.task = task
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.signals, name)
+
+
+class Router:
+    """Routes requests by a policy. Build one with `Router.default()` or `Router.from_file()`."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        classifier: Classifier | None | bool = True,
+        history: SessionHistory | None = None,
+    ) -> None:
+        """`classifier=True` uses the policy's (by default the bundled one), `False` or `None`
+        turns it off, or pass any object with `predict(text) -> Prediction`."""
+        self.policy = policy
+        self.history: SessionHistory = history or InMemorySessionHistory()
+        if classifier is True and not policy.classifier.enabled:
+            classifier = None
+        self._classifier: Classifier | None = None if classifier in (True, False) else (
+            classifier  # type: ignore[assignment]
+        )
+        self._classifier_wanted = classifier is True
+        self._tier_index = {name: i for i, name in enumerate(policy.tier_names)}
+        self._bare_names = _bare_model_names(policy)
+
+    @classmethod
+    def default(cls, **kwargs: Any) -> Router:
+        return cls(load_default_policy(), **kwargs)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs: Any) -> Router:
+        return cls(load_policy(path), **kwargs)
+
+    @property
+    def classifier(self) -> Classifier | None:
+        if self._classifier is None and self._classifier_wanted:
+            from taskroute.classify.learned import LinearTaskClassifier
+
+            model_file = self.policy.classifier.model_file
+            self._classifier = (
+                LinearTaskClassifier.from_file(model_file) if model_file
+                else LinearTaskClassifier.bundled()
+            )
+        return self._classifier
+
+    # -- deciding -------------------------------------------------------------------------------
+
+    def decide(
+        self, request: ChatRequest | Mapping[str, Any], *, task: str | None = None
+    ) -> Decision:
+        """Choose the task class, tier and model for a request. `task` is the caller's own
+        naming of the class (the gateway passes the X-Taskroute-Task header here)."""
+        if not isinstance(request, ChatRequest):
+            request = ChatRequest.from_dict(request)
+        policy = self.policy
+        reasons: list[str] = []
+        session = request.meta("session_id")
+        signals = measure(
+            request,
+            user_tiers=policy.user_tiers,
+            session_escalations=(
+                self.history.escalations(session, policy.session_window_s) if session else 0
+            ),
+        )
+        if signals.user_tier is not None and signals.user_tier_rank < 0:
+            reasons.append(
+                f"User tier {signals.user_tier!r} is not in the policy's user tiers; "
+                "treated as unranked."
+            )
+        pinned = self._pinned_model(request.model)
+        task_name, source, confidence = self._choose_task(request, signals, task, reasons)
+        if pinned is not None:
+            return self._pinned(pinned, task_name, source, confidence, signals, reasons, request)
+        tier = self._choose_tier(task_name, signals, reasons)
+        chain = self._fit_context(policy.tier(tier).chain, signals.input_tokens, reasons)
+        return Decision(
+            task=task_name,
+            task_source=source,
+            task_confidence=confidence,
+            signals=signals,
+            tier=tier,
+            model=chain[0],
+            chain=chain,
+            estimated_cost_usd=self._estimate_cost(chain[0], task_name, signals, request),
+            reasons=tuple(reasons),
+            policy=policy.name,
+        )
+
+    def _pinned_model(self, model: str) -> str | None:
+        """The concrete model a caller named, None when the request asks to be routed."""
+        if model in ROUTING_MODEL_NAMES or model.startswith(TASK_MODEL_PREFIX):
+            return None
+        if model in self.policy.models:
+            return model
+        if model in self._bare_names:
+            return self._bare_names[model]
+        raise UnknownModel(model, [*self.policy.models, "auto", "taskroute/<task class>"])
+
+    def _choose_task(
+        self, request: ChatRequest, signals: Signals, named: str | None, reasons: list[str]
+    ) -> tuple[str, TaskSource, float | None]:
+        tasks = self.policy.tasks
+        for value, how in (
+            (request.meta("task"), "metadata.task"),
+            (named, "the X-Taskroute-Task header"),
+            (request.model.removeprefix(TASK_MODEL_PREFIX)
+             if request.model.startswith(TASK_MODEL_PREFIX) and request.model != "taskroute/auto"
+             else None, f"the model name {request.model!r}"),
+        ):
+            if value:
+                if value not in tasks:
+                    raise UnknownTask(value, list(tasks))
+                reasons.append(f"The caller named the task {value} in {how}.")
+                return value, "caller", None
+        text = request.last_user_text
+        window = text if len(text) <= _RULE_HEAD + _RULE_TAIL else (
+            text[:_RULE_HEAD] + "\n" + text[-_RULE_TAIL:]
+        )
+        lowered = window.lower()
+        system = request.system_text.lower()
+        facts = _Facts(signals, None)
+        for rule in self.policy.classify_rules:
+            if _rule_matches(rule, facts, window, lowered, system):
+                reasons.append(
+                    f"Policy rule at line {rule.line} classed it as {rule.task}: "
+                    f"{rule.describe()}."
+                )
+                return rule.task, "rule", None
+        classifier = self.classifier
+        default = self.policy.default_task
+        if classifier is None:
+            reasons.append(f"No rule matched and the classifier is off; default class {default}.")
+            return default, "default", None
+        prediction = classifier.predict(text)
+        threshold = self.policy.classifier.min_confidence
+        if prediction.task in tasks and prediction.probability >= threshold:
+            reasons.append(
+                f"The classifier read it as {prediction.task} "
+                f"({prediction.probability:.0%} sure, needs {threshold:.0%})."
+            )
+            return prediction.task, "classifier", prediction.probability
+        why = (
+            f"only {prediction.probability:.0%} sure of {prediction.task}, "
+            f"needs {threshold:.0%}" if prediction.task in tasks
+            else f"its guess {prediction.task} is not a class of this policy"
+        )
+        reasons.append(f"No rule matched and the classifier was unsure ({why}); "
+                       f"default class {default}.")
+        return default, "default", prediction.probability
+
+    def _choose_tier(self, task: str, signals: Signals, reasons: list[str]) -> str:
+        policy = self.policy
+        names = policy.tier_names
+        start = policy.tasks[task].tier
+        reasons.append(f"The policy sends {task} to the {start} tier.")
+        index = self._tier_index[start]
+        facts = _Facts(signals, task)
+        top = len(names) - 1
+        for rule in policy.adjust_rules:
+            if not rule.condition(facts):
+                continue
+            before = index
+            if rule.action == "use":
+                index = self._tier_index[rule.tier or start]
+            elif rule.action == "at_least":
+                index = max(index, self._tier_index[rule.tier or start])
+            elif rule.action == "at_most":
+                index = min(index, self._tier_index[rule.tier or start])
+            elif rule.action == "up":
+                index = min(top, index + rule.steps)
+            else:
+                index = max(0, index - rule.steps)
+            if index != before:
+                verb = "Raised" if index > before else "Lowered"
+                reasons.append(
+                    f"{verb} from {names[before]} to {names[index]} by the rule at line "
+                    f"{rule.line}: {rule.describe()}."
+                )
+        return names[index]
+
+    def _fit_context(
+        self, chain: tuple[str, ...], input_tokens: int, reasons: list[str]
+    ) -> tuple[str, ...]:
+        models = self.policy.models
+        fitting = tuple(m for m in chain if models[m].context >= input_tokens)
+        if fitting == chain:
+            return chain
+        if not fitting:
+            raise InvalidRequest(
+                f"the input (about {input_tokens:,} tokens) is longer than the context window "
+                f"of every model in the chain ({', '.join(chain)})"
+            )
+        skipped = [m for m in chain if m not in fitting]
+        reasons.append(
+            f"Skipped {', '.join(skipped)}: about {input_tokens:,} input tokens exceed "
+            "its context window."
+        )
+        return fitting
+
+    def _estimate_cost(
+        self, model: str, task: str, signals: Signals, request: ChatRequest
+    ) -> float:
+        spec = self.policy.tasks.get(task)
+        output = (spec.output_tokens if spec else None) or TYPICAL_OUTPUT_TOKENS.get(
+            task, DEFAULT_OUTPUT_TOKENS
+        )
+        if request.max_tokens is not None:
+            output = min(output, request.max_tokens)
+        return round(self.policy.models[model].price.cost(signals.input_tokens, output), 8)
+
+    def _pinned(
+        self, model: str, task: str, source: TaskSource, confidence: float | None,
+        signals: Signals, reasons: list[str], request: ChatRequest,
+    ) -> Decision:
+        spec = self.policy.models[model]
+        reasons.append(f"The caller named the model {model}; routing is bypassed.")
+        return Decision(
+            task=task, task_source=source, task_confidence=confidence, signals=signals,
+            tier=spec.tier, model=model, chain=(model,),
+            estimated_cost_usd=self._estimate_cost(model, task, signals, request),
+            reasons=tuple(reasons), policy=self.policy.name, routed=False,
+        )
+
+    def record_escalation(self, session_id: str | None) -> None:
+        """Called by the call path when a session's request had to escalate."""
+        if session_id:
+            self.history.record_escalation(session_id)
+
+
+def _rule_matches(
+    rule: ClassifyRule, facts: _Facts, text: str, lowered: str, system: str
+) -> bool:
+    if rule.condition is not None and not rule.condition(facts):
+        return False
+    if rule.keywords and not any(k in lowered for k in rule.keywords):
+        return False
+    if rule.pattern is not None and rule.pattern.search(text) is None:
+        return False
+    return not rule.system_markers or any(m in system for m in rule.system_markers)
+
+
+def _bare_model_names(policy: Policy) -> dict[str, str]:
+    """Upstream names (gpt-4.1-mini) that stand for exactly one model id of the policy."""
+    counts: dict[str, list[str]] = {}
+    for model_id, spec in policy.models.items():
+        counts.setdefault(spec.upstream_name, []).append(model_id)
+    return {name: ids[0] for name, ids in counts.items() if len(ids) == 1}

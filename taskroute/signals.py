@@ -1,0 +1,186 @@
+"""Confidence signals: cheap numbers computed from a request, each with a documented meaning.
+
+Each signal is one small function of the request, so rules in the policy can name it and a
+decision can report it. None of them calls a model or does I/O.
+
+| signal               | meaning                                                                  |
+|----------------------|--------------------------------------------------------------------------|
+| input_tokens         | estimated tokens across all messages (about four characters a token)     |
+| questions            | questions asked in the last user message (question marks, at least 0)    |
+| constraints          | explicit constraints there: must/exactly/at least/do not..., list items  |
+| code_density         | 0–1, share of its lines that look like code                              |
+| math_density         | 0–1, how much of it is numbers, operators, equations or LaTeX            |
+| complexity           | 0–1, one number combining the five above (see `complexity`)              |
+| retrieval_score      | 0–1 from `metadata.retrieval_score` (caller's retrieval confidence), or None |
+| tools                | how many tools the request offers                                        |
+| tools_required       | tools are offered and `tool_choice` is not "none"                        |
+| format               | text, json_object, json_schema or strict_schema                          |
+| format_strictness    | 0 text, 1 json_object, 2 json_schema, 3 strict json_schema               |
+| user_tier            | `metadata.user_tier`, a name from the policy's user tiers, or None       |
+| user_tier_rank       | its place in the policy's list (0 = lowest), or -1 when absent/unknown   |
+| session_escalations  | escalations recorded for `metadata.session_id` within the policy's window |
+| turns                | user messages in the conversation                                        |
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from taskroute.exceptions import InvalidRequest
+from taskroute.request import ChatRequest
+
+FORMAT_STRICTNESS = {"text": 0, "json_object": 1, "json_schema": 2, "strict_schema": 3}
+
+# Density features look at a bounded window of the text, so a huge prompt costs no more than this.
+_HEAD_CHARS = 4000
+_TAIL_CHARS = 1000
+
+_QUESTION = re.compile(r"\?")
+_CONSTRAINT = re.compile(
+    r"\b(?:must|should|shall|exactly|at least|at most|no more than|no less than|only|never|always"
+    r"|do not|don't|without|ensure|required?|limit(?:ed)? to|within)\b"
+    r"|^\s*(?:[-*•]|\d+[.)])\s+",
+    re.IGNORECASE | re.MULTILINE,
+)
+_CODE_LINE = re.compile(
+    r"^\s*(?:def |class |import |from \S+ import|return\b|if .*:|for .*:|while .*:|function\b"
+    r"|const |let |var |public |private |#include|SELECT\b|INSERT\b|```|[}\]);]\s*$|\S.*[;{]\s*$"
+    r"|\S+\s*=\s*\S.*[)\]\"']\s*$|//|/\*|<\w+[^>]*>)",
+    re.IGNORECASE,
+)
+_MATH = re.compile(
+    r"\d+(?:\.\d+)?\s*[-+*/^=<>]\s*\(?\d|\\(?:frac|sum|int|sqrt|cdot|times|leq|geq)\b"
+    r"|\b(?:equation|integral|derivative|probability|prove|theorem|solve for|modulo)\b"
+    r"|[∑∫√≤≥±×÷π]",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    input_tokens: int
+    questions: int
+    constraints: int
+    code_density: float
+    math_density: float
+    complexity: float
+    retrieval_score: float | None
+    tools: int
+    tools_required: bool
+    format: str
+    format_strictness: int
+    user_tier: str | None
+    user_tier_rank: int
+    session_escalations: int
+    turns: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token: close enough for routing and cost estimates."""
+    return (len(text) + 3) // 4
+
+
+def _window(text: str) -> str:
+    if len(text) <= _HEAD_CHARS + _TAIL_CHARS:
+        return text
+    return text[:_HEAD_CHARS] + "\n" + text[-_TAIL_CHARS:]
+
+
+def count_questions(text: str) -> int:
+    return len(_QUESTION.findall(_window(text)))
+
+
+def count_constraints(text: str) -> int:
+    return len(_CONSTRAINT.findall(_window(text)))
+
+
+def code_density(text: str) -> float:
+    lines = [line for line in _window(text).splitlines() if line.strip()]
+    if not lines:
+        return 0.0
+    return sum(1 for line in lines if _CODE_LINE.match(line)) / len(lines)
+
+
+def math_density(text: str) -> float:
+    window = _window(text)
+    words = max(1, window.count(" ") + 1)
+    # One math marker in twenty words already reads as a math problem.
+    return min(1.0, 20.0 * len(_MATH.findall(window)) / words)
+
+
+def complexity(
+    input_tokens: int, questions: int, constraints: int, code: float, maths: float
+) -> float:
+    """0–1: length on a log scale (10 tokens → 0, 10,000 → 1) weighs 35 %, questions 15 %
+    (saturating at 4), constraints 20 % (at 6), code 15 %, math 15 %."""
+    length = min(1.0, max(0.0, (math.log10(max(input_tokens, 1)) - 1.0) / 3.0))
+    score = (
+        0.35 * length
+        + 0.15 * min(1.0, questions / 4)
+        + 0.20 * min(1.0, constraints / 6)
+        + 0.15 * code
+        + 0.15 * maths
+    )
+    return round(score, 4)
+
+
+def retrieval_score(request: ChatRequest) -> float | None:
+    raw = request.meta("retrieval_score")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise InvalidRequest(
+            f"metadata.retrieval_score must be a number from 0 to 1; got {raw!r}",
+            param="metadata.retrieval_score",
+        )
+    return value
+
+
+def tools_required(request: ChatRequest) -> bool:
+    return bool(request.tools) and request.tool_choice != "none"
+
+
+def measure(
+    request: ChatRequest,
+    *,
+    user_tiers: tuple[str, ...] = (),
+    session_escalations: int = 0,
+) -> Signals:
+    """Every signal for one request."""
+    text = request.last_user_text
+    tokens = sum(estimate_tokens(m.text) for m in request.messages)
+    if request.tools:
+        tokens += estimate_tokens(str(request.tools))
+    questions = count_questions(text)
+    constraints = count_constraints(text)
+    code = round(code_density(text), 4)
+    maths = round(math_density(text), 4)
+    fmt = request.format_kind
+    tier = request.meta("user_tier")
+    return Signals(
+        input_tokens=tokens,
+        questions=questions,
+        constraints=constraints,
+        code_density=code,
+        math_density=maths,
+        complexity=complexity(tokens, questions, constraints, code, maths),
+        retrieval_score=retrieval_score(request),
+        tools=len(request.tools or ()),
+        tools_required=tools_required(request),
+        format=fmt,
+        format_strictness=FORMAT_STRICTNESS.get(fmt, 0),
+        user_tier=tier,
+        user_tier_rank=user_tiers.index(tier) if tier in user_tiers else -1,
+        session_escalations=session_escalations,
+        turns=sum(1 for m in request.messages if m.role == "user"),
+    )
