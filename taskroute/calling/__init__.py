@@ -1,0 +1,1 @@
+"""Turning decisions into answers: escalate along the chain → retry one model → call once."""

@@ -1,0 +1,90 @@
+"""What the call path records: every attempt, and the route a request took."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from taskroute.decision import Decision
+from taskroute.response import ChatResponse
+
+AttemptStatus = Literal["ok", "rejected", "error", "cancelled"]
+AttemptRole = Literal["first", "retry", "escalation", "failover", "race", "hedge"]
+
+
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    gate: str
+    passed: bool
+    reason: str = ""
+    confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    model: str                      # the policy's model id (provider/model)
+    deployment: str                 # the deployment actually called (differs on failover)
+    role: AttemptRole
+    status: AttemptStatus
+    started_at: float               # unix seconds
+    latency_s: float
+    first_token_s: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    verdicts: tuple[GateVerdict, ...] = ()
+    error: str | None = None        # exception class and message; never a key
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class RouteRecord:
+    """The route one request took: decision, every attempt, what it cost and how long."""
+
+    request_id: str
+    decision: Decision
+    attempts: list[Attempt] = field(default_factory=list)
+    answered_by: str | None = None
+    status: Literal["ok", "error"] = "ok"
+    error: str | None = None
+    latency_s: float = 0.0
+    first_token_s: float | None = None
+    race_winner: str | None = None
+    started_at: float = 0.0
+
+    @property
+    def total_cost_usd(self) -> float:
+        """Every attempt counts, rejected and cancelled ones included."""
+        return sum(a.cost_usd for a in self.attempts)
+
+    @property
+    def escalated(self) -> bool:
+        return self.answered_by is not None and self.answered_by != self.decision.model or any(
+            a.role == "escalation" for a in self.attempts
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "decision": self.decision.to_dict(),
+            "attempts": [a.to_dict() for a in self.attempts],
+            "answered_by": self.answered_by,
+            "status": self.status,
+            "error": self.error,
+            "latency_s": self.latency_s,
+            "first_token_s": self.first_token_s,
+            "race_winner": self.race_winner,
+            "escalated": self.escalated,
+            "total_cost_usd": self.total_cost_usd,
+            "started_at": self.started_at,
+        }
+
+
+@dataclass(slots=True)
+class RouteResult:
+    """An answer in OpenAI's shape plus the route that produced it."""
+
+    response: ChatResponse
+    record: RouteRecord
