@@ -1,0 +1,34 @@
+"""The `Store` Protocol: every routed request is logged through it, from the gateway and the
+library alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from taskroute.calling.records import RouteRecord
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    record: RouteRecord
+    api: Literal["openai", "anthropic", "library"] = "library"
+    http_status: int = 200
+    user: str | None = None
+    session_id: str | None = None
+    api_key_id: str | None = None     # a short fingerprint of the gateway key, never the key
+    prompt: str | None = None         # only when the policy's `log content` is true
+    answer: str | None = None
+    variant: str | None = None        # the A/B variant that served it, when variants exist
+
+
+class Store(Protocol):
+    def add(self, entry: LogEntry) -> None:
+        """Queue one entry; never blocks the event loop (writes are batched off it)."""
+        ...
+
+    async def flush(self) -> None:
+        """Return once every entry added so far is durably written."""
+        ...
+
+    async def aclose(self) -> None: ...
