@@ -53,7 +53,7 @@ def load_policy(path: str | Path) -> Policy:
 
 
 def default_policy_text() -> str:
-    return resources.files("taskroute.data").joinpath("default_policy.yaml").read_text("utf-8")
+    return resources.files("taskroute").joinpath("data", "default_policy.yaml").read_text("utf-8")
 
 
 def load_default_policy() -> Policy:

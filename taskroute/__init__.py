@@ -1,0 +1,60 @@
+"""taskroute: send each LLM request to the simplest model that reliably clears the bar.
+
+    from taskroute import Router
+    router = Router.default()
+    decision = router.decide({"messages": [{"role": "user", "content": "Summarize: ..."}]})
+    print(decision.explain())
+
+Importing taskroute does no I/O and needs no API key; heavy parts load when first used.
+"""
+
+from taskroute.decision import Decision
+from taskroute.exceptions import (
+    CallerError,
+    ChainExhausted,
+    ConfigError,
+    DataError,
+    InvalidRequest,
+    PolicyError,
+    RateLimited,
+    Secret,
+    TaskrouteError,
+    UnknownModel,
+    UnknownTask,
+    UpstreamError,
+    UpstreamStatus,
+    UpstreamTimeout,
+)
+from taskroute.policy import Policy, load_policy
+from taskroute.request import ChatRequest, Message
+from taskroute.response import ChatResponse
+from taskroute.router import Router
+from taskroute.signals import Signals
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CallerError",
+    "ChainExhausted",
+    "ChatRequest",
+    "ChatResponse",
+    "ConfigError",
+    "DataError",
+    "Decision",
+    "InvalidRequest",
+    "Message",
+    "Policy",
+    "PolicyError",
+    "RateLimited",
+    "Router",
+    "Secret",
+    "Signals",
+    "TaskrouteError",
+    "UnknownModel",
+    "UnknownTask",
+    "UpstreamError",
+    "UpstreamStatus",
+    "UpstreamTimeout",
+    "__version__",
+    "load_policy",
+]

@@ -1,0 +1,45 @@
+"""`taskroute policy check|show`: validate a policy; print it as prose."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from taskroute.policy.loader import default_policy_text, load_default_policy, load_policy
+from taskroute.policy.prose import describe_policy
+from taskroute.router import Router
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser("policy", help="check or show a policy")
+    nouns = parser.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+    check = nouns.add_parser("check", help="validate a policy file")
+    check.add_argument("file")
+    check.set_defaults(func=run_check)
+    show = nouns.add_parser("show", help="print a policy as prose (default: the bundled one)")
+    show.add_argument("file", nargs="?")
+    show.add_argument("--yaml", action="store_true", help="print the policy file itself")
+    show.set_defaults(func=run_show)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    policy = load_policy(args.file)
+    Router(policy, classifier=False)  # building the router checks what spans sections
+    print(
+        f"{args.file}: ok — {len(policy.models)} models, {len(policy.tiers)} tiers, "
+        f"{len(policy.tasks)} task classes, {len(policy.classify_rules)} classify rules, "
+        f"{len(policy.adjust_rules)} adjustments"
+    )
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    if args.yaml:
+        if args.file:
+            print(open(args.file, encoding="utf-8").read(), end="")
+        else:
+            print(default_policy_text(), end="")
+        return 0
+    policy = load_policy(args.file) if args.file else load_default_policy()
+    print(describe_policy(policy))
+    return 0

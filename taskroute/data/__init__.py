@@ -1,0 +1,1 @@
+"""Data files shipped with taskroute: the default policy, the task classifier, examples."""
