@@ -44,17 +44,21 @@ class Node:
     node: yaml.Node
     file: str | None
     path: str
+    key_line: int | None = None  # the line of the key this value sits under
 
     @property
     def line(self) -> int:
+        """Where to point: the key's line for a value under a key, else the node's own."""
+        if self.key_line is not None:
+            return self.key_line
         return int(self.node.start_mark.line) + 1
 
     def fail(self, problem: str) -> NoReturn:
         raise PolicyError(problem, file=self.file, line=self.line, key=self.path or None)
 
-    def child(self, node: yaml.Node, key: str) -> Node:
+    def child(self, node: yaml.Node, key: str, key_line: int | None = None) -> Node:
         path = f"{self.path}.{key}" if self.path else key
-        return Node(node, self.file, path)
+        return Node(node, self.file, path, key_line)
 
     # -- containers -----------------------------------------------------------------------
 
@@ -76,7 +80,7 @@ class Node:
             if key in seen:
                 Node(key_node, self.file, self.path).fail(f"'{key}' is given twice")
             seen.add(key)
-            yield key, self.child(value_node, key)
+            yield key, self.child(value_node, key, int(key_node.start_mark.line) + 1)
 
     def fields(self, allowed: Sequence[str], required: Sequence[str] = ()) -> dict[str, Node]:
         """A mapping whose keys (normalized) must be among `allowed`."""
