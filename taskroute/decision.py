@@ -36,7 +36,8 @@ class Decision:
         ]
         lines.extend(f"- {reason}" for reason in self.reasons)
         if self.fallbacks:
-            lines.append(f"If its answer is rejected or the call fails: {' → '.join(self.fallbacks)}.")
+            chain = " → ".join(self.fallbacks)
+            lines.append(f"If its answer is rejected or the call fails: {chain}.")
         lines.append(f"Estimated cost: ${self.estimated_cost_usd:.6f}.")
         return "\n".join(lines)
 

@@ -5,7 +5,7 @@
     │   ├── InvalidRequest              a request that is malformed or breaks a rule (HTTP 400)
     │   ├── UnknownTask                 a task class the policy does not define (400)
     │   ├── UnknownModel                a model id the policy does not define (404)
-    │   ├── PolicyError                 a policy file that cannot be used (file, line, key, expected)
+    │   ├── PolicyError                 an unusable policy file (file, line, key, expected)
     │   ├── DataError                   a dataset or file that cannot be read (file, row, field)
     │   └── ConfigError                 missing settings, such as an API key's variable
     └── UpstreamError                   a provider failed us; the chain may escalate past it

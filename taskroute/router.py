@@ -48,7 +48,7 @@ class Router:
         self,
         policy: Policy,
         *,
-        classifier: Classifier | None | bool = True,
+        classifier: Classifier | bool | None = True,
         history: SessionHistory | None = None,
     ) -> None:
         """`classifier=True` uses the policy's (by default the bundled one), `False` or `None`

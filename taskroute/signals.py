@@ -11,7 +11,7 @@ decision can report it. None of them calls a model or does I/O.
 | code_density         | 0–1, share of its lines that look like code                              |
 | math_density         | 0–1, how much of it is numbers, operators, equations or LaTeX            |
 | complexity           | 0–1, one number combining the five above (see `complexity`)              |
-| retrieval_score      | 0–1 from `metadata.retrieval_score` (caller's retrieval confidence), or None |
+| retrieval_score      | 0–1, the caller's retrieval confidence (`metadata.retrieval_score`) |
 | tools                | how many tools the request offers                                        |
 | tools_required       | tools are offered and `tool_choice` is not "none"                        |
 | format               | text, json_object, json_schema or strict_schema                          |

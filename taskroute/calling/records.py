@@ -8,7 +8,7 @@ from typing import Any, Literal
 from taskroute.decision import Decision
 from taskroute.response import ChatResponse
 
-AttemptStatus = Literal["ok", "rejected", "error", "cancelled"]
+AttemptStatus = Literal["ok", "rejected", "error", "cancelled", "skipped"]
 AttemptRole = Literal["first", "retry", "escalation", "failover", "race", "hedge"]
 
 
@@ -18,6 +18,7 @@ class GateVerdict:
     passed: bool
     reason: str = ""
     confidence: float | None = None
+    cost_usd: float = 0.0           # what the gate itself spent (a judge calls a model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +57,13 @@ class RouteRecord:
 
     @property
     def total_cost_usd(self) -> float:
-        """Every attempt counts, rejected and cancelled ones included."""
-        return sum(a.cost_usd for a in self.attempts)
+        """Every attempt counts, rejected and cancelled ones included, and what its gates
+        spent (a judge's call)."""
+        return sum(a.cost_usd + sum(v.cost_usd for v in a.verdicts) for a in self.attempts)
 
     @property
     def escalated(self) -> bool:
-        return self.answered_by is not None and self.answered_by != self.decision.model or any(
+        return (self.answered_by is not None and self.answered_by != self.decision.model) or any(
             a.role == "escalation" for a in self.attempts
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from taskroute.policy.loader import default_policy_text, load_default_policy, load_policy
@@ -35,10 +36,12 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     if args.yaml:
+        # Checked first, so what is printed is a policy that loads.
+        policy_text = default_policy_text()
         if args.file:
-            print(open(args.file, encoding="utf-8").read(), end="")
-        else:
-            print(default_policy_text(), end="")
+            load_policy(args.file)
+            policy_text = Path(args.file).read_text(encoding="utf-8")
+        print(policy_text, end="")
         return 0
     policy = load_policy(args.file) if args.file else load_default_policy()
     print(describe_policy(policy))

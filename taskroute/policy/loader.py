@@ -46,7 +46,8 @@ def load_policy(path: str | Path) -> Policy:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise PolicyError(f"cannot read the policy file: {exc.strerror or exc}", file=file) from None
+        problem = f"cannot read the policy file: {exc.strerror or exc}"
+        raise PolicyError(problem, file=file) from None
     except UnicodeDecodeError:
         raise PolicyError("the policy file is not UTF-8 text", file=file) from None
     return parse_policy(text, file=file)
