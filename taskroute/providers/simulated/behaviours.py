@@ -1,0 +1,80 @@
+"""Runtime behaviours per simulated model, with one named setter per misbehaviour. SIMULATED."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from taskroute.providers.simulated.profiles import NORMAL, Behaviour
+
+
+class BehaviourBook:
+    """Which `Behaviour` each model has now; `times` makes it wear off after N requests."""
+
+    def __init__(self) -> None:
+        self._behaviours: dict[str, tuple[Behaviour, int | None]] = {}
+
+    def behave(self, model: str, behaviour: Behaviour | None = None, **fields: Any) -> None:
+        """Set `model`'s behaviour: a `Behaviour`, or its fields as keywords."""
+        chosen = dataclasses.replace(behaviour or NORMAL, **fields)
+        self._behaviours[model] = (chosen, chosen.times)
+
+    def behaviour(self, model: str) -> Behaviour:
+        return self._behaviours.get(model, (NORMAL, None))[0]
+
+    def next_behaviour(self, model: str) -> Behaviour:
+        """The behaviour for one request to `model`, using up one of its `times`."""
+        entry = self._behaviours.get(model)
+        if entry is None:
+            return NORMAL
+        behaviour, left = entry
+        if left is None:
+            return behaviour
+        if left <= 1:
+            del self._behaviours[model]
+        else:
+            self._behaviours[model] = (behaviour, left - 1)
+        return behaviour if left >= 1 else NORMAL
+
+    def reset(self) -> None:
+        self._behaviours.clear()
+
+    # -- one setter per misbehaviour --------------------------------------------------------
+
+    def answer_normally(self, model: str) -> None:
+        self._behaviours.pop(model, None)
+
+    def answer_slowly(self, model: str, delay_s: float, *, times: int | None = None) -> None:
+        self.behave(model, delay_s=delay_s, times=times)
+
+    def fail(
+        self, model: str, status: int, *, retry_after: float | str | None = None,
+        retry_after_ms: int | None = None, times: int | None = None,
+    ) -> None:
+        """Answer with `status`; with `times=N`, fail N times then recover."""
+        after = None if retry_after is None else (
+            retry_after if isinstance(retry_after, str) else f"{retry_after:g}")
+        self.behave(model, status=status, retry_after=after, retry_after_ms=retry_after_ms,
+                    times=times)
+
+    def return_invalid_json(self, model: str, *, times: int | None = None) -> None:
+        self.behave(model, invalid_json=True, times=times)
+
+    def truncate(self, model: str, *, times: int | None = None) -> None:
+        self.behave(model, truncate=True, times=times)
+
+    def refuse(self, model: str, *, times: int | None = None) -> None:
+        self.behave(model, refuse=True, times=times)
+
+    def drop_connection(self, model: str, *, after: int = 2, times: int | None = None) -> None:
+        """Close the connection after `after` stream events (a plain answer: half its body)."""
+        self.behave(model, drop_after=after, times=times)
+
+    def send_malformed_sse(self, model: str, *, times: int | None = None) -> None:
+        self.behave(model, malformed_sse=True, times=times)
+
+    def send_malformed_body(self, model: str, *, times: int | None = None) -> None:
+        self.behave(model, malformed_body=True, times=times)
+
+    def return_logprobs(self, model: str, confidence: float = 0.97) -> None:
+        self.behave(model, logprobs=True, confidence=confidence)

@@ -1,0 +1,279 @@
+"""`SimulatedUpstream`: a stand-in LLM provider on 127.0.0.1, speaking OpenAI and Anthropic.
+
+SIMULATED — no real model is called. It serves `POST /v1/chat/completions` (OpenAI),
+`POST /v1/messages` (Anthropic) and `GET /v1/models`, answers deterministically from the prompt,
+and can be told per model to misbehave (see `Behaviour`). It counts requests, completed answers
+and cancellations (the client went away before the answer was finished) per model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from types import ModuleType, TracebackType
+from typing import Any
+
+import msgspec
+from aiohttp import web
+from aiohttp.client_exceptions import ClientConnectionResetError
+
+from taskroute.policy.model import ApiKind, ProviderSpec
+from taskroute.providers.simulated import wire_anthropic, wire_openai
+from taskroute.providers.simulated.answers import Answer, Ask, plan
+from taskroute.providers.simulated.behaviours import BehaviourBook
+from taskroute.providers.simulated.profiles import INSTANT, Behaviour, ModelProfile
+from taskroute.response import new_id
+
+_MALFORMED_EVENT = b"data: {this is not json\n\n"
+_Gone = (ConnectionResetError, ClientConnectionResetError)
+
+
+class SimulatedUpstream(BehaviourBook):
+    """`async with SimulatedUpstream(profiles) as up:` serves on the running loop;
+    `with SimulatedUpstream(profiles) as up:` serves from a background thread (sync code, benches).
+    """
+
+    def __init__(
+        self,
+        profiles: Mapping[str, ModelProfile] | None = None,
+        *,
+        default: ModelProfile = INSTANT,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.profiles: dict[str, ModelProfile] = dict(profiles or {})
+        self.default = default
+        self.host, self.port = host, port
+        self.api_key = api_key                   # when set, requests must carry it
+        self.requests: Counter[str] = Counter()
+        self.completed: Counter[str] = Counter()
+        self.cancelled: Counter[str] = Counter()
+        self.last_body: dict[str, dict[str, Any]] = {}
+        self.last_headers: dict[str, dict[str, str]] = {}
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- addresses ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style base URL (ends in /v1)."""
+        return self.url + "/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """The Anthropic-style base URL (the adapter appends /v1/messages)."""
+        return self.url
+
+    def provider_spec(self, name: str = "sim", api: ApiKind = "openai") -> ProviderSpec:
+        base = self.base_url if api == "openai" else self.anthropic_base_url
+        return ProviderSpec(name=name, api=api, base_url=base, simulated=True)
+
+    def set_profile(self, model: str, profile: ModelProfile) -> None:
+        self.profiles[model] = profile
+
+    def reset(self) -> None:
+        """Forget behaviours and counters (profiles stay)."""
+        super().reset()
+        for counter in (self.requests, self.completed, self.cancelled):
+            counter.clear()
+        self.last_body.clear()
+        self.last_headers.clear()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/messages", self._messages)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.Server)
+        self.port = server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> SimulatedUpstream:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def __enter__(self) -> SimulatedUpstream:
+        loop = asyncio.new_event_loop()
+        started: list[BaseException | None] = []
+        ready = threading.Event()
+
+        def run() -> None:
+            try:
+                loop.run_until_complete(self.start())
+                started.append(None)
+            except BaseException as exc:  # reported to the starting thread below
+                started.append(exc)
+            ready.set()
+            if started[0] is None:
+                loop.run_forever()
+                loop.run_until_complete(self.stop())
+            loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="simulated-upstream", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if not started or started[0] is not None:
+            raise RuntimeError("the simulated upstream did not start") from (
+                started[0] if started else None)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop = self._thread = None
+
+    # -- handlers -------------------------------------------------------------------------------
+
+    async def _models(self, request: web.Request) -> web.Response:
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "taskroute-simulated"}
+                for m in sorted(self.profiles)]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, wire_openai)
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        if "anthropic-version" not in request.headers:
+            return _error(wire_anthropic, 400, "anthropic-version: header is required")
+        return await self._serve(request, wire_anthropic)
+
+    def _authorized(self, request: web.Request) -> bool:
+        if self.api_key is None:
+            return True
+        given = request.headers.get("x-api-key") or request.headers.get("Authorization", "")
+        return given in (self.api_key, f"Bearer {self.api_key}")
+
+    async def _serve(self, request: web.Request, wire: ModuleType) -> web.StreamResponse:
+        if not self._authorized(request):
+            return _error(wire, 401, "invalid x-api-key or bearer token")
+        try:
+            data = msgspec.json.decode(await request.read())
+            ask: Ask = wire.parse(data)
+        except (msgspec.DecodeError, wire_openai.BadRequest, TypeError, KeyError, AttributeError,
+                ValueError) as exc:
+            return _error(wire, 400, f"invalid request: {exc}")
+        model = ask.model
+        self.requests[model] += 1
+        self.last_body[model] = data
+        self.last_headers[model] = dict(request.headers)
+        behaviour = self.next_behaviour(model)
+        profile = self.profiles.get(model, self.default)
+        try:
+            return await self._respond(request, wire, ask, data, profile, behaviour)
+        except asyncio.CancelledError:
+            self.cancelled[model] += 1
+            raise
+
+    async def _respond(
+        self, request: web.Request, wire: ModuleType, ask: Ask, data: dict[str, Any],
+        profile: ModelProfile, behaviour: Behaviour,
+    ) -> web.StreamResponse:
+        wait = profile.first_token_s + behaviour.delay_s
+        if wait:
+            await asyncio.sleep(wait)
+        if behaviour.status is not None:
+            return _error(wire, behaviour.status, f"simulated failure {behaviour.status}",
+                          _retry_headers(behaviour))
+        if behaviour.malformed_body:
+            return web.Response(body=b"<html>502 Bad Gateway</html>",
+                                content_type="application/json")
+        answer = plan(ask, profile, behaviour)
+        token_delay = behaviour.token_delay_s
+        if token_delay is None:
+            token_delay = 1 / profile.tokens_per_s if profile.tokens_per_s else 0.0
+        if data.get("stream"):
+            options = data.get("stream_options") or {}
+            return await self._stream(request, wire, ask, answer, behaviour, token_delay,
+                                      bool(options.get("include_usage")))
+        if token_delay:
+            await asyncio.sleep(token_delay * len(answer.tokens))
+        payload = msgspec.json.encode(wire.body(ask, answer, new_id("chatcmpl")))
+        if behaviour.drop_after is not None:
+            return await _drop_body(request, payload)
+        self.completed[ask.model] += 1
+        return web.Response(body=payload, content_type="application/json")
+
+    async def _stream(
+        self, request: web.Request, wire: ModuleType, ask: Ask, answer: Answer,
+        behaviour: Behaviour, token_delay: float, include_usage: bool,
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        frames = wire.frames(ask, answer, new_id("chatcmpl"), include_usage)
+        try:
+            for sent, (frame, paced) in enumerate(frames):
+                if behaviour.drop_after is not None and sent >= behaviour.drop_after:
+                    _abort(request)
+                    return response
+                if paced and token_delay:
+                    await asyncio.sleep(token_delay)
+                await response.write(frame)
+                if behaviour.malformed_sse:
+                    await response.write(_MALFORMED_EVENT)
+            await response.write_eof()
+        except _Gone:
+            self.cancelled[ask.model] += 1
+            return response
+        self.completed[ask.model] += 1
+        return response
+
+
+def _error(
+    wire: ModuleType, status: int, message: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    body = msgspec.json.encode(wire.error(status, message))
+    return web.Response(status=status, body=body, content_type="application/json",
+                        headers=headers)
+
+
+def _retry_headers(behaviour: Behaviour) -> dict[str, str]:
+    headers = {}
+    if behaviour.retry_after is not None:
+        headers["Retry-After"] = behaviour.retry_after
+    if behaviour.retry_after_ms is not None:
+        headers["retry-after-ms"] = str(behaviour.retry_after_ms)
+    return headers
+
+
+async def _drop_body(request: web.Request, payload: bytes) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = len(payload)
+    await response.prepare(request)
+    await response.write(payload[: len(payload) // 2])
+    _abort(request)
+    return response
+
+
+def _abort(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.close()
