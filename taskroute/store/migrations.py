@@ -1,0 +1,117 @@
+"""The request log's schema, as named, append-only migrations.
+
+Each migration runs once, in order, inside one transaction, and its name is recorded in
+`schema_migrations`. Never edit or reorder a migration that has shipped: append a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "0001_requests_and_attempts",
+        """
+        CREATE TABLE requests (
+            request_id      TEXT PRIMARY KEY,
+            ts              REAL NOT NULL,          -- unix seconds when the request started
+            api             TEXT NOT NULL,          -- openai, anthropic or library
+            http_status     INTEGER NOT NULL,
+            status          TEXT NOT NULL,          -- ok or error
+            error           TEXT,
+            policy          TEXT NOT NULL,
+            task            TEXT NOT NULL,
+            task_source     TEXT NOT NULL,
+            task_confidence REAL,
+            tier            TEXT NOT NULL,
+            model           TEXT NOT NULL,          -- the decision's first pick
+            answered_by     TEXT,
+            routed          INTEGER NOT NULL,
+            escalated       INTEGER NOT NULL,
+            race_winner     TEXT,
+            estimated_cost_usd REAL NOT NULL,
+            cost_usd        REAL NOT NULL,          -- every attempt, rejected ones included
+            input_tokens    INTEGER NOT NULL,
+            output_tokens   INTEGER NOT NULL,
+            latency_s       REAL NOT NULL,
+            first_token_s   REAL,
+            user            TEXT,
+            session_id      TEXT,
+            api_key_id      TEXT,                   -- a fingerprint, never the key
+            decision        TEXT NOT NULL,          -- the decision as JSON, with its reasons
+            prompt          TEXT,                   -- only when the policy logs content
+            answer          TEXT
+        );
+        CREATE TABLE attempts (
+            request_id      TEXT NOT NULL REFERENCES requests(request_id) ON DELETE CASCADE,
+            seq             INTEGER NOT NULL,
+            model           TEXT NOT NULL,
+            deployment      TEXT NOT NULL,
+            role            TEXT NOT NULL,
+            status          TEXT NOT NULL,
+            started_at      REAL NOT NULL,
+            latency_s       REAL NOT NULL,
+            first_token_s   REAL,
+            input_tokens    INTEGER NOT NULL,
+            output_tokens   INTEGER NOT NULL,
+            cost_usd        REAL NOT NULL,
+            verdicts        TEXT NOT NULL,          -- gate verdicts as JSON
+            error           TEXT,
+            PRIMARY KEY (request_id, seq)
+        );
+        """,
+    ),
+    (
+        "0002_variant_and_route_indexes",
+        """
+        ALTER TABLE requests ADD COLUMN variant TEXT;
+        CREATE INDEX requests_ts ON requests (ts);
+        CREATE INDEX requests_route ON requests (task, tier, answered_by, ts);
+        CREATE INDEX requests_session ON requests (session_id, ts);
+        """,
+    ),
+)
+
+
+def applied(conn: sqlite3.Connection) -> list[str]:
+    """Names of the migrations this database has, in the order they ran."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL)"
+    )
+    return [row[0] for row in conn.execute("SELECT name FROM schema_migrations ORDER BY rowid")]
+
+
+def migrate(conn: sqlite3.Connection, upto: str | None = None) -> list[str]:
+    """Apply every migration not yet applied (stopping after `upto` when given); return the
+    names applied now. A database with a migration this code does not know is refused."""
+    done = applied(conn)
+    known = [name for name, _ in MIGRATIONS]
+    unknown = [name for name in done if name not in known]
+    if unknown:
+        raise RuntimeError(
+            f"the log database has migrations this taskroute does not know: {', '.join(unknown)}"
+        )
+    ran: list[str] = []
+    for name, sql in MIGRATIONS:
+        if name not in done:
+            _apply(conn, name, sql)
+            ran.append(name)
+        if name == upto:
+            break
+    return ran
+
+
+def _apply(conn: sqlite3.Connection, name: str, sql: str) -> None:
+    statements = [s.strip() for s in sql.split(";") if s.strip()]
+    conn.execute("BEGIN")
+    try:
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, time.time())
+        )
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,166 @@
+"""The SQLite request log: one row per request, attempts alongside, batched off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from taskroute.calling.records import Attempt, GateVerdict, RouteRecord
+from taskroute.decision import Decision
+from taskroute.request import ChatRequest
+from taskroute.router import Router
+from taskroute.store import LogEntry, SqliteStore, Store
+from taskroute.store.migrations import MIGRATIONS, applied, migrate
+from taskroute.store.sqlite import connect
+
+
+@functools.cache
+def a_decision() -> Decision:
+    return Router.default(classifier=False).decide(ChatRequest.from_prompt("hello there"))
+
+
+def make_entry(request_id: str, *, escalate: bool = False) -> LogEntry:
+    decision = a_decision()
+    attempts = [
+        Attempt(model=decision.model, deployment=decision.model, role="first",
+                status="rejected" if escalate else "ok", started_at=time.time(),
+                latency_s=0.2, first_token_s=0.05, input_tokens=10, output_tokens=5,
+                cost_usd=0.001,
+                verdicts=(GateVerdict("non_empty", not escalate, "empty answer"),)),
+    ]
+    if escalate:
+        attempts.append(Attempt(model=decision.chain[1], deployment=decision.chain[1],
+                                role="escalation", status="ok", started_at=time.time(),
+                                latency_s=0.4, input_tokens=10, output_tokens=7, cost_usd=0.01))
+    record = RouteRecord(
+        request_id=request_id, decision=decision, attempts=attempts,
+        answered_by=attempts[-1].model, latency_s=0.6, first_token_s=0.05,
+        started_at=time.time(),
+    )
+    return LogEntry(record=record, api="openai", user="u1", session_id="s1", api_key_id="k1")
+
+
+def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return list(conn.execute(sql))
+
+
+async def test_stores_one_row_per_request_with_its_attempts(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "log.db")
+    store.add(make_entry("r1"))
+    store.add(make_entry("r2", escalate=True))
+    await store.flush()
+    requests = rows(tmp_path / "log.db",
+                    "SELECT request_id, escalated, cost_usd, input_tokens, user FROM requests "
+                    "ORDER BY request_id")
+    assert requests == [("r1", 0, 0.001, 10, "u1"), ("r2", 1, 0.011, 20, "u1")]
+    attempts = rows(tmp_path / "log.db",
+                    "SELECT request_id, seq, role, status FROM attempts ORDER BY request_id, seq")
+    assert attempts == [("r1", 0, "first", "ok"), ("r2", 0, "first", "rejected"),
+                        ("r2", 1, "escalation", "ok")]
+    await store.aclose()
+
+
+async def test_implements_the_store_protocol(tmp_path: Path) -> None:
+    store: Store = SqliteStore(tmp_path / "log.db")  # mypy checks the Protocol here
+    store.add(make_entry("r1"))
+    await store.flush()
+    await store.aclose()
+    await store.aclose()  # closing twice is harmless
+
+
+async def test_add_does_not_wait_for_the_disk(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "log.db")
+    entries = [make_entry(f"r{i}") for i in range(2000)]
+    start = time.perf_counter()
+    for entry in entries:
+        store.add(entry)
+    queued = time.perf_counter() - start
+    assert queued < 0.1  # a queue put each, no I/O
+    await store.flush()
+    assert rows(tmp_path / "log.db", "SELECT count(*) FROM requests") == [(2000,)]
+    await store.aclose()
+
+
+async def test_flush_keeps_the_event_loop_free(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "log.db")
+    for i in range(3000):
+        store.add(make_entry(f"r{i}"))
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await store.flush()
+    task.cancel()
+    assert ticks > 1
+    await store.aclose()
+
+
+async def test_close_flushes_what_was_queued(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "log.db")
+    for i in range(100):
+        store.add(make_entry(f"r{i}"))
+    await store.aclose()
+    assert rows(tmp_path / "log.db", "SELECT count(*) FROM requests") == [(100,)]
+    assert not any(t.name == "taskroute-store" for t in threading.enumerate())
+    with pytest.raises(RuntimeError):
+        store.add(make_entry("late"))
+
+
+def test_database_is_in_wal_mode(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "log.db")
+    store.close()
+    assert rows(tmp_path / "log.db", "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_migrates_a_blank_database(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "log.db")
+    ran = migrate(conn)
+    assert ran == [name for name, _ in MIGRATIONS]
+    assert applied(conn) == ran
+    assert migrate(conn) == []  # idempotent
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
+    assert {"request_id", "decision", "variant", "api_key_id"} <= columns
+    conn.close()
+
+
+def test_migrates_from_the_previous_schema_keeping_rows(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    conn = connect(path)
+    previous = MIGRATIONS[-2][0]
+    migrate(conn, upto=previous)
+    entry = make_entry("old")
+    from taskroute.store.sqlite import request_row
+
+    old_row = request_row(entry)[:-1]  # the previous schema had no variant column
+    conn.execute(f"INSERT INTO requests VALUES ({', '.join('?' * len(old_row))})", old_row)
+    conn.close()
+
+    store = SqliteStore(path)
+    store.add(make_entry("new"))
+    store.close()
+    assert rows(path, "SELECT request_id, variant FROM requests ORDER BY request_id") == [
+        ("new", None), ("old", None)]
+    assert rows(path, "SELECT name FROM schema_migrations") == [(n,) for n, _ in MIGRATIONS]
+    indexes = {r[0] for r in rows(path, "SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "requests_route" in indexes
+
+
+def test_refuses_a_database_from_a_newer_taskroute(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "log.db")
+    migrate(conn)
+    conn.execute("INSERT INTO schema_migrations VALUES ('9999_from_the_future', 0)")
+    conn.close()
+    with pytest.raises(RuntimeError, match="9999_from_the_future"):
+        SqliteStore(tmp_path / "log.db")
