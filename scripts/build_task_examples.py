@@ -1,0 +1,55 @@
+"""Build taskroute/data/task_examples.jsonl from the hand-written sources.
+
+The sources are `scripts/task_examples/<task>.txt`: one file per task class, examples
+separated by a line holding only `%%`. Writing them as plain text keeps multi-line pasted
+context, code blocks and JSON readable; the JSONL is what ships and what training reads.
+
+    python scripts/build_task_examples.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = Path(__file__).resolve().parent / "task_examples"
+TARGET = ROOT / "taskroute" / "data" / "task_examples.jsonl"
+SEPARATOR = "%%"
+
+
+def read_examples(path: Path) -> list[str]:
+    """Split one source file into its examples, dropping blank ones."""
+    chunks: list[list[str]] = [[]]
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() == SEPARATOR:
+            chunks.append([])
+        else:
+            chunks[-1].append(line)
+    return [text for chunk in chunks if (text := "\n".join(chunk).strip())]
+
+
+def main() -> int:
+    rows: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for path in sorted(SOURCES.glob("*.txt")):
+        task = path.stem
+        examples = read_examples(path)
+        for text in examples:
+            if text in seen:
+                print(f"duplicate example in {path.name}: {text[:60]!r}", file=sys.stderr)
+                return 1
+            seen.add(text)
+            rows.append({"text": text, "task": task})
+        print(f"{task:15s} {len(examples):4d}")
+    TARGET.parent.mkdir(parents=True, exist_ok=True)
+    with TARGET.open("w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(f"wrote {len(rows)} examples to {TARGET.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
