@@ -94,7 +94,7 @@ def _window(text: str) -> str:
     return text[:_HEAD_CHARS] + "\n" + text[-_TAIL_CHARS:]
 
 
-_PUNCTUATION = str.maketrans({c: " " for c in ".,;:!?()[]{}\"`"})
+_PUNCTUATION = str.maketrans(dict.fromkeys('.,;:!?()[]{}"`', " "))
 
 
 def _words(window: str) -> list[str]:
