@@ -1,0 +1,5 @@
+"""Offline evaluation: recorded outcomes, importers, metrics, routers to replay, reports.
+
+Needs the `taskroute[eval]` extra (numpy; scikit-learn and matplotlib for training and reports,
+imported only where used).
+"""

@@ -1,0 +1,163 @@
+"""Replay routers over recorded outcomes and score them, on a test set or by K-fold CV.
+
+Costs per model come from the data (mean recorded cost) or, when it has none, from the
+training quality rank: the weakest model costs 0 and the strongest 1, so with two models the
+knob is RouteLLM's strong-call share. Two-model metrics (APGR, CPT) are averaged over folds;
+curves for plots use the pooled out-of-fold predictions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from taskroute.evaluate import metrics as M
+from taskroute.evaluate.datasets import Dataset
+from taskroute.evaluate.routers import EvalRouter
+from taskroute.exceptions import DataError
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    knob: float
+    cost: float
+    quality: float
+
+
+@dataclass
+class RouterScore:
+    """One router's figures (fold means under CV) and its pooled curves."""
+
+    name: str
+    figures: dict[str, float] = field(default_factory=dict)
+    curve: list[CurvePoint] = field(default_factory=list)
+    sweep: list[M.SweepPoint] = field(default_factory=list)
+
+
+def model_costs(train: Dataset) -> FloatArray:
+    if train.has_costs():
+        return np.nan_to_num(np.nanmean(train.costs(), axis=0), nan=0.0)
+    rank = np.argsort(np.argsort(np.nanmean(train.scores(), axis=0)))
+    return rank / max(len(train.models) - 1, 1)
+
+
+def choose(pred: FloatArray, costs: FloatArray, lam: float) -> IntArray:
+    """Per prompt, argmax of pred − λ·cost; exact ties go to the cheaper model."""
+    order = np.argsort(costs, kind="stable")
+    utility = (pred - lam * costs)[:, order]
+    return order[np.argmax(utility, axis=1)].astype(np.int64)
+
+
+def lambda_grid(costs: FloatArray, n: int = 80) -> FloatArray:
+    spread = float(costs.max() - costs.min()) or 1.0
+    return np.concatenate([[0.0], np.geomspace(1e-4, 1e3, n) / spread, [np.inf]])
+
+
+def cost_quality_curve(pred: FloatArray, scores: FloatArray, costs: FloatArray,
+                       record_costs: FloatArray) -> list[CurvePoint]:
+    points = []
+    rows = np.arange(len(pred))
+    for lam in lambda_grid(costs):
+        picks = choose(pred, costs, lam) if np.isfinite(lam) else \
+            np.full(len(pred), int(np.argmin(costs)), dtype=np.int64)
+        cost = np.where(np.isnan(record_costs[rows, picks]), costs[picks],
+                        record_costs[rows, picks])
+        points.append(CurvePoint(float(lam), float(cost.mean()),
+                                 float(scores[rows, picks].mean())))
+    return points
+
+
+def _two_model_figures(pred: FloatArray, scores: FloatArray, costs: FloatArray,
+                       seed: int) -> tuple[dict[str, float], list[M.SweepPoint]]:
+    strong, weak = int(np.argmax(costs)), int(np.argmin(costs))
+    jitter = np.random.default_rng(seed).uniform(0, 1e-9, len(pred))
+    s_score = pred[:, strong] - pred[:, weak] + jitter
+    s, w = scores[:, strong], scores[:, weak]
+    sq, wq = float(s.mean()), float(w.mean())
+    sweep = M.threshold_sweep(s_score, s, w)
+    figures = {"APGR": M.apgr(sweep, sq, wq)}
+    for p in (0.2, 0.5, 0.8):
+        figures[f"CPT({int(p * 100)}%)"] = 100 * M.cpt(sweep, p, sq, wq)
+    return figures, sweep
+
+
+def _multi_figures(curve: Sequence[CurvePoint], singles: FloatArray, single_costs: FloatArray,
+                   ) -> dict[str, float]:
+    cs, qs = [p.cost for p in curve], [p.quality for p in curve]
+    hull = M.nondecreasing_hull(cs, qs)
+    best = int(np.argmax(singles))
+    cost_range = (float(single_costs.min()), float(single_costs.max()))
+    return {"AIQ": M.aiq(cs, qs, cost_range),
+            "quality@best-cost": M.quality_at_cost(hull, float(single_costs[best])),
+            "cost@best-quality": M.cost_at_quality(hull, float(singles[best])),
+            "best-single-quality": float(singles[best]),
+            "best-single-cost": float(single_costs[best]),
+            "max-quality": float(hull[-1, 1])}
+
+
+def score_split(router: EvalRouter, train: Dataset, test: Dataset, seed: int = 0,
+                ) -> tuple[dict[str, float], FloatArray, FloatArray]:
+    """Fit on train, predict test; figures plus the prediction matrix and the costs used."""
+    router.fit(train)
+    pred = router.predict(test)
+    costs = model_costs(train)
+    scores = np.nan_to_num(test.scores(), nan=0.0)
+    record_costs = test.costs()
+    curve = cost_quality_curve(pred, scores, costs, record_costs)
+    single_costs = np.where(np.isnan(record_costs), costs[None, :], record_costs).mean(axis=0)
+    figures = _multi_figures(curve, scores.mean(axis=0), single_costs)
+    if len(test.models) == 2:
+        figures.update(_two_model_figures(pred, scores, costs, seed)[0])
+    return figures, pred, costs
+
+
+def folds(n: int, k: int, seed: int = 0) -> list[IntArray]:
+    order = np.random.default_rng(seed).permutation(n)
+    return [np.sort(part).astype(np.int64) for part in np.array_split(order, k)]
+
+
+def evaluate(routers: Iterable[EvalRouter], data: Dataset, *, test: Dataset | None = None,
+             cv: int = 0, seed: int = 0,
+             progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
+             ) -> list[RouterScore]:
+    """Score each router on `test` (trained on `data`) or by `cv`-fold cross-validation."""
+    data = data.complete()
+    if test is None and cv < 2:
+        raise DataError("give a test set or --cv K with K >= 2", file=data.source)
+    if test is not None:
+        test = test.complete()
+        if test.models != data.models:
+            raise DataError(f"test models {test.models} differ from {data.models}",
+                            file=test.source)
+        splits = [(data, test, np.arange(len(test)))]
+        pooled = test
+    else:
+        parts = folds(len(data), cv, seed)
+        splits = [(data.subset(np.setdiff1d(np.arange(len(data)), p)), data.subset(p), p)
+                  for p in parts]
+        pooled = data
+    results = []
+    for router in routers:
+        oof = np.zeros((len(pooled), len(pooled.models)))
+        per_fold: list[dict[str, float]] = []
+        costs = np.zeros(len(pooled.models))
+        steps: Iterable[int] = range(len(splits))
+        for i in progress(steps) if progress else steps:
+            train_part, test_part, where = splits[i]
+            figures, pred, costs = score_split(router, train_part, test_part, seed + i)
+            oof[where] = pred
+            per_fold.append(figures)
+        result = RouterScore(router.name)
+        result.figures = {k: float(np.mean([f[k] for f in per_fold])) for k in per_fold[0]}
+        scores = np.nan_to_num(pooled.scores(), nan=0.0)
+        result.curve = cost_quality_curve(oof, scores, costs, pooled.costs())
+        if len(pooled.models) == 2:
+            result.sweep = _two_model_figures(oof, scores, costs, seed)[1]
+        results.append(result)
+    return results

@@ -1,0 +1,156 @@
+"""Routers to replay over recorded outcomes, all through one small interface.
+
+A router is fitted on training records and then gives, for each test prompt, a predicted quality
+per model. Replay turns that into choices as its knob moves: the model maximising
+predicted quality − λ·cost (ties to the cheaper). With two models this is RouteLLM's threshold
+on P(strong) − P(weak). Names: `random`, `oracle`, `always:<model>`, `learned`, `cascade`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from taskroute.evaluate.datasets import Dataset
+from taskroute.exceptions import CallerError, DataError, UnknownModel
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class EvalRouter(Protocol):
+    name: str
+
+    def fit(self, train: Dataset) -> None: ...
+
+    def predict(self, test: Dataset) -> FloatArray:
+        """(n_prompts, n_models) predicted quality, columns in `test.models` order."""
+        ...
+
+
+@dataclass
+class RandomRouter:
+    """Uniform noise: at λ = 0 a uniform pick; as λ grows, cheaper models win more often."""
+
+    seed: int = 0
+    name: str = "random"
+
+    def fit(self, train: Dataset) -> None:
+        return None
+
+    def predict(self, test: Dataset) -> FloatArray:
+        return np.random.default_rng(self.seed).uniform(size=(len(test), len(test.models)))
+
+
+@dataclass
+class OracleRouter:
+    """The recorded scores themselves: the upper bound (cheapest model with the best score)."""
+
+    name: str = "oracle"
+
+    def fit(self, train: Dataset) -> None:
+        return None
+
+    def predict(self, test: Dataset) -> FloatArray:
+        return np.nan_to_num(test.scores(), nan=0.0)
+
+
+@dataclass
+class AlwaysRouter:
+    model: str
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"always:{self.model}"
+
+    def fit(self, train: Dataset) -> None:
+        return None
+
+    def predict(self, test: Dataset) -> FloatArray:
+        if self.model not in test.models:
+            raise UnknownModel(self.model, test.models)
+        out = np.zeros((len(test), len(test.models)))
+        out[:, test.models.index(self.model)] = 1.0
+        return out
+
+
+@dataclass
+class LearnedEvalRouter:
+    """Trains `taskroute.evaluate.train` on the training fold; predicts P(success)."""
+
+    c: float | None = None
+    name: str = "learned"
+    _router: object | None = field(default=None, repr=False)
+
+    def fit(self, train: Dataset) -> None:
+        from taskroute.evaluate.train import train as fit_router
+
+        self._router = fit_router(train, c=self.c)
+
+    def predict(self, test: Dataset) -> FloatArray:
+        from taskroute.evaluate.train import group_of
+        from taskroute.learned.model import LearnedRouter, probabilities_table
+
+        if not isinstance(self._router, LearnedRouter):
+            raise CallerError("learned router used before fit")
+        table = probabilities_table(self._router, test.texts,
+                                    [group_of(r) for r in test.records])
+        cols = [self._router.models.index(m) for m in test.models]
+        return table[:, cols]
+
+
+Judge = Callable[[str], bool]
+_REFUSALS = ("i can't", "i cannot", "i'm sorry", "as an ai", "i am unable", "i'm unable")
+
+
+def default_judge(response: str) -> bool:
+    """Accept a response that is non-empty and does not open with a refusal."""
+    head = response.strip().lower()[:80]
+    return bool(head) and not head.startswith(_REFUSALS)
+
+
+@dataclass
+class CascadeResult:
+    chosen: npt.NDArray[np.int64]
+    cost: FloatArray  # every call counted
+    calls: npt.NDArray[np.int64]
+
+
+def run_cascade(test: Dataset, costs: FloatArray, judge: Judge = default_judge,
+                chain: list[str] | None = None) -> CascadeResult:
+    """Cheapest model first; its recorded response judged; escalate on rejection."""
+    order = [test.models.index(m) for m in chain] if chain else list(np.argsort(costs))
+    n = len(test)
+    chosen = np.zeros(n, dtype=np.int64)
+    spent, calls = np.zeros(n), np.zeros(n, dtype=np.int64)
+    for i, rec in enumerate(test.records):
+        for step, j in enumerate(order):
+            outcome = rec.outcomes.get(test.models[j])
+            if outcome is None:
+                continue
+            if outcome.response is None:
+                raise DataError("cascade needs recorded responses", file=test.source,
+                                row=i + 1, field=f"outcomes.{test.models[j]}.response")
+            spent[i] += costs[j] if outcome.cost is None else outcome.cost
+            calls[i] += 1
+            chosen[i] = j
+            if step == len(order) - 1 or judge(outcome.response):
+                break
+    return CascadeResult(chosen, spent, calls)
+
+
+def make_router(name: str, seed: int = 0) -> EvalRouter:
+    """Router by CLI name."""
+    if name == "random":
+        return RandomRouter(seed)
+    if name == "oracle":
+        return OracleRouter()
+    if name == "learned":
+        return LearnedEvalRouter()
+    if name.startswith("always:") and len(name) > len("always:"):
+        return AlwaysRouter(name.split(":", 1)[1])
+    raise CallerError(f"unknown router {name!r}; known: random, oracle, always:<model>, "
+                      "learned, cascade")

@@ -1,0 +1,129 @@
+"""Training the learned router (needs scikit-learn from the `taskroute[eval]` extra).
+
+One logistic regression per model over shared features (see `taskroute.learned.features`),
+predicting P(success). Fractional scores are fitted as weighted positive and negative copies.
+The regularisation C is chosen on the training data only: a held-out fifth of it, by mean
+log-loss over the models, unless given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from taskroute.evaluate.datasets import Dataset, Record
+from taskroute.learned.features import SHAPE_NAMES, Featurizer, shape_features, tokens
+from taskroute.learned.model import LearnedRouter
+
+FloatArray = npt.NDArray[np.float64]
+C_GRID: tuple[float, ...] = (0.5, 1.0, 2.0)
+
+
+def require_sklearn() -> None:
+    try:
+        import sklearn  # noqa: F401
+    except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environment
+        raise ModuleNotFoundError(
+            "training the learned router needs scikit-learn: pip install 'taskroute[eval]'"
+        ) from exc
+
+
+def group_of(record: Record) -> str | None:
+    """The categorical context a record carries: its task class, else its subject."""
+    if record.task:
+        return record.task
+    subject = record.meta.get("subject")
+    return subject if isinstance(subject, str) else None
+
+
+def fit_featurizer(texts: Sequence[str], groups: Sequence[str | None],
+                   min_df: int = 2) -> tuple[Featurizer, Any]:
+    """Featurizer fitted on the texts, and the sklearn vectorizer that mirrors it."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(analyzer=tokens, min_df=min_df, sublinear_tf=True)
+    vectorizer.fit(texts)
+    shapes = np.array([shape_features(t) for t in texts])
+    scale = shapes.std(axis=0)
+    scale[scale == 0] = 1.0
+    names = tuple(sorted({g for g in groups if g is not None}))
+    featurizer = Featurizer(dict(vectorizer.vocabulary_), vectorizer.idf_.astype(float),
+                            names, shapes.mean(axis=0), scale)
+    return featurizer, vectorizer
+
+
+def design_matrix(featurizer: Featurizer, vectorizer: Any, texts: Sequence[str],
+                  groups: Sequence[str | None]) -> Any:
+    from scipy.sparse import csr_matrix, hstack
+
+    dense = np.stack([featurizer.dense_part(t, g) for t, g in zip(texts, groups, strict=True)])
+    return hstack([vectorizer.transform(texts), csr_matrix(dense)]).tocsr()
+
+
+def _fit_one(x: Any, y: FloatArray, c: float) -> tuple[FloatArray, float]:
+    from scipy.sparse import vstack
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=c, max_iter=3000)
+    fractional = bool(np.any((y > 0) & (y < 1)))
+    if len(np.unique(y)) < 2:
+        prior = float(np.clip(y.mean(), 1e-3, 1 - 1e-3))
+        return np.zeros(x.shape[1]), float(np.log(prior / (1 - prior)))
+    if fractional:
+        xx = vstack([x, x]).tocsr()
+        yy = np.concatenate([np.ones(len(y)), np.zeros(len(y))])
+        clf.fit(xx, yy, sample_weight=np.concatenate([y, 1 - y]) + 1e-9)
+    else:
+        clf.fit(x, (y >= 0.5).astype(int))
+    return clf.coef_[0].astype(float), float(clf.intercept_[0])
+
+
+def _log_loss(p: FloatArray, y: FloatArray) -> float:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def choose_c(x: Any, scores: FloatArray, seed: int = 0) -> float:
+    """Regularisation picked on a held-out fifth of the training data."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(x.shape[0])
+    cut = x.shape[0] // 5
+    held, fit = order[:cut], order[cut:]
+    losses = []
+    for c in C_GRID:
+        loss = 0.0
+        for j in range(scores.shape[1]):
+            w, b = _fit_one(x[fit], scores[fit, j], c)
+            loss += _log_loss(1 / (1 + np.exp(-(x[held] @ w + b))), scores[held, j])
+        losses.append(loss)
+    return C_GRID[int(np.argmin(losses))]
+
+
+def train(dataset: Dataset, *, c: float | None = None, lam: float = 0.0,
+          target: float | None = None,
+          progress: Callable[[str], None] | None = None) -> LearnedRouter:
+    """Fit the learned router on every complete record of `dataset`."""
+    require_sklearn()
+    data = dataset.complete()
+    texts = data.texts
+    groups = [group_of(r) for r in data.records]
+    scores = data.scores()
+    featurizer, vectorizer = fit_featurizer(texts, groups)
+    x = design_matrix(featurizer, vectorizer, texts, groups)
+    if c is None:
+        c = choose_c(x, scores)
+    n_text = featurizer.n_text
+    weights, bias = np.zeros((x.shape[1], len(data.models))), np.zeros(len(data.models))
+    for j, model in enumerate(data.models):
+        if progress is not None:
+            progress(model)
+        weights[:, j], bias[j] = _fit_one(x, scores[:, j], c)
+    costs = np.nan_to_num(np.nanmean(data.costs(), axis=0), nan=0.0) if data.has_costs() \
+        else np.arange(len(data.models), dtype=float)
+    info = {"C": c, "n_train": len(data), "shape_names": list(SHAPE_NAMES),
+            "source": dataset.source, "cost_unit": "USD" if data.has_costs() else "rank"}
+    return LearnedRouter(data.models, costs, featurizer, weights[:n_text], weights[n_text:],
+                         bias, lam, target, info)
