@@ -1,0 +1,118 @@
+"""Anthropic's Messages API (`POST {base_url}/v1/messages`), behind the OpenAI-shaped Protocol.
+
+Requests are converted by `anthropic_format`, streams by `anthropic_stream`. Auth is the
+`x-api-key` header, with `anthropic-version: 2023-06-01`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from taskroute.exceptions import MalformedResponse, UpstreamConnectionError, UpstreamStatus
+from taskroute.policy.model import ProviderSpec
+from taskroute.providers.anthropic_format import from_messages_response, to_messages_request
+from taskroute.providers.anthropic_stream import OpenAIChunks
+from taskroute.providers.base import Timeouts
+from taskroute.providers.errors import Clock, status_error, upstream_errors
+from taskroute.providers.http import HttpClient
+from taskroute.providers.sse import events
+from taskroute.request import ChatRequest
+from taskroute.response import ChatResponse, StreamChunk
+
+API_VERSION = "2023-06-01"
+_decode = msgspec.json.Decoder(dict[str, Any])
+
+
+class AnthropicProvider:
+    """A `Provider` for Anthropic's Messages API."""
+
+    def __init__(
+        self, spec: ProviderSpec, *, env: Mapping[str, str] = os.environ,
+        default_max_tokens: int = 4096,
+    ) -> None:
+        self.name = spec.name
+        self._http = HttpClient(spec, env=env)
+        # Accept a base URL written with or without the /v1 suffix.
+        self._path = "/messages" if self._http.base_url.endswith("/v1") else "/v1/messages"
+        self._default_max_tokens = default_max_tokens
+
+    def __repr__(self) -> str:
+        return f"AnthropicProvider(name={self.name!r}, base_url={self._http.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def complete(
+        self, request: ChatRequest, *, model: str, timeouts: Timeouts
+    ) -> ChatResponse:
+        headers, body = self._headers(), self._body(request, model, stream=False)
+        clock = Clock(timeouts)
+        with upstream_errors(self.name, model, clock, self._http.redact):
+            response = await self._http.post(self._path, body, headers, clock)
+            try:
+                raw = await self._http.read(response, clock)
+            finally:
+                response.release()
+            if not 200 <= response.status < 300:
+                raise self._status_error(response, raw, model)
+            data = _decode.decode(raw)
+            if data.get("type") == "error":
+                raise MalformedResponse(f"an error body with status {response.status}")
+            return from_messages_response(data)
+
+    async def stream(
+        self, request: ChatRequest, *, model: str, timeouts: Timeouts
+    ) -> AsyncIterator[StreamChunk]:
+        headers, body = self._headers(), self._body(request, model, stream=True)
+        clock = Clock(timeouts)
+        with upstream_errors(self.name, model, clock, self._http.redact):
+            response = await self._http.post(self._path, body, headers, clock)
+            try:
+                if not 200 <= response.status < 300:
+                    raw = await self._http.read(response, clock)
+                    raise self._status_error(response, raw, model)
+                if response.content_type != "text/event-stream":
+                    raise MalformedResponse(
+                        f"expected a text/event-stream answer, got {response.content_type}")
+                translator = OpenAIChunks(model)
+                async for event in events(response, clock):
+                    for chunk in translator.feed(event.event, _decode.decode(event.data)):
+                        yield StreamChunk(chunk)
+                    if translator.done:
+                        return
+                raise UpstreamConnectionError("the stream ended before message_stop")
+            finally:
+                response.close()  # a consumer that stops early hangs up: the upstream stops too
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json",
+                   "anthropic-version": API_VERSION, **self._http.spec.headers}
+        key = self._http.key()
+        if key is not None:
+            headers["x-api-key"] = key.reveal()
+        return headers
+
+    def _body(self, request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
+        body = to_messages_request(request, model, default_max_tokens=self._default_max_tokens)
+        if stream:
+            body["stream"] = True
+        return body
+
+    def _status_error(
+        self, response: aiohttp.ClientResponse, raw: bytes, model: str
+    ) -> UpstreamStatus:
+        return status_error(response.status, response.headers, raw, provider=self.name,
+                            model=model, message_of=error_message, redact=self._http.redact)
+
+
+def error_message(body: Any) -> str | None:
+    """Anthropic's `{"type": "error", "error": {"type": ..., "message": ...}}`."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        return f"{error.get('type', 'error')}: {error.get('message', '')}"
+    return None

@@ -1,0 +1,183 @@
+"""Streams between the two wire formats, one event at a time.
+
+`OpenAIChunks` turns Anthropic's SSE events into OpenAI `chat.completion.chunk` dicts, the last
+carrying usage (the adapter). `AnthropicEvents` turns OpenAI chunks into Anthropic's events
+(the gateway serving `/v1/messages` with `stream: true`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+
+from taskroute.exceptions import MalformedResponse, UpstreamStatus
+from taskroute.providers.anthropic_format import FINISH_REASONS, STOP_REASONS
+
+ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401,
+                "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
+                "rate_limit_error": 429, "api_error": 500, "overloaded_error": 529}
+
+
+class OpenAIChunks:
+    """Anthropic stream events in, OpenAI chunks out. `done` once `message_stop` arrived."""
+
+    def __init__(self, model: str) -> None:
+        self.model, self.id, self.created = model, "", int(time.time())
+        self.input_tokens = self.output_tokens = 0
+        self.finish: str | None = None
+        self.done = False
+        self._tools: dict[int, int] = {}   # content block index → tool call index
+
+    def feed(self, kind: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+        kind = data.get("type", kind)
+        if kind == "message_start":
+            message = data["message"]
+            self.id, self.model = str(message.get("id", "")), str(message.get("model", self.model))
+            self._count(message.get("usage") or {})
+            return [self._chunk({"role": "assistant", "content": ""})]
+        if kind == "content_block_start":
+            block = data["content_block"]
+            if block.get("type") == "tool_use":
+                index = self._tools.setdefault(int(data["index"]), len(self._tools))
+                head = {"index": index, "id": block["id"], "type": "function",
+                        "function": {"name": block["name"], "arguments": ""}}
+                return [self._chunk({"tool_calls": [head]})]
+            text = block.get("text") or ""
+            return [self._chunk({"content": text})] if text else []
+        if kind == "content_block_delta":
+            return self._delta(int(data["index"]), data["delta"])
+        if kind == "message_delta":
+            self._count(data.get("usage") or {})
+            reason = (data.get("delta") or {}).get("stop_reason")
+            self.finish = FINISH_REASONS.get(str(reason), "stop")
+            return [self._chunk({}, self.finish)]
+        if kind == "message_stop":
+            self.done = True
+            return [self._usage_chunk()]
+        if kind == "error":
+            error = data.get("error") or {}
+            kind_ = str(error.get("type", "api_error"))
+            raise UpstreamStatus(f"error in the stream: {kind_}: {error.get('message', '')}",
+                                 status=ERROR_STATUS.get(kind_, 500), body=data)
+        return []  # ping, content_block_stop and event types added later
+
+    def _delta(self, block: int, delta: dict[str, Any]) -> list[dict[str, Any]]:
+        kind = delta.get("type")
+        if kind == "text_delta":
+            return [self._chunk({"content": delta["text"]})]
+        if kind == "input_json_delta":
+            if block not in self._tools:
+                raise MalformedResponse("input_json_delta for a block that is not a tool_use")
+            call = {"index": self._tools[block], "function": {"arguments": delta["partial_json"]}}
+            return [self._chunk({"tool_calls": [call]})]
+        return []  # thinking, signature and citations deltas have no OpenAI counterpart
+
+    def _count(self, used: dict[str, Any]) -> None:
+        """Anthropic's usage counts are cumulative: the latest value wins."""
+        if used.get("input_tokens") is not None:
+            self.input_tokens = sum(int(used.get(k) or 0) for k in (
+                "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+        if used.get("output_tokens") is not None:
+            self.output_tokens = int(used["output_tokens"])
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    def _usage_chunk(self) -> dict[str, Any]:
+        usage = {"prompt_tokens": self.input_tokens, "completion_tokens": self.output_tokens,
+                 "total_tokens": self.input_tokens + self.output_tokens}
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.model, "choices": [], "usage": usage}
+
+
+class AnthropicEvents:
+    """OpenAI chunks in, Anthropic `(event, data)` pairs out; call `finish()` after the last."""
+
+    def __init__(self, model: str, message_id: str) -> None:
+        self.model, self.id = model, message_id
+        self._started = False
+        self._block: tuple[int, str] | None = None     # (index, "text" | "tool_use")
+        self._next_index = 0
+        self._tool_blocks: dict[int, int] = {}          # tool call index → block index
+        self._stop_reason = "end_turn"
+        self._usage = {"input_tokens": 0, "output_tokens": 0}
+
+    def feed(self, chunk: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        out = self._start()
+        if chunk.get("usage"):
+            self._usage = {"input_tokens": int(chunk["usage"].get("prompt_tokens") or 0),
+                           "output_tokens": int(chunk["usage"].get("completion_tokens") or 0)}
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                out += self._open("text", {"type": "text", "text": ""})
+                out.append(("content_block_delta", {"type": "content_block_delta",
+                            "index": self._block_index(),
+                            "delta": {"type": "text_delta", "text": delta["content"]}}))
+            for call in delta.get("tool_calls") or []:
+                out += self._tool_delta(call)
+            if choice.get("finish_reason"):
+                self._stop_reason = STOP_REASONS.get(choice["finish_reason"], "end_turn")
+        return out
+
+    def finish(self) -> list[tuple[str, dict[str, Any]]]:
+        out = self._start() + self._close()
+        out.append(("message_delta", {"type": "message_delta",
+                    "delta": {"stop_reason": self._stop_reason, "stop_sequence": None},
+                    "usage": {"output_tokens": self._usage["output_tokens"]}}))
+        out.append(("message_stop", {"type": "message_stop"}))
+        return out
+
+    def _start(self) -> list[tuple[str, dict[str, Any]]]:
+        if self._started:
+            return []
+        self._started = True
+        message: dict[str, Any] = {
+            "id": self.id, "type": "message", "role": "assistant", "model": self.model,
+            "content": [], "stop_reason": None, "stop_sequence": None, "usage": dict(self._usage),
+        }
+        return [("message_start", {"type": "message_start", "message": message})]
+
+    def _block_index(self) -> int:
+        assert self._block is not None
+        return self._block[0]
+
+    def _open(self, kind: str, block: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        if self._block is not None and self._block[1] == kind and kind == "text":
+            return []
+        out = self._close()
+        self._block = (self._next_index, kind)
+        self._next_index += 1
+        out.append(("content_block_start", {"type": "content_block_start",
+                    "index": self._block[0], "content_block": block}))
+        return out
+
+    def _close(self) -> list[tuple[str, dict[str, Any]]]:
+        if self._block is None:
+            return []
+        index, self._block = self._block[0], None
+        return [("content_block_stop", {"type": "content_block_stop", "index": index})]
+
+    def _tool_delta(self, call: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        out: list[tuple[str, dict[str, Any]]] = []
+        position = int(call.get("index", 0))
+        function = call.get("function") or {}
+        if position not in self._tool_blocks:
+            out += self._open("tool_use", {"type": "tool_use", "id": call.get("id", ""),
+                                           "name": function.get("name", ""), "input": {}})
+            self._tool_blocks[position] = self._block_index()
+        if function.get("arguments"):
+            out.append(("content_block_delta", {"type": "content_block_delta",
+                        "index": self._tool_blocks[position],
+                        "delta": {"type": "input_json_delta",
+                                  "partial_json": function["arguments"]}}))
+        return out
+
+
+def sse_event(kind: str, data: dict[str, Any]) -> bytes:
+    """One Anthropic-style SSE frame."""
+    return b"event: " + kind.encode() + b"\ndata: " + msgspec.json.encode(data) + b"\n\n"
