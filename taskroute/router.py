@@ -20,7 +20,13 @@ from taskroute.signals import Signals, measure
 from taskroute.tasks import DEFAULT_OUTPUT_TOKENS, TYPICAL_OUTPUT_TOKENS
 
 if TYPE_CHECKING:
+    from taskroute.calling.engine import Api, CallEngine
+    from taskroute.calling.records import RouteResult
+    from taskroute.calling.streaming import RouteStream
     from taskroute.classify.base import Classifier
+    from taskroute.gates.base import Gate, GateFactory
+    from taskroute.providers.base import Provider
+    from taskroute.store.base import Store
 
 ROUTING_MODEL_NAMES = frozenset({"", "auto", "taskroute", "taskroute/auto"})
 TASK_MODEL_PREFIX = "taskroute/"
@@ -50,10 +56,24 @@ class Router:
         *,
         classifier: Classifier | bool | None = True,
         history: SessionHistory | None = None,
+        gates: Mapping[str, GateFactory | Gate] | None = None,
+        store: Store | None = None,
+        providers: Mapping[str, Provider] | None = None,
     ) -> None:
         """`classifier=True` uses the policy's (by default the bundled one), `False` or `None`
-        turns it off, or pass any object with `predict(text) -> Prediction`."""
+        turns it off, or pass any object with `predict(text) -> Prediction`.
+
+        `gates` adds your own gates by name (a factory `(settings, GateEnv) -> Gate`, or a
+        gate); every gate the policy names is checked here. `store` logs every routed request.
+        `providers` replaces the ones built from the policy (by provider name)."""
+        from taskroute.gates.registry import GateRegistry
+
         self.policy = policy
+        self._gate_registry = GateRegistry(gates)
+        self._gate_registry.check_policy(policy)
+        self.store = store
+        self._providers = providers
+        self._engine: CallEngine | None = None
         self.history: SessionHistory = history or InMemorySessionHistory()
         if classifier is True and not policy.classifier.enabled:
             classifier = None
@@ -261,6 +281,66 @@ class Router:
             estimated_cost_usd=self._estimate_cost(model, task, signals, request),
             reasons=tuple(reasons), policy=self.policy.name, routed=False,
         )
+
+    # -- calling models (taskroute.calling does the work) -----------------------------------
+
+    @property
+    def engine(self) -> CallEngine:
+        """The call path, built on first use: providers, breakers, gates."""
+        if self._engine is None:
+            from taskroute.calling.engine import CallEngine
+
+            self._engine = CallEngine(
+                self.policy, gates=self._gate_registry, providers=self._providers,
+                store=self.store, on_escalation=self.record_escalation,
+            )
+        return self._engine
+
+    async def complete(
+        self, request: ChatRequest | Mapping[str, Any], *, task: str | None = None,
+        request_id: str | None = None, api: Api = "library",
+    ) -> RouteResult:
+        """Decide, then call: escalating along the chain until an answer passes its gates."""
+        if not isinstance(request, ChatRequest):
+            request = ChatRequest.from_dict(request)
+        decision = self.decide(request, task=task)
+        return await self.engine.complete(request, decision, request_id=request_id, api=api)
+
+    def stream(
+        self, request: ChatRequest | Mapping[str, Any], *, task: str | None = None,
+        request_id: str | None = None, api: Api = "library",
+    ) -> RouteStream:
+        """Decide now; `await stream.start()` (or iterating) calls the model."""
+        if not isinstance(request, ChatRequest):
+            request = ChatRequest.from_dict(request)
+        decision = self.decide(request, task=task)
+        return self.engine.stream(request, decision, request_id=request_id, api=api)
+
+    def complete_sync(
+        self, request: ChatRequest | Mapping[str, Any], *, task: str | None = None,
+        request_id: str | None = None,
+    ) -> RouteResult:
+        """`complete` for code without an event loop. Each call runs its own loop and closes
+        its connections after, so prefer `complete` for many calls."""
+        import asyncio
+
+        async def once() -> RouteResult:
+            try:
+                return await self.complete(request, task=task, request_id=request_id)
+            finally:
+                await self.aclose()
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(once())
+        raise RuntimeError("complete_sync() was called inside an event loop; await complete()")
+
+    async def aclose(self) -> None:
+        """Close the providers' connections and flush the store."""
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.aclose()
 
     def record_escalation(self, session_id: str | None) -> None:
         """Called by the call path when a session's request had to escalate."""

@@ -1,0 +1,127 @@
+"""Stream chunks ⇄ whole answers: a buffered stream is assembled so gates can judge it, and a
+whole answer (a race's winner) is replayed to a streaming caller as chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from taskroute.response import ChatResponse, Choice, ResponseMessage, StreamChunk, Usage
+from taskroute.signals import estimate_tokens
+
+
+def carries_output(chunk: StreamChunk) -> bool:
+    """Does this chunk give the caller something (text, a tool call, the end)? A bare role
+    announcement does not: until a chunk does, the call can still escalate unseen."""
+    data = chunk.data
+    if data.get("usage"):
+        return True
+    for choice in data.get("choices") or []:
+        delta = choice.get("delta") or {}
+        if delta.get("content") or delta.get("tool_calls") or delta.get("refusal"):
+            return True
+        if choice.get("finish_reason"):
+            return True
+    return False
+
+
+def assemble(chunks: Sequence[StreamChunk], *, model: str) -> ChatResponse:
+    """One `ChatResponse` from a stream's chunks (first choice only)."""
+    text: list[str] = []
+    refusal: list[str] = []
+    tools: dict[int, dict[str, Any]] = {}
+    logprobs: list[Any] = []
+    finish: str | None = None
+    usage: Usage | None = None
+    first = chunks[0].data if chunks else {}
+    for chunk in chunks:
+        usage = chunk.usage or usage
+        for choice in chunk.data.get("choices") or []:
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            text.append(delta.get("content") or "")
+            refusal.append(delta.get("refusal") or "")
+            for call in delta.get("tool_calls") or []:
+                _merge_tool_call(tools, call)
+            logprobs.extend((choice.get("logprobs") or {}).get("content") or [])
+            finish = choice.get("finish_reason") or finish
+    message = ResponseMessage(
+        content="".join(text) if any(text) or not tools else None,
+        tool_calls=[tools[i] for i in sorted(tools)] or None,
+        refusal="".join(refusal) or None,
+    )
+    return ChatResponse(
+        model=str(first.get("model") or model),
+        choices=[Choice(message=message, finish_reason=finish,
+                        logprobs={"content": logprobs} if logprobs else None)],
+        usage=usage,
+        **({"id": first["id"]} if isinstance(first.get("id"), str) else {}),
+    )
+
+
+def _merge_tool_call(tools: dict[int, dict[str, Any]], part: dict[str, Any]) -> None:
+    index = int(part.get("index", len(tools)))
+    call = tools.setdefault(index, {"id": "", "type": "function",
+                                    "function": {"name": "", "arguments": ""}})
+    if part.get("id"):
+        call["id"] = part["id"]
+    function = part.get("function") or {}
+    call["function"]["name"] += function.get("name") or ""
+    call["function"]["arguments"] += function.get("arguments") or ""
+
+
+def response_chunks(response: ChatResponse) -> list[StreamChunk]:
+    """A whole answer as the chunks a stream of it would have carried."""
+    base = {"id": response.id, "object": "chat.completion.chunk",
+            "created": response.created, "model": response.model}
+    message = response.choices[0].message if response.choices else ResponseMessage()
+    delta: dict[str, Any] = {"role": "assistant", "content": message.content or ""}
+    if message.tool_calls:
+        delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(message.tool_calls)]
+    if message.refusal:
+        delta["refusal"] = message.refusal
+    first: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": None}
+    if response.logprobs:
+        first["logprobs"] = response.logprobs
+    chunks = [
+        StreamChunk({**base, "choices": [first]}),
+        StreamChunk({**base, "choices": [
+            {"index": 0, "delta": {}, "finish_reason": response.finish_reason or "stop"}
+        ]}),
+    ]
+    if response.usage is not None:
+        chunks.append(StreamChunk({**base, "choices": [], "usage": {
+            "prompt_tokens": response.usage.prompt_tokens,
+            "completion_tokens": response.usage.completion_tokens,
+            "total_tokens": response.usage.total_tokens,
+        }}))
+    return chunks
+
+
+class Tally:
+    """What a stream has carried so far: enough to cost it and to tell a finished answer from
+    a cut one."""
+
+    __slots__ = ("chunks", "finish_reason", "text", "usage")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.chunks = 0
+
+    def add(self, chunk: StreamChunk) -> None:
+        self.chunks += 1
+        self.text.append(chunk.delta_text)
+        for choice in chunk.data.get("choices") or []:
+            for call in (choice.get("delta") or {}).get("tool_calls") or []:
+                self.text.append(str((call.get("function") or {}).get("arguments") or ""))
+        self.usage = chunk.usage or self.usage
+        self.finish_reason = chunk.finish_reason or self.finish_reason
+
+    def tokens(self, input_estimate: int) -> tuple[int, int]:
+        """(input, output) tokens: the stream's reported usage, else estimates."""
+        if self.usage is not None and (self.usage.prompt_tokens or self.usage.completion_tokens):
+            return self.usage.prompt_tokens, self.usage.completion_tokens
+        return input_estimate, estimate_tokens("".join(self.text))

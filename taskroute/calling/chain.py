@@ -1,0 +1,64 @@
+"""Escalating along the decision's chain — the outer layer. A model that fails (every
+deployment, after retries) or whose answer a gate rejects hands the request to the next; when
+none is left, `ChainExhausted` carries every attempt."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from taskroute.calling.context import Answer, CallContext
+from taskroute.calling.records import Attempt, AttemptRole
+from taskroute.exceptions import ChainExhausted, ConfigError, UpstreamError
+from taskroute.gates.base import Gate
+from taskroute.gates.runner import passed, run_gates
+
+T = TypeVar("T")
+Ask = Callable[[str, AttemptRole], Awaitable[T]]   # (model, role) → its answer or an error
+
+
+async def escalate(
+    ctx: CallContext, models: Sequence[str], ask: Ask[T],
+    accept: Callable[[T], Awaitable[bool]], *, first_role: AttemptRole = "first",
+) -> T:
+    """The first answer along `models` that `accept` takes."""
+    for i, model in enumerate(models):
+        try:
+            answer = await ask(model, first_role if i == 0 else "escalation")
+        except (UpstreamError, ConfigError):
+            continue  # recorded by the layer that saw it
+        if await accept(answer):
+            return answer
+    raise exhausted(ctx.attempts, models)
+
+
+def gated(ctx: CallContext, gates: Sequence[Gate]) -> Callable[[Answer], Awaitable[bool]]:
+    """Accept an answer when every gate passes; record it either way."""
+
+    async def accept(answer: Answer) -> bool:
+        verdicts = await run_gates(gates, answer.response, ctx.request)
+        ok = passed(verdicts)
+        ctx.record_answer(answer, "ok" if ok else "rejected", verdicts)
+        return ok
+
+    return accept
+
+
+async def accept_any(_: object) -> bool:
+    return True
+
+
+def exhausted(attempts: Sequence[Attempt], models: Sequence[str]) -> ChainExhausted:
+    return ChainExhausted(
+        f"no model in the chain ({' → '.join(models)}) gave an acceptable answer: "
+        + "; ".join(_attempt_line(a) for a in attempts),
+        attempts=attempts,
+    )
+
+
+def _attempt_line(attempt: Attempt) -> str:
+    if attempt.status == "rejected":
+        failed = [v for v in attempt.verdicts if not v.passed]
+        why = ", ".join(f"{v.gate} ({v.reason})" if v.reason else v.gate for v in failed)
+        return f"{attempt.deployment} rejected by {why}"
+    return f"{attempt.deployment} {attempt.status}: {attempt.error or ''}".rstrip(": ")

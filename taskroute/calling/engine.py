@@ -1,0 +1,244 @@
+"""`CallEngine`: what `Router.complete` and `Router.stream` delegate to. It owns the providers
+(built from the policy on first use), each deployment's circuit breaker and first-token
+timings, and the gates; it runs a decided request down the layers —
+
+    race (when the task asks for one) → escalate along the chain → one model's deployments
+    (failover, hedging) → retries → one call
+
+— and finishes every request the same way: its route recorded, escalations noted in the
+session's history, the entry logged to the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal
+
+from taskroute.calling import chain as chain_layer
+from taskroute.calling import race as race_layer
+from taskroute.calling.assemble import response_chunks
+from taskroute.calling.breaker import Breakers
+from taskroute.calling.context import Answer, CallContext, describe_error
+from taskroute.calling.failover import call_model
+from taskroute.calling.hedge import FirstTokenTimes
+from taskroute.calling.once import Opened, Wiring, close_quietly, complete_once, open_stream
+from taskroute.calling.once import read_whole as read_whole_once
+from taskroute.calling.records import AttemptRole, GateVerdict, RouteRecord, RouteResult
+from taskroute.calling.retry import RetryPolicy
+from taskroute.calling.streaming import RouteStream, StreamStart
+from taskroute.decision import Decision
+from taskroute.exceptions import TaskrouteError
+from taskroute.gates.base import Gate, GateEnv
+from taskroute.gates.registry import GateRegistry
+from taskroute.policy.model import Policy, RaceSpec
+from taskroute.providers.base import Provider, Timeouts
+from taskroute.request import ChatRequest
+from taskroute.response import ChatResponse, new_id
+from taskroute.store.base import LogEntry, Store
+
+Api = Literal["openai", "anthropic", "library"]
+OnceCall = Callable[[CallContext, Wiring, str, str, AttemptRole], Awaitable[Answer]]
+HEDGE_LOST = GateVerdict("hedge", False, "finished together with the other hedged call")
+
+
+class CallEngine:
+    def __init__(
+        self, policy: Policy, *, gates: GateRegistry | None = None,
+        providers: Mapping[str, Provider] | None = None, store: Store | None = None,
+        on_escalation: Callable[[str], None] | None = None,
+        rng: random.Random | None = None, sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        self.policy = policy
+        c = policy.calling
+        if providers is None:
+            from taskroute.providers.registry import build_providers
+
+            providers = build_providers(policy)
+        self.wiring = Wiring(
+            providers=providers,
+            timeouts=Timeouts(c.connect_timeout_s, c.first_token_timeout_s, c.total_timeout_s),
+            breakers=Breakers(c.breaker_failures, c.breaker_cooldown_s),
+            first_tokens=FirstTokenTimes(quantile=c.hedge_quantile,
+                                         min_samples=c.hedge_min_samples),
+        )
+        self.retry = RetryPolicy(c.retries, c.backoff_s, c.backoff_max_s,
+                                 rng or random.Random(), sleep or asyncio.sleep)
+        self.store = store
+        self._on_escalation = on_escalation
+        self._registry = gates or GateRegistry()
+        self._gates: dict[tuple[str, str], tuple[Gate, ...]] = {}
+
+    # -- the two entry points -------------------------------------------------------------------
+
+    async def complete(
+        self, request: ChatRequest, decision: Decision, *, request_id: str | None = None,
+        api: Api = "library",
+    ) -> RouteResult:
+        ctx, record = self._begin(request, decision, request_id, api)
+        t0 = time.perf_counter()
+        try:
+            answer, winner = await self._answer(ctx)
+        except (TaskrouteError, asyncio.CancelledError) as exc:
+            record.latency_s = round(time.perf_counter() - t0, 6)
+            record.status, record.error = "error", describe_error(exc)
+            self.finish(ctx, record, None, exc)
+            raise
+        record.latency_s = round(time.perf_counter() - t0, 6)
+        record.answered_by, record.race_winner = answer.model, winner
+        if answer.first_token_s is not None:
+            record.first_token_s = round(
+                answer.started_at - record.started_at + answer.first_token_s, 6
+            )
+        self.finish(ctx, record, answer.response.text, None)
+        return RouteResult(answer.response, record)
+
+    def stream(
+        self, request: ChatRequest, decision: Decision, *, request_id: str | None = None,
+        api: Api = "library",
+    ) -> RouteStream:
+        ctx, record = self._begin(request, decision, request_id, api)
+        return RouteStream(self, ctx, record)
+
+    def _begin(
+        self, request: ChatRequest, decision: Decision, request_id: str | None, api: Api
+    ) -> tuple[CallContext, RouteRecord]:
+        ctx = CallContext(request, decision, self.policy, api=api)
+        record = RouteRecord(request_id or new_id("req"), decision, attempts=ctx.attempts,
+                             started_at=time.time())
+        return ctx, record
+
+    # -- the layers -----------------------------------------------------------------------------
+
+    async def _answer(self, ctx: CallContext) -> tuple[Answer, str | None]:
+        gates = self.gates_for(ctx.decision)
+        ask = self._asker(ctx, complete_once, "complete")
+        spec = self._race(ctx.decision)
+        models = ctx.decision.chain
+        if spec is not None:
+            outcome = await race_layer.race(ctx, spec, ask, gates)
+            if outcome.answer is not None:
+                return outcome.answer, outcome.winner
+            models = tuple(m for m in models if m not in (ctx.decision.model, spec.against))
+            if not models:
+                raise chain_layer.exhausted(ctx.attempts, (ctx.decision.model, spec.against))
+            answer = await chain_layer.escalate(
+                ctx, models, ask, chain_layer.gated(ctx, gates), first_role="escalation"
+            )
+            return answer, None
+        return await chain_layer.escalate(ctx, models, ask, chain_layer.gated(ctx, gates)), None
+
+    async def start_stream(self, ctx: CallContext) -> StreamStart:
+        """The first output of a streamed request (see `RouteStream`)."""
+        decision = ctx.decision
+        task = self.policy.tasks.get(decision.task)
+        if self._race(decision) is not None:
+            answer, winner = await self._answer(ctx)
+            return StreamStart(response_chunks(answer.response), None, answer.model, winner)
+        if task is not None and task.buffer_stream:
+            ask = self._asker(ctx, read_whole_once, "stream")
+            gated = chain_layer.gated(ctx, self.gates_for(decision))
+            answer = await chain_layer.escalate(ctx, decision.chain, ask, gated)
+            return StreamStart(list(answer.chunks or ()), None, answer.model)
+        opened = await chain_layer.escalate(
+            ctx, decision.chain, self._stream_asker(ctx), chain_layer.accept_any
+        )
+        return StreamStart(list(opened.held), opened, opened.model)
+
+    def _asker(
+        self, ctx: CallContext, once: OnceCall, kind: str
+    ) -> chain_layer.Ask[Answer]:
+        async def discard(answer: Answer) -> None:
+            ctx.record_answer(answer, "rejected", (HEDGE_LOST,))
+
+        async def ask(model: str, role: AttemptRole) -> Answer:
+            return await call_model(
+                ctx, self.wiring, model, role,
+                lambda deployment, r: once(ctx, self.wiring, model, deployment, r),
+                self.retry, hedge_kind=kind if self.policy.calling.hedge else None,
+                discard=discard,
+            )
+
+        return ask
+
+    def _stream_asker(self, ctx: CallContext) -> chain_layer.Ask[Opened]:
+        async def discard(opened: Opened) -> None:
+            await close_quietly(opened.rest)
+            ctx.record(model=opened.model, deployment=opened.deployment, role=opened.role,
+                       status="cancelled", started_at=opened.started_at,
+                       latency_s=time.perf_counter() - opened.started,
+                       first_token_s=opened.first_token_s, error="cancelled: lost the hedge")
+
+        async def ask(model: str, role: AttemptRole) -> Opened:
+            return await call_model(
+                ctx, self.wiring, model, role,
+                lambda deployment, r: open_stream(ctx, self.wiring, model, deployment, r),
+                self.retry, hedge_kind="stream" if self.policy.calling.hedge else None,
+                discard=discard,
+            )
+
+        return ask
+
+    def _race(self, decision: Decision) -> RaceSpec | None:
+        task = self.policy.tasks.get(decision.task)
+        spec = task.race if task is not None else None
+        if spec is None or not decision.routed or spec.against == decision.model:
+            return None
+        return spec
+
+    def gates_for(self, decision: Decision) -> tuple[Gate, ...]:
+        key = (decision.task, decision.tier)
+        gates = self._gates.get(key)
+        if gates is None:
+            env = GateEnv(self.policy, call_model=self.call_for_gate)
+            gates = self._gates[key] = self._registry.build_for(
+                self.policy, decision.task, decision.tier, env
+            )
+        return gates
+
+    async def call_for_gate(self, model: str, request: ChatRequest) -> tuple[ChatResponse, float]:
+        """One model call on a gate's behalf (the judge): failover and retries, no gates."""
+        decision = _side_decision(model, request, self.policy)
+        ctx = CallContext(request, decision, self.policy)
+        answer = await self._asker(ctx, complete_once, "complete")(model, "first")
+        ctx.record_answer(answer, "ok")
+        return answer.response, sum(a.cost_usd for a in ctx.attempts)
+
+    # -- finishing ------------------------------------------------------------------------------
+
+    def finish(
+        self, ctx: CallContext, record: RouteRecord, answer: str | None,
+        error: BaseException | None,
+    ) -> None:
+        request = ctx.request
+        session = request.meta("session_id")
+        if record.escalated and session and self._on_escalation is not None:
+            self._on_escalation(session)
+        if self.store is None:
+            return
+        log_content = self.policy.log_content
+        self.store.add(LogEntry(
+            record=record, api=ctx.api,
+            http_status=200 if error is None else getattr(error, "status_code", 499),
+            user=request.user or request.meta("user_id"), session_id=session,
+            prompt=request.all_text if log_content else None,
+            answer=answer if log_content else None,
+        ))
+
+    async def aclose(self) -> None:
+        for provider in self.wiring.providers.values():
+            await provider.aclose()
+        if self.store is not None:
+            await self.store.flush()
+
+
+def _side_decision(model: str, request: ChatRequest, policy: Policy) -> Decision:
+    """The decision for a call made on a gate's behalf: that one model, routing bypassed."""
+    from taskroute.signals import measure
+
+    return Decision(task="judge", task_source="caller", task_confidence=None,
+                    signals=measure(request), tier=policy.models[model].tier, model=model,
+                    chain=(model,), estimated_cost_usd=0.0, reasons=(), policy=policy.name,
+                    routed=False)

@@ -1,0 +1,66 @@
+"""Calling one model: its deployments in order (`also at` in the policy), skipping those whose
+circuit is open, each retried as `RetryPolicy` says, and — when hedging is on — racing the next
+deployment once the first is slower than its recent p95 to the first token."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from taskroute.calling.context import CallContext
+from taskroute.calling.hedge import hedged
+from taskroute.calling.once import Wiring
+from taskroute.calling.records import AttemptRole
+from taskroute.calling.retry import RetryPolicy
+from taskroute.exceptions import ConfigError, UpstreamError
+
+T = TypeVar("T")
+Once = Callable[[str, AttemptRole], Awaitable[T]]   # (deployment, role) → one call
+
+
+async def call_model(
+    ctx: CallContext, wiring: Wiring, model: str, role: AttemptRole, once: Once[T],
+    retry: RetryPolicy, *, hedge_kind: str | None = None,
+    discard: Callable[[T], Awaitable[None]] | None = None,
+) -> T:
+    """The first answer any deployment of `model` gives; the last error when none does.
+    `hedge_kind` ("complete" or "stream") turns hedging on, reading that kind's timings."""
+    deployments = ctx.policy.models[model].deployments
+    errors: list[UpstreamError | ConfigError] = []
+    for i, deployment in enumerate(deployments):
+        this_role: AttemptRole = role if i == 0 else "failover"
+        breaker = wiring.breakers[deployment]
+        if not breaker.allow():
+            ctx.record_skip(model, deployment, this_role,
+                            f"CircuitOpen: {deployment} is cooling down after failures")
+            continue
+        backup = deployments[i + 1] if hedge_kind and i + 1 < len(deployments) else None
+        call = _hedging(wiring, once, deployment, backup, hedge_kind, discard)
+        try:
+            return await retry.run(call, this_role, may_retry=breaker.allow)
+        except (UpstreamError, ConfigError) as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[-1]
+    raise UpstreamError(
+        f"every deployment of {model} is cooling down after failures (circuit open)", model=model
+    )
+
+
+def _hedging(
+    wiring: Wiring, once: Once[T], deployment: str, backup: str | None,
+    kind: str | None, discard: Callable[[T], Awaitable[None]] | None,
+) -> Callable[[AttemptRole], Awaitable[T]]:
+    """`once` on `deployment`; on a first try with a known p95 and a backup, hedged."""
+
+    async def call(role: AttemptRole) -> T:
+        after = wiring.first_tokens.threshold(f"{deployment}|{kind}") if kind else None
+        if backup is None or after is None or role == "retry":
+            return await once(deployment, role)
+
+        def second() -> Awaitable[T] | None:
+            return once(backup, "hedge") if wiring.breakers[backup].allow() else None
+
+        return await hedged(lambda: once(deployment, role), second, after, discard=discard)
+
+    return call

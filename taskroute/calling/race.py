@@ -1,0 +1,109 @@
+"""The speculative race (per task class, `race:` in the policy): the cheap first pick and the
+strong model start together. When the cheap answer arrives first and passes its gates with
+enough confidence, it is returned and the strong call is cancelled (the connection is closed,
+so the provider stops generating); otherwise the strong answer is used. Both calls are
+recorded with what they cost — a cancelled call at least its input tokens."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from taskroute.calling.chain import Ask
+from taskroute.calling.context import Answer, CallContext
+from taskroute.calling.hedge import cancel_and_wait
+from taskroute.calling.records import GateVerdict
+from taskroute.exceptions import ConfigError, UpstreamError
+from taskroute.gates.base import Gate
+from taskroute.gates.runner import confidence, passed, run_gates
+from taskroute.policy.model import RaceSpec
+
+LOST = GateVerdict("race", False, "finished together with the cheap answer, which won")
+
+
+@dataclass(slots=True)
+class RaceOutcome:
+    answer: Answer | None       # None: neither answer was usable; escalate past both
+    winner: str | None          # "cheap", "strong" or None
+
+
+async def race(
+    ctx: CallContext, spec: RaceSpec, ask: Ask[Answer], gates: Sequence[Gate]
+) -> RaceOutcome:
+    cheap = asyncio.ensure_future(_cheap(ctx, spec, ask, gates))
+    strong = asyncio.ensure_future(ask(spec.against, "race"))
+    try:
+        done, _ = await asyncio.wait({cheap, strong}, return_when=asyncio.FIRST_COMPLETED)
+        if cheap in done or _result(strong) is None:
+            # the cheap answer came first, or the strong call failed: the cheap one decides
+            await asyncio.wait({cheap})
+            good = _result(cheap)
+            if good is not None:
+                await _drop(ctx, strong)
+                return RaceOutcome(good, "cheap")
+        else:
+            await cancel_and_wait([cheap])  # the strong answer came first: stop the cheap one
+        answer = await _settled(strong)
+        if answer is not None and await _gated(ctx, answer, gates):
+            return RaceOutcome(answer, "strong")
+        return RaceOutcome(None, None)
+    finally:
+        await cancel_and_wait([cheap, strong])
+
+
+async def _cheap(
+    ctx: CallContext, spec: RaceSpec, ask: Ask[Answer], gates: Sequence[Gate]
+) -> Answer | None:
+    """The cheap answer when it is good enough, else None; recorded either way."""
+    try:
+        answer = await ask(ctx.decision.model, "first")
+    except (UpstreamError, ConfigError):
+        return None
+    verdicts: tuple[GateVerdict, ...] = ()
+    try:
+        verdicts = await run_gates(gates, answer.response, ctx.request)
+    except asyncio.CancelledError:
+        ctx.record_answer(answer, "cancelled", verdicts)
+        raise
+    sure = confidence(verdicts, answer.response)
+    unsure = sure is None or sure < spec.min_confidence
+    if passed(verdicts) and spec.min_confidence > 0 and unsure:
+        shown = "unknown" if sure is None else f"{sure:.2f}"
+        verdicts += (GateVerdict("race_confidence", False,
+                                 f"confidence {shown}, needs {spec.min_confidence:.2f}", sure),)
+    ok = passed(verdicts)
+    ctx.record_answer(answer, "ok" if ok else "rejected", verdicts)
+    return answer if ok else None
+
+
+async def _gated(ctx: CallContext, answer: Answer, gates: Sequence[Gate]) -> bool:
+    verdicts = await run_gates(gates, answer.response, ctx.request)
+    ok = passed(verdicts)
+    ctx.record_answer(answer, "ok" if ok else "rejected", verdicts)
+    return ok
+
+
+async def _drop(ctx: CallContext, strong: asyncio.Future[Answer]) -> None:
+    """Cancel the strong call; one that finished at the same moment is recorded unused."""
+    if strong.done():
+        answer = _result(strong)
+        if answer is not None:
+            ctx.record_answer(answer, "rejected", (LOST,))
+        return
+    await cancel_and_wait([strong])
+
+
+async def _settled(future: asyncio.Future[Answer]) -> Answer | None:
+    try:
+        return await future
+    except (UpstreamError, ConfigError):
+        return None
+
+
+def _result(future: asyncio.Future[Answer | None] | asyncio.Future[Answer]) -> Answer | None:
+    """A finished call's answer; None when it failed upstream or was cancelled. Anything else
+    it raised (a bug, a caller's mistake) is raised here."""
+    if future.cancelled() or isinstance(future.exception(), UpstreamError | ConfigError):
+        return None
+    return future.result()

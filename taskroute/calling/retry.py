@@ -1,0 +1,70 @@
+"""Retrying one deployment: capped exponential backoff with jitter, for errors a retry can
+fix — timeouts, 5xx, 429 (waiting what Retry-After asks, up to the cap), 408, connection
+resets and malformed bodies. The caller's own mistakes (other 4xx) are not retried."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from taskroute.calling.records import AttemptRole
+from taskroute.exceptions import (
+    MalformedResponse,
+    RateLimited,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamStatus,
+    UpstreamTimeout,
+)
+
+T = TypeVar("T")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, UpstreamStatus):
+        return exc.status >= 500 or exc.status in (408, 409, 429)
+    return isinstance(exc, UpstreamTimeout | UpstreamConnectionError | MalformedResponse)
+
+
+def counts_against_deployment(exc: BaseException) -> bool:
+    """Does this failure say the deployment is unhealthy (for its circuit breaker)?"""
+    if isinstance(exc, UpstreamStatus) and exc.status in (401, 403):
+        return True  # a bad key or a blocked account: the deployment cannot serve anyone
+    return is_retryable(exc)
+
+
+@dataclass(slots=True)
+class RetryPolicy:
+    retries: int = 1
+    first_s: float = 0.25
+    cap_s: float = 8.0
+    rng: random.Random = field(default_factory=random.Random)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def delay(self, retry: int, exc: BaseException) -> float:
+        """Seconds to wait before retry number `retry` (0-based): Retry-After when the
+        provider sent one, else first × 2^retry with 'equal jitter'; both capped."""
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.cap_s)
+        ceiling = min(self.cap_s, math.ldexp(self.first_s, retry))
+        return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
+
+    async def run(
+        self, call: Callable[[AttemptRole], Awaitable[T]], role: AttemptRole,
+        *, may_retry: Callable[[], bool] = lambda: True,
+    ) -> T:
+        """`call(role)` until it succeeds, fails for good, or the retries are spent.
+        `may_retry` is asked before each retry (the circuit breaker's say)."""
+        retry = 0
+        while True:
+            try:
+                return await call(role if retry == 0 else "retry")
+            except UpstreamError as exc:
+                if retry >= self.retries or not is_retryable(exc) or not may_retry():
+                    raise
+                await self.sleep(self.delay(retry, exc))
+                retry += 1

@@ -1,0 +1,80 @@
+"""`refusal`: the model declined ("I can't help with that") or hedged ("I'm not sure...").
+
+Only the opening of the answer is read: a refusal or a hedge comes first, and a long answer
+that quotes such a phrase further down is not a refusal. The provider's own `refusal` field
+(OpenAI structured outputs) counts too. Settings: `{refusal: {hedging: false}}` accepts hedged
+answers; `patterns: [...]` adds regular expressions of your own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from taskroute.calling.records import GateVerdict
+from taskroute.gates.base import GateEnv, allowed_settings, verdict
+from taskroute.request import ChatRequest
+from taskroute.response import ChatResponse
+
+OPENING_CHARS = 300
+_APOS = "['\u2019]"
+REFUSAL = re.compile(
+    rf"\bI(?:{_APOS}m| am) (?:sorry|afraid),? (?:but )?I "
+    rf"(?:can{_APOS}?t|cannot|am unable|won{_APOS}t)"
+    rf"|\bI (?:can{_APOS}?t|cannot|won{_APOS}t|will not) (?:help|assist|comply|provide|do that"
+    r"|answer|fulfil)"
+    rf"|\bI(?:{_APOS}m| am) (?:not able|unable) to (?:help|assist|comply|provide|answer)"
+    r"|\bAs an AI(?: language model)?,? I (?:can|don|do not|am not)",
+    re.IGNORECASE,
+)
+HEDGING = re.compile(
+    rf"\bI(?:{_APOS}m| am) (?:not (?:sure|certain)|unsure)"
+    rf"|\bI (?:don{_APOS}t|do not) (?:know|have enough information)"
+    r"|\bI cannot be (?:sure|certain)"
+    rf"|\bit{_APOS}?s hard to say\b",
+    re.IGNORECASE,
+)
+
+
+class RefusalGate:
+    name = "refusal"
+
+    def __init__(self, *, hedging: bool = True, extra: tuple[re.Pattern[str], ...] = ()) -> None:
+        self.hedging = hedging
+        self.extra = extra
+
+    def check(self, answer: ChatResponse, request: ChatRequest) -> GateVerdict:
+        message = answer.choices[0].message if answer.choices else None
+        if message is not None and message.refusal:
+            return verdict(self.name, False, f"the model refused: {message.refusal[:120]}")
+        opening = answer.text.lstrip()[:OPENING_CHARS]
+        for pattern, what in self._patterns():
+            found = pattern.search(opening)
+            if found:
+                return verdict(self.name, False, f"the answer {what}: {found.group(0)!r}")
+        return verdict(self.name, True)
+
+    def _patterns(self) -> list[tuple[re.Pattern[str], str]]:
+        found = [(REFUSAL, "refuses")]
+        if self.hedging:
+            found.append((HEDGING, "hedges"))
+        found.extend((p, "matches a refusal pattern") for p in self.extra)
+        return found
+
+
+def build(params: Mapping[str, Any], env: GateEnv) -> RefusalGate:
+    allowed_settings("refusal", params, ("hedging", "patterns"))
+    hedging = params.get("hedging", True)
+    if not isinstance(hedging, bool):
+        raise ValueError("the refusal gate's 'hedging' is true or false")
+    raw = params.get("patterns", [])
+    if isinstance(raw, str):
+        raw = [raw]
+    extra: list[re.Pattern[str]] = []
+    for text in raw:
+        try:
+            extra.append(re.compile(str(text), re.IGNORECASE))
+        except re.error as exc:
+            raise ValueError(f"the refusal gate's pattern {text!r} is not valid: {exc}") from None
+    return RefusalGate(hedging=hedging, extra=tuple(extra))

@@ -1,0 +1,26 @@
+"""`not_truncated`: the model stopped on its own, not because it ran out of tokens
+(`finish_reason: length`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from taskroute.calling.records import GateVerdict
+from taskroute.gates.base import GateEnv, no_settings, verdict
+from taskroute.request import ChatRequest
+from taskroute.response import ChatResponse
+
+
+class NotTruncatedGate:
+    name = "not_truncated"
+
+    def check(self, answer: ChatResponse, request: ChatRequest) -> GateVerdict:
+        if answer.finish_reason == "length":
+            return verdict(self.name, False, "the answer was cut off (finish_reason: length)")
+        return verdict(self.name, True)
+
+
+def build(params: Mapping[str, Any], env: GateEnv) -> NotTruncatedGate:
+    no_settings("not_truncated", params)
+    return NotTruncatedGate()
