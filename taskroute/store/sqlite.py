@@ -23,7 +23,7 @@ from taskroute.store.migrations import migrate
 
 log = logging.getLogger(__name__)
 
-_REQUEST_COLUMNS = (
+REQUEST_COLUMNS = (
     "request_id", "ts", "api", "http_status", "status", "error", "policy", "task",
     "task_source", "task_confidence", "tier", "model", "answered_by", "routed", "escalated",
     "race_winner", "estimated_cost_usd", "cost_usd", "input_tokens", "output_tokens",
@@ -31,8 +31,8 @@ _REQUEST_COLUMNS = (
     "answer", "variant",
 )
 _INSERT_REQUEST = (
-    f"INSERT OR REPLACE INTO requests ({', '.join(_REQUEST_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_REQUEST_COLUMNS))})"
+    f"INSERT OR REPLACE INTO requests ({', '.join(REQUEST_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})"
 )
 _INSERT_ATTEMPT = (
     "INSERT INTO attempts (request_id, seq, model, deployment, role, status, started_at, "

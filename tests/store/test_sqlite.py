@@ -17,7 +17,7 @@ from taskroute.request import ChatRequest
 from taskroute.router import Router
 from taskroute.store import LogEntry, SqliteStore, Store
 from taskroute.store.migrations import MIGRATIONS, applied, migrate
-from taskroute.store.sqlite import connect
+from taskroute.store.sqlite import REQUEST_COLUMNS, connect, request_row
 
 
 @functools.cache
@@ -135,16 +135,16 @@ def test_migrates_a_blank_database(tmp_path: Path) -> None:
     conn.close()
 
 
-def test_migrates_from_the_previous_schema_keeping_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize("previous", [name for name, _ in MIGRATIONS[:-1]])
+def test_migrates_from_an_earlier_schema_keeping_rows(tmp_path: Path, previous: str) -> None:
     path = tmp_path / "log.db"
     conn = connect(path)
-    previous = MIGRATIONS[-2][0]
     migrate(conn, upto=previous)
-    entry = make_entry("old")
-    from taskroute.store.sqlite import request_row
-
-    old_row = request_row(entry)[:-1]  # the previous schema had no variant column
-    conn.execute(f"INSERT INTO requests VALUES ({', '.join('?' * len(old_row))})", old_row)
+    existing = [row[1] for row in conn.execute("PRAGMA table_info(requests)")]
+    old = dict(zip(REQUEST_COLUMNS, request_row(make_entry("old")), strict=True))
+    values = [old[c] for c in existing]
+    conn.execute(f"INSERT INTO requests ({', '.join(existing)}) "
+                 f"VALUES ({', '.join('?' * len(values))})", values)
     conn.close()
 
     store = SqliteStore(path)
@@ -155,6 +155,7 @@ def test_migrates_from_the_previous_schema_keeping_rows(tmp_path: Path) -> None:
     assert rows(path, "SELECT name FROM schema_migrations") == [(n,) for n, _ in MIGRATIONS]
     indexes = {r[0] for r in rows(path, "SELECT name FROM sqlite_master WHERE type='index'")}
     assert "requests_route" in indexes
+    assert rows(path, "PRAGMA integrity_check") == [("ok",)]
 
 
 def test_refuses_a_database_from_a_newer_taskroute(tmp_path: Path) -> None:
