@@ -1,0 +1,81 @@
+"""`taskroute serve`: the OpenAI- and Anthropic-compatible gateway, logging to SQLite."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from taskroute.cli.common import add_policy_option, load_router
+from taskroute.policy.model import Policy
+
+ENV_DB = "TASKROUTE_DB"
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "serve",
+        help="run the gateway: point an OpenAI or Anthropic client's base_url at it",
+        description="Serve /v1/chat/completions and /v1/messages, routing every request by the "
+        "policy and logging it to SQLite. Bearer keys, if wanted, come from TASKROUTE_API_KEYS "
+        "(comma-separated); TASKROUTE_RATE_LIMIT_RPM limits each key. Stops gracefully on "
+        "SIGTERM or Ctrl-C: requests in flight finish and the log is flushed.",
+    )
+    add_policy_option(parser)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    parser.add_argument("--db", metavar="PATH",
+                        help=f"the request log (default ${ENV_DB} or {default_db()})")
+    parser.add_argument("--rate-limit", type=int, metavar="RPM",
+                        help="requests per minute per key (default: no limit)")
+    parser.set_defaults(func=run)
+
+
+def default_db() -> Path:
+    if os.environ.get(ENV_DB):
+        return Path(os.environ[ENV_DB])
+    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(data) / "taskroute" / "log.db"
+
+
+def provider_keys(policy: Policy) -> tuple[list[str], list[str]]:
+    """Provider names with their key variable set, and those without (names only, no values)."""
+    have, missing = [], []
+    for name, spec in policy.providers.items():
+        if spec.simulated or not spec.api_key_env or os.environ.get(spec.api_key_env):
+            have.append(name)
+        else:
+            missing.append(f"{name} (set {spec.api_key_env})")
+    return have, missing
+
+
+def run(args: argparse.Namespace) -> int:
+    from taskroute.gateway.app import create_app
+    from taskroute.gateway.server import run as run_server
+    from taskroute.gateway.server import serve
+    from taskroute.gateway.settings import GatewaySettings
+    from taskroute.store.sqlite import SqliteStore
+
+    router = load_router(args)
+    settings = GatewaySettings.from_env()
+    if args.rate_limit:
+        settings = GatewaySettings.from_env(rate_limit_rpm=args.rate_limit)
+    db = Path(args.db) if args.db else default_db()
+    store = SqliteStore(db)
+    app = create_app(router, settings, store=store)
+    have, missing = provider_keys(router.policy)
+
+    def listening(url: str) -> None:
+        print(f"taskroute gateway listening on {url}  (OpenAI: {url}/v1, Anthropic: {url})")
+        print(f"policy: {router.policy.name}   log: {db}")
+        print(f"providers with keys: {', '.join(have) or 'none'}")
+        if missing:
+            print(f"providers without keys: {', '.join(missing)}")
+        if settings.api_keys:
+            print(f"gateway keys: {len(settings.api_keys)} configured (values not shown)")
+        print("Ctrl-C or SIGTERM stops it gracefully.", flush=True)
+
+    run_server(serve(app, args.host, args.port, on_listening=listening))
+    return 0

@@ -1,0 +1,1 @@
+"""`taskroute demo`'s parts: a policy aimed at the SIMULATED upstream, and the workload."""

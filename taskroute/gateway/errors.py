@@ -1,0 +1,144 @@
+"""Errors rendered in one place, in each API's own JSON shape.
+
+The status comes from the exception class (`status_code`); the message is the exception's own,
+which never holds a key. Anything unexpected becomes a bare 500 whose details go to the server
+log only. Upstream failures (502/504) list the attempts the chain made.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import msgspec
+from aiohttp import web
+
+from taskroute.exceptions import (
+    CallerError,
+    ChainExhausted,
+    InvalidRequest,
+    RateLimited,
+    TaskrouteError,
+    UnknownModel,
+    UpstreamError,
+    UpstreamTimeout,
+)
+
+log = logging.getLogger("taskroute.gateway")
+
+Api = Literal["openai", "anthropic"]
+
+
+class AuthenticationFailed(CallerError):
+    status_code = 401
+
+
+class RequestTooLarge(CallerError):
+    status_code = 413
+
+
+class NotFound(CallerError):
+    status_code = 404
+
+
+class MethodNotAllowed(CallerError):
+    status_code = 405
+
+
+class TooManyRequests(CallerError):
+    """The gateway's own per-key limit (an upstream 429 is `RateLimited`)."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+_OPENAI_TYPES = {
+    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+    404: "not_found_error", 405: "invalid_request_error", 413: "invalid_request_error",
+    429: "rate_limit_error", 500: "server_error", 502: "upstream_error", 504: "timeout_error",
+}
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+    404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large",
+    429: "rate_limit_error", 500: "api_error", 502: "api_error", 504: "timeout_error",
+}
+_CODES: dict[type[Exception], str] = {
+    UnknownModel: "model_not_found", AuthenticationFailed: "invalid_api_key",
+    RequestTooLarge: "request_too_large", TooManyRequests: "rate_limit_exceeded",
+    UpstreamTimeout: "upstream_timeout", ChainExhausted: "chain_exhausted",
+}
+
+
+def from_http(exc: web.HTTPException) -> TaskrouteError:
+    """aiohttp's own refusals (no route, wrong method, body too large) as our errors."""
+    if exc.status == 413:
+        return RequestTooLarge("the request body is larger than the gateway accepts")
+    if exc.status == 405:
+        return MethodNotAllowed(f"method not allowed; use {exc.headers.get('Allow', 'POST')}")
+    if exc.status == 404:
+        return NotFound("no such endpoint")
+    return InvalidRequest(exc.reason or "bad request")
+
+
+def status_of(exc: BaseException) -> int:
+    return exc.status_code if isinstance(exc, TaskrouteError) else 500
+
+
+def render(exc: BaseException, api: Api) -> web.Response:
+    status = status_of(exc)
+    if not isinstance(exc, TaskrouteError):
+        log.error("unexpected error", exc_info=exc)
+        message = "internal error in the gateway; see its log"
+    else:
+        message = exc.message
+    headers: dict[str, str] = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(exc, TooManyRequests | RateLimited) and retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(retry_after)))
+    if api == "anthropic":
+        body: dict[str, Any] = {"type": "error", "error": {
+            "type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message}}
+        detail = body["error"]
+    else:
+        body = {"error": {
+            "message": message, "type": _OPENAI_TYPES.get(status, "server_error"),
+            "param": getattr(exc, "param", None), "code": _code(exc)}}
+        detail = body["error"]
+    if isinstance(exc, UpstreamError):
+        detail["attempts"] = summarise_attempts(getattr(exc, "attempts", ()))
+    return web.Response(status=status, body=msgspec.json.encode(body),
+                        content_type="application/json", headers=headers)
+
+
+def error_event(exc: BaseException, api: Api) -> bytes:
+    """The error as one SSE event, for a stream that already started."""
+    status = status_of(exc)
+    message = exc.message if isinstance(exc, TaskrouteError) else "internal error"
+    if api == "anthropic":
+        payload = msgspec.json.encode({"type": "error", "error": {
+            "type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message}})
+        return b"event: error\ndata: " + payload + b"\n\n"
+    payload = msgspec.json.encode({"error": {
+        "message": message, "type": _OPENAI_TYPES.get(status, "server_error"),
+        "param": None, "code": _code(exc)}})
+    return b"data: " + payload + b"\n\n"
+
+
+def summarise_attempts(attempts: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {"model": getattr(a, "model", None), "status": getattr(a, "status", None),
+         "error": getattr(a, "error", None),
+         "latency_ms": round(getattr(a, "latency_s", 0.0) * 1000, 1)}
+        for a in attempts
+    ]
+
+
+def _code(exc: BaseException) -> str | None:
+    for kind, code in _CODES.items():
+        if isinstance(exc, kind):
+            return code
+    return None

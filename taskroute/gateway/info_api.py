@@ -1,0 +1,46 @@
+"""The small endpoints: models, health, readiness, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from taskroute.gateway.context import GATEWAY
+from taskroute.gateway.openapi import openapi_document
+
+
+async def models(request: web.Request) -> web.Response:
+    """The names a client may put in `model`: routing names, task classes, the policy's models."""
+    gateway = request.app[GATEWAY]
+    policy = gateway.router.policy
+    created = int(gateway.started_at)
+    names = ["auto", "taskroute", *(f"taskroute/{task}" for task in policy.tasks)]
+    data = [{"id": n, "object": "model", "created": created, "owned_by": "taskroute"}
+            for n in names]
+    data += [{"id": model_id, "object": "model", "created": created,
+              "owned_by": spec.provider, "taskroute": {"tier": spec.tier}}
+             for model_id, spec in policy.models.items()]
+    return web.Response(body=msgspec.json.encode({"object": "list", "data": data}),
+                        content_type="application/json")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    if not gateway.ready:
+        return web.json_response({"status": "shutting down"}, status=503)
+    return web.json_response({"status": "ready", "policy": gateway.router.policy.name,
+                              "in_flight": gateway.in_flight - 1})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body, content_type = request.app[GATEWAY].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=msgspec.json.encode(openapi_document()),
+                        content_type="application/json")

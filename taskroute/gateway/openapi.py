@@ -1,0 +1,145 @@
+"""The gateway's OpenAPI 3 document, written by hand: what `/openapi.json` serves."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+_MESSAGE = {
+    "type": "object",
+    "required": ["role"],
+    "properties": {
+        "role": {"type": "string",
+                 "enum": ["system", "developer", "user", "assistant", "tool", "function"]},
+        "content": {"nullable": True, "oneOf": [
+            {"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+        "name": {"type": "string"},
+        "tool_calls": {"type": "array", "items": {"type": "object"}},
+        "tool_call_id": {"type": "string"},
+    },
+}
+_CHAT_REQUEST = {
+    "type": "object",
+    "required": ["messages"],
+    "properties": {
+        "model": {"type": "string", "description":
+                  "auto or taskroute routes by the policy; taskroute/<class> names the task "
+                  "class; a model id from the policy bypasses routing", "default": "auto"},
+        "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
+        "tools": {"type": "array", "items": {"type": "object"}},
+        "tool_choice": {"oneOf": [{"type": "string"}, {"type": "object"}]},
+        "response_format": {"type": "object", "properties": {
+            "type": {"type": "string", "enum": ["text", "json_object", "json_schema"]}}},
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "stream": {"type": "boolean"},
+        "user": {"type": "string"},
+        "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+_ANTHROPIC_REQUEST = {
+    "type": "object",
+    "required": ["model", "max_tokens", "messages"],
+    "properties": {
+        "model": {"type": "string"},
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "system": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+        "messages": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["role", "content"], "properties": {
+                "role": {"type": "string", "enum": ["user", "assistant"]},
+                "content": {"oneOf": [{"type": "string"},
+                                      {"type": "array", "items": {"type": "object"}}]}}}},
+        "tools": {"type": "array", "items": {"type": "object"}},
+        "tool_choice": {"type": "object"},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+        "stream": {"type": "boolean"},
+        "metadata": {"type": "object"},
+    },
+}
+_ROUTE_HEADERS = {
+    name: {"description": text, "schema": {"type": "string"}}
+    for name, text in (
+        ("X-Taskroute-Request-Id", "the id of this request in the log"),
+        ("X-Taskroute-Task", "the task class it was routed as"),
+        ("X-Taskroute-Tier", "the tier it was sent to"),
+        ("X-Taskroute-Model", "the model that answered (for a stream: that started answering)"),
+        ("X-Taskroute-Escalated", "true when a model past the first pick answered"),
+        ("X-Taskroute-Cost-USD", "what the request cost, rejected attempts included"),
+    )
+}
+_REQUEST_HEADERS = [
+    {"name": "X-Taskroute-Task", "in": "header", "required": False,
+     "description": "name the task class instead of letting the router classify",
+     "schema": {"type": "string"}},
+    {"name": "X-Taskroute-Explain", "in": "header", "required": False,
+     "description": "1 adds a `taskroute` object with the decision's reasons to the body",
+     "schema": {"type": "string", "enum": ["0", "1"]}},
+]
+
+
+def _error_responses(ref: str) -> dict[str, Any]:
+    return {str(code): {"description": text, "content": {"application/json": {
+        "schema": {"$ref": ref}}}} for code, text in (
+        (400, "malformed or invalid request"), (401, "missing or invalid API key"),
+        (404, "unknown model"), (413, "body too large"), (429, "rate limited"),
+        (502, "every upstream attempt failed"), (504, "the upstream timed out"))}
+
+
+def _post(summary: str, request: dict[str, Any], error_ref: str) -> dict[str, Any]:
+    return {"post": {
+        "summary": summary,
+        "parameters": _REQUEST_HEADERS,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
+        "responses": {
+            "200": {"description": "the answer (JSON, or server-sent events when streaming)",
+                    "headers": _ROUTE_HEADERS,
+                    "content": {"application/json": {"schema": {"type": "object"}},
+                                "text/event-stream": {"schema": {"type": "string"}}}},
+            **_error_responses(error_ref),
+        },
+    }}
+
+
+def _get(summary: str, content_type: str = "application/json") -> dict[str, Any]:
+    schema = {"type": "object"} if content_type == "application/json" else {"type": "string"}
+    return {"get": {"summary": summary, "responses": {
+        "200": {"description": "OK", "content": {content_type: {"schema": schema}}}}}}
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    ready = _get("ready to serve (503 while shutting down)")
+    ready["get"]["responses"]["503"] = {"description": "shutting down"}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "taskroute gateway", "version": "1.0.0", "description":
+                 "OpenAI- and Anthropic-compatible endpoints that route each request to the "
+                 "simplest model that reliably clears the bar."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "OpenAIError": {"type": "object", "required": ["error"], "properties": {
+                    "error": {"type": "object", "required": ["message", "type"], "properties": {
+                        "message": {"type": "string"}, "type": {"type": "string"},
+                        "param": {"type": "string", "nullable": True},
+                        "code": {"type": "string", "nullable": True}}}}},
+                "AnthropicError": {"type": "object", "required": ["type", "error"],
+                                   "properties": {
+                    "type": {"type": "string", "enum": ["error"]},
+                    "error": {"type": "object", "required": ["type", "message"], "properties": {
+                        "type": {"type": "string"}, "message": {"type": "string"}}}}},
+            },
+        },
+        "security": [{"bearer": []}, {}],
+        "paths": {
+            "/v1/chat/completions": _post("OpenAI chat completions, routed", _CHAT_REQUEST,
+                                          "#/components/schemas/OpenAIError"),
+            "/v1/messages": _post("Anthropic Messages, routed", _ANTHROPIC_REQUEST,
+                                  "#/components/schemas/AnthropicError"),
+            "/v1/models": _get("the routable names and the policy's models"),
+            "/healthz": _get("the process is up"),
+            "/readyz": ready,
+            "/metrics": _get("Prometheus metrics", "text/plain"),
+            "/openapi.json": _get("this document"),
+        },
+    }

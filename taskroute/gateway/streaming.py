@@ -1,0 +1,100 @@
+"""Streamed answers as server-sent events. The route is known once the stream has started (the
+first chunk is ready), so it goes out in the response headers ahead of the first token."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from taskroute.calling.records import RouteRecord
+from taskroute.exceptions import TaskrouteError
+from taskroute.gateway.context import (
+    Gateway,
+    decision_headers,
+    explain,
+    wants_explain,
+)
+from taskroute.gateway.errors import Api, error_event
+from taskroute.request import ChatRequest
+from taskroute.response import StreamChunk
+
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no"}
+_DONE = b"data: [DONE]\n\n"
+
+
+# Turns the OpenAI chunks into the wire's SSE frames; called once more with None at the end.
+Framer = Callable[[StreamChunk | None], Iterable[bytes]]
+
+
+async def stream_openai(
+    request: web.Request, gateway: Gateway, chat: ChatRequest, task: str | None,
+    request_id: str,
+) -> web.StreamResponse:
+    include_usage = bool((chat.extra.get("stream_options") or {}).get("include_usage"))
+    with_explain = wants_explain(request)
+    state: dict[str, Any] = {}
+
+    def frames(chunk: StreamChunk | None) -> Iterable[bytes]:
+        if chunk is None:
+            if with_explain and "stream" in state:
+                record: RouteRecord = state["stream"].record
+                yield b"data: " + msgspec.json.encode({
+                    "id": state.get("id", request_id), "object": "chat.completion.chunk",
+                    "created": int(time.time()), "model": state["model"], "choices": [],
+                    "taskroute": explain(record)}) + b"\n\n"
+            yield _DONE
+            return
+        data = chunk.data
+        if not include_usage and "usage" in data:
+            if not data.get("choices"):
+                return
+            data = {k: v for k, v in data.items() if k != "usage"}
+        data["model"] = state["model"]
+        state.setdefault("id", data.get("id"))
+        yield b"data: " + msgspec.json.encode(data) + b"\n\n"
+
+    return await run_stream(request, gateway, chat, task, request_id, "openai", frames, state)
+
+
+async def run_stream(
+    request: web.Request, gateway: Gateway, chat: ChatRequest, task: str | None,
+    request_id: str, api: Api, frames: Framer, state: dict[str, Any],
+) -> web.StreamResponse:
+    """Start the routed stream, send the route headers, relay the frames. (The call path logs
+    the request when the stream ends, however it ends.)"""
+    stream = gateway.router.stream(chat, task=task, request_id=request_id, api=api)
+    try:
+        await stream.start()
+    except TaskrouteError:
+        gateway.metrics.observe(stream.record, api)
+        raise
+    model = stream.model or stream.decision.model
+    state["stream"], state["model"] = stream, model
+    response = web.StreamResponse(
+        headers={**decision_headers(stream.decision, model, request_id), **_SSE_HEADERS})
+    finished = False
+    try:
+        await response.prepare(request)
+        try:
+            async for chunk in stream:
+                for frame in frames(chunk):
+                    await response.write(frame)
+        except TaskrouteError as exc:  # failed after the first byte: too late for a status
+            await response.write(error_event(exc, api))
+        else:
+            for frame in frames(None):
+                await response.write(frame)
+        finished = True
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the caller hung up; closing the stream below records it
+    finally:
+        if not finished:
+            await stream.aclose()
+        gateway.metrics.observe(stream.record, api)
+    return response

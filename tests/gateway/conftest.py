@@ -1,0 +1,84 @@
+"""A real gateway on 127.0.0.1 in front of the SIMULATED upstream, logging to a fresh SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from taskroute.demo.policy import simulated_policy
+from taskroute.gateway.app import create_app
+from taskroute.gateway.server import listening_url
+from taskroute.gateway.settings import GatewaySettings
+from taskroute.policy.loader import load_default_policy
+from taskroute.providers.simulated import SimulatedUpstream
+from taskroute.router import Router
+from taskroute.store.sqlite import SqliteStore
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    app: web.Application
+    runner: web.AppRunner
+    db: Path
+    upstream: SimulatedUpstream
+    store: SqliteStore
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    async def log_rows(self, sql: str = "SELECT * FROM requests") -> list[sqlite3.Row]:
+        await self.store.flush()
+        with sqlite3.connect(self.db) as conn:
+            conn.row_factory = sqlite3.Row
+            return list(conn.execute(sql))
+
+    async def request(
+        self, method: str, path: str, **kwargs: Any
+    ) -> tuple[int, dict[str, str], bytes]:
+        async with aiohttp.ClientSession() as client, client.request(
+            method, self.url + path, **kwargs
+        ) as resp:
+            return resp.status, dict(resp.headers), await resp.read()
+
+
+StartGateway = Callable[..., Awaitable[RunningGateway]]
+
+
+@pytest.fixture
+async def start_gateway(
+    simulated_upstream: SimulatedUpstream, tmp_path: Path
+) -> AsyncIterator[StartGateway]:
+    runners: list[web.AppRunner] = []
+
+    async def start(settings: GatewaySettings | None = None, **router_args: Any) -> RunningGateway:
+        policy = simulated_policy(load_default_policy(), simulated_upstream)
+        router_args.setdefault("classifier", False)
+        router = Router(policy, **router_args)
+        db = tmp_path / f"log{len(runners)}.db"
+        store = SqliteStore(db)
+        app = create_app(router, settings, store=store)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
+        await runner.setup()
+        runners.append(runner)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return RunningGateway(listening_url(site, "127.0.0.1"), app, runner, db,
+                              simulated_upstream, store)
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def gateway(start_gateway: StartGateway) -> RunningGateway:
+    return await start_gateway()
