@@ -49,23 +49,32 @@ class EventParser:
         return Event("\n".join(data), event or "message")
 
 
+MAX_LINE = 8 * 2**20
+
+
 async def events(response: aiohttp.ClientResponse, clock: Clock) -> AsyncIterator[Event]:
-    """The events of a streamed response; each read is bounded by the clock's deadline.
+    """The events of a streamed response; each network read is bounded by the clock's deadline.
 
     The first event starts the clock's total phase. A stream that ends with an event still
     open (no blank line after it) dispatches that event too, as servers often omit it.
     """
     parser = EventParser()
     content = response.content
+    pending = b""
     while True:
         async with asyncio.timeout_at(clock.deadline()):
-            raw = await content.readline()
-        if not raw:
+            data = await content.readany()
+        if not data:
             break
-        event = parser.feed(raw.decode("utf-8").rstrip("\r\n"))
-        if event is not None:
-            clock.started()
-            yield event
-    last = parser.feed("")
-    if last is not None:
-        yield last
+        *lines, pending = (pending + data).split(b"\n")
+        if len(pending) > MAX_LINE:
+            raise ValueError("an event-stream line longer than 8 MiB")
+        for line in lines:
+            event = parser.feed(line.decode("utf-8").rstrip("\r"))
+            if event is not None:
+                clock.started()
+                yield event
+    for line in (pending.decode("utf-8").rstrip("\r"), ""):
+        last = parser.feed(line)
+        if last is not None:
+            yield last
