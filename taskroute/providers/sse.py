@@ -74,7 +74,7 @@ async def events(response: aiohttp.ClientResponse, clock: Clock) -> AsyncIterato
             if event is not None:
                 clock.started()
                 yield event
-    for line in (pending.decode("utf-8").rstrip("\r"), ""):
-        last = parser.feed(line)
+    for text in (pending.decode("utf-8").rstrip("\r"), ""):
+        last = parser.feed(text)
         if last is not None:
             yield last
