@@ -85,6 +85,12 @@ def from_http(exc: web.HTTPException) -> TaskrouteError:
 
 
 def status_of(exc: BaseException) -> int:
+    """The exception class's status; a chain that failed only by timing out is a 504."""
+    if isinstance(exc, ChainExhausted) and exc.attempts and all(
+        str(getattr(a, "error", "") or "").startswith(UpstreamTimeout.__name__)
+        for a in exc.attempts
+    ):
+        return UpstreamTimeout.status_code
     return exc.status_code if isinstance(exc, TaskrouteError) else 500
 
 
@@ -138,6 +144,8 @@ def summarise_attempts(attempts: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def _code(exc: BaseException) -> str | None:
+    if status_of(exc) == UpstreamTimeout.status_code:
+        return "upstream_timeout"
     for kind, code in _CODES.items():
         if isinstance(exc, kind):
             return code

@@ -17,6 +17,7 @@ from taskroute.gateway.app import create_app
 from taskroute.gateway.server import listening_url
 from taskroute.gateway.settings import GatewaySettings
 from taskroute.policy.loader import load_default_policy
+from taskroute.policy.model import Policy
 from taskroute.providers.simulated import SimulatedUpstream
 from taskroute.router import Router
 from taskroute.store.sqlite import SqliteStore
@@ -59,8 +60,13 @@ async def start_gateway(
 ) -> AsyncIterator[StartGateway]:
     runners: list[web.AppRunner] = []
 
-    async def start(settings: GatewaySettings | None = None, **router_args: Any) -> RunningGateway:
+    async def start(
+        settings: GatewaySettings | None = None, *,
+        edit_policy: Callable[[Policy], Policy] | None = None, **router_args: Any,
+    ) -> RunningGateway:
         policy = simulated_policy(load_default_policy(), simulated_upstream)
+        if edit_policy is not None:
+            policy = edit_policy(policy)
         router_args.setdefault("classifier", False)
         router = Router(policy, **router_args)
         db = tmp_path / f"log{len(runners)}.db"

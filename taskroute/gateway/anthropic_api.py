@@ -1,0 +1,111 @@
+"""`POST /v1/messages`: Anthropic's Messages API, routed like chat completions, so Anthropic SDK
+users get routing too. The shapes are converted by `taskroute.providers.anthropic_format` and
+`anthropic_stream` (the same code the Anthropic adapter uses the other way round)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from taskroute.exceptions import InvalidRequest, TaskrouteError
+from taskroute.gateway import streaming
+from taskroute.gateway.context import (
+    GATEWAY,
+    explain,
+    failure_record,
+    header_task,
+    new_request_id,
+    read_json,
+    record_headers,
+    wants_explain,
+)
+from taskroute.providers.anthropic_format import from_messages_request, to_messages_response
+from taskroute.providers.anthropic_stream import AnthropicEvents, sse_event
+from taskroute.request import ChatRequest
+from taskroute.response import StreamChunk
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    gateway = request.app[GATEWAY]
+    body = await read_json(request, gateway.settings.max_body_bytes)
+    chat = to_chat_request(body)
+    task = header_task(request)
+    request_id = new_request_id()
+    if chat.stream:
+        return await _stream(request, chat, task, request_id)
+    started_at = time.time()
+    try:
+        result = await gateway.router.complete(chat, task=task, request_id=request_id,
+                                               api="anthropic")
+    except TaskrouteError as exc:
+        record = failure_record(gateway, exc, chat, task, request_id, started_at)
+        if record is not None:
+            gateway.metrics.observe(record, "anthropic")
+        raise
+    record = result.record
+    answer = to_messages_response(result.response)
+    answer["model"] = record.answered_by or answer["model"]
+    if wants_explain(request):
+        answer["taskroute"] = explain(record)
+    gateway.metrics.observe(record, "anthropic")
+    return web.Response(body=msgspec.json.encode(answer), content_type="application/json",
+                        headers=record_headers(record))
+
+
+def to_chat_request(body: Any) -> ChatRequest:
+    """A Messages body, checked for the fields the API requires, as a `ChatRequest`."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    for name, kind, label in (("model", str, "a string"), ("max_tokens", int, "an integer"),
+                              ("messages", list, "a list")):
+        value = body.get(name)
+        if value is None:
+            raise InvalidRequest(f"{name}: field required", param=name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InvalidRequest(f"{name}: must be {label}", param=name)
+    if body["max_tokens"] < 1:
+        raise InvalidRequest("max_tokens: must be at least 1", param="max_tokens")
+    for i, turn in enumerate(body["messages"]):
+        if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant"):
+            raise InvalidRequest(f"messages.{i}: a turn needs role 'user' or 'assistant'",
+                                 param=f"messages.{i}")
+        content = turn.get("content")
+        if not isinstance(content, str) and not (
+            isinstance(content, list) and all(isinstance(b, dict) for b in content)
+        ):
+            raise InvalidRequest(f"messages.{i}.content: a string or a list of blocks",
+                                 param=f"messages.{i}.content")
+    system, tools = body.get("system"), body.get("tools")
+    if system is not None and not isinstance(system, str | list):
+        raise InvalidRequest("system: a string or a list of text blocks", param="system")
+    if tools is not None and not (isinstance(tools, list)
+                                  and all(isinstance(t, dict) for t in tools)):
+        raise InvalidRequest("tools: a list of tool objects", param="tools")
+    try:
+        return from_messages_request(body)
+    except (TypeError, AttributeError, ValueError, KeyError) as exc:
+        raise InvalidRequest(f"the request does not follow the Messages API: {exc}") from None
+
+
+async def _stream(
+    request: web.Request, chat: ChatRequest, task: str | None, request_id: str
+) -> web.StreamResponse:
+    state: dict[str, Any] = {}
+    with_explain = wants_explain(request)
+
+    def frames(chunk: StreamChunk | None) -> Iterable[bytes]:
+        events: AnthropicEvents | None = state.get("events")
+        if events is None:
+            events = state["events"] = AnthropicEvents(state["model"], "msg_" + request_id[4:])
+        pairs = events.feed(chunk.data) if chunk is not None else events.finish()
+        for kind, data in pairs:
+            if kind == "message_stop" and with_explain:
+                data = {**data, "taskroute": explain(state["stream"].record)}
+            yield sse_event(kind, data)
+
+    return await streaming.run_stream(
+        request, request.app[GATEWAY], chat, task, request_id, "anthropic", frames, state)
