@@ -1,0 +1,74 @@
+"""`taskroute ask` against the stand-in upstream (served from its own thread)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from taskroute.cli.main import main
+from taskroute.providers.simulated import SimulatedUpstream
+
+POLICY = """
+providers:
+  sim: {{api: openai, base url: '{url}/v1'}}
+models:
+  sim/small: {{tier: fast, price: {{input: 1, output: 2}}}}
+  sim/large: {{tier: strong, price: {{input: 20, output: 40}}}}
+tiers:
+  fast: {{use: sim/small, escalate to: [sim/large]}}
+  strong: {{use: sim/large}}
+tasks:
+  chat: {{tier: fast, gates: [non_empty, refusal]}}
+classifier: false
+calling: {{retries: 0}}
+"""
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[SimulatedUpstream, str]]:
+    with SimulatedUpstream() as upstream:
+        path = tmp_path / "policy.yaml"
+        path.write_text(POLICY.format(url=upstream.url))
+        yield upstream, str(path)
+
+
+def test_ask_prints_the_answer_then_each_attempt_and_the_cost(
+    served: tuple[SimulatedUpstream, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    upstream, policy = served
+    upstream.refuse("small")
+    assert main(["ask", "what is tea?", "--policy", policy]) == 0
+    out = capsys.readouterr().out
+    answer, _, route = out.partition("\n\n")
+    assert answer.startswith("large answers")
+    assert "1. sim/small [first] rejected by refusal" in route
+    assert "2. sim/large [escalation] ok" in route
+    assert "Total: $" in route and "(escalated)" in route
+
+
+def test_ask_streams_and_prints_json(
+    served: tuple[SimulatedUpstream, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, policy = served
+    assert main(["ask", "hello", "--policy", policy, "--stream"]) == 0
+    assert capsys.readouterr().out.startswith("small answers")
+    assert main(["ask", "hello", "--policy", policy, "--json", "--stream"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["answer"].startswith("small answers")
+    assert body["route"]["attempts"][0]["status"] == "ok"
+
+
+def test_ask_failures_are_one_line(
+    served: tuple[SimulatedUpstream, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    upstream, policy = served
+    upstream.fail("small", 500)
+    upstream.fail("large", 503)
+    assert main(["ask", "hello", "--policy", policy]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("taskroute: error: no model in the chain")
+    assert main(["ask", "hello", "--policy", policy, "--task", "nope"]) == 1
+    assert "unknown task class 'nope'" in capsys.readouterr().err
