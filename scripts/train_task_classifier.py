@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, log_loss
 from sklearn.model_selection import StratifiedKFold
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,10 +43,10 @@ from taskroute.classify.features import (  # noqa: E402
 
 DATA = ROOT / "taskroute" / "data" / "task_examples.jsonl"
 MODEL = ROOT / "taskroute" / "data" / "task_classifier.json"
-C_GRID = (3.0, 10.0, 30.0, 100.0)
+C_GRID = (10.0, 30.0, 100.0, 300.0)
 MIN_DF = 2
-PRUNE_BELOW = 0.02
-DECIMALS = 4
+PRUNE_BELOW = 0.01
+WEIGHT_UNIT = 1e-4  # weights are stored as integers in these units
 FOLDS = 5
 SEED = 0
 
@@ -99,46 +99,46 @@ def fit(feature_sets: Sequence[set[str]], labels: Sequence[str], c: float) -> tu
 
 
 def cross_validate(
-    feature_sets: Sequence[set[str]], labels: Sequence[str], c: float
-) -> list[str]:
-    """Out-of-fold predictions for every example (vocabulary rebuilt inside each fold)."""
+    feature_sets: Sequence[set[str]], labels: Sequence[str], classes: Sequence[str], c: float
+) -> np.ndarray:
+    """Out-of-fold probabilities for every example (vocabulary rebuilt inside each fold),
+    columns in `classes` order."""
     y = np.asarray(labels)
-    predicted = np.empty(len(labels), dtype=object)
+    proba = np.zeros((len(labels), len(classes)))
     folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
     for train, test in folds.split(np.zeros(len(y)), y):
         vocab, model = fit([feature_sets[i] for i in train], y[train].tolist(), c)
-        predicted[test] = model.predict(vocab.matrix([feature_sets[i] for i in test]))
-    return [str(p) for p in predicted]
+        assert list(model.classes_) == list(classes)
+        proba[test] = model.predict_proba(vocab.matrix([feature_sets[i] for i in test]))
+    return proba
 
 
-def export(vocab: Vocabulary, model: LogisticRegression) -> tuple[dict[str, list[float]], int]:
-    """Weights per feature (one per class), dropping features whose weights are all tiny."""
+def export(vocab: Vocabulary, model: LogisticRegression) -> tuple[dict[str, list[int]], int]:
+    """Weights per feature (one integer per class, in WEIGHT_UNITs), weights under
+    PRUNE_BELOW set to 0 and features left all-zero dropped. Integers keep the file small
+    and make the sum at inference exact, so it cannot depend on set iteration order."""
     coef = model.coef_.T  # (features, classes)
-    weights: dict[str, list[float]] = {}
+    weights: dict[str, list[int]] = {}
     for feature, col in vocab.index.items():
-        row = coef[col]
-        if float(np.max(np.abs(row))) < PRUNE_BELOW:
-            continue
-        weights[feature] = [_compact(round(float(w), DECIMALS)) for w in row]
+        row = [round(float(w) / WEIGHT_UNIT) if abs(w) >= PRUNE_BELOW else 0 for w in coef[col]]
+        if any(row):
+            weights[feature] = row
     return weights, len(vocab.index) - len(weights)
 
 
-def _compact(value: float) -> float:
-    return 0.0 if value == 0 else value
-
-
 def pure_python_probabilities(
-    text: str, classes: Sequence[str], bias: Sequence[float], weights: dict[str, list[float]]
+    text: str, classes: Sequence[str], bias: Sequence[float], weights: dict[str, list[int]]
 ) -> list[float]:
     """The exported model evaluated the way inference evaluates it (for the parity check)."""
     features = featurize(text)
-    scale = feature_scale(len(features))
-    scores = list(bias)
+    scale = feature_scale(len(features)) * WEIGHT_UNIT
+    totals = [0] * len(classes)
     for f in features:
         row = weights.get(f)
         if row is not None:
             for k, w in enumerate(row):
-                scores[k] += w * scale
+                totals[k] += w
+    scores = [b + t * scale for b, t in zip(bias, totals, strict=True)]
     top = max(scores)
     exps = [math.exp(s - top) for s in scores]
     total = sum(exps)
@@ -156,15 +156,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     feature_sets = [featurize(t) for t in texts]
     print(f"{len(texts)} examples, {len(classes)} classes: {dict(sorted(Counter(labels).items()))}")
 
-    results: dict[float, tuple[float, list[str]]] = {}
+    # Candidates are compared on out-of-fold log loss, not accuracy alone: the router
+    # thresholds on the probability (min_confidence), so it must be calibrated, too.
+    results: dict[float, tuple[float, float, list[str]]] = {}
     for c in C_GRID:
         started = time.perf_counter()
-        predicted = cross_validate(feature_sets, labels, c)
+        proba = cross_validate(feature_sets, labels, classes, c)
+        predicted = [classes[i] for i in proba.argmax(axis=1)]
         acc = accuracy_score(labels, predicted)
-        results[c] = (acc, predicted)
-        print(f"C={c:<6g} {FOLDS}-fold CV accuracy {acc:.4f} ({time.perf_counter() - started:.1f}s)")
-    best_c = max(C_GRID, key=lambda c: (results[c][0], -c))
-    cv_accuracy, predicted = results[best_c]
+        loss = log_loss(labels, proba, labels=classes)
+        results[c] = (acc, loss, predicted)
+        print(f"C={c:<6g} {FOLDS}-fold CV accuracy {acc:.4f}  log loss {loss:.4f}"
+              f"  ({time.perf_counter() - started:.1f}s)")
+    best_c = min(C_GRID, key=lambda c: (results[c][1], c))
+    cv_accuracy, cv_log_loss, predicted = results[best_c]
 
     print(f"\nchosen C={best_c:g}; out-of-fold report:")
     report = classification_report(labels, predicted, labels=classes, digits=3, zero_division=0)
@@ -190,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         mine = pure_python_probabilities(text, model_classes, bias, weights)
         worst = max(worst, max(abs(a - b) for a, b in zip(mine, reference[i], strict=True)))
         agree += int(np.argmax(mine) == np.argmax(reference[i]))
-    print(f"\nexport: {len(weights)} features kept, {pruned} pruned (|w| < {PRUNE_BELOW})")
+    print(f"\nexport: {len(weights)} features kept, {pruned} dropped (every |w| < {PRUNE_BELOW})")
     print(f"parity vs scikit-learn: max |Δp| = {worst:.4f}, argmax agrees {agree}/{len(texts)}")
 
     payload: dict[str, Any] = {
@@ -205,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "classes": model_classes,
         "bias": bias,
+        "weight_unit": WEIGHT_UNIT,
         "weights": weights,
         "training": {
             "examples": len(texts),
@@ -216,7 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cv_folds": FOLDS,
             "cv_seed": SEED,
             "cv_accuracy": round(float(cv_accuracy), 4),
+            "cv_log_loss": round(float(cv_log_loss), 4),
             "cv_accuracy_by_C": {str(c): round(float(results[c][0]), 4) for c in C_GRID},
+            "cv_log_loss_by_C": {str(c): round(float(results[c][1]), 4) for c in C_GRID},
             "cv_f1": {c: round(float(per_class[c]["f1-score"]), 3) for c in classes},
             "parity_max_abs_diff": round(worst, 6),
             "trained_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

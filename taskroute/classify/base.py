@@ -1,16 +1,27 @@
-"""The `Classifier` Protocol: reads a prompt, answers a task class and how sure it is."""
+"""The extension point for turning a prompt's text into a task class.
+
+One Protocol, one required method. Implementations live one per module:
+`learned.py` holds the linear model that ships with the package.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Classifier", "Prediction"]
 
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
+    """A classifier's answer: the most likely task class and its probability (0–1)."""
+
     task: str
     probability: float  # softmax probability of `task`
 
 
+@runtime_checkable
 class Classifier(Protocol):
+    """Anything that can name the task class of a prompt's text."""
+
     def predict(self, text: str) -> Prediction: ...
