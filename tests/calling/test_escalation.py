@@ -3,10 +3,17 @@ move the request up, and every attempt is recorded and paid for."""
 
 from __future__ import annotations
 
+import dataclasses
+from types import MappingProxyType
+
 import pytest
 
+from taskroute.calling.records import GateVerdict
 from taskroute.exceptions import ChainExhausted, UnknownTask
+from taskroute.policy.model import GateSpec
 from taskroute.providers.simulated import SimulatedUpstream
+from taskroute.request import ChatRequest
+from taskroute.response import ChatResponse
 from taskroute.router import Router
 
 from .support import (
@@ -160,3 +167,38 @@ def test_complete_sync_runs_without_an_event_loop() -> None:
         second = router.complete_sync(ask("again"), task="chat")
     assert first.response.text.startswith("small answers")
     assert second.record.answered_by == "sim/small"
+
+
+async def test_judge_gate_calls_its_model_and_its_cost_counts(
+    make_router: RouterFactory, upstream: SimulatedUpstream
+) -> None:
+    # The simulated judge echoes the start of the grading prompt, so the question's leading
+    # number becomes its score: 9 passes (min score 7), 4 is rejected all the way up.
+    router = make_router()
+    passed = await router.complete(ask("9 lives of a cat"), task="qa")
+    (attempt,) = passed.record.attempts
+    (judge,) = [v for v in attempt.verdicts if v.gate == "judge"]
+    assert judge.passed and judge.confidence == 0.9 and judge.cost_usd > 0
+    assert passed.record.total_cost_usd == pytest.approx(attempt.cost_usd + judge.cost_usd)
+    assert upstream.requests["large"] == 1  # the judge's call
+    with pytest.raises(ChainExhausted, match="judge"):
+        await router.complete(ask("4 plus 4"), task="qa")
+
+
+async def test_a_users_own_gate_escalates_like_a_built_in(upstream: SimulatedUpstream) -> None:
+    class OnlyLarge:
+        name = "only_large"
+
+        def check(self, answer: ChatResponse, request: ChatRequest) -> GateVerdict:
+            return GateVerdict(self.name, answer.text.startswith("large"), "not large")
+
+    policy = make_policy(upstream)
+    chat = dataclasses.replace(policy.tasks["chat"], gates=(GateSpec("only_large"),))
+    policy = dataclasses.replace(policy, tasks=MappingProxyType({**policy.tasks, "chat": chat}))
+    router = Router(policy, classifier=False, gates={"only_large": OnlyLarge()})
+    try:
+        result = await router.complete(ask(), task="chat")
+    finally:
+        await router.aclose()
+    assert [a.status for a in result.record.attempts] == ["rejected", "rejected", "ok"]
+    assert result.record.answered_by == "sim/large"
