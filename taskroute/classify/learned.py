@@ -6,9 +6,9 @@
 The model file is plain JSON (`taskroute/data/task_classifier.json`) written by
 `scripts/train_task_classifier.py`: class names, one bias per class, and for each known
 feature one weight per class, as integers in units of `weight_unit` (integer sums are exact,
-so a score never depends on the order a set happens to iterate in). Inference is pure Python, no numpy: featurize (bounded to the
-head and tail of the text, see `features.py`), add up the weight rows of the features the
-model knows, scale, softmax. Never loads pickle.
+so a score never depends on the order a set happens to iterate in). Inference is pure
+Python, no numpy: featurize (bounded to the head and tail of the text, see `features.py`),
+add up the weight rows of the features the model knows, scale, softmax. Never loads pickle.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class _Weights:
 class LinearTaskClassifier:
     """Multinomial logistic regression over `featurize(text)`; implements `Classifier`."""
 
-    __slots__ = ("_lock", "_loader", "_source", "_weights")
+    __slots__ = ("_loader", "_lock", "_source", "_weights")
 
     def __init__(
         self,
@@ -130,7 +130,8 @@ class LinearTaskClassifier:
         if not rows:
             return list(model.bias)
         scale = feature_scale(len(features)) * model.unit
-        return [b + sum(col) * scale for b, col in zip(model.bias, zip(*rows), strict=True)]
+        columns = zip(*rows, strict=True)  # one column of weights per class
+        return [b + sum(col) * scale for b, col in zip(model.bias, columns, strict=True)]
 
     def probabilities(self, text: str) -> dict[str, float]:
         """Softmax probability of every class."""
@@ -210,7 +211,7 @@ def _parse_weights(payload: Mapping[str, Any], source: str) -> _Weights:
         raise DataError("expected a non-empty list of distinct names", file=source, field="classes")
     n = len(classes)
     bias = payload.get("bias")
-    if not _is_vector(bias, n):
+    if not isinstance(bias, list) or not _is_vector(bias, n):
         raise DataError(f"expected {n} numbers, one per class", file=source, field="bias")
     unit = payload.get("weight_unit")
     if not _is_vector([unit], 1) or not unit or unit <= 0:
