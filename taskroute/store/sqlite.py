@@ -1,8 +1,9 @@
 """The embedded request log: SQLite in WAL mode, written in batches by one background thread.
 
-`add()` only puts the entry on a queue, so the event loop never waits on the disk; the writer
-thread commits whatever has queued up (up to `batch_size` entries) in one transaction. `flush()`
-returns once everything added before it is committed; `aclose()` flushes and stops the thread.
+`add()` only appends the entry to a deque (no lock, no wake-up), so the event loop never waits on
+the disk; the writer thread wakes every `interval_s` (or at once when asked to flush) and commits
+whatever has queued up in one transaction. `flush()` returns once everything added before it is
+committed; `aclose()` flushes and stops the thread.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import queue
 import sqlite3
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +42,6 @@ _INSERT_ATTEMPT = (
 )
 
 
-class _Flush:
-    __slots__ = ("done",)
-
-    def __init__(self) -> None:
-        self.done: concurrent.futures.Future[None] = concurrent.futures.Future()
-
-
-class _Stop(_Flush):
-    pass
-
-
 def connect(path: str | Path) -> sqlite3.Connection:
     """A connection to the log with the settings every user of it should have."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -65,14 +55,16 @@ def connect(path: str | Path) -> sqlite3.Connection:
 class SqliteStore:
     """A `Store` writing to one SQLite file (created, and migrated, when opened)."""
 
-    def __init__(self, path: str | Path, *, batch_size: int = 512) -> None:
+    def __init__(self, path: str | Path, *, interval_s: float = 0.05) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = connect(self.path)
         migrate(self._conn)
-        self._batch_size = batch_size
-        self._queue: queue.SimpleQueue[LogEntry | _Flush] = queue.SimpleQueue()
-        self._closed = False
+        self._interval = interval_s
+        self._pending: deque[LogEntry] = deque()
+        self._waiters: deque[concurrent.futures.Future[None]] = deque()
+        self._wake = threading.Event()
+        self._closed = self._stopping = False
         self._thread = threading.Thread(target=self._run, name="taskroute-store", daemon=True)
         self._thread.start()
 
@@ -81,22 +73,19 @@ class SqliteStore:
     def add(self, entry: LogEntry) -> None:
         if self._closed:
             raise RuntimeError("the store is closed")
-        self._queue.put(entry)
+        self._pending.append(entry)
 
     async def flush(self) -> None:
         if self._closed:
             return
-        marker = _Flush()
-        self._queue.put(marker)
-        await asyncio.wrap_future(marker.done)
+        await asyncio.wrap_future(self._ask_flush())
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
-        marker = _Stop()
-        self._queue.put(marker)
-        await asyncio.wrap_future(marker.done)
+        self._stopping = True
+        await asyncio.wrap_future(self._ask_flush())
         await asyncio.to_thread(self._thread.join)
 
     def close(self) -> None:
@@ -104,35 +93,34 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
-        marker = _Stop()
-        self._queue.put(marker)
-        marker.done.result()
+        self._stopping = True
+        self._ask_flush().result()
         self._thread.join()
+
+    def _ask_flush(self) -> concurrent.futures.Future[None]:
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._waiters.append(done)
+        self._wake.set()
+        return done
 
     # -- the writer thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
-        stop = False
-        while not stop:
-            batch: list[LogEntry] = []
-            markers: list[_Flush] = []
-            item = self._queue.get()
-            while True:
-                if isinstance(item, _Flush):
-                    markers.append(item)
-                    stop = stop or isinstance(item, _Stop)
-                else:
-                    batch.append(item)
-                if len(batch) >= self._batch_size:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            waiters = []
+            while self._waiters:  # taken before the entries: all they wait for is pending
+                waiters.append(self._waiters.popleft())
+            batch = []
+            while self._pending:
+                batch.append(self._pending.popleft())
             if batch:
                 self._write(batch)
-            for marker in markers:
-                marker.done.set_result(None)
+            for done in waiters:
+                done.set_result(None)
+            if self._stopping and not self._pending and not self._waiters:
+                break
         self._conn.close()
 
     def _write(self, batch: list[LogEntry]) -> None:
