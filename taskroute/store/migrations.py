@@ -71,6 +71,50 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX requests_session ON requests (session_id, ts);
         """,
     ),
+    (
+        "0003_route_quality",
+        """
+        CREATE TABLE feedback (
+            request_id  TEXT PRIMARY KEY,           -- one feedback per request, never more
+            ts          REAL NOT NULL,
+            score       REAL,                       -- 0..1, thumbs up 1, thumbs down 0
+            corrected   INTEGER NOT NULL,           -- the user had to fix or redo the answer
+            text        TEXT,
+            api_key_id  TEXT
+        );
+        CREATE TABLE shadow_decisions (
+            request_id  TEXT PRIMARY KEY,
+            ts          REAL NOT NULL,
+            policy      TEXT NOT NULL,              -- the candidate policy's name
+            task        TEXT NOT NULL,
+            tier        TEXT NOT NULL,
+            model       TEXT NOT NULL,
+            decision    TEXT NOT NULL               -- the candidate's decision as JSON
+        );
+        CREATE INDEX shadow_decisions_ts ON shadow_decisions (ts);
+        CREATE TABLE route_hourly (                 -- requests summed per hour and route
+            hour INTEGER NOT NULL, task TEXT NOT NULL, tier TEXT NOT NULL, model TEXT NOT NULL,
+            policy TEXT NOT NULL, variant TEXT NOT NULL,
+            requests INTEGER NOT NULL, completed INTEGER NOT NULL, first_pass INTEGER NOT NULL,
+            escalated INTEGER NOT NULL, under_served INTEGER NOT NULL,
+            answered_unescalated INTEGER NOT NULL, cost_usd REAL NOT NULL,
+            attempts INTEGER NOT NULL, errors INTEGER NOT NULL, input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL, baseline_tokens_in REAL NOT NULL,
+            baseline_tokens_out REAL NOT NULL, first_ts REAL NOT NULL, last_ts REAL NOT NULL,
+            PRIMARY KEY (hour, task, tier, model, policy, variant)
+        ) WITHOUT ROWID;
+        CREATE TABLE route_latency_hourly (         -- latency histograms, log-scale buckets
+            hour INTEGER NOT NULL, task TEXT NOT NULL, tier TEXT NOT NULL, model TEXT NOT NULL,
+            policy TEXT NOT NULL, variant TEXT NOT NULL,
+            kind TEXT NOT NULL,                     -- latency or first_token
+            bucket INTEGER NOT NULL, n INTEGER NOT NULL,
+            PRIMARY KEY (hour, task, tier, model, policy, variant, kind, bucket)
+        ) WITHOUT ROWID;
+        CREATE TABLE rollup_state (name TEXT PRIMARY KEY, last_rowid INTEGER NOT NULL);
+        CREATE INDEX requests_user_day ON requests (user, ts, cost_usd);
+        CREATE INDEX requests_key_day ON requests (api_key_id, ts, cost_usd)
+        """,
+    ),
 )
 
 
