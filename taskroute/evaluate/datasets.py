@@ -80,11 +80,8 @@ class Dataset:
     @classmethod
     def from_records(cls, records: Iterable[Record], source: str = "<memory>") -> Dataset:
         recs = tuple(records)
-        seen: dict[str, None] = {}
-        for rec in recs:
-            for model in rec.outcomes:
-                seen.setdefault(model, None)
-        return cls(recs, tuple(seen), source)
+        models = sorted({model for rec in recs for model in rec.outcomes})
+        return cls(recs, tuple(models), source)
 
     def __len__(self) -> int:
         return len(self.records)

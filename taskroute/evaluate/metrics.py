@@ -80,8 +80,8 @@ def apgr(points: Sequence[SweepPoint], strong_quality: float, weak_quality: floa
     x = np.array([p.strong_share for p in points])
     y = np.array([p.quality for p in points])
     span = float(x[-1] - x[0])
-    if span <= 0:
-        raise ValueError("the sweep must span more than one strong-call share")
+    if span <= 0 or strong_quality == weak_quality:
+        return float("nan")  # undefined: no share range, or nothing to gain
     auc = float(np.trapezoid(y, x))
     weak_auc, strong_auc = weak_quality * span, strong_quality * span
     return (auc - weak_auc) / (strong_auc - weak_auc)
@@ -92,6 +92,8 @@ def cpt(points: Sequence[SweepPoint], target_pgr: float, strong_quality: float,
     """Strong-call share (0..1) needed for PGR = target, by RouteLLM's `np.interp`."""
     x = np.array([p.strong_share for p in points])
     y = np.array([p.quality for p in points])
+    if strong_quality == weak_quality:
+        return float("nan")
     goal = weak_quality + target_pgr * (strong_quality - weak_quality)
     return float(np.interp(goal, y, x))
 

@@ -42,16 +42,16 @@ class RouterScore:
 
 def model_costs(train: Dataset) -> FloatArray:
     if train.has_costs():
-        return np.nan_to_num(np.nanmean(train.costs(), axis=0), nan=0.0)
+        return np.asarray(np.nan_to_num(np.nanmean(train.costs(), axis=0), nan=0.0), float)
     rank = np.argsort(np.argsort(np.nanmean(train.scores(), axis=0)))
-    return rank / max(len(train.models) - 1, 1)
+    return np.asarray(rank / max(len(train.models) - 1, 1), dtype=float)
 
 
 def choose(pred: FloatArray, costs: FloatArray, lam: float) -> IntArray:
     """Per prompt, argmax of pred − λ·cost; exact ties go to the cheaper model."""
     order = np.argsort(costs, kind="stable")
     utility = (pred - lam * costs)[:, order]
-    return order[np.argmax(utility, axis=1)].astype(np.int64)
+    return np.asarray(order[np.argmax(utility, axis=1)], dtype=np.int64)
 
 
 def lambda_grid(costs: FloatArray, n: int = 80) -> FloatArray:
@@ -131,8 +131,8 @@ def evaluate(routers: Iterable[EvalRouter], data: Dataset, *, test: Dataset | No
     if test is None and cv < 2:
         raise DataError("give a test set or --cv K with K >= 2", file=data.source)
     if test is not None:
-        test = test.complete()
-        if test.models != data.models:
+        test = Dataset(test.records, data.models, test.source).complete()
+        if set(test.models) != {m for r in test.records for m in r.outcomes}:
             raise DataError(f"test models {test.models} differ from {data.models}",
                             file=test.source)
         splits = [(data, test, np.arange(len(test)))]

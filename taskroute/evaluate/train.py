@@ -57,7 +57,7 @@ def fit_featurizer(texts: Sequence[str], groups: Sequence[str | None],
 
 def design_matrix(featurizer: Featurizer, vectorizer: Any, texts: Sequence[str],
                   groups: Sequence[str | None]) -> Any:
-    from scipy.sparse import csr_matrix, hstack
+    from scipy.sparse import csr_matrix, hstack  # type: ignore[import-untyped]
 
     dense = np.stack([featurizer.dense_part(t, g) for t, g in zip(texts, groups, strict=True)])
     return hstack([vectorizer.transform(texts), csr_matrix(dense)]).tocsr()

@@ -10,6 +10,7 @@ Three blocks, concatenated:
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping
@@ -37,7 +38,7 @@ SHAPE_NAMES: tuple[str, ...] = (
 def tokens(text: str) -> list[str]:
     """Unigrams and bigrams of the lower-cased word tokens."""
     words = _TOKEN.findall(text.lower())
-    return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
 
 
 def shape_features(text: str) -> list[float]:

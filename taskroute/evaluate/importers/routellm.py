@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
+from os.path import commonpath
 from pathlib import Path
 
 from taskroute.evaluate.datasets import Outcome, Record
@@ -59,7 +59,7 @@ def read_contaminated(path: Path) -> set[str]:
 
 
 def _shared_prefix(stems: list[str]) -> str:
-    common = os.path.commonprefix(stems)
+    common = commonpath(stems)
     cut = common.rfind("_")
     return common[: cut + 1] if cut >= 0 else ""
 

@@ -1,0 +1,71 @@
+"""`taskroute eval DATA --router NAME [--cv K | --test DATA] [--report report.html]`."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from taskroute.exceptions import CallerError
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("eval", help="replay routers over recorded outcomes and score them")
+    parser.add_argument("data", help="outcomes JSONL, or FORMAT:PATH to import on the fly")
+    parser.add_argument("--router", action="append", default=[], metavar="NAME",
+                        help="random, oracle, always:<model>, learned (repeatable; default: "
+                        "all of them, with always:<model> for every model)")
+    split = parser.add_mutually_exclusive_group()
+    split.add_argument("--cv", type=int, default=0, metavar="K", help="K-fold cross-validation")
+    split.add_argument("--test", metavar="DATA", help="train on DATA, score on this set")
+    parser.add_argument("--report", metavar="HTML", help="write an HTML report with plots")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=run)
+
+
+def _progress(total: int) -> Any:
+    def wrap(steps: Iterable[int]) -> Iterable[int]:
+        try:
+            from tqdm import tqdm
+        except ModuleNotFoundError:
+            return steps
+        bar: Iterable[int] = tqdm(steps, total=total, leave=False, desc="folds")
+        return bar
+
+    return wrap
+
+
+def run(args: argparse.Namespace) -> int:
+    from taskroute.evaluate.loading import open_dataset
+    from taskroute.evaluate.replay import evaluate
+    from taskroute.evaluate.report import table_rows, write_report
+    from taskroute.evaluate.routers import make_router
+
+    started = time.perf_counter()
+    data = open_dataset(args.data)
+    test = open_dataset(args.test) if args.test else None
+    if test is None and args.cv < 2:
+        raise CallerError("give --cv K (K >= 2) or --test DATA")
+    names = args.router or ["random", *[f"always:{m}" for m in data.models], "learned",
+                            "oracle"]
+    routers = [make_router(n, args.seed) for n in names]
+    results = evaluate(routers, data, test=test, cv=args.cv, seed=args.seed,
+                       progress=_progress(args.cv or 1))
+    header, rows = table_rows(results)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    protocol = f"{args.cv}-fold CV" if test is None else f"test set {args.test}"
+    print(f"{len(data)} prompts, {len(data.models)} models, {protocol}, "
+          f"{time.perf_counter() - started:.1f}s")
+    if args.report:
+        cost_label = "cost per request (USD)" if data.has_costs() else \
+            "cost (0 = weakest model, 1 = strongest)"
+        write_report(args.report, results, title=f"taskroute eval: {args.data}",
+                     notes=[f"{len(data)} prompts, {len(data.models)} models, {protocol}",
+                            "figures under CV are means over folds; curves are pooled"],
+                     cost_label=cost_label)
+        print(f"report -> {args.report}")
+    return 0

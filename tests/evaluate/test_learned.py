@@ -1,0 +1,81 @@
+"""The learned router trains on small synthetic data, saves plain arrays, and routes fast."""
+
+from __future__ import annotations
+
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from taskroute.evaluate.calibrate import calibrate
+from taskroute.evaluate.datasets import Dataset, Outcome, Record
+from taskroute.evaluate.replay import evaluate
+from taskroute.evaluate.routers import make_router
+from taskroute.evaluate.train import train
+from taskroute.learned import LearnedRouter, pick_model
+
+
+def synthetic(n: int = 300) -> Dataset:
+    """The cheap model fails maths prompts; the dear one gets everything right."""
+    rng = np.random.default_rng(0)
+    records = []
+    for i in range(n):
+        hard = bool(rng.uniform() < 0.4)
+        text = f"compute integral of x^{i % 7} dx" if hard else f"name the capital city {i}"
+        records.append(Record(str(i), text, {
+            "cheap": Outcome(0.0 if hard else 1.0, cost=0.001),
+            "dear": Outcome(1.0, cost=0.01)}))
+    return Dataset.from_records(records)
+
+
+def test_learned_router_learns_which_prompts_need_the_strong_model(tmp_path: Path) -> None:
+    router = train(synthetic(), c=1.0)
+    path = tmp_path / "r.npz"
+    router.save(path)
+    with zipfile.ZipFile(path) as z:  # plain npy arrays, no pickled objects
+        assert all(name.endswith(".npy") for name in z.namelist())
+    loaded = LearnedRouter.load(path)
+    hard = loaded.predict("compute integral of x^3 dx")
+    easy = loaded.predict("name the capital city 9")
+    assert hard["cheap"] < 0.5 < easy["cheap"]
+    assert loaded.choose("compute integral of x^3 dx", lam=1.0)[0] == "dear"
+    assert loaded.choose("name the capital city 9", lam=1.0)[0] == "cheap"
+    assert loaded.choose("name the capital city 9", candidates=["dear"])[0] == "dear"
+
+
+def test_pick_model_target_and_lambda() -> None:
+    probs, costs = np.array([0.6, 0.8, 0.9]), np.array([1.0, 2.0, 3.0])
+    assert pick_model(probs, costs, target=0.75) == 1
+    assert pick_model(probs, costs, target=0.95) == 2
+    assert pick_model(probs, costs, lam=0.0) == 2
+    assert pick_model(probs, costs, lam=1.0) == 0
+
+
+def test_inference_median_well_under_a_millisecond() -> None:
+    router = train(synthetic(), c=1.0)
+    text = "compute integral of x^3 dx " * 20
+    for _ in range(50):
+        router.choose(text)
+    times = []
+    for _ in range(500):
+        start = time.perf_counter()
+        router.choose(text)
+        times.append(time.perf_counter() - start)
+    # the 1 ms p99 budget is measured by bench/eval_latency.py on a quiet machine; a loaded
+    # CI box preempts single calls, so the test holds the median to half the budget
+    assert float(np.percentile(times, 50)) < 5e-4
+
+
+def test_cv_learned_beats_random_on_synthetic() -> None:
+    data = synthetic()
+    results = {r.name: r.figures for r in evaluate(
+        [make_router("random"), make_router("learned")], data, cv=3)}
+    assert results["learned"]["APGR"] > 0.75 > results["random"]["APGR"]
+
+
+def test_calibrate_hits_strong_share() -> None:
+    probs = np.random.default_rng(0).uniform(size=(1000, 2))
+    result = calibrate(probs, np.array([0.0, 1.0]), strong=[1], strong_share=0.2)
+    assert result.strong_share == pytest.approx(0.2, abs=0.01)
