@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-from os.path import commonpath
+import os
 from pathlib import Path
 
 from taskroute.evaluate.datasets import Outcome, Record
@@ -59,7 +59,7 @@ def read_contaminated(path: Path) -> set[str]:
 
 
 def _shared_prefix(stems: list[str]) -> str:
-    common = commonpath(stems)
+    common = os.path.commonprefix(stems)  # noqa: RUF071 - a string prefix is wanted
     cut = common.rfind("_")
     return common[: cut + 1] if cut >= 0 else ""
 
