@@ -56,7 +56,7 @@ def choose(pred: FloatArray, costs: FloatArray, lam: float) -> IntArray:
 
 def lambda_grid(costs: FloatArray, n: int = 80) -> FloatArray:
     spread = float(costs.max() - costs.min()) or 1.0
-    return np.concatenate([[0.0], np.geomspace(1e-4, 1e3, n) / spread, [np.inf]])
+    return np.concatenate([[0.0], np.geomspace(1e-4, 1e6, n) / spread])
 
 
 def cost_quality_curve(pred: FloatArray, scores: FloatArray, costs: FloatArray,
@@ -64,8 +64,7 @@ def cost_quality_curve(pred: FloatArray, scores: FloatArray, costs: FloatArray,
     points = []
     rows = np.arange(len(pred))
     for lam in lambda_grid(costs):
-        picks = choose(pred, costs, lam) if np.isfinite(lam) else \
-            np.full(len(pred), int(np.argmin(costs)), dtype=np.int64)
+        picks = choose(pred, costs, lam)
         cost = np.where(np.isnan(record_costs[rows, picks]), costs[picks],
                         record_costs[rows, picks])
         points.append(CurvePoint(float(lam), float(cost.mean()),

@@ -72,7 +72,7 @@ class AlwaysRouter:
     def predict(self, test: Dataset) -> FloatArray:
         if self.model not in test.models:
             raise UnknownModel(self.model, test.models)
-        out = np.zeros((len(test), len(test.models)))
+        out = np.full((len(test), len(test.models)), -1e12)  # never chosen, whatever λ
         out[:, test.models.index(self.model)] = 1.0
         return out
 
