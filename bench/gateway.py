@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -96,13 +95,10 @@ def start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subpr
 
 def bench_policy(upstream: str) -> Path:
     """The default policy with every provider aimed at the stand-in upstream."""
+    from taskroute.demo.policy import simulated_policy_text
     from taskroute.policy.loader import default_policy_text
 
-    text = default_policy_text()
-    text = re.sub(r"base url: https://api\.openai\.com/v1",
-                  f"base url: {upstream}/v1\n    simulated: true", text)
-    text = re.sub(r"base url: https://api\.anthropic\.com",
-                  f"base url: {upstream}\n    simulated: true", text)
+    text = simulated_policy_text(default_policy_text(), upstream)
     path = OUT / "bench_policy.yaml"
     path.write_text(text.replace("name: default", "name: bench", 1))
     return path

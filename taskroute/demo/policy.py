@@ -3,6 +3,7 @@ prices, every provider's base URL replaced by the stand-in on 127.0.0.1 and mark
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from types import MappingProxyType
 
@@ -36,3 +37,12 @@ def profiles_for(policy: Policy) -> dict[str, ModelProfile]:
     """Simulated profiles keyed by the upstream model name, from each model's tier."""
     return {spec.upstream_name: TIER_PROFILES.get(spec.tier, TIER_PROFILES["balanced"])
             for spec in policy.models.values()}
+
+
+def simulated_policy_text(policy_text: str, upstream_url: str) -> str:
+    """A policy file's text with its two default providers aimed at a simulated upstream at
+    `upstream_url` (for a separate process, such as `taskroute serve` in tests and benches)."""
+    text = re.sub(r"base url: https://api\.openai\.com/v1",
+                  f"base url: {upstream_url}/v1\n    simulated: true", policy_text)
+    return re.sub(r"base url: https://api\.anthropic\.com",
+                  f"base url: {upstream_url}\n    simulated: true", text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from taskroute.gateway import info_api, middleware, openai_api
+from taskroute.gateway import anthropic_api, info_api, middleware, openai_api
 from taskroute.gateway.auth import Authenticator, RateLimiter
 from taskroute.gateway.context import GATEWAY, Gateway, KeyStampedStore
 from taskroute.gateway.metrics import GatewayMetrics
@@ -36,7 +36,7 @@ def create_app(
     )
     app[GATEWAY] = gateway
     app.router.add_post("/v1/chat/completions", openai_api.chat_completions)
-    app.router.add_post("/v1/messages", _anthropic_messages)
+    app.router.add_post("/v1/messages", anthropic_api.messages)
     app.router.add_get("/v1/models", info_api.models)
     app.router.add_get("/healthz", info_api.healthz)
     app.router.add_get("/readyz", info_api.readyz)
@@ -46,12 +46,6 @@ def create_app(
     app.on_shutdown.append(_draining)
     app.on_cleanup.append(_close)
     return app
-
-
-async def _anthropic_messages(request: web.Request) -> web.StreamResponse:
-    from taskroute.gateway import anthropic_api
-
-    return await anthropic_api.messages(request)
 
 
 async def _ready(app: web.Application) -> None:

@@ -57,3 +57,22 @@ async def test_metrics_are_prometheus_text(gateway: RunningGateway) -> None:
     assert "# TYPE taskroute_requests_total counter" in text
     assert "# TYPE taskroute_request_latency_seconds histogram" in text
     assert 'taskroute_http_responses_total{endpoint="/v1/models",status="200"} 1.0' in text
+
+
+async def test_metrics_count_routed_requests_by_task_tier_and_model(
+    gateway: RunningGateway,
+) -> None:
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hello"}]}
+    for _ in range(2):
+        assert (await gateway.request("POST", "/v1/chat/completions", json=body))[0] == 200
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = (await gateway.request("GET", "/metrics"))[2].decode()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    route = (("model", "openai/gpt-4.1-mini"), ("task", "chat"), ("tier", "fast"))
+    ok = tuple(sorted((*route, ("api", "openai"), ("status", "ok"))))
+    assert samples[("taskroute_requests_total", ok)] == 2
+    assert samples[("taskroute_request_latency_seconds_count", route)] == 2
+    assert samples[("taskroute_first_token_seconds_count", route)] == 2
+    assert samples[("taskroute_cost_usd_total", route)] > 0
