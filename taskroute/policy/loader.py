@@ -27,12 +27,14 @@ from taskroute.policy.model import (
     TierSpec,
     split_model_id,
 )
+from taskroute.policy import experiments
 from taskroute.policy.nodes import Node, parse_yaml
 from taskroute.tasks import DEFAULT_TASKS
 
 TOP_LEVEL = (
     "name", "description", "providers", "models", "tiers", "tasks", "classify", "when unsure",
     "classifier", "user tiers", "adjust", "session window", "calling", "log content", "gates",
+    *experiments.SECTIONS,
 )
 API_KINDS = ("openai", "anthropic")
 ADJUST_ACTIONS: dict[str, AdjustAction] = {
@@ -62,7 +64,10 @@ def load_default_policy() -> Policy:
 
 
 def parse_policy(text: str, *, file: str | None = None) -> Policy:
-    root = parse_yaml(text, file)
+    return parse_root(parse_yaml(text, file), file)
+
+
+def parse_root(root: Node, file: str | None) -> Policy:
     top = root.fields(TOP_LEVEL, required=("models", "tiers", "tasks"))
     providers = _providers(top["providers"]) if "providers" in top else {}
     user_tiers = top["user tiers"].text_list() if "user tiers" in top else ()
@@ -94,6 +99,7 @@ def parse_policy(text: str, *, file: str | None = None) -> Policy:
         calling=_calling(top["calling"]) if "calling" in top else CallingSettings(),
         log_content=top["log content"].boolean() if "log content" in top else False,
         gates=_gates(top["gates"]) if "gates" in top else (),
+        **experiments.parse_sections(top, root, file, parse_root),
     )
 
 

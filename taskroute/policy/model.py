@@ -171,6 +171,27 @@ class CallingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class VariantSpec:
+    """One arm of an A/B test: `policy` None is the policy as written (the control)."""
+
+    name: str
+    weight: float
+    policy: Policy | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSpec:
+    """Daily budgets in USD (reset at 00:00 UTC): per user, per gateway key, and in all."""
+
+    per_user_usd: float | None = None
+    per_key_usd: float | None = None
+    per_day_usd: float | None = None
+    step_down_below: float = 0.2   # the share of a budget left under which requests step down
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     name: str
     description: str
@@ -189,6 +210,9 @@ class Policy:
     log_content: bool = False
     gates: tuple[GateSpec, ...] = ()       # applied to every task
     extensions: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    variants: tuple[VariantSpec, ...] = ()  # A/B arms, sticky per user or session
+    shadow: Policy | None = None            # a candidate whose decisions are logged, not served
+    budgets: BudgetSpec | None = None
 
     @property
     def tier_names(self) -> tuple[str, ...]:

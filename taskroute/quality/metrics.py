@@ -42,14 +42,10 @@ OVER_SERVED_PASS_RATE = 0.9
 OVER_SERVED_MIN_REQUESTS = 30
 
 _FEEDBACK_SQL = """
-SELECT r.task, r.tier, r.model, r.policy, COALESCE(r.variant, ''),
-       COUNT(*), COUNT(f.score), SUM(f.score), SUM(f.corrected),
-       SUM(f.corrected AND r.status = 'ok' AND r.escalated = 0 AND NOT EXISTS (
-           SELECT 1 FROM attempts a WHERE a.request_id = r.request_id
-           AND a.status IN ('rejected', 'error'))),
-       SUM(f.corrected AND r.status = 'ok' AND r.escalated = 0)
-FROM feedback f CROSS JOIN requests r ON r.request_id = f.request_id
-WHERE r.ts >= ? AND r.ts < ?
+SELECT task, tier, model, policy, variant, COUNT(*), COUNT(score), SUM(score), SUM(corrected),
+       SUM(corrected AND first_pass), SUM(corrected AND unescalated)
+FROM feedback INDEXED BY feedback_window
+WHERE request_ts >= ? AND request_ts < ?
 GROUP BY 1, 2, 3, 4, 5
 """
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator
 
 BUCKETS_PER_E = 50  # log-scale histogram: each bucket is exp(1/50) ≈ 2% wide
 STATE = "route_hourly"
@@ -24,16 +23,23 @@ SUMS = (
     "baseline_tokens_out",
 )
 
-# One row per request with what its attempts say: the facts every metric is summed from.
+# One row per request with what its attempts say: the facts every metric is summed from. The
+# attempts' counts come packed in one number (one index lookup per request), unpacked after.
 _FACTS = """
 INSERT INTO temp.rq
 SELECT q.ts, CAST(q.ts / 3600 AS INTEGER), q.task, q.tier, q.model, q.policy,
        COALESCE(q.variant, ''), q.status = 'ok', q.escalated, q.cost_usd, q.input_tokens,
-       q.output_tokens, q.latency_s, q.first_token_s, COUNT(a.seq),
-       COALESCE(SUM(a.status = 'rejected'), 0), COALESCE(SUM(a.status = 'error'), 0)
-FROM requests q LEFT JOIN attempts a ON a.request_id = q.request_id
+       q.output_tokens, q.latency_s, q.first_token_s,
+       (SELECT COUNT(*) + (COALESCE(SUM(a.status = 'rejected'), 0) << 20)
+               + (COALESCE(SUM(a.status = 'error'), 0) << 40)
+        FROM attempts a INDEXED BY attempts_status WHERE a.request_id = q.request_id), 0, 0
+FROM requests q
 WHERE {where}
-GROUP BY q.rowid
+"""
+_UNPACK = """
+UPDATE temp.rq SET n_rejected = (n_attempts >> 20) % 1048576, n_errors = n_attempts >> 40,
+                   n_attempts = n_attempts % 1048576
+WHERE n_attempts >= 1048576
 """
 _TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS rq (
@@ -107,15 +113,12 @@ def catch_up(conn: sqlite3.Connection, *, chunk: int = CHUNK) -> int:
 def _materialize(conn: sqlite3.Connection, where: str, params: tuple[float, ...]) -> None:
     conn.execute(_TEMP)
     conn.execute("DELETE FROM temp.rq")
-    conn.execute(_FACTS.format(where=where), params)
+    _more(conn, where, params)
 
 
 def _more(conn: sqlite3.Connection, where: str, params: tuple[float, ...]) -> None:
     conn.execute(_FACTS.format(where=where), params)
-
-
-HourRow = tuple[int, str, str, str, str, str, float, ...]  # hour, fine key, SUMS, first, last
-HistRow = tuple[int, str, str, str, str, str, str, int, int]
+    conn.execute(_UNPACK)
 
 
 def window_rows(
@@ -132,8 +135,9 @@ def window_rows(
         f"SELECT hour, {', '.join(FINE)}, {', '.join(SUMS)}, first_ts, last_ts "
         "FROM route_hourly WHERE hour >= ? AND hour < ?", (first_hour, end_hour)).fetchall()
     histograms = conn.execute(
-        f"SELECT hour, {', '.join(FINE)}, kind, bucket, n FROM route_latency_hourly "
-        "WHERE hour >= ? AND hour < ?", (first_hour, end_hour)).fetchall()
+        f"SELECT 0, {', '.join(FINE)}, kind, bucket, SUM(n) FROM route_latency_hourly "
+        f"WHERE hour >= ? AND hour < ? GROUP BY {', '.join(FINE)}, kind, bucket",
+        (first_hour, end_hour)).fetchall()
     conn.execute(_TEMP)
     conn.execute("DELETE FROM temp.rq")
     edges: list[tuple[float, float]] = []
@@ -149,8 +153,3 @@ def window_rows(
     histograms.extend(conn.execute(_HISTOGRAMS).fetchall())
     conn.execute("DELETE FROM temp.rq")
     return hourly, histograms
-
-
-def iter_fine(rows: list[tuple[object, ...]]) -> Iterator[tuple[tuple[str, ...], tuple[object, ...]]]:
-    for row in rows:
-        yield tuple(str(v) for v in row[1:6]), row[6:]

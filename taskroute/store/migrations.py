@@ -80,7 +80,15 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             score       REAL,                       -- 0..1, thumbs up 1, thumbs down 0
             corrected   INTEGER NOT NULL,           -- the user had to fix or redo the answer
             text        TEXT,
-            api_key_id  TEXT
+            api_key_id  TEXT,
+            -- the request's route and outcome, copied when the feedback arrives
+            request_ts  REAL NOT NULL, task TEXT NOT NULL, tier TEXT NOT NULL,
+            model TEXT NOT NULL, policy TEXT NOT NULL, variant TEXT NOT NULL,
+            first_pass  INTEGER NOT NULL, unescalated INTEGER NOT NULL
+        );
+        CREATE INDEX feedback_window ON feedback (
+            request_ts, task, tier, model, policy, variant, score, corrected, first_pass,
+            unescalated
         );
         CREATE TABLE shadow_decisions (
             request_id  TEXT PRIMARY KEY,
@@ -108,11 +116,12 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             policy TEXT NOT NULL, variant TEXT NOT NULL,
             kind TEXT NOT NULL,                     -- latency or first_token
             bucket INTEGER NOT NULL, n INTEGER NOT NULL,
-            PRIMARY KEY (hour, task, tier, model, policy, variant, kind, bucket)
+            PRIMARY KEY (task, tier, model, policy, variant, kind, bucket, hour)
         ) WITHOUT ROWID;
         CREATE TABLE rollup_state (name TEXT PRIMARY KEY, last_rowid INTEGER NOT NULL);
         CREATE INDEX requests_user_day ON requests (user, ts, cost_usd);
-        CREATE INDEX requests_key_day ON requests (api_key_id, ts, cost_usd)
+        CREATE INDEX requests_key_day ON requests (api_key_id, ts, cost_usd);
+        CREATE INDEX attempts_status ON attempts (request_id, status)
         """,
     ),
 )

@@ -1,0 +1,188 @@
+"""How fast are the route-quality stats over a log of a million requests?
+
+    python bench/stats.py [--requests 1000000] [--db PATH] [--rebuild]
+
+Builds (once, then reuses) a request log with the gateway's schema: a million requests over
+the last 24 hours across the default policy's task classes and tiers, with attempts (gate
+rejections, upstream errors, escalations), first-token times, two A/B variants and feedback on
+5% of them. Then times `route_stats` for every `--by`, the `taskroute stats` command end to end
+(a fresh process), and `GET /v1/taskroute/stats` on a real server on 127.0.0.1. Target: under
+1 s each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from taskroute.policy.loader import load_default_policy
+from taskroute.quality.metrics import BY_CHOICES, route_stats
+from taskroute.store.migrations import migrate
+from taskroute.store.sqlite import connect
+
+DEFAULT_DB = Path("/tmp/taskroute-bench-stats.db")
+_DECISION = json.dumps({"reasons": ["The policy sends this class to its tier." * 8] * 4,
+                        "signals": {f"s{i}": i for i in range(40)}})
+
+
+def build(path: Path, n: int, seed: int = 7) -> None:
+    path.unlink(missing_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-1000000"):
+        conn.execute(f"PRAGMA {pragma}")
+    migrate(conn)
+    policy = load_default_policy()
+    rng = random.Random(seed)
+    tasks = list(policy.tasks.values())
+    now = time.time()
+    started = time.perf_counter()
+    conn.execute("BEGIN")
+    requests, attempts, feedback = [], [], []
+    for i in range(n):
+        spec = tasks[i % len(tasks)]
+        tier = policy.tier(spec.tier)
+        if rng.random() < 0.15 and tier.name != policy.tiers[-1].name:  # adjust rules moved it
+            tier = policy.tiers[policy.tier_index(tier.name) + 1]
+        chain = tier.chain
+        request_id = f"req-{i:012d}"
+        ts = now - rng.random() * 86400
+        rejected = rng.random() < 0.1
+        error = rng.random() < 0.03
+        models = [chain[0]] + ([chain[0]] if error else [])
+        statuses = (["error"] if error else []) + (["rejected"] if rejected else ["ok"])
+        if rejected:
+            models.append(chain[1] if len(chain) > 1 else chain[0])
+            statuses.append("ok")
+        latency = rng.lognormvariate(-0.5 + 0.4 * policy.tier_index(tier.name), 0.5)
+        cost = 0.0
+        for seq, (model, status) in enumerate(zip(models, statuses, strict=True)):
+            c = policy.models[model].price.cost(400, 250)
+            cost += c
+            attempts.append((request_id, seq, model, model, "first" if seq == 0 else "escalation",
+                             status, ts, latency / len(models), None, 400, 250, c, "[]", None))
+        answered = models[-1]
+        requests.append((
+            request_id, ts, "openai", 200, "ok", None, "default", spec.name, "rule", None,
+            tier.name, chain[0], answered, 1, int(answered != chain[0]), None, cost, cost,
+            400 * len(models), 250 * len(models), latency, latency * 0.3, f"user-{i % 5000}",
+            None, "key-abc", _DECISION, None, None, "A" if i % 2 else "B",
+        ))
+        if rng.random() < 0.05:
+            first_pass = int(not rejected and not error)
+            feedback.append((request_id, ts + 5, float(rng.random() < 0.8),
+                             int(rng.random() < 0.1), None, "key-abc", ts, spec.name, tier.name,
+                             chain[0], "default", "A" if i % 2 else "B", first_pass,
+                             int(not rejected)))
+        if len(requests) >= 20_000:
+            _flush(conn, requests, attempts, feedback)
+    _flush(conn, requests, attempts, feedback)
+    conn.execute("COMMIT")
+    conn.execute("ANALYZE")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.close()
+    print(f"built {n:,} requests in {time.perf_counter() - started:.1f}s at {path} "
+          f"({path.stat().st_size / 1e6:.0f} MB)")
+
+
+def _flush(conn: sqlite3.Connection, requests: list[tuple[object, ...]],
+           attempts: list[tuple[object, ...]], feedback: list[tuple[object, ...]]) -> None:
+    marks = ", ".join("?" * 29)
+    conn.executemany(
+        "INSERT INTO requests (request_id, ts, api, http_status, status, error, policy, task, "
+        "task_source, task_confidence, tier, model, answered_by, routed, escalated, race_winner, "
+        "estimated_cost_usd, cost_usd, input_tokens, output_tokens, latency_s, first_token_s, "
+        f"user, session_id, api_key_id, decision, prompt, answer, variant) VALUES ({marks})",
+        requests)
+    conn.executemany("INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     attempts)
+    conn.executemany(f"INSERT INTO feedback VALUES ({', '.join('?' * 14)})", feedback)
+    requests.clear()
+    attempts.clear()
+    feedback.clear()
+
+
+def _timed(label: str, fn: object) -> float:
+    started = time.perf_counter()
+    result = fn()  # type: ignore[operator]
+    elapsed = time.perf_counter() - started
+    print(f"  {label:<44} {elapsed * 1000:8.0f} ms  {'OK' if elapsed < 1 else 'SLOW'}")
+    return result  # type: ignore[no-any-return]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _endpoint(path: Path) -> None:
+    from aiohttp import ClientSession, web
+
+    from taskroute.gateway.quality_api import standalone_app
+
+    runner = web.AppRunner(standalone_app(path))
+    await runner.setup()
+    port = _free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        async with ClientSession() as session:
+            for by in ("route", "policy"):
+                started = time.perf_counter()
+                async with session.get(
+                    f"http://127.0.0.1:{port}/v1/taskroute/stats?since=24h&by={by}"
+                ) as response:
+                    body = await response.json()
+                elapsed = time.perf_counter() - started
+                print(f"  {'GET /v1/taskroute/stats?by=' + by:<44} {elapsed * 1000:8.0f} ms  "
+                      f"{'OK' if elapsed < 1 else 'SLOW'}  ({body['total']['requests']:,} req)")
+    finally:
+        await runner.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB)
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args()
+    if args.rebuild or not args.db.exists() or _count(args.db) != args.requests:
+        build(args.db, args.requests)
+    tiers = load_default_policy().tier_names
+    print(f"route stats over {_count(args.db):,} requests (window 24h):")
+    conn = connect(args.db)
+    for by in BY_CHOICES:
+        report = _timed(f"route_stats(by={by})", lambda by=by: route_stats(
+            conn, since_s=90000, by=by, tier_order=tiers))
+    print(f"    {len(report['rows'])} rows; total requests {report['total']['requests']:,}")
+    conn.close()
+    _timed("taskroute stats --json (new process)", lambda: subprocess.run(
+        [sys.executable, "-m", "taskroute", "stats", "--db", str(args.db), "--since", "25h",
+         "--json"], check=True, capture_output=True))
+    _timed("taskroute stats (table, new process)", lambda: subprocess.run(
+        [sys.executable, "-m", "taskroute", "stats", "--db", str(args.db), "--since", "25h"],
+        check=True, capture_output=True))
+    asyncio.run(_endpoint(args.db))
+
+
+def _count(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
+    except sqlite3.Error:
+        return -1
+    finally:
+        conn.close()
+
+
+if __name__ == "__main__":
+    main()
