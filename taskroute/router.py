@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taskroute.decision import Decision, TaskSource
-from taskroute.exceptions import InvalidRequest, UnknownModel, UnknownTask
+from taskroute.exceptions import (
+    ConfigError,
+    InvalidRequest,
+    PolicyError,
+    UnknownModel,
+    UnknownTask,
+)
 from taskroute.policy.loader import load_default_policy, load_policy
 from taskroute.policy.model import ClassifyRule, Policy
 from taskroute.request import ChatRequest
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
     from taskroute.calling.streaming import RouteStream
     from taskroute.classify.base import Classifier
     from taskroute.gates.base import Gate, GateFactory
+    from taskroute.learned.model import LearnedRouter
     from taskroute.providers.base import Provider
     from taskroute.store.base import Store
 
@@ -83,6 +90,7 @@ class Router:
         self._classifier_wanted = classifier is True
         self._tier_index = {name: i for i, name in enumerate(policy.tier_names)}
         self._bare_names = _bare_model_names(policy)
+        self._learned_routers = _load_learned_routers(policy)
 
     @classmethod
     def default(cls, **kwargs: Any) -> Router:
@@ -132,8 +140,13 @@ class Router:
         task_name, source, confidence = self._choose_task(request, signals, task, reasons)
         if pinned is not None:
             return self._pinned(pinned, task_name, source, confidence, signals, reasons, request)
-        tier = self._choose_tier(task_name, signals, reasons)
-        chain = self._fit_context(policy.tier(tier).chain, signals.input_tokens, reasons)
+        pick = self._learned_pick(task_name, request, reasons)
+        start = policy.models[pick].tier if pick else None
+        tier = self._choose_tier(task_name, signals, reasons, start=start)
+        chain = policy.tier(tier).chain
+        if pick and tier == start:
+            chain = (pick, *(m for m in chain if m != pick))
+        chain = self._fit_context(chain, signals.input_tokens, reasons)
         return Decision(
             task=task_name,
             task_source=source,
@@ -209,11 +222,31 @@ class Router:
                        f"default class {default}.")
         return default, "default", prediction.probability
 
-    def _choose_tier(self, task: str, signals: Signals, reasons: list[str]) -> str:
+    def _learned_pick(self, task: str, request: ChatRequest, reasons: list[str]) -> str | None:
+        """The model a task's learned router picks, or None when the task has none."""
+        learned = self._learned_routers.get(task)
+        if learned is None:
+            return None
+        router, to_policy = learned
+        name, probabilities = router.choose(
+            request.last_user_text, list(to_policy), task=task,
+            lam=self.policy.tasks[task].router.lam,  # type: ignore[union-attr]
+            target=self.policy.tasks[task].router.target,  # type: ignore[union-attr]
+        )
+        odds = ", ".join(f"{to_policy[m]} {p:.0%}" for m, p in probabilities.items())
+        reasons.append(
+            f"The learned router picked {to_policy[name]} (predicted success: {odds})."
+        )
+        return to_policy[name]
+
+    def _choose_tier(
+        self, task: str, signals: Signals, reasons: list[str], *, start: str | None = None
+    ) -> str:
         policy = self.policy
         names = policy.tier_names
-        start = policy.tasks[task].tier
-        reasons.append(f"The policy sends {task} to the {start} tier.")
+        if start is None:
+            start = policy.tasks[task].tier
+            reasons.append(f"The policy sends {task} to the {start} tier.")
         index = self._tier_index[start]
         facts = _Facts(signals, task)
         top = len(names) - 1
@@ -358,6 +391,37 @@ def _rule_matches(
     if rule.pattern is not None and rule.pattern.search(text) is None:
         return False
     return not rule.system_markers or any(m in system for m in rule.system_markers)
+
+
+def _load_learned_routers(
+    policy: Policy,
+) -> dict[str, tuple[LearnedRouter, dict[str, str]]]:
+    """Each task's learned router with its model names mapped to the policy's model ids."""
+    routers: dict[str, tuple[LearnedRouter, dict[str, str]]] = {}
+    for task in policy.tasks.values():
+        spec = task.router
+        if spec is None:
+            continue
+        try:
+            from taskroute.learned.model import LearnedRouter
+        except ImportError as exc:
+            raise ConfigError(
+                f"task {task.name} uses a learned router, which needs numpy: "
+                f"pip install 'taskroute[learned]' ({exc})"
+            ) from None
+        router = LearnedRouter.load(spec.file)
+        to_policy = {
+            name: spec.models.get(name, name) for name in router.models
+            if spec.models.get(name, name) in policy.models
+        }
+        if not to_policy:
+            raise PolicyError(
+                f"none of the learned router's models ({', '.join(router.models)}) is a model "
+                "of this policy; map them with 'models:'",
+                file=policy.source, key=f"tasks.{task.name}.router",
+            )
+        routers[task.name] = (router, to_policy)
+    return routers
 
 
 def _bare_model_names(policy: Policy) -> dict[str, str]:

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from taskroute.exceptions import PolicyError
+from taskroute.policy import experiments
 from taskroute.policy.conditions import ConditionError, compile_condition
 from taskroute.policy.model import (
     AdjustAction,
@@ -18,6 +19,7 @@ from taskroute.policy.model import (
     ClassifierSettings,
     ClassifyRule,
     GateSpec,
+    LearnedRouterSpec,
     ModelSpec,
     Policy,
     Price,
@@ -27,7 +29,6 @@ from taskroute.policy.model import (
     TierSpec,
     split_model_id,
 )
-from taskroute.policy import experiments
 from taskroute.policy.nodes import Node, parse_yaml
 from taskroute.tasks import DEFAULT_TASKS
 
@@ -74,7 +75,7 @@ def parse_root(root: Node, file: str | None) -> Policy:
     models = _models(top["models"], providers)
     tiers = _tiers(top["tiers"], models)
     tier_names = tuple(t.name for t in tiers)
-    tasks = _tasks(top["tasks"], tier_names, tiers, models)
+    tasks = _tasks(top["tasks"], tier_names, tiers, models, file)
     task_names = tuple(tasks)
     default_task = top["when unsure"].one_of(task_names) if "when unsure" in top else (
         "chat" if "chat" in tasks else task_names[0]
@@ -208,7 +209,7 @@ def _resolve_model(
 
 def _tasks(
     node: Node, tier_names: tuple[str, ...], tiers: tuple[TierSpec, ...],
-    models: dict[str, ModelSpec],
+    models: dict[str, ModelSpec], file: str | None,
 ) -> dict[str, TaskSpec]:
     tasks: dict[str, TaskSpec] = {}
     for name, spec in node.items():
@@ -230,11 +231,37 @@ def _tasks(
             race=_race(f["race"], models, list(tier_names), list(tiers)) if "race" in f else None,
             buffer_stream=f["buffer stream"].boolean() if "buffer stream" in f else False,
             output_tokens=f["output tokens"].integer(low=1) if "output tokens" in f else None,
-            router=f["router"].text() if "router" in f else None,
+            router=_learned_router(f["router"], models, file) if "router" in f else None,
         )
     if not tasks:
         node.fail("declare at least one task class")
     return tasks
+
+
+def _learned_router(
+    node: Node, models: dict[str, ModelSpec], policy_file: str | None
+) -> LearnedRouterSpec:
+    """`router: routers/qa.npz`, or a mapping with `file`, `models`, `lambda` or `target`."""
+    f = node.fields(("file", "models", "lambda", "target"), required=("file",)) \
+        if node.is_mapping() else {"file": node}
+    path = Path(f["file"].text())
+    if not path.is_absolute() and policy_file and not policy_file.startswith("<"):
+        path = Path(policy_file).parent / path
+    if not path.is_file():
+        f["file"].fail(f"no learned router file at {path} (build one with `taskroute train`)")
+    names: dict[str, str] = {}
+    if "models" in f:
+        for name, target in f["models"].items():
+            model_id = target.text()
+            if model_id not in models:
+                target.fail(f"'{model_id}' is not a model of this policy")
+            names[name] = model_id
+    return LearnedRouterSpec(
+        file=str(path),
+        models=MappingProxyType(names),
+        lam=f["lambda"].number(low=0) if "lambda" in f else None,
+        target=f["target"].number(low=0, high=1) if "target" in f else None,
+    )
 
 
 def _race(

@@ -88,6 +88,17 @@ class TierSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class LearnedRouterSpec:
+    """A learned router file (from `taskroute train`) that picks a task's first model."""
+
+    file: str                            # resolved against the policy file's folder
+    models: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # ^ the file's model names → the policy's model ids, where they differ
+    lam: float | None = None             # overrides the file's cost trade-off
+    target: float | None = None          # or: the cheapest model whose P(success) clears it
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec:
     name: str
     meaning: str
@@ -96,7 +107,7 @@ class TaskSpec:
     race: RaceSpec | None = None
     buffer_stream: bool = False
     output_tokens: int | None = None
-    router: str | None = None  # path to a learned router file choosing the model in the tier
+    router: LearnedRouterSpec | None = None  # a learned router picks the first model
 
 
 @dataclass(frozen=True, slots=True)
