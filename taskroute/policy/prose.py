@@ -56,6 +56,8 @@ def describe_policy(policy: Policy) -> str:
                 f" It races {tier.model} against {task.race.against} and keeps the cheap answer "
                 f"when it passes with at least {task.race.min_confidence:.0%} confidence."
             )
+        if task.router is not None:
+            sentence += f" A learned router ({task.router.file}) picks its first model."
         if task.buffer_stream:
             sentence += " Streamed answers are buffered so the gates can run first."
         out.append(sentence)
