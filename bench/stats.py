@@ -21,7 +21,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from taskroute.policy.loader import load_default_policy
 from taskroute.quality.metrics import BY_CHOICES, route_stats
@@ -45,7 +48,9 @@ def build(path: Path, n: int, seed: int = 7) -> None:
     now = time.time()
     started = time.perf_counter()
     conn.execute("BEGIN")
-    requests, attempts, feedback = [], [], []
+    requests: list[tuple[object, ...]] = []
+    attempts: list[tuple[object, ...]] = []
+    feedback: list[tuple[object, ...]] = []
     for i in range(n):
         spec = tasks[i % len(tasks)]
         tier = policy.tier(spec.tier)
@@ -109,12 +114,12 @@ def _flush(conn: sqlite3.Connection, requests: list[tuple[object, ...]],
     feedback.clear()
 
 
-def _timed(label: str, fn: object) -> float:
+def _timed(label: str, fn: Callable[[], Any]) -> Any:
     started = time.perf_counter()
-    result = fn()  # type: ignore[operator]
+    result = fn()
     elapsed = time.perf_counter() - started
     print(f"  {label:<44} {elapsed * 1000:8.0f} ms  {'OK' if elapsed < 1 else 'SLOW'}")
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 def _free_port() -> int:
@@ -160,9 +165,10 @@ def main() -> None:
     tiers = load_default_policy().tier_names
     print(f"route stats over {_count(args.db):,} requests (window 24h):")
     conn = connect(args.db)
+    report: dict[str, Any] = {}
     for by in BY_CHOICES:
-        report = _timed(f"route_stats(by={by})", lambda by=by: route_stats(
-            conn, since_s=90000, by=by, tier_order=tiers))
+        report = _timed(f"route_stats(by={by})", partial(
+            route_stats, conn, since_s=86400, by=by, tier_order=tiers))
     print(f"    {len(report['rows'])} rows; total requests {report['total']['requests']:,}")
     conn.close()
     _timed("taskroute stats --json (new process)", lambda: subprocess.run(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from taskroute.gateway import anthropic_api, info_api, middleware, openai_api
+from taskroute.gateway import anthropic_api, info_api, middleware, openai_api, quality_api
 from taskroute.gateway.auth import Authenticator, RateLimiter
 from taskroute.gateway.context import GATEWAY, Gateway, KeyStampedStore
 from taskroute.gateway.metrics import GatewayMetrics
@@ -45,6 +45,7 @@ def create_app(
     app.on_startup.append(_ready)
     app.on_shutdown.append(_draining)
     app.on_cleanup.append(_close)
+    quality_api.install(app)  # route quality: variants, shadow, budgets, stats, feedback, reload
     return app
 
 

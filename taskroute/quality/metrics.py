@@ -49,6 +49,11 @@ WHERE request_ts >= ? AND request_ts < ?
 GROUP BY 1, 2, 3, 4, 5
 """
 
+_SUMMED = (
+    "requests", "completed", "first_pass", "escalated", "cost_usd", "attempts", "errors",
+    "under_served", "answered_unescalated", "over_served", "feedback", "scored", "score_sum",
+    "corrected", "corrected_first_pass", "corrected_unescalated",
+)
 FineKey = tuple[str, str, str, str, str]  # task, tier, model, policy, variant
 
 
@@ -78,9 +83,7 @@ class Counts:
     first_token: dict[int, int] = field(default_factory=dict)
 
     def add(self, other: Counts) -> None:
-        for name in ("requests", "completed", "first_pass", "escalated", "cost_usd", "attempts",
-                     "errors", "under_served", "answered_unescalated", "over_served", "feedback",
-                     "scored", "score_sum", "corrected", "corrected_first_pass", "corrected_unescalated"):
+        for name in _SUMMED:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.first_ts = min(self.first_ts, other.first_ts)
         self.last_ts = max(self.last_ts, other.last_ts)

@@ -1,0 +1,138 @@
+"""The A/B report: each variant against the first (the control) on every route-quality metric.
+
+Rates (first pass, escalation, correction, upstream errors, misrouting) are compared with a
+two-proportion z-test; cost per request and latency with a bootstrap of the difference in means
+(per-request values, up to `BOOTSTRAP_SAMPLE` requests per variant, evenly spaced in the log).
+"Needed" is how many requests per variant a test at 5% significance and 80% power would need
+to detect the difference seen so far, and "more" how many that is beyond those already in.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from taskroute.quality.metrics import Counts, fine_counts, mark_over_served
+
+Z_ALPHA = 1.959964  # two-sided 5%
+Z_BETA = 0.841621   # 80% power
+BOOTSTRAP_SAMPLE = 4000
+BOOTSTRAP_ROUNDS = 1000
+
+# rate name → (successes, trials) from a variant's counts
+RATES = {
+    "first_pass": lambda c: (c.first_pass, c.requests),
+    "escalation": lambda c: (c.escalated, c.requests),
+    "correction": lambda c: (c.corrected, c.feedback),
+    "upstream_error": lambda c: (c.errors, c.attempts),
+    "misrouting": lambda c: (c.under_served + c.over_served, c.requests),
+}
+
+
+def two_proportions(x1: int, n1: int, x2: int, n2: int) -> dict[str, Any]:
+    """Variant 2 against variant 1: difference, 95% interval, z, p-value and the requests per
+    variant needed to detect a difference this large."""
+    if not n1 or not n2:
+        return {"a": None, "b": None, "difference": None, "significant": False}
+    p1, p2 = x1 / n1, x2 / n2
+    pooled = (x1 + x2) / (n1 + n2)
+    se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    diff = p2 - p1
+    z = diff / se_pooled if se_pooled else 0.0
+    p_value = math.erfc(abs(z) / math.sqrt(2))
+    needed = None
+    if diff:
+        needed = math.ceil(
+            (Z_ALPHA * math.sqrt(2 * pooled * (1 - pooled))
+             + Z_BETA * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) ** 2 / diff ** 2
+        )
+    return {
+        "a": round(p1, 6), "b": round(p2, 6), "difference": round(diff, 6),
+        "ci95": [round(diff - Z_ALPHA * se, 6), round(diff + Z_ALPHA * se, 6)],
+        "z": round(z, 4), "p_value": round(p_value, 6), "significant": p_value < 0.05,
+        "needed_per_variant": needed,
+        "more_needed": None if needed is None else max(0, needed - min(n1, n2)),
+        "test": "two-proportion z-test",
+    }
+
+
+def bootstrap_means(
+    a: Sequence[float], b: Sequence[float], *, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0
+) -> dict[str, Any]:
+    """Difference of means (b − a) with a 95% percentile-bootstrap interval."""
+    if len(a) < 2 or len(b) < 2:
+        return {"a": None, "b": None, "difference": None, "significant": False}
+    rng = random.Random(seed)
+    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+    diffs = sorted(
+        sum(rng.choices(b, k=len(b))) / len(b) - sum(rng.choices(a, k=len(a))) / len(a)
+        for _ in range(rounds)
+    )
+    low, high = diffs[int(0.025 * rounds)], diffs[int(0.975 * rounds) - 1]
+    diff = mean_b - mean_a
+    var = (_variance(a) + _variance(b)) / 2
+    needed = math.ceil(2 * (Z_ALPHA + Z_BETA) ** 2 * var / diff ** 2) if diff else None
+    return {
+        "a": round(mean_a, 8), "b": round(mean_b, 8), "difference": round(diff, 8),
+        "ci95": [round(low, 8), round(high, 8)], "significant": low > 0 or high < 0,
+        "needed_per_variant": needed, "test": f"bootstrap ({rounds} rounds)",
+    }
+
+
+def _variance(values: Sequence[float]) -> float:
+    mean = sum(values) / len(values)
+    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+
+
+def _samples(
+    conn: sqlite3.Connection, variant: str, since: float | None, total: int
+) -> tuple[list[float], list[float]]:
+    """Per-request cost and latency (completed requests) for one variant, evenly thinned."""
+    stride = max(1, total // BOOTSTRAP_SAMPLE)
+    rows = conn.execute(
+        "SELECT cost_usd, latency_s, status FROM requests WHERE COALESCE(variant, '') = ? "
+        "AND ts >= ? AND rowid % ? = 0", (variant, -math.inf if since is None else since, stride)
+    ).fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows if r[2] == "ok"]
+
+
+def ab_report(
+    conn: sqlite3.Connection, *, since: float | None, tier_order: Sequence[str] = (),
+    variants: Sequence[str] = (),
+) -> dict[str, Any]:
+    groups = fine_counts(conn, since)
+    mark_over_served(groups, tier_order)
+    per_variant: dict[str, Counts] = {}
+    for (_, _, _, _, variant), counts in groups.items():
+        per_variant.setdefault(variant, Counts()).add(counts)
+    names = [v for v in variants if v in per_variant] + sorted(
+        v for v in per_variant if v not in variants and v)
+    if len(names) < 2:
+        return {"variants": names, "comparisons": [],
+                "summary": {n: per_variant[n].metrics() for n in names},
+                "note": "fewer than two variants have requests in this window"}
+    control = names[0]
+    base = per_variant[control]
+    base_cost, base_latency = _samples(conn, control, since, base.requests)
+    comparisons = []
+    for name in names[1:]:
+        other = per_variant[name]
+        cost, latency = _samples(conn, name, since, other.requests)
+        metrics = {rate: two_proportions(*RATES[rate](base), *RATES[rate](other))
+                   for rate in RATES}
+        metrics["cost_per_request"] = bootstrap_means(base_cost, cost)
+        metrics["latency"] = bootstrap_means(base_latency, latency)
+        for name in ("cost_per_request", "latency"):
+            needed = metrics[name].get("needed_per_variant")
+            metrics[name]["more_needed"] = None if needed is None else max(
+                0, needed - min(base.requests, other.requests))
+        comparisons.append({"control": control, "variant": name, "metrics": metrics})
+    return {
+        "variants": names,
+        "summary": {n: per_variant[n].metrics() for n in names},
+        "comparisons": comparisons,
+    }
