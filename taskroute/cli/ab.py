@@ -43,7 +43,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 def render(report: dict[str, Any]) -> str:
     if not report["comparisons"]:
-        return report.get("note", "no comparison")
+        return str(report.get("note", "no comparison"))
     lines = []
     for comparison in report["comparisons"]:
         lines.append(f"{comparison['variant']} against {comparison['control']}:")

@@ -14,8 +14,10 @@ def _html() -> bytes:
     return resources.files("taskroute.gateway").joinpath("dashboard", "index.html").read_bytes()
 
 
+_CSP = ("default-src 'self'; img-src 'self' data:; script-src 'unsafe-inline'; "
+        "style-src 'unsafe-inline'")
+
+
 async def page(request: web.Request) -> web.Response:
     return web.Response(body=_html(), content_type="text/html", charset="utf-8",
-                        headers={"Cache-Control": "no-cache",
-                                 "Content-Security-Policy": "default-src 'self'; "
-                                 "script-src 'unsafe-inline'; style-src 'unsafe-inline'"})
+                        headers={"Cache-Control": "no-cache", "Content-Security-Policy": _CSP})

@@ -126,9 +126,9 @@ def ab_report(
                    for rate in RATES}
         metrics["cost_per_request"] = bootstrap_means(base_cost, cost)
         metrics["latency"] = bootstrap_means(base_latency, latency)
-        for name in ("cost_per_request", "latency"):
-            needed = metrics[name].get("needed_per_variant")
-            metrics[name]["more_needed"] = None if needed is None else max(
+        for measure in ("cost_per_request", "latency"):
+            needed = metrics[measure].get("needed_per_variant")
+            metrics[measure]["more_needed"] = None if needed is None else max(
                 0, needed - min(base.requests, other.requests))
         comparisons.append({"control": control, "variant": name, "metrics": metrics})
     return {

@@ -110,6 +110,7 @@ async def test_variants_are_sticky_and_recorded_on_every_request(
     assert len({r["variant"] for r in rows}) == 2
     report = await get_json(gw, "/v1/taskroute/ab?since=1h")
     assert report["variants"] == ["control", "lean"]
+    assert [(c["control"], c["variant"]) for c in report["comparisons"]] == [("control", "lean")]
     assert {m for c in report["comparisons"] for m in c["metrics"]} >= {
         "first_pass", "escalation", "cost_per_request", "latency"}
 
