@@ -1,4 +1,5 @@
-"""The gateway's own log, exported as JSON Lines: real traffic becomes training data.
+"""The gateway's own log (its SQLite file, or exported as JSON Lines): real traffic becomes
+training data.
 
 Each line is one routed call with feedback: `prompt` (or `text`), `model`, and a quality as
 `score` (0–1) or `feedback` (`"up"`/`"down"`, `true`/`false`); optional `cost`, `latency`,
@@ -20,7 +21,9 @@ _FEEDBACK = {"up": 1.0, "down": 0.0, True: 1.0, False: 0.0, "good": 1.0, "bad": 
 
 def load(path: Path) -> list[Record]:
     groups: dict[tuple[str, str | None], dict[str, list[dict[str, Any]]]] = {}
-    for row, obj in read_objects(path):
+    from taskroute.quality.export import is_log, outcome_rows  # the gateway's log itself
+
+    for row, obj in outcome_rows(path) if is_log(path) else read_objects(path):
         text = obj.get("prompt", obj.get("text"))
         if not isinstance(text, str):
             raise DataError("expected a string", file=str(path), row=row, field="prompt")
