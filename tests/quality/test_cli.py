@@ -1,0 +1,56 @@
+"""`taskroute stats` and `taskroute ab report` over a log with known outcomes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from taskroute.cli.main import main
+from tests.quality.logbook import Logbook
+
+MID = "openai/gpt-4.1"
+
+
+def _log(tmp_path: Path) -> Path:
+    log = Logbook(tmp_path / "log.db")
+    for i in range(40):
+        log.add(variant="A" if i % 2 else "B", user=f"u{i}",
+                attempts=[("openai/gpt-4.1-mini", "rejected", 0.001), (MID, "ok", 0.004)]
+                if i % 2 and i < 20 else None)
+    log.close()
+    return log.db
+
+
+def test_stats_prints_a_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = _log(tmp_path)
+    assert main(["stats", "--db", str(db), "--since", "1h"]) == 0
+    table = capsys.readouterr().out
+    assert "chat" in table and "first pass" in table and "40 requests" in table
+    assert main(["stats", "--db", str(db), "--by", "policy", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = {r["variant"]: r for r in report["rows"]}
+    assert rows["A"]["escalation"] == 10 / 20 and rows["B"]["escalation"] == 0.0
+
+
+def test_ab_report_says_the_escalation_difference_is_significant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = _log(tmp_path)
+    assert main(["ab", "report", "--db", str(db), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (comparison,) = report["comparisons"]
+    escalation = comparison["metrics"]["escalation"]
+    assert (comparison["control"], comparison["variant"]) == ("A", "B")
+    assert escalation["difference"] == -0.5 and escalation["significant"]
+    assert main(["ab", "report", "--db", str(db)]) == 0
+    assert "escalation" in capsys.readouterr().out
+
+
+def test_stats_on_a_missing_log_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["stats", "--db", str(tmp_path / "none.db")]) == 1
+    assert "no request log at" in capsys.readouterr().err
+    assert main(["stats", "--db", str(tmp_path / "none.db"), "--since", "soon"]) == 1
