@@ -6,7 +6,6 @@ Requests are converted by `anthropic_format`, streams by `anthropic_stream`. Aut
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -32,7 +31,7 @@ class AnthropicProvider:
     """A `Provider` for Anthropic's Messages API."""
 
     def __init__(
-        self, spec: ProviderSpec, *, env: Mapping[str, str] = os.environ,
+        self, spec: ProviderSpec, *, env: Mapping[str, str] | None = None,
         default_max_tokens: int = 4096,
     ) -> None:
         self.name = spec.name

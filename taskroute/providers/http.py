@@ -8,6 +8,7 @@ held as a `Secret`; a missing key fails the first call with a `ConfigError` nami
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,11 +34,12 @@ class HttpClient:
     """One provider's HTTP client: lazy pooled session, fixed headers, deadline-bounded posts."""
 
     def __init__(
-        self, spec: ProviderSpec, *, env: Mapping[str, str], pool_size: int = 256,
+        self, spec: ProviderSpec, *, env: Mapping[str, str] | None = None, pool_size: int = 256,
     ) -> None:
         self.spec = spec
         self.base_url = spec.base_url.rstrip("/")
-        self._key = read_key(spec, env)
+        # The environment is read here, not as a default argument, so no signature shows it.
+        self._key = read_key(spec, os.environ if env is None else env)
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -7,7 +7,6 @@ usage. Auth is `Authorization: Bearer <key>` when the policy names a key variabl
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +29,7 @@ _decode_chunk = msgspec.json.Decoder(dict[str, Any])
 class OpenAIProvider:
     """A `Provider` for any server speaking OpenAI's `POST /chat/completions`."""
 
-    def __init__(self, spec: ProviderSpec, *, env: Mapping[str, str] = os.environ) -> None:
+    def __init__(self, spec: ProviderSpec, *, env: Mapping[str, str] | None = None) -> None:
         self.name = spec.name
         self._http = HttpClient(spec, env=env)
         # api.openai.com rejects max_tokens for reasoning models; others may not know the new name

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 
 from taskroute.exceptions import UnknownModel
 from taskroute.policy.model import ApiKind, Policy, ProviderSpec, split_model_id
 from taskroute.providers.base import Provider
 
-Factory = Callable[[ProviderSpec, Mapping[str, str]], Provider]
+Factory = Callable[[ProviderSpec, Mapping[str, str] | None], Provider]
 
 
-def _openai(spec: ProviderSpec, env: Mapping[str, str]) -> Provider:
+def _openai(spec: ProviderSpec, env: Mapping[str, str] | None) -> Provider:
     from taskroute.providers.openai import OpenAIProvider
 
     return OpenAIProvider(spec, env=env)
 
 
-def _anthropic(spec: ProviderSpec, env: Mapping[str, str]) -> Provider:
+def _anthropic(spec: ProviderSpec, env: Mapping[str, str] | None) -> Provider:
     from taskroute.providers.anthropic import AnthropicProvider
 
     return AnthropicProvider(spec, env=env)
@@ -27,12 +26,12 @@ def _anthropic(spec: ProviderSpec, env: Mapping[str, str]) -> Provider:
 FACTORIES: dict[ApiKind, Factory] = {"openai": _openai, "anthropic": _anthropic}
 
 
-def build_provider(spec: ProviderSpec, *, env: Mapping[str, str] = os.environ) -> Provider:
+def build_provider(spec: ProviderSpec, *, env: Mapping[str, str] | None = None) -> Provider:
     return FACTORIES[spec.api](spec, env)
 
 
 def build_providers(
-    policy: Policy, *, env: Mapping[str, str] = os.environ
+    policy: Policy, *, env: Mapping[str, str] | None = None
 ) -> dict[str, Provider]:
     """One provider per policy provider. Nothing connects until the first call; a missing key
     raises `ConfigError` (naming its variable) when that provider is first called."""
@@ -46,7 +45,7 @@ class Providers:
         self._providers = dict(providers)
 
     @classmethod
-    def from_policy(cls, policy: Policy, *, env: Mapping[str, str] = os.environ) -> Providers:
+    def from_policy(cls, policy: Policy, *, env: Mapping[str, str] | None = None) -> Providers:
         return cls(build_providers(policy, env=env))
 
     def __getitem__(self, name: str) -> Provider:
