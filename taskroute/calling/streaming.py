@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,7 @@ class RouteStream:
         self._live_tally = Tally()   # the live call's chunks, to cost it
         self._started = False
         self._done = False
+        self._live_ready: Callable[[], bool] | None = None
 
     async def start(self) -> None:
         """Run until the first output is ready; raises when every model failed before it."""
@@ -66,9 +68,19 @@ class RouteStream:
         if begun.live is not None:
             for chunk in begun.live.held:
                 self._live_tally.add(chunk)
+            self._live_ready = getattr(begun.live.rest, "ready", None)
         self.model = self.record.answered_by = begun.model
         self.record.race_winner = begun.race_winner
         self.record.first_token_s = round(time.perf_counter() - self._t0, 6)
+
+    def ready(self) -> bool:
+        """Is the next chunk (or the end) at hand without waiting on the model? Always for
+        replayed chunks; for a live call, when its provider's stream can tell (an optional
+        `ready()` on it, as `ChunkStream` has), else never. A consumer batches its writes
+        by this: everything that is ready goes out together."""
+        if self._replay or self._done or self._live is None:
+            return self._started
+        return self._live_ready is not None and self._live_ready()
 
     def __aiter__(self) -> RouteStream:
         return self

@@ -61,6 +61,13 @@ async def stream_openai(
     return await run_stream(request, gateway, chat, task, request_id, "openai", frames, state)
 
 
+class _EventStreamResponse(web.StreamResponse):
+    """Holds its headers back until the first frame, so both go out in one packet (the route
+    headers still arrive ahead of the first token). `web.Response` does the same."""
+
+    _send_headers_immediately = False
+
+
 async def run_stream(
     request: web.Request, gateway: Gateway, chat: ChatRequest, task: str | None,
     request_id: str, api: Api, frames: Framer, state: dict[str, Any],
@@ -75,22 +82,25 @@ async def run_stream(
         raise
     model = stream.model or stream.decision.model
     state["stream"], state["model"] = stream, model
-    response = web.StreamResponse(
-        headers={**decision_headers(stream.decision, model, request_id), **_SSE_HEADERS})
+    headers = decision_headers(stream.decision, model, request_id)
+    headers.update(_SSE_HEADERS)
+    response = _EventStreamResponse(headers=headers)
     finished = False
     try:
         await response.prepare(request)
+        pending: list[bytes] = []   # frames ready together go out in one write
         try:
             async for chunk in stream:
-                for frame in frames(chunk):
-                    await response.write(frame)
+                pending.extend(frames(chunk))
+                if pending and not stream.ready():
+                    await response.write(b"".join(pending))
+                    pending.clear()
         except TaskrouteError as exc:  # failed after the first byte: too late for a status
-            await response.write(error_event(exc, api))
+            pending.append(error_event(exc, api))
         else:
-            for frame in frames(None):
-                await response.write(frame)
+            pending.extend(frames(None))
         finished = True
-        await response.write_eof()
+        await response.write_eof(b"".join(pending))
     except ConnectionResetError:
         pass  # the caller hung up; closing the stream below records it
     finally:

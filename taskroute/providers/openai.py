@@ -7,19 +7,26 @@ usage. Auth is `Authorization: Bearer <key>` when the policy names a key variabl
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections import deque
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
 
-from taskroute.exceptions import MalformedResponse, UpstreamConnectionError, UpstreamStatus
+from taskroute.exceptions import (
+    MalformedResponse,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamStatus,
+)
 from taskroute.policy.model import ProviderSpec
 from taskroute.providers.base import Timeouts
 from taskroute.providers.errors import Clock, status_error, upstream_errors
 from taskroute.providers.http import HttpClient
-from taskroute.providers.sse import events
+from taskroute.providers.sse import EventReader
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, StreamChunk
 
@@ -61,22 +68,29 @@ class OpenAIProvider:
                 raise self._status_error(response, raw, model)
             return msgspec.json.decode(raw, type=ChatResponse, strict=False)
 
-    async def stream(
+    def stream(
         self, request: ChatRequest, *, model: str, timeouts: Timeouts
-    ) -> AsyncIterator[StreamChunk]:
+    ) -> ChunkStream:
+        return ChunkStream(self, request, model, timeouts)
+
+    async def open_stream(
+        self, request: ChatRequest, model: str, clock: Clock
+    ) -> aiohttp.ClientResponse:
+        """Send a streamed request; the response once its headers show an event stream."""
         headers, body = self._headers(), self._body(request, model, stream=True)
-        clock = Clock(timeouts)
-        with upstream_errors(self.name, model, clock, self._http.redact):
-            response = await self._http.post("/chat/completions", body, headers, clock)
-            try:
-                if not 200 <= response.status < 300:
-                    raise self._status_error(response, await self._http.read(response, clock),
-                                             model)
-                _expect_event_stream(response)
-                async for chunk in _chunks(response, clock):
-                    yield chunk
-            finally:
-                response.close()  # a consumer that stops early hangs up: the upstream stops too
+        response = await self._http.post("/chat/completions", body, headers, clock)
+        try:
+            if not 200 <= response.status < 300:
+                raise self._status_error(response, await self._http.read(response, clock), model)
+            _expect_event_stream(response)
+        except BaseException:
+            response.close()
+            raise
+        return response
+
+    def errors(self, model: str, clock: Clock) -> AbstractContextManager[None]:
+        """The block's failures as `UpstreamError`s (see `upstream_errors`)."""
+        return upstream_errors(self.name, model, clock, self._http.redact)
 
     # -- the wire format ------------------------------------------------------------------------
 
@@ -129,20 +143,95 @@ def _expect_event_stream(response: aiohttp.ClientResponse) -> None:
             f"expected a text/event-stream answer, got {response.content_type or 'no type'}")
 
 
-async def _chunks(response: aiohttp.ClientResponse, clock: Clock) -> AsyncIterator[StreamChunk]:
-    finished = False
-    async for event in events(response, clock):
-        if event.data.strip() == "[DONE]":
+class ChunkStream:
+    """One streamed call, as an async iterator of chunks. The request goes out on the first
+    `__anext__`. Each network read is parsed whole, so `ready()` can tell a consumer that the
+    next chunk (or the end) is at hand without waiting: the gateway batches its writes by it.
+    Chunks come out in order, then the end or the stream's error; closing it early (`aclose`)
+    hangs up, and the upstream stops too."""
+
+    __slots__ = ("_clock", "_end", "_finished", "_model", "_provider", "_queue", "_reader",
+                 "_request", "_response", "_timeouts")
+
+    def __init__(
+        self, provider: OpenAIProvider, request: ChatRequest, model: str, timeouts: Timeouts
+    ) -> None:
+        self._provider = provider
+        self._request = request
+        self._model = model
+        self._timeouts = timeouts
+        self._clock: Clock | None = None
+        self._response: aiohttp.ClientResponse | None = None
+        self._reader: EventReader | None = None
+        self._queue: deque[StreamChunk] = deque()
+        self._end: BaseException | None = None   # after the queue: StopAsyncIteration or error
+        self._finished = False                   # a chunk has carried a finish_reason
+
+    def __aiter__(self) -> ChunkStream:
+        return self
+
+    def ready(self) -> bool:
+        """Will the next `__anext__` answer without waiting on the network?"""
+        return bool(self._queue) or self._end is not None
+
+    async def __anext__(self) -> StreamChunk:
+        queue = self._queue
+        while not queue:
+            if self._end is not None:
+                end, self._end = self._end, StopAsyncIteration()
+                raise end
+            await self._fill()
+        return queue.popleft()
+
+    async def aclose(self) -> None:
+        self._queue.clear()
+        self._ended(None)
+
+    async def _fill(self) -> None:
+        provider, model = self._provider, self._model
+        if self._clock is None:
+            self._clock = Clock(self._timeouts)
+        with provider.errors(model, self._clock):
+            try:
+                if self._reader is None:
+                    self._response = await provider.open_stream(self._request, model,
+                                                                 self._clock)
+                    self._reader = EventReader(self._response, self._clock)
+                batch = await self._reader.read()
+            except BaseException:
+                self._ended(None)  # the error goes out now; the stream is over after it
+                raise
+        if not batch:
+            self._ended(None if self._finished else UpstreamConnectionError(
+                "the stream ended before the answer finished", model=model))
             return
-        data = _decode_chunk.decode(event.data)
+        try:
+            with provider.errors(model, self._clock):
+                for event in batch:
+                    if event.data.strip() == "[DONE]":
+                        self._ended(None)
+                        return
+                    self._queue.append(self._chunk(event.data))
+        except UpstreamError as exc:
+            self._ended(exc)
+
+    def _chunk(self, text: str) -> StreamChunk:
+        data = _decode_chunk.decode(text)
         if "error" in data:
             raise UpstreamStatus(f"error in the stream: {error_message(data)}", status=500,
                                  body=data)
         choices = data.get("choices")
         if not isinstance(choices, list):
             raise MalformedResponse("a stream chunk without a 'choices' list")
-        finished = finished or any(isinstance(c, dict) and c.get("finish_reason")
-                                   for c in choices)
-        yield StreamChunk(data)
-    if not finished:
-        raise UpstreamConnectionError("the stream ended before the answer finished")
+        if not self._finished:
+            self._finished = any(isinstance(c, dict) and c.get("finish_reason")
+                                 for c in choices)
+        return StreamChunk(data)
+
+    def _ended(self, error: BaseException | None) -> None:
+        self._end = error if error is not None else StopAsyncIteration()
+        self._close()
+
+    def _close(self) -> None:
+        if self._response is not None:
+            self._response.close()
