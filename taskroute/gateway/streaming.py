@@ -11,6 +11,7 @@ import msgspec
 from aiohttp import web
 
 from taskroute.calling.records import RouteRecord
+from taskroute.calling.streaming import RouteStream
 from taskroute.exceptions import TaskrouteError
 from taskroute.gateway.context import (
     Gateway,
@@ -88,19 +89,8 @@ async def run_stream(
     finished = False
     try:
         await response.prepare(request)
-        pending: list[bytes] = []   # frames ready together go out in one write
-        try:
-            async for chunk in stream:
-                pending.extend(frames(chunk))
-                if pending and not stream.ready():
-                    await response.write(b"".join(pending))
-                    pending.clear()
-        except TaskrouteError as exc:  # failed after the first byte: too late for a status
-            pending.append(error_event(exc, api))
-        else:
-            pending.extend(frames(None))
+        await _relay(stream, response, frames, api, end_early=not wants_explain(request))
         finished = True
-        await response.write_eof(b"".join(pending))
     except ConnectionResetError:
         pass  # the caller hung up; closing the stream below records it
     finally:
@@ -108,3 +98,34 @@ async def run_stream(
             await stream.aclose()
         gateway.metrics.observe(stream.record, api)
     return response
+
+
+async def _relay(
+    stream: RouteStream, response: web.StreamResponse, frames: Framer, api: Api,
+    *, end_early: bool,
+) -> None:
+    """Relay the stream as frames; those ready together go out in one write. With `end_early`
+    (the last frames do not show the route's record), the caller's side ends as soon as the
+    whole answer is out, ahead of the stream's last step, which records the route."""
+    pending: list[bytes] = []
+    ended = False
+    try:
+        async for chunk in stream:
+            pending.extend(frames(chunk))
+            if not stream.ready():
+                if pending:
+                    await response.write(b"".join(pending))
+                    pending.clear()
+            elif end_early and not ended and stream.complete():
+                pending.extend(frames(None))
+                ended = True
+                await response.write_eof(b"".join(pending))
+    except TaskrouteError as exc:  # failed after the first byte: too late for a status
+        if ended:
+            raise
+        pending.append(error_event(exc, api))
+    else:
+        if ended:
+            return
+        pending.extend(frames(None))
+    await response.write_eof(b"".join(pending))
