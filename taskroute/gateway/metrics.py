@@ -54,20 +54,31 @@ class GatewayMetrics:
         self.http = prom.Counter(
             "taskroute_http_responses", "Every HTTP response, by endpoint and status",
             ["endpoint", "status"], registry=r)
+        # Each label set's child, bound once (prometheus' own `labels()` is a locked lookup).
+        self._requests: dict[tuple[str, ...], Any] = {}
+        self._routes: dict[tuple[str, ...], _Route] = {}
+        self._http: dict[tuple[str, int], Any] = {}
 
     def observe(self, record: RouteRecord, api: str) -> None:
         decision = record.decision
         task, tier = decision.task, decision.tier
         model = record.answered_by or decision.model
-        self.requests.labels(task, tier, model, api, record.status).inc()
-        self.latency.labels(task, tier, model).observe(record.latency_s)
+        key = (task, tier, model, api, record.status)
+        requests = self._requests.get(key)
+        if requests is None:
+            requests = self._requests[key] = self.requests.labels(*key)
+        requests.inc()
+        route = self._routes.get(key[:3])
+        if route is None:
+            route = self._routes[key[:3]] = _Route(self, task, tier, model)
+        route.latency.observe(record.latency_s)
         if record.first_token_s is not None:
-            self.first_token.labels(task, tier, model).observe(record.first_token_s)
+            route.first_token.observe(record.first_token_s)
         cost = record.total_cost_usd
         if cost:
-            self.cost.labels(task, tier, model).inc(cost)
+            route.cost.inc(cost)
         if record.escalated:
-            self.escalations.labels(task, tier, model).inc()
+            route.escalations.inc()
         for attempt in record.attempts:
             if attempt.status == "error":
                 self.upstream_errors.labels(task, tier, attempt.model).inc()
@@ -76,8 +87,24 @@ class GatewayMetrics:
                     self.gate_failures.labels(task, tier, attempt.model, verdict.gate).inc()
 
     def response(self, endpoint: str, status: int) -> None:
-        self.http.labels(endpoint, str(status)).inc()
+        key = (endpoint, status)
+        child = self._http.get(key)
+        if child is None:
+            child = self._http[key] = self.http.labels(endpoint, str(status))
+        child.inc()
 
     def render(self) -> tuple[bytes, str]:
         body: bytes = self._prom.generate_latest(self.registry)
         return body, "text/plain; version=0.0.4"
+
+
+class _Route:
+    """One route's (task, tier, model) children of the per-route metrics."""
+
+    __slots__ = ("cost", "escalations", "first_token", "latency")
+
+    def __init__(self, metrics: GatewayMetrics, task: str, tier: str, model: str) -> None:
+        self.latency = metrics.latency.labels(task, tier, model)
+        self.first_token = metrics.first_token.labels(task, tier, model)
+        self.cost = metrics.cost.labels(task, tier, model)
+        self.escalations = metrics.escalations.labels(task, tier, model)

@@ -54,7 +54,10 @@ async def stream_openai(
         if not include_usage and "usage" in data:
             if not data.get("choices"):
                 return
-            data = {k: v for k, v in data.items() if k != "usage"}
+            if data["usage"] is None:  # what OpenAI sends in every chunk but the last
+                del data["usage"]
+            else:
+                data = {k: v for k, v in data.items() if k != "usage"}
         data["model"] = state["model"]
         state.setdefault("id", data.get("id"))
         yield b"data: " + msgspec.json.encode(data) + b"\n\n"
