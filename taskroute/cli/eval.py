@@ -20,6 +20,9 @@ def register(sub: Any) -> None:
     split.add_argument("--cv", type=int, default=0, metavar="K", help="K-fold cross-validation")
     split.add_argument("--test", metavar="DATA", help="train on DATA, score on this set")
     parser.add_argument("--report", metavar="HTML", help="write an HTML report with plots")
+    parser.add_argument("--C", type=float, dest="c", metavar="C",
+                        help="fix the learned router's regularisation (default: chosen on a "
+                        "held-out fifth of each training split, never on the scored data)")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run)
 
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise CallerError("give --cv K (K >= 2) or --test DATA")
     names = args.router or ["random", *[f"always:{m}" for m in data.models], "learned",
                             "oracle"]
-    routers = [make_router(n, args.seed) for n in names]
+    routers = [make_router(n, args.seed, c=args.c) for n in names]
     results = evaluate(routers, data, test=test, cv=args.cv, seed=args.seed,
                        progress=_progress(args.cv or 1))
     header, rows = table_rows(results)

@@ -54,16 +54,24 @@ def choose(pred: FloatArray, costs: FloatArray, lam: float) -> IntArray:
     return np.asarray(order[np.argmax(utility, axis=1)], dtype=np.int64)
 
 
-def lambda_grid(costs: FloatArray, n: int = 80) -> FloatArray:
+def lambda_grid(costs: FloatArray, n: int = 400, span: float = 1.0) -> FloatArray:
+    """λ values for a curve: 0, then `n` points spaced geometrically so that λ·(cost spread)
+    runs from 1e-3 to 1e4 in predicted-quality units, then one λ large enough that the
+    cheapest model wins whenever predictions differ by at most `span` (the curve's end)."""
     spread = float(costs.max() - costs.min()) or 1.0
-    return np.concatenate([[0.0], np.geomspace(1e-4, 1e6, n) / spread])
+    gaps = np.diff(np.unique(costs))
+    smallest = float(gaps.min()) if gaps.size else spread
+    top = 4.0 * max(span, 1.0) / smallest
+    return np.concatenate([[0.0], np.geomspace(1e-3, 1e4, n) / spread, [top]])
 
 
 def cost_quality_curve(pred: FloatArray, scores: FloatArray, costs: FloatArray,
                        record_costs: FloatArray) -> list[CurvePoint]:
     points = []
     rows = np.arange(len(pred))
-    for lam in lambda_grid(costs):
+    finite = pred[np.isfinite(pred)]
+    span = float(finite.max() - finite.min()) if finite.size else 1.0
+    for lam in lambda_grid(costs, span=span):
         picks = choose(pred, costs, lam)
         cost = np.where(np.isnan(record_costs[rows, picks]), costs[picks],
                         record_costs[rows, picks])
@@ -76,7 +84,8 @@ def _two_model_figures(pred: FloatArray, scores: FloatArray, costs: FloatArray,
                        seed: int) -> tuple[dict[str, float], list[M.SweepPoint]]:
     strong, weak = int(np.argmax(costs)), int(np.argmin(costs))
     jitter = np.random.default_rng(seed).uniform(0, 1e-9, len(pred))
-    s_score = pred[:, strong] - pred[:, weak] + jitter
+    finite = np.nan_to_num(pred, posinf=1e12, neginf=-1e12)
+    s_score = finite[:, strong] - finite[:, weak] + jitter
     s, w = scores[:, strong], scores[:, weak]
     sq, wq = float(s.mean()), float(w.mean())
     sweep = M.threshold_sweep(s_score, s, w)

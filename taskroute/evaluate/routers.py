@@ -72,7 +72,7 @@ class AlwaysRouter:
     def predict(self, test: Dataset) -> FloatArray:
         if self.model not in test.models:
             raise UnknownModel(self.model, test.models)
-        out = np.full((len(test), len(test.models)), -1e12)  # never chosen, whatever λ
+        out = np.full((len(test), len(test.models)), -np.inf)  # never chosen, whatever λ
         out[:, test.models.index(self.model)] = 1.0
         return out
 
@@ -142,14 +142,14 @@ def run_cascade(test: Dataset, costs: FloatArray, judge: Judge = default_judge,
     return CascadeResult(chosen, spent, calls)
 
 
-def make_router(name: str, seed: int = 0) -> EvalRouter:
-    """Router by CLI name."""
+def make_router(name: str, seed: int = 0, c: float | None = None) -> EvalRouter:
+    """Router by CLI name; `c` fixes the learned router's regularisation."""
     if name == "random":
         return RandomRouter(seed)
     if name == "oracle":
         return OracleRouter()
     if name == "learned":
-        return LearnedEvalRouter()
+        return LearnedEvalRouter(c=c)
     if name.startswith("always:") and len(name) > len("always:"):
         return AlwaysRouter(name.split(":", 1)[1])
     raise CallerError(f"unknown router {name!r}; known: random, oracle, always:<model>, "

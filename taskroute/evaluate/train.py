@@ -3,7 +3,8 @@
 One logistic regression per model over shared features (see `taskroute.learned.features`),
 predicting P(success). Fractional scores are fitted as weighted positive and negative copies.
 The regularisation C is chosen on the training data only: a held-out fifth of it, by mean
-log-loss over the models, unless given.
+log-loss over the models, unless given (`--C`). Fitting uses liblinear, which keeps a
+whole 5-fold evaluation of the 14k-prompt MMLU set to a few minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def _fit_one(x: Any, y: FloatArray, c: float) -> tuple[FloatArray, float]:
     from scipy.sparse import vstack
     from sklearn.linear_model import LogisticRegression
 
-    clf = LogisticRegression(C=c, max_iter=3000)
+    # liblinear (dual coordinate descent) is 2-4x faster than lbfgs on these sparse designs
+    # with the same fit up to the (lightly penalised, scaled) intercept
+    clf = LogisticRegression(C=c, solver="liblinear", intercept_scaling=10.0, max_iter=1000)
     fractional = bool(np.any((y > 0) & (y < 1)))
     if len(np.unique(y)) < 2:
         prior = float(np.clip(y.mean(), 1e-3, 1 - 1e-3))

@@ -48,7 +48,7 @@ class LearnedRouter:
         idx, values = self.featurizer.text_part(text)
         logits = self.bias + values @ self.text_weights[idx]
         logits = logits + self.featurizer.dense_part(text, task) @ self.dense_weights
-        return 1.0 / (1.0 + np.exp(-logits))
+        return 1.0 / (1.0 + np.exp(-np.clip(logits, -35.0, 35.0)))  # no overflow warnings
 
     def predict(self, text: str, task: str | None = None) -> dict[str, float]:
         """P(success) of every model on this prompt."""

@@ -79,3 +79,22 @@ def test_calibrate_hits_strong_share() -> None:
     probs = np.random.default_rng(0).uniform(size=(1000, 2))
     result = calibrate(probs, np.array([0.0, 1.0]), strong=[1], strong_share=0.2)
     assert result.strong_share == pytest.approx(0.2, abs=0.01)
+
+
+def test_curve_spans_every_cost_and_always_stays_one_point() -> None:
+    data = synthetic()
+    learned, always = evaluate([make_router("learned", c=1.0), make_router("always:dear")],
+                               data, cv=3)
+    costs = [p.cost for p in learned.curve]
+    # the λ grid runs from "best predicted quality" to "cheapest model everywhere"
+    assert min(costs) == pytest.approx(0.001)
+    assert max(p.quality for p in learned.curve) == pytest.approx(1.0)
+    assert len({(p.cost, p.quality) for p in always.curve}) == 1
+    assert always.curve[0].cost == pytest.approx(0.01)
+
+
+def test_extreme_logits_do_not_overflow() -> None:
+    router = train(synthetic(), c=1e6)
+    with np.errstate(over="raise"):
+        probs = router.predict("compute integral of x^3 dx " * 50)
+    assert all(0.0 <= p <= 1.0 for p in probs.values())
