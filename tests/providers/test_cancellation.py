@@ -38,7 +38,7 @@ async def test_stopping_a_stream_early_is_seen_upstream() -> None:
         stream = provider.stream(REQUEST, model="m", timeouts=Timeouts())
         async for _ in stream:
             break
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()
         await wait_for(lambda: upstream.cancelled["m"] == 1)
         await provider.aclose()
 
