@@ -145,8 +145,12 @@ def aiq(costs: Sequence[float], qualities: Sequence[float],
 
 
 def _hull_at(hull: FloatArray, cost: FloatArray) -> FloatArray:
+    # a cost equal to the cheapest vertex up to rounding (means summed in another order)
+    # counts as reaching it
+    lo = float(hull[0, 0])
+    cost = np.where(np.abs(cost - lo) <= 1e-9 * max(abs(lo), 1e-300), lo, cost)
     values = np.interp(cost, hull[:, 0], hull[:, 1], left=0.0, right=float(hull[-1, 1]))
-    values[cost < hull[0, 0]] = 0.0
+    values[cost < lo] = 0.0
     return values.astype(float)
 
 
@@ -157,8 +161,9 @@ def quality_at_cost(hull: FloatArray, cost: float) -> float:
 
 def cost_at_quality(hull: FloatArray, quality: float) -> float:
     """Least cost on the hull reaching the quality; inf when it never does."""
-    if quality > hull[-1, 1]:
+    if quality > hull[-1, 1] + 1e-12:  # a mean summed in another order may differ by ulps
         return float("inf")
+    quality = min(quality, float(hull[-1, 1]))
     if quality <= hull[0, 1]:
         return float(hull[0, 0])
     return float(np.interp(quality, hull[:, 1], hull[:, 0]))

@@ -83,3 +83,11 @@ def test_quality_and_cost_read_off_the_hull() -> None:
     assert M.quality_at_cost(hull, 1.0) == pytest.approx(0.4)
     assert M.cost_at_quality(hull, 0.5) == pytest.approx(1.5)
     assert M.cost_at_quality(hull, 0.9) == float("inf")
+
+
+def test_quality_at_cost_tolerates_rounding_at_the_cheapest_vertex() -> None:
+    from taskroute.evaluate.metrics import nondecreasing_hull, quality_at_cost
+
+    hull = nondecreasing_hull([2.559e-4], [0.5626])
+    assert quality_at_cost(hull, 2.559e-4 * (1 - 1e-13)) == 0.5626
+    assert quality_at_cost(hull, 2.0e-4) == 0.0
