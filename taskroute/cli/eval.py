@@ -14,8 +14,10 @@ def register(sub: Any) -> None:
     parser = sub.add_parser("eval", help="replay routers over recorded outcomes and score them")
     parser.add_argument("data", help="outcomes JSONL, or FORMAT:PATH to import on the fly")
     parser.add_argument("--router", action="append", default=[], metavar="NAME",
-                        help="random, oracle, always:<model>, learned (repeatable; default: "
-                        "all of them, with always:<model> for every model)")
+                        help="random, oracle, always:<model>, learned, rule[:POLICY], "
+                        "cascade[:MODEL,MODEL...] (repeatable; default: all of them, with "
+                        "always:<model> for every model, and cascade when the data has "
+                        "recorded responses)")
     split = parser.add_mutually_exclusive_group()
     split.add_argument("--cv", type=int, default=0, metavar="K", help="K-fold cross-validation")
     split.add_argument("--test", metavar="DATA", help="train on DATA, score on this set")
@@ -23,6 +25,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--C", type=float, dest="c", metavar="C",
                         help="fix the learned router's regularisation (default: chosen on a "
                         "held-out fifth of each training split, never on the scored data)")
+    parser.add_argument("--gates", default="non_empty,refusal", metavar="NAME,NAME",
+                        help="the quality gates that judge the cascade's recorded answers "
+                        "(default: non_empty,refusal)")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run)
 
@@ -50,9 +55,12 @@ def run(args: argparse.Namespace) -> int:
     test = open_dataset(args.test) if args.test else None
     if test is None and args.cv < 2:
         raise CallerError("give --cv K (K >= 2) or --test DATA")
-    names = args.router or ["random", *[f"always:{m}" for m in data.models], "learned",
-                            "oracle"]
-    routers = [make_router(n, args.seed, c=args.c) for n in names]
+    has_responses = any(o.response is not None for r in data.records
+                         for o in r.outcomes.values())
+    names = args.router or ["random", *[f"always:{m}" for m in data.models], "rule",
+                            "learned", *(["cascade"] if has_responses else []), "oracle"]
+    gates = tuple(g.strip() for g in args.gates.split(",") if g.strip())
+    routers = [make_router(n, args.seed, c=args.c, gates=gates) for n in names]
     results = evaluate(routers, data, test=test, cv=args.cv, seed=args.seed,
                        progress=_progress(args.cv or 1))
     header, rows = table_rows(results)

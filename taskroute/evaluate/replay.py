@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from taskroute.evaluate import metrics as M
+from taskroute.evaluate.cascade import CascadeResult, CascadeRouter, cascade_figures
 from taskroute.evaluate.datasets import Dataset
 from taskroute.evaluate.routers import EvalRouter
 from taskroute.exceptions import DataError
@@ -130,7 +131,21 @@ def folds(n: int, k: int, seed: int = 0) -> list[IntArray]:
     return [np.sort(part).astype(np.int64) for part in np.array_split(order, k)]
 
 
-def evaluate(routers: Iterable[EvalRouter], data: Dataset, *, test: Dataset | None = None,
+def _cascade_split(router: CascadeRouter, train: Dataset, test: Dataset,
+                   ) -> tuple[dict[str, float], CascadeResult]:
+    costs = model_costs(train)
+    result = router.run(test, costs)
+    scores = np.nan_to_num(test.scores(), nan=0.0)
+    record_costs = test.costs()
+    figures = cascade_figures(result, scores)
+    point = [CurvePoint(0.0, figures["cost"], figures["quality"])]
+    single_costs = np.where(np.isnan(record_costs), costs[None, :], record_costs).mean(axis=0)
+    figures.update(_multi_figures(point, scores.mean(axis=0), single_costs))
+    return figures, result
+
+
+def evaluate(routers: Iterable[EvalRouter | CascadeRouter], data: Dataset, *,
+             test: Dataset | None = None,
              cv: int = 0, seed: int = 0,
              progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
              ) -> list[RouterScore]:
@@ -152,6 +167,9 @@ def evaluate(routers: Iterable[EvalRouter], data: Dataset, *, test: Dataset | No
         pooled = data
     results = []
     for router in routers:
+        if isinstance(router, CascadeRouter):
+            results.append(_evaluate_cascade(router, splits, pooled, progress))
+            continue
         oof = np.zeros((len(pooled), len(pooled.models)))
         per_fold: list[dict[str, float]] = []
         costs = np.zeros(len(pooled.models))
@@ -169,3 +187,19 @@ def evaluate(routers: Iterable[EvalRouter], data: Dataset, *, test: Dataset | No
             result.sweep = _two_model_figures(oof, scores, costs, seed)[1]
         results.append(result)
     return results
+
+
+def _evaluate_cascade(router: CascadeRouter, splits: Sequence[tuple[Dataset, Dataset, IntArray]],
+                      pooled: Dataset,
+                      progress: Callable[[Iterable[int]], Iterable[int]] | None,
+                      ) -> RouterScore:
+    """The cascade has no knob: one (cost, quality) point per split, figures averaged."""
+    per_fold: list[dict[str, float]] = []
+    steps: Iterable[int] = range(len(splits))
+    for i in progress(steps) if progress else steps:
+        train_part, test_part, _ = splits[i]
+        per_fold.append(_cascade_split(router, train_part, test_part)[0])
+    result = RouterScore(router.name)
+    result.figures = {k: float(np.mean([f[k] for f in per_fold])) for k in per_fold[0]}
+    result.curve = [CurvePoint(0.0, result.figures["cost"], result.figures["quality"])]
+    return result

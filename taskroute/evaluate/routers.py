@@ -3,20 +3,22 @@
 A router is fitted on training records and then gives, for each test prompt, a predicted quality
 per model. Replay turns that into choices as its knob moves: the model maximising
 predicted quality − λ·cost (ties to the cheaper). With two models this is RouteLLM's threshold
-on P(strong) − P(weak). Names: `random`, `oracle`, `always:<model>`, `learned`, `cascade`.
+on P(strong) − P(weak). Names: `random`, `oracle`, `always:<model>`, `learned`, `rule[:POLICY]`
+(evaluate/rule.py) and `cascade[:A,B]` (evaluate/cascade.py, replayed differently: it calls
+models in turn).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from taskroute.evaluate.cascade import DEFAULT_GATES, CascadeRouter
 from taskroute.evaluate.datasets import Dataset
-from taskroute.exceptions import CallerError, DataError, UnknownModel
+from taskroute.exceptions import CallerError, UnknownModel
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -102,48 +104,18 @@ class LearnedEvalRouter:
         return table[:, cols]
 
 
-Judge = Callable[[str], bool]
-_REFUSALS = ("i can't", "i cannot", "i'm sorry", "as an ai", "i am unable", "i'm unable")
+def make_router(name: str, seed: int = 0, c: float | None = None,
+                gates: tuple[str, ...] | None = None) -> EvalRouter | CascadeRouter:
+    """Router by CLI name; `c` fixes the learned router's regularisation, `gates` names the
+    cascade's judges."""
+    kind, _, arg = name.partition(":")
+    if kind == "rule":
+        from taskroute.evaluate.rule import RuleRouter
 
-
-def default_judge(response: str) -> bool:
-    """Accept a response that is non-empty and does not open with a refusal."""
-    head = response.strip().lower()[:80]
-    return bool(head) and not head.startswith(_REFUSALS)
-
-
-@dataclass
-class CascadeResult:
-    chosen: npt.NDArray[np.int64]
-    cost: FloatArray  # every call counted
-    calls: npt.NDArray[np.int64]
-
-
-def run_cascade(test: Dataset, costs: FloatArray, judge: Judge = default_judge,
-                chain: list[str] | None = None) -> CascadeResult:
-    """Cheapest model first; its recorded response judged; escalate on rejection."""
-    order = [test.models.index(m) for m in chain] if chain else list(np.argsort(costs))
-    n = len(test)
-    chosen = np.zeros(n, dtype=np.int64)
-    spent, calls = np.zeros(n), np.zeros(n, dtype=np.int64)
-    for i, rec in enumerate(test.records):
-        for step, j in enumerate(order):
-            outcome = rec.outcomes.get(test.models[j])
-            if outcome is None:
-                continue
-            if outcome.response is None:
-                raise DataError("cascade needs recorded responses", file=test.source,
-                                row=i + 1, field=f"outcomes.{test.models[j]}.response")
-            spent[i] += costs[j] if outcome.cost is None else outcome.cost
-            calls[i] += 1
-            chosen[i] = j
-            if step == len(order) - 1 or judge(outcome.response):
-                break
-    return CascadeResult(chosen, spent, calls)
-
-
-def make_router(name: str, seed: int = 0, c: float | None = None) -> EvalRouter:
-    """Router by CLI name; `c` fixes the learned router's regularisation."""
+        return RuleRouter(arg or None, name=name)
+    if kind == "cascade":
+        chain = tuple(m.strip() for m in arg.split(",") if m.strip())
+        return CascadeRouter(chain, gates or DEFAULT_GATES, name=name)
     if name == "random":
         return RandomRouter(seed)
     if name == "oracle":
@@ -153,4 +125,4 @@ def make_router(name: str, seed: int = 0, c: float | None = None) -> EvalRouter:
     if name.startswith("always:") and len(name) > len("always:"):
         return AlwaysRouter(name.split(":", 1)[1])
     raise CallerError(f"unknown router {name!r}; known: random, oracle, always:<model>, "
-                      "learned, cascade")
+                      "learned, rule[:POLICY], cascade[:MODEL,MODEL,...]")
