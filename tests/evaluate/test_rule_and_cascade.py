@@ -47,6 +47,7 @@ def test_rule_router_uses_policy_model_ids_when_the_data_has_them() -> None:
         _rec(1, PROVE, **{fast: Outcome(0.0, cost=0.5), strong: Outcome(1.0, cost=0.1)}),
     ])
     router = make_router("rule")
+    assert isinstance(router, RuleRouter)
     router.fit(data)
     pred = router.predict(data)
     assert data.models[int(pred[0].argmax())] == fast
