@@ -6,7 +6,9 @@ policy model; it is matched to a dataset model by id (`provider/model` or the ba
 When the dataset's models are not the policy's, its tiers stand for price levels instead: the
 dataset's distinct prices are split over the tiers cheapest first, and each tier is served by
 the model with the best training quality at its level. Predicted quality is 1 for the pick and
-0 elsewhere, so the knob only moves requests down to cheaper models.
+0 elsewhere, so the knob only moves requests down to cheaper models; a tiny term (the policy's
+input-complexity signal × the model's price rank) breaks ties in the two-model threshold sweep,
+so requests the policy sent to the same tier are escalated in order of complexity.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from taskroute.router import Router
 
 FloatArray = npt.NDArray[np.float64]
+TIE_BREAK = 1e-3  # far below the pick's 1.0: it never changes a choice at λ = 0
 
 
 def tier_models(tiers: int, costs: FloatArray, quality: FloatArray) -> list[int]:
@@ -44,6 +47,7 @@ class RuleRouter:
     policy_file: str | None = None
     name: str = "rule"
     _by_tier: list[int] = field(default_factory=list, repr=False)
+    _price_rank: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
     _cached: Router | None = field(default=None, repr=False)
 
     def fit(self, train: Dataset) -> None:
@@ -51,7 +55,10 @@ class RuleRouter:
 
         router = self._router()
         quality = np.nan_to_num(np.nanmean(train.scores(), axis=0), nan=0.0)
-        self._by_tier = tier_models(len(router.policy.tiers), model_costs(train), quality)
+        costs = model_costs(train)
+        self._by_tier = tier_models(len(router.policy.tiers), costs, quality)
+        levels = np.unique(costs)
+        self._price_rank = np.searchsorted(levels, costs) / max(len(levels) - 1, 1)
 
     def predict(self, test: Dataset) -> FloatArray:
         router = self._router()
@@ -66,6 +73,7 @@ class RuleRouter:
             if j is None:
                 j = self._by_tier[policy.tier_index(decision.tier)]
             out[i, j] = 1.0
+            out[i] += TIE_BREAK * min(max(decision.signals.complexity, 0.0), 1.0) * self._price_rank
         return out
 
     def _router(self) -> Router:
