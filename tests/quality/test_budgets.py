@@ -1,0 +1,76 @@
+"""Daily budgets per user, per gateway key and in all: spend tracking, the midnight reset,
+seeding from the log, stepping down when low and refusing when used up."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from taskroute.policy.model import BudgetSpec
+from taskroute.quality.budgets import BudgetExhausted, SpendTracker, check_budgets, day_start
+from tests.quality.logbook import Logbook
+
+NOON = 1_700_000_000 - 1_700_000_000 % 86400 + 43200.0  # a UTC noon
+
+
+def test_spend_is_kept_per_user_per_key_and_in_all() -> None:
+    spend = SpendTracker()
+    spend.add(1.0, user="ann", key="k1", now=NOON)
+    spend.add(2.0, user="bob", key="k1", now=NOON)
+    spend.add(4.0, user=None, key=None, now=NOON)
+    assert spend.spent(("user", "ann"), now=NOON) == 1.0
+    assert spend.spent(("user", "bob"), now=NOON) == 2.0
+    assert spend.spent(("key", "k1"), now=NOON) == 3.0
+    assert spend.spent(("day", ""), now=NOON) == 7.0
+
+
+def test_spend_resets_at_midnight_utc() -> None:
+    spend = SpendTracker()
+    spend.add(5.0, user="ann", key="k1", now=NOON)
+    just_before = day_start(NOON) + 86399.0
+    assert spend.spent(("day", ""), now=just_before) == 5.0
+    assert spend.spent(("day", ""), now=just_before + 1.0) == 0.0
+    assert spend.spent(("user", "ann"), now=just_before + 1.0) == 0.0
+
+
+def test_per_key_budget_steps_down_then_refuses() -> None:
+    budgets = BudgetSpec(per_key_usd=10.0, step_down_below=0.25)
+    spend = SpendTracker()
+    spend.add(7.0, user="ann", key="k1")
+    assert check_budgets(budgets, spend, "ann", "k1") is None          # 3 of 10 left: fine
+    spend.add(1.0, user="bob", key="k1")                                # another user, same key
+    low = check_budgets(budgets, spend, "ann", "k1")
+    assert low is not None and "key k1 is running low" in low
+    assert check_budgets(budgets, spend, "ann", "k2") is None          # another key: fine
+    spend.add(2.0, user="ann", key="k1")
+    with pytest.raises(BudgetExhausted, match=r"\$10.00 for key k1 is used up") as err:
+        check_budgets(budgets, spend, "ann", "k1")
+    assert err.value.status_code == 429
+
+
+def test_per_day_budget_counts_everyone() -> None:
+    budgets = BudgetSpec(per_day_usd=5.0, per_user_usd=100.0)
+    spend = SpendTracker()
+    for user in ("a", "b", "c", "d", "e"):
+        spend.add(1.0, user=user, key=None)
+    with pytest.raises(BudgetExhausted, match="for the gateway is used up"):
+        check_budgets(budgets, spend, "f", None)
+
+
+def test_spend_is_seeded_from_todays_log(tmp_path: Path) -> None:
+    book = Logbook(tmp_path / "log.db")
+    book.add(user="ann", ts=NOON - 60, attempts=[("openai/gpt-4.1-mini", "ok", 1.5)])
+    book.add(user="bob", ts=NOON - 30, attempts=[("openai/gpt-4.1-mini", "ok", 0.5)])
+    book.add(user="ann", ts=NOON - 86400, attempts=[("openai/gpt-4.1-mini", "ok", 9.0)])
+    book.close()
+    conn = sqlite3.connect(tmp_path / "log.db")
+    conn.execute("UPDATE requests SET api_key_id = 'k1'")
+    conn.commit()
+    spend = SpendTracker()
+    spend.seed(conn, now=NOON)                                  # yesterday's row is ignored
+    assert spend.spent(("user", "ann"), now=NOON) == pytest.approx(1.5)
+    assert spend.spent(("key", "k1"), now=NOON) == pytest.approx(2.0)
+    assert spend.spent(("day", ""), now=NOON) == pytest.approx(2.0)
+    conn.close()
