@@ -1,11 +1,15 @@
 """Prompt features for the learned router, identical at training and at inference.
 
-Three blocks, concatenated:
+Four blocks, concatenated:
   * text: word unigrams and bigrams (lower-cased `\\w\\w+` tokens), sublinear TF × IDF,
     L2-normalised — the same numbers scikit-learn's TfidfVectorizer gives with these settings;
   * group: a one-hot of the prompt's task class or subject, when known;
   * shape: a few handcrafted numbers (length, digits, maths symbols, negations such as
-    NOT/EXCEPT, multiple-choice option structure), standardised with the training mean/scale.
+    NOT/EXCEPT, multiple-choice option structure), standardised with the training mean/scale;
+  * family (when trained with families): the prompt's nearest k-means centroid in a small space
+    (the text projected on the TF-IDF's leading SVD axes, unit length, next to the scaled
+    shape), as a one-hot, plus that one-hot times the shape numbers — so each prompt family
+    (source format) gets its own shape weights. Projection and centroids are plain arrays.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import itertools
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +31,9 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _MATH = re.compile(r"[=+\-*/^<>√∫∑]")
 _NEGATION = re.compile(r"\b(NOT|EXCEPT|LEAST|FALSE|INCORRECT)\b")
 _CODE = re.compile(r"\bdef |\breturn\b|[{};]\s*$|```", re.M)
+
+FAMILY_SHAPE_WEIGHT = 0.3  # shape's weight next to the unit-length text projection
+FAMILY_INTERACTION = 0.5  # scale of the family × shape block
 
 SHAPE_NAMES: tuple[str, ...] = (
     "log_chars", "log_words", "lines", "digit_share", "math_symbols", "numbers",
@@ -78,14 +85,20 @@ class Featurizer:
     groups: tuple[str, ...]
     shape_mean: FloatArray
     shape_scale: FloatArray
+    family_axes: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))  # (n_text, d)
+    family_centroids: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))  # (k, d+s)
 
     @property
     def n_text(self) -> int:
         return len(self.idf)
 
     @property
+    def n_families(self) -> int:
+        return len(self.family_centroids)
+
+    @property
     def n_dense(self) -> int:
-        return len(self.groups) + len(SHAPE_NAMES)
+        return len(self.groups) + len(SHAPE_NAMES) * (1 + self.n_families) + self.n_families
 
     def text_part(self, text: str) -> tuple[npt.NDArray[np.int64], FloatArray]:
         counts: dict[int, int] = {}
@@ -101,9 +114,27 @@ class Featurizer:
         values = (1.0 + np.log(tf)) * self.idf[idx]
         return idx, values / np.linalg.norm(values)
 
-    def dense_part(self, text: str, group: str | None) -> FloatArray:
+    def dense_part(self, text: str, group: str | None,
+                   text_part: tuple[npt.NDArray[np.int64], FloatArray] | None = None,
+                   ) -> FloatArray:
+        """Group one-hot, standardised shape and (if any) the family blocks; `text_part`
+        saves recomputing the text block when the caller already has it."""
         onehot = np.zeros(len(self.groups))
         if group is not None and group in self.groups:
             onehot[self.groups.index(group)] = 1.0
         shape = (np.asarray(shape_features(text)) - self.shape_mean) / self.shape_scale
-        return np.concatenate([onehot, shape])
+        if not self.n_families:
+            return np.concatenate([onehot, shape])
+        idx, values = text_part if text_part is not None else self.text_part(text)
+        family = np.zeros(self.n_families)
+        family[self.family_of(idx, values, shape)] = 1.0
+        return np.concatenate([onehot, shape, family,
+                               FAMILY_INTERACTION * np.outer(family, shape).ravel()])
+
+    def family_of(self, idx: npt.NDArray[np.int64], values: FloatArray,
+                  shape: FloatArray) -> int:
+        """Index of the nearest family centroid (k-means assignment)."""
+        z = values @ self.family_axes[idx]
+        z = z / (np.linalg.norm(z) + 1e-9)
+        point = np.concatenate([z, FAMILY_SHAPE_WEIGHT * shape])
+        return int(np.argmin(((self.family_centroids - point) ** 2).sum(axis=1)))

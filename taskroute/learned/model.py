@@ -26,7 +26,8 @@ from taskroute.exceptions import DataError, UnknownModel
 from taskroute.learned.features import SHAPE_NAMES, Featurizer
 
 FloatArray = npt.NDArray[np.float64]
-FORMAT = "taskroute.learned/1"
+FORMAT = "taskroute.learned/2"  # /2 adds the family arrays; /1 files (none) still load
+_READABLE = ("taskroute.learned/1", FORMAT)
 
 
 @dataclass
@@ -47,7 +48,8 @@ class LearnedRouter:
     def predict_array(self, text: str, task: str | None = None) -> FloatArray:
         idx, values = self.featurizer.text_part(text)
         logits = self.bias + values @ self.text_weights[idx]
-        logits = logits + self.featurizer.dense_part(text, task) @ self.dense_weights
+        dense = self.featurizer.dense_part(text, task, (idx, values))
+        logits = logits + dense @ self.dense_weights
         return 1.0 / (1.0 + np.exp(-np.clip(logits, -35.0, 35.0)))  # no overflow warnings
 
     def predict(self, text: str, task: str | None = None) -> dict[str, float]:
@@ -93,6 +95,8 @@ class LearnedRouter:
                 vocabulary=np.array([t for t, _ in vocab], dtype=str),
                 idf=self.featurizer.idf.astype(np.float32),
                 shape_mean=self.featurizer.shape_mean, shape_scale=self.featurizer.shape_scale,
+                family_axes=self.featurizer.family_axes.astype(np.float32),
+                family_centroids=self.featurizer.family_centroids,
                 costs=self.costs, text_weights=self.text_weights.astype(np.float32),
                 dense_weights=self.dense_weights, bias=self.bias)
 
@@ -105,12 +109,14 @@ class LearnedRouter:
             raise DataError(f"not a learned-router file: {exc}", file=str(path)) from exc
         try:
             header = json.loads(str(arrays["header"]))
-            if header.get("format") != FORMAT:
+            if header.get("format") not in _READABLE:
                 raise DataError(f"unsupported format {header.get('format')!r}", file=str(path))
             featurizer = Featurizer(
                 vocabulary={t: i for i, t in enumerate(arrays["vocabulary"].tolist())},
                 idf=arrays["idf"].astype(float), groups=tuple(header["groups"]),
-                shape_mean=arrays["shape_mean"], shape_scale=arrays["shape_scale"])
+                shape_mean=arrays["shape_mean"], shape_scale=arrays["shape_scale"],
+                family_axes=arrays.get("family_axes", np.zeros((0, 0))).astype(float),
+                family_centroids=arrays.get("family_centroids", np.zeros((0, 0))).astype(float))
             return cls(tuple(header["models"]), arrays["costs"].astype(float), featurizer,
                        arrays["text_weights"].astype(float), arrays["dense_weights"],
                        arrays["bias"], float(header["lam"]), header["target"],

@@ -98,3 +98,30 @@ def test_extreme_logits_do_not_overflow() -> None:
     with np.errstate(over="raise"):
         probs = router.predict("compute integral of x^3 dx " * 50)
     assert all(0.0 <= p <= 1.0 for p in probs.values())
+
+
+def test_families_same_features_in_training_and_after_loading(tmp_path: Path) -> None:
+    from taskroute.evaluate.train import design_matrix, fit_featurizer
+    from taskroute.learned.features import SHAPE_NAMES
+
+    data = synthetic()
+    assert train(data, c=1.0).featurizer.n_families == 0  # too few prompts for the default
+    featurizer, vectorizer = fit_featurizer(data.texts, [None] * len(data), families=3)
+    assert featurizer.n_families == 3
+    x = design_matrix(featurizer, vectorizer, data.texts, [None] * len(data)).toarray()
+    assert x.shape[1] == featurizer.n_text + featurizer.n_dense
+    for i in (0, 1, 7):  # the training rows are the inference features, block by block
+        idx, values = featurizer.text_part(data.texts[i])
+        row = np.zeros(featurizer.n_text)
+        row[idx] = values
+        dense = featurizer.dense_part(data.texts[i], None)
+        assert np.allclose(x[i], np.concatenate([row, dense]))
+        assert dense[len(featurizer.groups) + len(SHAPE_NAMES):][:3].sum() == 1.0  # one family
+    router = train(data, c=1.0, families=3)
+    path = tmp_path / "f.npz"
+    router.save(path)
+    loaded = LearnedRouter.load(path)
+    assert loaded.featurizer.n_families == 3
+    for text in ("compute integral of x^3 dx", "name the capital city 9", ""):
+        assert np.allclose(loaded.predict_array(text), router.predict_array(text), atol=1e-5)
+    assert loaded.choose("compute integral of x^3 dx", lam=1.0)[0] == "dear"
