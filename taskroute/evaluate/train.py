@@ -82,7 +82,8 @@ def fit_families(x_text: Any, shapes: FloatArray, k: int) -> tuple[FloatArray, F
     from sklearn.decomposition import TruncatedSVD
 
     dims = min(FAMILY_AXES, x_text.shape[1] - 1)
-    axes = TruncatedSVD(dims, random_state=0).fit(x_text).components_.T.astype(float)
+    axes = TruncatedSVD(dims, random_state=0).fit(x_text).components_.T
+    axes = axes.astype(np.float16).astype(float)  # as saved: the file stays small, same numbers
     z = np.asarray(x_text @ axes)
     z = z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-9)
     points = np.hstack([z, FAMILY_SHAPE_WEIGHT * shapes])

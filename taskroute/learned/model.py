@@ -95,7 +95,7 @@ class LearnedRouter:
                 vocabulary=np.array([t for t, _ in vocab], dtype=str),
                 idf=self.featurizer.idf.astype(np.float32),
                 shape_mean=self.featurizer.shape_mean, shape_scale=self.featurizer.shape_scale,
-                family_axes=self.featurizer.family_axes.astype(np.float32),
+                family_axes=self.featurizer.family_axes.astype(np.float16),  # fitted so
                 family_centroids=self.featurizer.family_centroids,
                 costs=self.costs, text_weights=self.text_weights.astype(np.float32),
                 dense_weights=self.dense_weights, bias=self.bias)
