@@ -7,9 +7,10 @@ Four blocks, concatenated:
   * shape: a few handcrafted numbers (length, digits, maths symbols, negations such as
     NOT/EXCEPT, multiple-choice option structure), standardised with the training mean/scale;
   * family (when trained with families): the prompt's nearest k-means centroid in a small space
-    (the text projected on the TF-IDF's leading SVD axes, unit length, next to the scaled
-    shape), as a one-hot, plus that one-hot times the shape numbers — so each prompt family
-    (source format) gets its own shape weights. Projection and centroids are plain arrays.
+    (the text projected on the TF-IDF's leading SVD axes — kept only for the terms that weigh
+    most on them, so the file stays small — unit length, next to the scaled shape), as a
+    one-hot, plus that one-hot times the shape numbers — so each prompt family (source format)
+    gets its own shape weights. Projection and centroids are plain arrays.
 """
 
 from __future__ import annotations
@@ -85,7 +86,10 @@ class Featurizer:
     groups: tuple[str, ...]
     shape_mean: FloatArray
     shape_scale: FloatArray
-    family_axes: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))  # (n_text, d)
+    # the text terms the family projection reads (sorted vocabulary indices) and their axes
+    family_terms: npt.NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64))
+    family_axes: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))  # (terms, d)
     family_centroids: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))  # (k, d+s)
 
     @property
@@ -134,7 +138,9 @@ class Featurizer:
     def family_of(self, idx: npt.NDArray[np.int64], values: FloatArray,
                   shape: FloatArray) -> int:
         """Index of the nearest family centroid (k-means assignment)."""
-        z = values @ self.family_axes[idx]
+        pos = np.minimum(np.searchsorted(self.family_terms, idx), len(self.family_terms) - 1)
+        hit = self.family_terms[pos] == idx
+        z = values[hit] @ self.family_axes[pos[hit]]
         z = z / (np.linalg.norm(z) + 1e-9)
         point = np.concatenate([z, FAMILY_SHAPE_WEIGHT * shape])
         return int(np.argmin(((self.family_centroids - point) ** 2).sum(axis=1)))

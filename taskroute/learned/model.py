@@ -95,6 +95,7 @@ class LearnedRouter:
                 vocabulary=np.array([t for t, _ in vocab], dtype=str),
                 idf=self.featurizer.idf.astype(np.float32),
                 shape_mean=self.featurizer.shape_mean, shape_scale=self.featurizer.shape_scale,
+                family_terms=self.featurizer.family_terms.astype(np.int32),
                 family_axes=self.featurizer.family_axes.astype(np.float16),  # fitted so
                 family_centroids=self.featurizer.family_centroids,
                 costs=self.costs, text_weights=self.text_weights.astype(np.float32),
@@ -115,6 +116,7 @@ class LearnedRouter:
                 vocabulary={t: i for i, t in enumerate(arrays["vocabulary"].tolist())},
                 idf=arrays["idf"].astype(float), groups=tuple(header["groups"]),
                 shape_mean=arrays["shape_mean"], shape_scale=arrays["shape_scale"],
+                family_terms=arrays.get("family_terms", np.zeros(0)).astype(np.int64),
                 family_axes=arrays.get("family_axes", np.zeros((0, 0))).astype(float),
                 family_centroids=arrays.get("family_centroids", np.zeros((0, 0))).astype(float))
             return cls(tuple(header["models"]), arrays["costs"].astype(float), featurizer,
