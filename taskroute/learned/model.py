@@ -26,8 +26,10 @@ from taskroute.exceptions import DataError, UnknownModel
 from taskroute.learned.features import SHAPE_NAMES, Featurizer
 
 FloatArray = npt.NDArray[np.float64]
-FORMAT = "taskroute.learned/2"  # /2 adds the family arrays; /1 files (none) still load
-_READABLE = ("taskroute.learned/1", FORMAT)
+AnyFloatArray = npt.NDArray[np.floating[Any]]
+# /3: features read a bounded window of the prompt; /1 and /2 files computed them over the
+# whole prompt, so they would be fed features they were not trained on: retrain those.
+FORMAT = "taskroute.learned/3"
 
 
 @dataclass
@@ -37,7 +39,7 @@ class LearnedRouter:
     models: tuple[str, ...]
     costs: FloatArray  # (m,) typical cost per request of each model
     featurizer: Featurizer
-    text_weights: FloatArray  # (n_text, m)
+    text_weights: AnyFloatArray  # (n_text, m); float32 once loaded
     dense_weights: FloatArray  # (n_dense, m)
     bias: FloatArray  # (m,)
     lam: float = 0.0
@@ -48,8 +50,8 @@ class LearnedRouter:
     def predict_array(self, text: str, task: str | None = None) -> FloatArray:
         idx, values = self.featurizer.text_part(text)
         logits = self.bias + values @ self.text_weights[idx]
-        dense = self.featurizer.dense_part(text, task, (idx, values))
-        logits = logits + dense @ self.dense_weights
+        logits = logits + self.featurizer.dense_logits(text, task, (idx, values),
+                                                       self.dense_weights)
         return 1.0 / (1.0 + np.exp(-np.clip(logits, -35.0, 35.0)))  # no overflow warnings
 
     def predict(self, text: str, task: str | None = None) -> dict[str, float]:
@@ -110,17 +112,20 @@ class LearnedRouter:
             raise DataError(f"not a learned-router file: {exc}", file=str(path)) from exc
         try:
             header = json.loads(str(arrays["header"]))
-            if header.get("format") not in _READABLE:
-                raise DataError(f"unsupported format {header.get('format')!r}", file=str(path))
+            if header.get("format") != FORMAT:
+                raise DataError(f"format {header.get('format')!r}, this taskroute reads "
+                                f"{FORMAT!r}: retrain it with `taskroute train`", file=str(path))
             featurizer = Featurizer(
                 vocabulary={t: i for i, t in enumerate(arrays["vocabulary"].tolist())},
                 idf=arrays["idf"].astype(float), groups=tuple(header["groups"]),
                 shape_mean=arrays["shape_mean"], shape_scale=arrays["shape_scale"],
                 family_terms=arrays.get("family_terms", np.zeros(0)).astype(np.int64),
-                family_axes=arrays.get("family_axes", np.zeros((0, 0))).astype(float),
+                # float32 holds the saved float16 exactly; products are taken in float64
+                family_axes=arrays.get("family_axes", np.zeros((0, 0))).astype(np.float32),
                 family_centroids=arrays.get("family_centroids", np.zeros((0, 0))).astype(float))
             return cls(tuple(header["models"]), arrays["costs"].astype(float), featurizer,
-                       arrays["text_weights"].astype(float), arrays["dense_weights"],
+                       arrays["text_weights"], arrays["dense_weights"],  # float32: half the
+                       # memory to pull through the cache per prompt; sums still in float64
                        arrays["bias"], float(header["lam"]), header["target"],
                        dict(header.get("info", {})))
         except KeyError as exc:
