@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from taskroute.bounded import head_and_tail
 from taskroute.decision import Decision, TaskSource
 from taskroute.exceptions import (
     ConfigError,
@@ -187,9 +188,7 @@ class Router:
                 reasons.append(f"The caller named the task {value} in {how}.")
                 return value, "caller", None
         text = request.last_user_text
-        window = text if len(text) <= _RULE_HEAD + _RULE_TAIL else (
-            text[:_RULE_HEAD] + "\n" + text[-_RULE_TAIL:]
-        )
+        window = head_and_tail(text, _RULE_HEAD, _RULE_TAIL)
         lowered = window.lower()
         system = request.system_text.lower()
         facts = _Facts(signals, None)

@@ -29,6 +29,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from taskroute.bounded import head_and_tail
 from taskroute.exceptions import InvalidRequest
 from taskroute.request import ChatRequest
 
@@ -89,9 +90,7 @@ def estimate_tokens(text: str) -> int:
 
 
 def _window(text: str) -> str:
-    if len(text) <= _HEAD_CHARS + _TAIL_CHARS:
-        return text
-    return text[:_HEAD_CHARS] + "\n" + text[-_TAIL_CHARS:]
+    return head_and_tail(text, _HEAD_CHARS, _TAIL_CHARS)
 
 
 _PUNCTUATION = str.maketrans(dict.fromkeys('.,;:!?()[]{}"`', " "))

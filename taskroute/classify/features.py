@@ -30,6 +30,8 @@ from __future__ import annotations
 import re
 from itertools import pairwise
 
+from taskroute.bounded import head_and_tail
+
 __all__ = ["FEATURIZER_VERSION", "HEAD_CHARS", "TAIL_CHARS", "feature_scale", "featurize"]
 
 FEATURIZER_VERSION = 1
@@ -55,9 +57,7 @@ def _line_bucket(newlines: int) -> str:
 
 
 def _bounded(text: str) -> str:
-    if len(text) <= HEAD_CHARS + TAIL_CHARS:
-        return text
-    return text[:HEAD_CHARS] + "\n" + text[-TAIL_CHARS:]
+    return head_and_tail(text, HEAD_CHARS, TAIL_CHARS)
 
 
 def featurize(text: str) -> set[str]:

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from taskroute.bounded import head_and_tail
+
 FloatArray = npt.NDArray[np.float64]
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
@@ -64,9 +66,7 @@ def _has(text: str, pattern: re.Pattern[str], needles: tuple[str, ...]) -> bool:
 def window(text: str) -> str:
     """What the costly features read: the first HEAD_CHARS and last TAIL_CHARS characters (for
     a multiple-choice prompt the tail holds the question and its options)."""
-    if len(text) <= HEAD_CHARS + TAIL_CHARS:
-        return text
-    return text[:HEAD_CHARS] + "\n" + text[-TAIL_CHARS:]
+    return head_and_tail(text, HEAD_CHARS, TAIL_CHARS)
 
 
 def tokens(text: str) -> list[str]:
