@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from taskroute.calling.engine import Api, CallEngine
     from taskroute.calling.records import RouteResult
     from taskroute.calling.streaming import RouteStream
+    from taskroute.calling.sync import LoopThread
     from taskroute.classify.base import Classifier
     from taskroute.gates.base import Gate, GateFactory
     from taskroute.learned.model import LearnedRouter
@@ -92,6 +93,7 @@ class Router:
         self._tier_index = {name: i for i, name in enumerate(policy.tier_names)}
         self._bare_names = _bare_model_names(policy)
         self._learned_routers = _load_learned_routers(policy)
+        self._sync: LoopThread | None = None  # complete_sync's loop, once used
 
     @classmethod
     def default(cls, **kwargs: Any) -> Router:
@@ -333,6 +335,12 @@ class Router:
         request_id: str | None = None, api: Api = "library",
     ) -> RouteResult:
         """Decide, then call: escalating along the chain until an answer passes its gates."""
+        if self._sync is not None and not self._sync.owns_current_loop():
+            import asyncio
+
+            # the connections live on complete_sync()'s loop: run there, await here
+            return await asyncio.wrap_future(self._sync.submit(
+                self.complete(request, task=task, request_id=request_id, api=api)))
         if not isinstance(request, ChatRequest):
             request = ChatRequest.from_dict(request)
         decision = self.decide(request, task=task)
@@ -343,6 +351,9 @@ class Router:
         request_id: str | None = None, api: Api = "library",
     ) -> RouteStream:
         """Decide now; `await stream.start()` (or iterating) calls the model."""
+        if self._sync is not None:
+            raise RuntimeError("this Router's connections live on complete_sync()'s loop; "
+                               "call router.close() before streaming from an event loop")
         if not isinstance(request, ChatRequest):
             request = ChatRequest.from_dict(request)
         decision = self.decide(request, task=task)
@@ -352,24 +363,44 @@ class Router:
         self, request: ChatRequest | Mapping[str, Any], *, task: str | None = None,
         request_id: str | None = None,
     ) -> RouteResult:
-        """`complete` for code without an event loop. Each call runs its own loop and closes
-        its connections after, so prefer `complete` for many calls."""
+        """`complete` for code without an event loop. The calls run on one private loop thread
+        for the Router's life, so they share connections and breaker state; `close()` ends it."""
         import asyncio
-
-        async def once() -> RouteResult:
-            try:
-                return await self.complete(request, task=task, request_id=request_id)
-            finally:
-                await self.aclose()
+        import weakref
 
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(once())
-        raise RuntimeError("complete_sync() was called inside an event loop; await complete()")
+            pass
+        else:
+            raise RuntimeError("complete_sync() was called inside an event loop; "
+                               "await complete()")
+        if self._sync is None:
+            from taskroute.calling.sync import LoopThread
+
+            self._sync = LoopThread()
+            weakref.finalize(self, self._sync.stop)
+        try:
+            return self._sync.run(self.complete(request, task=task, request_id=request_id))
+        finally:
+            if self._engine is not None:  # built on that loop: closed there too
+                self._sync.on_stop(self._engine.aclose)
+
+    def close(self) -> None:
+        """Close what `complete_sync` opened: connections, the store's last batch, its thread.
+        (Code with an event loop uses `await aclose()`.)"""
+        sync, self._sync = self._sync, None
+        if sync is not None:
+            sync.stop()
+            self._engine = None
 
     async def aclose(self) -> None:
         """Close the providers' connections and flush the store."""
+        if self._sync is not None and not self._sync.owns_current_loop():
+            import asyncio
+
+            await asyncio.to_thread(self.close)
+            return
         engine, self._engine = self._engine, None
         if engine is not None:
             await engine.aclose()

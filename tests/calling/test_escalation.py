@@ -165,6 +165,7 @@ def test_complete_sync_runs_without_an_event_loop() -> None:
         router = Router(make_policy(threaded), classifier=False)
         first = router.complete_sync(ask(), task="chat")
         second = router.complete_sync(ask("again"), task="chat")
+        router.close()
     assert first.response.text.startswith("small answers")
     assert second.record.answered_by == "sim/small"
 
