@@ -45,6 +45,7 @@ def _progress(total: int) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from taskroute.evaluate.cascade import CascadeRouter
     from taskroute.evaluate.loading import open_dataset
     from taskroute.evaluate.replay import evaluate
     from taskroute.evaluate.report import table_rows, write_report
@@ -61,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
                             "learned", *(["cascade"] if has_responses else []), "oracle"]
     gates = tuple(g.strip() for g in args.gates.split(",") if g.strip())
     routers = [make_router(n, args.seed, c=args.c, gates=gates) for n in names]
+    for router in routers:  # fail before the first fold, not in the middle of a progress bar
+        if isinstance(router, CascadeRouter):
+            router.check(data)
     results = evaluate(routers, data, test=test, cv=args.cv, seed=args.seed,
                        progress=_progress(args.cv or 1))
     header, rows = table_rows(results)

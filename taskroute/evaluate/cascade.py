@@ -68,6 +68,17 @@ class CascadeRouter:
     gates: tuple[str, ...] = DEFAULT_GATES
     name: str = "cascade"
 
+    def check(self, data: Dataset) -> None:
+        """Refuse, before any replay, a chain naming unknown models, unknown gates, or data
+        without recorded responses."""
+        for name in self.chain:
+            if name not in data.models:
+                raise UnknownModel(name, data.models)
+        gate_judge(self.gates)
+        if not any(o.response is not None for r in data.records for o in r.outcomes.values()):
+            raise DataError("the cascade needs recorded responses; this data has none",
+                            file=data.source)
+
     def run(self, test: Dataset, costs: FloatArray) -> CascadeResult:
         return run_cascade(test, costs, gate_judge(self.gates), self.chain or None)
 

@@ -50,6 +50,9 @@ class RuleRouter:
     _price_rank: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
     _cached: Router | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        self._router()  # a missing or bad policy file fails now, before any evaluation
+
     def fit(self, train: Dataset) -> None:
         from taskroute.evaluate.replay import model_costs
 

@@ -141,3 +141,11 @@ def test_eval_cli_runs_rule_and_cascade(tmp_path: Path, capsys: pytest.CaptureFi
     assert "escalation-rate" in out
     assert main(["eval", str(path), "--cv", "2", "--router", "cascade", "--gates", "bogus"]) == 1
     assert "unknown gate 'bogus'" in capsys.readouterr().err
+    assert main(["eval", str(path), "--cv", "2", "--router", f"rule:{tmp_path / 'nope.yaml'}"]) == 1
+    assert "cannot read the policy file" in capsys.readouterr().err
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text(json.dumps({"text": "q", "outcomes": {"a": {"score": 1.0},
+                                                        "b": {"score": 0.0}}}) + "\n")
+    assert main(["eval", str(bare), "--test", str(bare), "--router", "cascade"]) == 1
+    err = capsys.readouterr().err
+    assert "needs recorded responses" in err and err.count("\n") == 1
