@@ -426,8 +426,10 @@ def _rule_matches(
 def _load_learned_routers(
     policy: Policy,
 ) -> dict[str, tuple[LearnedRouter, dict[str, str]]]:
-    """Each task's learned router with its model names mapped to the policy's model ids."""
+    """Each task's learned router with its model names mapped to the policy's model ids. Tasks
+    naming the same file share one loaded router (memory, and warm caches at decide time)."""
     routers: dict[str, tuple[LearnedRouter, dict[str, str]]] = {}
+    loaded: dict[str, LearnedRouter] = {}
     for task in policy.tasks.values():
         spec = task.router
         if spec is None:
@@ -439,7 +441,9 @@ def _load_learned_routers(
                 f"task {task.name} uses a learned router, which needs numpy: "
                 f"pip install 'taskroute[learned]' ({exc})"
             ) from None
-        router = LearnedRouter.load(spec.file)
+        router = loaded.get(spec.file)
+        if router is None:
+            router = loaded[spec.file] = LearnedRouter.load(spec.file)
         to_policy = {
             name: spec.models.get(name, name) for name in router.models
             if spec.models.get(name, name) in policy.models

@@ -24,6 +24,7 @@ decision can report it. None of them calls a model or does I/O.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -36,7 +37,7 @@ from taskroute.request import ChatRequest
 FORMAT_STRICTNESS = {"text": 0, "json_object": 1, "json_schema": 2, "strict_schema": 3}
 
 # Density features look at a bounded window of the text, so a huge prompt costs no more than this.
-_HEAD_CHARS = 2500
+_HEAD_CHARS = 1500
 _TAIL_CHARS = 500
 
 _QUESTION = re.compile(r"\?")
@@ -96,9 +97,10 @@ def _window(text: str) -> str:
 _PUNCTUATION = str.maketrans(dict.fromkeys('.,;:!?()[]{}"`', " "))
 
 
-def _words(window: str) -> list[str]:
+@functools.lru_cache(maxsize=4)  # constraints and maths both read the same window's words
+def _words(window: str) -> tuple[str, ...]:
     """Lower-cased words with punctuation dropped."""
-    return window.lower().translate(_PUNCTUATION).split()
+    return tuple(window.lower().translate(_PUNCTUATION).split())
 
 
 def count_questions(text: str) -> int:
