@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from taskroute.evaluate import metrics as M
-from taskroute.evaluate.cascade import CascadeResult, CascadeRouter, cascade_figures
+from taskroute.evaluate.cascade import CascadeRouter, cascade_figures
 from taskroute.evaluate.datasets import Dataset
 from taskroute.evaluate.routers import EvalRouter
 from taskroute.exceptions import DataError
@@ -131,8 +131,7 @@ def folds(n: int, k: int, seed: int = 0) -> list[IntArray]:
     return [np.sort(part).astype(np.int64) for part in np.array_split(order, k)]
 
 
-def _cascade_split(router: CascadeRouter, train: Dataset, test: Dataset,
-                   ) -> tuple[dict[str, float], CascadeResult]:
+def _cascade_split(router: CascadeRouter, train: Dataset, test: Dataset) -> dict[str, float]:
     costs = model_costs(train)
     result = router.run(test, costs)
     scores = np.nan_to_num(test.scores(), nan=0.0)
@@ -141,7 +140,7 @@ def _cascade_split(router: CascadeRouter, train: Dataset, test: Dataset,
     point = [CurvePoint(0.0, figures["cost"], figures["quality"])]
     single_costs = np.where(np.isnan(record_costs), costs[None, :], record_costs).mean(axis=0)
     figures.update(_multi_figures(point, scores.mean(axis=0), single_costs))
-    return figures, result
+    return figures
 
 
 def evaluate(routers: Iterable[EvalRouter | CascadeRouter], data: Dataset, *,
@@ -198,7 +197,7 @@ def _evaluate_cascade(router: CascadeRouter, splits: Sequence[tuple[Dataset, Dat
     steps: Iterable[int] = range(len(splits))
     for i in progress(steps) if progress else steps:
         train_part, test_part, _ = splits[i]
-        per_fold.append(_cascade_split(router, train_part, test_part)[0])
+        per_fold.append(_cascade_split(router, train_part, test_part))
     result = RouterScore(router.name)
     result.figures = {k: float(np.mean([f[k] for f in per_fold])) for k in per_fold[0]}
     result.curve = [CurvePoint(0.0, result.figures["cost"], result.figures["quality"])]

@@ -151,20 +151,20 @@ class Featurizer:
         values = (1.0 + np.log(tf)) * self.idf[idx]
         return idx, values / np.linalg.norm(values)
 
-    def dense_part(self, text: str, group: str | None,
-                   text_part: tuple[npt.NDArray[np.int64], FloatArray] | None = None,
-                   ) -> FloatArray:
-        """Group one-hot, standardised shape and (if any) the family blocks; `text_part`
-        saves recomputing the text block when the caller already has it."""
+    def scaled_shape(self, text: str) -> FloatArray:
+        """The shape numbers standardised with the training mean and scale."""
+        return (np.asarray(shape_features(text)) - self.shape_mean) / self.shape_scale
+
+    def dense_part(self, text: str, group: str | None) -> FloatArray:
+        """Group one-hot, standardised shape and (if any) the family blocks (training's rows)."""
         onehot = np.zeros(len(self.groups))
         if group is not None and group in self.groups:
             onehot[self.groups.index(group)] = 1.0
-        shape = (np.asarray(shape_features(text)) - self.shape_mean) / self.shape_scale
+        shape = self.scaled_shape(text)
         if not self.n_families:
             return np.concatenate([onehot, shape])
-        idx, values = text_part if text_part is not None else self.text_part(text)
         family = np.zeros(self.n_families)
-        family[self.family_of(idx, values, shape)] = 1.0
+        family[self.family_of(*self.text_part(text), shape)] = 1.0
         return np.concatenate([onehot, shape, family,
                                FAMILY_INTERACTION * np.outer(family, shape).ravel()])
 
@@ -174,7 +174,7 @@ class Featurizer:
         """`dense_part(text, group) @ weights` without building the mostly-zero vector: the
         group's and the family's rows picked, the shape blocks multiplied (inference path)."""
         g, s = len(self.groups), len(SHAPE_NAMES)
-        shape = (np.asarray(shape_features(text)) - self.shape_mean) / self.shape_scale
+        shape = self.scaled_shape(text)
         out = shape @ weights[g:g + s]
         if group is not None and group in self.groups:
             out = out + weights[self.groups.index(group)]

@@ -119,10 +119,10 @@ class LearnedRouter:
                 vocabulary={t: i for i, t in enumerate(arrays["vocabulary"].tolist())},
                 idf=arrays["idf"].astype(float), groups=tuple(header["groups"]),
                 shape_mean=arrays["shape_mean"], shape_scale=arrays["shape_scale"],
-                family_terms=arrays.get("family_terms", np.zeros(0)).astype(np.int64),
+                family_terms=arrays["family_terms"].astype(np.int64),
                 # float32 holds the saved float16 exactly; products are taken in float64
-                family_axes=arrays.get("family_axes", np.zeros((0, 0))).astype(np.float32),
-                family_centroids=arrays.get("family_centroids", np.zeros((0, 0))).astype(float))
+                family_axes=arrays["family_axes"].astype(np.float32),
+                family_centroids=arrays["family_centroids"].astype(float))
             return cls(tuple(header["models"]), arrays["costs"].astype(float), featurizer,
                        arrays["text_weights"], arrays["dense_weights"],  # float32: half the
                        # memory to pull through the cache per prompt; sums still in float64
