@@ -443,7 +443,15 @@ def _load_learned_routers(
             ) from None
         router = loaded.get(spec.file)
         if router is None:
-            router = loaded[spec.file] = LearnedRouter.load(spec.file)
+            try:
+                router = loaded[spec.file] = LearnedRouter.load(spec.file)
+            except ConfigError:  # trained with sentence embeddings: offline evaluation only
+                raise PolicyError(
+                    "this learned router was trained with sentence embeddings (--embedder), "
+                    "which cost tens of milliseconds per prompt: too slow for decide's "
+                    "sub-millisecond budget; train one without --embedder for live routing",
+                    file=policy.source, key=f"tasks.{task.name}.router",
+                ) from None
         to_policy = {
             name: spec.models.get(name, name) for name in router.models
             if spec.models.get(name, name) in policy.models

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from taskroute.cli.common import add_embedder_option, load_embedder
 from taskroute.exceptions import UnknownModel
 
 
@@ -19,6 +20,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--strong", action="append", default=[],
                         help="a strong model (repeatable; default: the most expensive)")
     parser.add_argument("-o", "--output", help="where to save (default: overwrite ROUTER)")
+    add_embedder_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from taskroute.evaluate.train import group_of
     from taskroute.learned.model import LearnedRouter, probabilities_table
 
-    router = LearnedRouter.load(args.router)
+    router = LearnedRouter.load(args.router, embedder=load_embedder(args))
     data = open_dataset(args.data)
     strong = []
     for name in args.strong or [router.models[int(np.argmax(router.costs))]]:

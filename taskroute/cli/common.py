@@ -19,6 +19,27 @@ def add_policy_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_embedder_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--embedder", metavar="FOLDER",
+        help="a local sentence-embedding model (sentence-transformers BERT folder) whose "
+        "vectors join the learned router's features; needs taskroute[embed]. Vectors are "
+        "cached under ~/.cache/taskroute/embeddings ($XDG_CACHE_HOME)",
+    )
+
+
+def load_embedder(args: argparse.Namespace) -> Any:
+    """The `--embedder` encoder behind a disk cache, or None."""
+    folder = getattr(args, "embedder", None)
+    if not folder:
+        return None
+    from taskroute.learned.embedding import EmbeddingCache, SentenceEncoder, default_cache_folder
+
+    if not Path(folder).is_dir():
+        raise CallerError(f"--embedder {folder}: no such folder")
+    return EmbeddingCache(SentenceEncoder(folder), default_cache_folder())
+
+
 def load_router(args: argparse.Namespace, **kwargs: Any) -> Router:
     if getattr(args, "policy", None):
         return Router.from_file(args.policy, **kwargs)

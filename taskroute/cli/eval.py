@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from taskroute.cli.common import add_embedder_option, load_embedder
 from taskroute.exceptions import CallerError
 
 
@@ -28,6 +29,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--gates", default="non_empty,refusal", metavar="NAME,NAME",
                         help="the quality gates that judge the cascade's recorded answers "
                         "(default: non_empty,refusal)")
+    add_embedder_option(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run)
 
@@ -61,7 +63,11 @@ def run(args: argparse.Namespace) -> int:
     names = args.router or ["random", *[f"always:{m}" for m in data.models], "rule",
                             "learned", *(["cascade"] if has_responses else []), "oracle"]
     gates = tuple(g.strip() for g in args.gates.split(",") if g.strip())
+    embedder = load_embedder(args)
     routers = [make_router(n, args.seed, c=args.c, gates=gates) for n in names]
+    if embedder is not None:  # a second learned router, with the sentence vectors
+        routers += [make_router(n, args.seed, c=args.c, embedder=embedder)
+                    for n in names if n == "learned"]
     for router in routers:  # fail before the first fold, not in the middle of a progress bar
         if isinstance(router, CascadeRouter):
             router.check(data)

@@ -6,6 +6,8 @@ import argparse
 import time
 from typing import Any
 
+from taskroute.cli.common import add_embedder_option, load_embedder
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("train", help="train the learned router")
@@ -15,6 +17,7 @@ def register(sub: Any) -> None:
                         "a held-out fifth of the data)")
     parser.add_argument("--lam", type=float, default=0.0, help="λ: quality traded per unit cost")
     parser.add_argument("--target", type=float, help="cheapest model with P(success) >= this")
+    add_embedder_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -25,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     data = open_dataset(args.data)
     router = train(data, c=args.c, lam=args.lam, target=args.target,
+                   embedder=load_embedder(args),
                    progress=lambda m: print(f"  fitting {m}", flush=True))
     router.save(args.output)
     print(f"trained on {router.info['n_train']} prompts, {len(router.models)} models, "

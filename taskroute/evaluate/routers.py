@@ -11,7 +11,7 @@ models in turn).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +19,9 @@ import numpy.typing as npt
 from taskroute.evaluate.cascade import DEFAULT_GATES, CascadeRouter
 from taskroute.evaluate.datasets import Dataset
 from taskroute.exceptions import CallerError, UnknownModel
+
+if TYPE_CHECKING:
+    from taskroute.learned.embedding import Embedder
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -81,16 +84,18 @@ class AlwaysRouter:
 
 @dataclass
 class LearnedEvalRouter:
-    """Trains `taskroute.evaluate.train` on the training fold; predicts P(success)."""
+    """Trains `taskroute.evaluate.train` on the training fold; predicts P(success). With an
+    `embedder`, the prompts' sentence vectors are features too (named `learned+embed`)."""
 
     c: float | None = None
     name: str = "learned"
+    embedder: Embedder | None = None
     _router: object | None = field(default=None, repr=False)
 
     def fit(self, train: Dataset) -> None:
         from taskroute.evaluate.train import train as fit_router
 
-        self._router = fit_router(train, c=self.c)
+        self._router = fit_router(train, c=self.c, embedder=self.embedder)
 
     def predict(self, test: Dataset) -> FloatArray:
         from taskroute.evaluate.train import group_of
@@ -105,9 +110,10 @@ class LearnedEvalRouter:
 
 
 def make_router(name: str, seed: int = 0, c: float | None = None,
-                gates: tuple[str, ...] | None = None) -> EvalRouter | CascadeRouter:
+                gates: tuple[str, ...] | None = None,
+                embedder: Embedder | None = None) -> EvalRouter | CascadeRouter:
     """Router by CLI name; `c` fixes the learned router's regularisation, `gates` names the
-    cascade's judges."""
+    cascade's judges, `embedder` adds sentence vectors to the learned router's features."""
     kind, _, arg = name.partition(":")
     if kind == "rule":
         from taskroute.evaluate.rule import RuleRouter
@@ -121,6 +127,8 @@ def make_router(name: str, seed: int = 0, c: float | None = None,
     if name == "oracle":
         return OracleRouter()
     if name == "learned":
+        if embedder is not None:
+            return LearnedEvalRouter(c=c, name="learned+embed", embedder=embedder)
         return LearnedEvalRouter(c=c)
     if name.startswith("always:") and len(name) > len("always:"):
         return AlwaysRouter(name.split(":", 1)[1])

@@ -13,12 +13,17 @@ AIQ 0.634 -> 0.643 (better in every fold); neutral on MMLU (inner CV, APGR 0.690
 Keeping the projection for only FAMILY_TERMS terms costs little (`taskroute eval` 5-fold on
 train.json: AIQ 0.6401 with every term, 0.6395 with 16,384, 0.6380 with 4,096) and cuts the
 MMLU router file from 8.4 MB to 2.7 MB.
+
+With an `embedder` (taskroute.learned.embedding), the prompt's sentence vector joins the
+features as it is (unit length next to the unit-length TF-IDF row). Measured with two encoders
+that packages ship (all-MiniLM-L6-v2, multilingual-e5-small): no gain on either shared set
+(see bench/eval_embedding.py), so it stays an option for data where meaning matters more.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +37,9 @@ from taskroute.learned.features import (
     tokens,
 )
 from taskroute.learned.model import LearnedRouter
+
+if TYPE_CHECKING:
+    from taskroute.learned.embedding import Embedder
 
 FloatArray = npt.NDArray[np.float64]
 C_GRID: tuple[float, ...] = (0.5, 1.0, 2.0)
@@ -102,10 +110,12 @@ def fit_families(x_text: Any, shapes: FloatArray, k: int,
 
 
 def design_matrix(featurizer: Featurizer, vectorizer: Any, texts: Sequence[str],
-                  groups: Sequence[str | None]) -> Any:
+                  groups: Sequence[str | None], vectors: Any = None) -> Any:
     from scipy.sparse import csr_matrix, hstack  # type: ignore[import-untyped]
 
     dense = np.stack([featurizer.dense_part(t, g) for t, g in zip(texts, groups, strict=True)])
+    if vectors is not None:
+        dense = np.hstack([dense, np.asarray(vectors, dtype=float)])
     return hstack([vectorizer.transform(texts), csr_matrix(dense)]).tocsr()
 
 
@@ -152,6 +162,7 @@ def choose_c(x: Any, scores: FloatArray, seed: int = 0) -> float:
 
 def train(dataset: Dataset, *, c: float | None = None, lam: float = 0.0,
           target: float | None = None, families: int | None = None,
+          embedder: Embedder | None = None,
           progress: Callable[[str], None] | None = None) -> LearnedRouter:
     """Fit the learned router on every complete record of `dataset`."""
     require_sklearn()
@@ -160,10 +171,15 @@ def train(dataset: Dataset, *, c: float | None = None, lam: float = 0.0,
     groups = [group_of(r) for r in data.records]
     scores = data.scores()
     featurizer, vectorizer = fit_featurizer(texts, groups, families=families)
-    x = design_matrix(featurizer, vectorizer, texts, groups)
+    vectors = None
+    if embedder is not None:
+        if progress is not None:
+            progress(f"embedding {len(texts)} prompts")
+        vectors = embedder.encode(texts)
+    x = design_matrix(featurizer, vectorizer, texts, groups, vectors)
     if c is None:
         c = choose_c(x, scores)
-    n_text = featurizer.n_text
+    n_text, n_dense = featurizer.n_text, featurizer.n_dense
     weights, bias = np.zeros((x.shape[1], len(data.models))), np.zeros(len(data.models))
     for j, model in enumerate(data.models):
         if progress is not None:
@@ -174,5 +190,8 @@ def train(dataset: Dataset, *, c: float | None = None, lam: float = 0.0,
     info = {"C": c, "n_train": len(data), "shape_names": list(SHAPE_NAMES),
             "families": featurizer.n_families,
             "source": dataset.source, "cost_unit": "USD" if data.has_costs() else "rank"}
-    return LearnedRouter(data.models, costs, featurizer, weights[:n_text], weights[n_text:],
-                         bias, lam, target, info)
+    end = n_text + n_dense
+    return LearnedRouter(data.models, costs, featurizer, weights[:n_text],
+                         weights[n_text:end], bias, lam, target, info,
+                         weights[end:] if embedder is not None else None, embedder,
+                         embedder.fingerprint if embedder is not None else None)

@@ -9,6 +9,10 @@
 usually USD per request), or, when `target` is set, the cheapest model whose P(success) clears
 it (the most likely one when none does). The file holds only numeric and string arrays plus a
 JSON header; it is read with `allow_pickle=False`.
+
+A router trained with sentence embeddings (`taskroute train --embedder FOLDER`) adds the prompt's
+vector times its own weights to the logits; it records the encoder's fingerprint and loads only
+with that encoder: `LearnedRouter.load(path, embedder=SentenceEncoder(FOLDER))`.
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from taskroute.exceptions import DataError, UnknownModel
+from taskroute.exceptions import ConfigError, DataError, UnknownModel
 from taskroute.learned.features import SHAPE_NAMES, Featurizer
+
+if TYPE_CHECKING:
+    from taskroute.learned.embedding import Embedder
 
 FloatArray = npt.NDArray[np.float64]
 AnyFloatArray = npt.NDArray[np.floating[Any]]
@@ -45,14 +52,29 @@ class LearnedRouter:
     lam: float = 0.0
     target: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    embed_weights: AnyFloatArray | None = None  # (dim, m) when trained with embeddings
+    embedder: Embedder | None = None
+    embedder_fingerprint: str | None = None  # the encoder the weights were trained with
 
     # ------------------------------------------------------------------ inference
-    def predict_array(self, text: str, task: str | None = None) -> FloatArray:
+    def predict_array(self, text: str, task: str | None = None,
+                      vector: AnyFloatArray | None = None) -> FloatArray:
+        """P(success) per model; `vector` is the prompt's embedding when already computed."""
         idx, values = self.featurizer.text_part(text)
         logits = self.bias + values @ self.text_weights[idx]
         logits = logits + self.featurizer.dense_logits(text, task, (idx, values),
                                                        self.dense_weights)
+        if self.embed_weights is not None:
+            if vector is None:
+                vector = self._embedder().encode([text])[0]
+            logits = logits + vector.astype(float) @ self.embed_weights
         return 1.0 / (1.0 + np.exp(-np.clip(logits, -35.0, 35.0)))  # no overflow warnings
+
+    def _embedder(self) -> Embedder:
+        if self.embedder is None:
+            raise ConfigError(f"this learned router was trained with sentence embeddings "
+                              f"({self.embedder_fingerprint}); give it that encoder")
+        return self.embedder
 
     def predict(self, text: str, task: str | None = None) -> dict[str, float]:
         """P(success) of every model on this prompt."""
@@ -89,7 +111,10 @@ class LearnedRouter:
     def save(self, path: str | os.PathLike[str]) -> None:
         header = {"format": FORMAT, "models": list(self.models), "lam": self.lam,
                   "target": self.target, "groups": list(self.featurizer.groups),
-                  "shape_names": list(SHAPE_NAMES), "info": self.info}
+                  "shape_names": list(SHAPE_NAMES), "info": self.info,
+                  "embedder": self.embedder_fingerprint}
+        extra: dict[str, Any] = {} if self.embed_weights is None else {
+            "embed_weights": self.embed_weights}
         vocab = sorted(self.featurizer.vocabulary.items(), key=lambda kv: kv[1])
         with open(path, "wb") as handle:
             np.savez_compressed(
@@ -101,10 +126,13 @@ class LearnedRouter:
                 family_axes=self.featurizer.family_axes.astype(np.float16),  # fitted so
                 family_centroids=self.featurizer.family_centroids,
                 costs=self.costs, text_weights=self.text_weights.astype(np.float32),
-                dense_weights=self.dense_weights, bias=self.bias)
+                dense_weights=self.dense_weights, bias=self.bias, **extra)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> LearnedRouter:
+    def load(cls, path: str | os.PathLike[str], *,
+             embedder: Embedder | None = None) -> LearnedRouter:
+        """Read a router file; one trained with embeddings needs its `embedder` (checked by
+        fingerprint, so vectors from another model are never used)."""
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
@@ -123,11 +151,21 @@ class LearnedRouter:
                 # float32 holds the saved float16 exactly; products are taken in float64
                 family_axes=arrays["family_axes"].astype(np.float32),
                 family_centroids=arrays["family_centroids"].astype(float))
+            wanted = header.get("embedder")
+            if wanted is not None and embedder is None:
+                raise ConfigError(f"{path}: this learned router was trained with sentence "
+                                  f"embeddings ({wanted}); load it with that encoder "
+                                  "(--embedder FOLDER)")
+            if wanted is not None and embedder is not None and embedder.fingerprint != wanted:
+                raise ConfigError(f"{path}: trained with the encoder {wanted}, "
+                                  f"given {embedder.fingerprint}")
             return cls(tuple(header["models"]), arrays["costs"].astype(float), featurizer,
                        arrays["text_weights"], arrays["dense_weights"],  # float32: half the
                        # memory to pull through the cache per prompt; sums still in float64
                        arrays["bias"], float(header["lam"]), header["target"],
-                       dict(header.get("info", {})))
+                       dict(header.get("info", {})),
+                       arrays["embed_weights"].astype(float) if wanted else None,
+                       embedder if wanted else None, wanted)
         except KeyError as exc:
             raise DataError("missing array or key", file=str(path), field=str(exc)) from exc
 
@@ -149,5 +187,10 @@ def probabilities_table(router: LearnedRouter, texts: Sequence[str],
                         tasks: Sequence[str | None] | None = None) -> FloatArray:
     """(n, m) P(success) for many prompts (evaluation helper)."""
     groups: Sequence[str | None] = tasks if tasks is not None else [None] * len(texts)
-    return np.stack([router.predict_array(t, g) for t, g in zip(texts, groups, strict=True)])
+    if router.embed_weights is None:
+        return np.stack([router.predict_array(t, g)
+                         for t, g in zip(texts, groups, strict=True)])
+    vectors = router._embedder().encode(list(texts))  # batched: far cheaper than one by one
+    return np.stack([router.predict_array(t, g, v)
+                     for t, g, v in zip(texts, groups, vectors, strict=True)])
 
