@@ -63,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     names = args.router or ["random", *[f"always:{m}" for m in data.models], "rule",
                             "learned", *(["cascade"] if has_responses else []), "oracle"]
     gates = tuple(g.strip() for g in args.gates.split(",") if g.strip())
+    if args.embedder and "learned" not in names:
+        raise CallerError("--embedder adds sentence vectors to the learned router: "
+                          "evaluate it with --router learned")
     embedder = load_embedder(args)
     routers = [make_router(n, args.seed, c=args.c, gates=gates) for n in names]
     if embedder is not None:  # a second learned router, with the sentence vectors

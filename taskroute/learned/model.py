@@ -66,15 +66,16 @@ class LearnedRouter:
                                                        self.dense_weights)
         if self.embed_weights is not None:
             if vector is None:
-                vector = self._embedder().encode([text])[0]
+                vector = self.vectors([text])[0]
             logits = logits + vector.astype(float) @ self.embed_weights
         return 1.0 / (1.0 + np.exp(-np.clip(logits, -35.0, 35.0)))  # no overflow warnings
 
-    def _embedder(self) -> Embedder:
+    def vectors(self, texts: Sequence[str]) -> AnyFloatArray:
+        """The prompts' sentence vectors from this router's encoder (batched is far cheaper)."""
         if self.embedder is None:
             raise ConfigError(f"this learned router was trained with sentence embeddings "
                               f"({self.embedder_fingerprint}); give it that encoder")
-        return self.embedder
+        return self.embedder.encode(texts)
 
     def predict(self, text: str, task: str | None = None) -> dict[str, float]:
         """P(success) of every model on this prompt."""
@@ -190,7 +191,7 @@ def probabilities_table(router: LearnedRouter, texts: Sequence[str],
     if router.embed_weights is None:
         return np.stack([router.predict_array(t, g)
                          for t, g in zip(texts, groups, strict=True)])
-    vectors = router._embedder().encode(list(texts))  # batched: far cheaper than one by one
+    vectors = router.vectors(list(texts))
     return np.stack([router.predict_array(t, g, v)
                      for t, g, v in zip(texts, groups, vectors, strict=True)])
 

@@ -287,6 +287,9 @@ def test_cli_train_eval_and_calibrate_with_an_encoder_folder(
     assert main(["train", str(data), "-o", str(tmp_path / "x.npz"),
                  "--embedder", str(tmp_path / "nowhere")]) == 1
     assert "no such folder" in capsys.readouterr().err
+    assert main(["eval", str(data), "--cv", "2", "--router", "random",
+                 "--embedder", str(folder)]) == 1
+    assert "--router learned" in capsys.readouterr().err
 
 
 def test_a_real_encoder_gives_its_published_similarities() -> None:
