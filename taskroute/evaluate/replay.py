@@ -96,8 +96,11 @@ def _two_model_figures(pred: FloatArray, scores: FloatArray, costs: FloatArray,
     return figures, sweep
 
 
-def _multi_figures(curve: Sequence[CurvePoint], singles: FloatArray, single_costs: FloatArray,
-                   ) -> dict[str, float]:
+def _multi_figures(curve: Sequence[CurvePoint], scores: FloatArray, costs: FloatArray,
+                   record_costs: FloatArray) -> dict[str, float]:
+    """AIQ and the comparisons with the best single model (its cost: recorded where known)."""
+    singles = scores.mean(axis=0)
+    single_costs = np.where(np.isnan(record_costs), costs[None, :], record_costs).mean(axis=0)
     cs, qs = [p.cost for p in curve], [p.quality for p in curve]
     hull = M.nondecreasing_hull(cs, qs)
     best = int(np.argmax(singles))
@@ -119,8 +122,7 @@ def score_split(router: EvalRouter, train: Dataset, test: Dataset, seed: int = 0
     scores = np.nan_to_num(test.scores(), nan=0.0)
     record_costs = test.costs()
     curve = cost_quality_curve(pred, scores, costs, record_costs)
-    single_costs = np.where(np.isnan(record_costs), costs[None, :], record_costs).mean(axis=0)
-    figures = _multi_figures(curve, scores.mean(axis=0), single_costs)
+    figures = _multi_figures(curve, scores, costs, record_costs)
     if len(test.models) == 2:
         figures.update(_two_model_figures(pred, scores, costs, seed)[0])
     return figures, pred, costs
@@ -135,11 +137,9 @@ def _cascade_split(router: CascadeRouter, train: Dataset, test: Dataset) -> dict
     costs = model_costs(train)
     result = router.run(test, costs)
     scores = np.nan_to_num(test.scores(), nan=0.0)
-    record_costs = test.costs()
     figures = cascade_figures(result, scores)
     point = [CurvePoint(0.0, figures["cost"], figures["quality"])]
-    single_costs = np.where(np.isnan(record_costs), costs[None, :], record_costs).mean(axis=0)
-    figures.update(_multi_figures(point, scores.mean(axis=0), single_costs))
+    figures.update(_multi_figures(point, scores, costs, test.costs()))
     return figures
 
 

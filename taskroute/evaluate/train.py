@@ -195,5 +195,4 @@ def train(dataset: Dataset, *, c: float | None = None, lam: float = 0.0,
     end = n_text + n_dense
     return LearnedRouter(data.models, costs, featurizer, weights[:n_text],
                          weights[n_text:end], bias, lam, target, info,
-                         weights[end:] if embedder is not None else None, embedder,
-                         embedder.fingerprint if embedder is not None else None)
+                         weights[end:] if embedder is not None else None, embedder)

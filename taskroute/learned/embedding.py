@@ -88,8 +88,12 @@ class SentenceEncoder:
         self._cls_pooling = bool(pooling.get("pooling_mode_cls_token", False))
         modules = (root / "modules.json").read_text() if (root / "modules.json").is_file() else ""
         self._normalize = "Normalize" in modules or not modules
-        limit = max_tokens or _read_json(root / "sentence_bert_config.json",
-                                         missing_ok=True).get("max_seq_length") or positions
+        settings = root / "sentence_bert_config.json"
+        try:
+            limit = int(max_tokens or _read_json(settings, missing_ok=True).get("max_seq_length")
+                        or positions)
+        except (TypeError, ValueError):
+            raise DataError("max_seq_length is not a number", file=str(settings)) from None
         weights_file = root / "model.safetensors"
         tokenizer_file = root / "tokenizer.json"
         for needed in (weights_file, tokenizer_file):
@@ -104,7 +108,7 @@ class SentenceEncoder:
         except Exception as exc:  # both libraries raise their own error types
             raise DataError(f"cannot read the model: {exc}", file=str(root)) from None
         self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(min(int(limit), positions))
+        self._tokenizer.enable_truncation(min(limit, positions))
         w = {k.removeprefix("bert."): np.asarray(v, dtype=np.float32) for k, v in raw.items()}
         try:
             self._embed = (w["embeddings.word_embeddings.weight"],

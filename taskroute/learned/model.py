@@ -52,9 +52,12 @@ class LearnedRouter:
     lam: float = 0.0
     target: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
-    embed_weights: AnyFloatArray | None = None  # (dim, m) when trained with embeddings
-    embedder: Embedder | None = None
-    embedder_fingerprint: str | None = None  # the encoder the weights were trained with
+    embed_weights: AnyFloatArray | None = None  # (dim, m) when trained with embeddings,
+    embedder: Embedder | None = None  # and then the encoder they were trained with
+
+    def __post_init__(self) -> None:
+        if (self.embed_weights is None) != (self.embedder is None):
+            raise ValueError("embedding weights and their encoder come together")
 
     # ------------------------------------------------------------------ inference
     def predict_array(self, text: str, task: str | None = None,
@@ -64,18 +67,11 @@ class LearnedRouter:
         logits = self.bias + values @ self.text_weights[idx]
         logits = logits + self.featurizer.dense_logits(text, task, (idx, values),
                                                        self.dense_weights)
-        if self.embed_weights is not None:
+        if self.embed_weights is not None and self.embedder is not None:
             if vector is None:
-                vector = self.vectors([text])[0]
+                vector = self.embedder.encode([text])[0]
             logits = logits + vector.astype(float) @ self.embed_weights
         return 1.0 / (1.0 + np.exp(-np.clip(logits, -35.0, 35.0)))  # no overflow warnings
-
-    def vectors(self, texts: Sequence[str]) -> AnyFloatArray:
-        """The prompts' sentence vectors from this router's encoder (batched is far cheaper)."""
-        if self.embedder is None:
-            raise ConfigError(f"this learned router was trained with sentence embeddings "
-                              f"({self.embedder_fingerprint}); give it that encoder")
-        return self.embedder.encode(texts)
 
     def predict(self, text: str, task: str | None = None) -> dict[str, float]:
         """P(success) of every model on this prompt."""
@@ -113,7 +109,7 @@ class LearnedRouter:
         header = {"format": FORMAT, "models": list(self.models), "lam": self.lam,
                   "target": self.target, "groups": list(self.featurizer.groups),
                   "shape_names": list(SHAPE_NAMES), "info": self.info,
-                  "embedder": self.embedder_fingerprint}
+                  "embedder": self.embedder.fingerprint if self.embedder else None}
         extra: dict[str, Any] = {} if self.embed_weights is None else {
             "embed_weights": self.embed_weights}
         vocab = sorted(self.featurizer.vocabulary.items(), key=lambda kv: kv[1])
@@ -166,7 +162,7 @@ class LearnedRouter:
                        arrays["bias"], float(header["lam"]), header["target"],
                        dict(header.get("info", {})),
                        arrays["embed_weights"].astype(float) if wanted else None,
-                       embedder if wanted else None, wanted)
+                       embedder if wanted else None)
         except KeyError as exc:
             raise DataError("missing array or key", file=str(path), field=str(exc)) from exc
 
@@ -188,10 +184,9 @@ def probabilities_table(router: LearnedRouter, texts: Sequence[str],
                         tasks: Sequence[str | None] | None = None) -> FloatArray:
     """(n, m) P(success) for many prompts (evaluation helper)."""
     groups: Sequence[str | None] = tasks if tasks is not None else [None] * len(texts)
-    if router.embed_weights is None:
-        return np.stack([router.predict_array(t, g)
-                         for t, g in zip(texts, groups, strict=True)])
-    vectors = router.vectors(list(texts))
+    vectors: Sequence[AnyFloatArray | None] = [None] * len(texts)
+    if router.embedder is not None:
+        vectors = list(router.embedder.encode(list(texts)))  # batched: far cheaper
     return np.stack([router.predict_array(t, g, v)
                      for t, g, v in zip(texts, groups, vectors, strict=True)])
 

@@ -161,6 +161,10 @@ def test_bad_folders_fail_with_the_file_named(tmp_path: Path) -> None:
     (folder / "config.json").write_text(json.dumps({"model_type": "t5"}))
     with pytest.raises(DataError, match="only BERT"):
         SentenceEncoder(folder)
+    folder = make_encoder(tmp_path / "limit")
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": "long"}))
+    with pytest.raises(DataError, match="max_seq_length is not a number"):
+        SentenceEncoder(folder)
     folder = make_encoder(tmp_path / "broken")
     (folder / "model.safetensors").write_bytes(b"not a tensor file")
     with pytest.raises(DataError, match="cannot read the model"):
