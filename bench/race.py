@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from taskroute.calling.records import RouteRecord
 from taskroute.policy.loader import parse_policy
 from taskroute.providers.simulated import ModelProfile, SimulatedUpstream
+from taskroute.records import RouteRecord
 from taskroute.request import ChatRequest
 from taskroute.router import Router
 

@@ -27,14 +27,14 @@ from taskroute.signals import Signals, measure
 from taskroute.tasks import DEFAULT_OUTPUT_TOKENS, TYPICAL_OUTPUT_TOKENS
 
 if TYPE_CHECKING:
-    from taskroute.calling.engine import Api, CallEngine
-    from taskroute.calling.records import RouteResult
+    from taskroute.calling.engine import CallEngine
     from taskroute.calling.streaming import RouteStream
     from taskroute.calling.sync import LoopThread
     from taskroute.classify.base import Classifier
     from taskroute.gates.base import Gate, GateFactory
     from taskroute.learned.model import LearnedRouter
     from taskroute.providers.base import Provider
+    from taskroute.records import Api, RouteResult
     from taskroute.store.base import Store
 
 ROUTING_MODEL_NAMES = frozenset({"", "auto", "taskroute", "taskroute/auto"})

@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from taskroute.calling.context import Answer, CallContext
-from taskroute.calling.records import Attempt, AttemptRole
 from taskroute.exceptions import ChainExhausted, ConfigError, UpstreamError
 from taskroute.gates.base import Gate
 from taskroute.gates.runner import passed, run_gates
+from taskroute.records import Attempt, AttemptRole
 
 T = TypeVar("T")
 Ask = Callable[[str, AttemptRole], Awaitable[T]]   # (model, role) → its answer or an error

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Literal
 
-from taskroute.calling.records import Attempt, AttemptRole, AttemptStatus, GateVerdict
 from taskroute.decision import Decision
 from taskroute.policy.model import Policy, Price
+from taskroute.records import Api, Attempt, AttemptRole, AttemptStatus, GateVerdict
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, StreamChunk
 from taskroute.signals import estimate_tokens
@@ -39,7 +38,7 @@ class CallContext:
     request: ChatRequest
     decision: Decision
     policy: Policy
-    api: Literal["openai", "anthropic", "library"] = "library"   # who asked, for the log
+    api: Api = "library"   # who asked, for the log
     attempts: list[Attempt] = field(default_factory=list)
 
     @property

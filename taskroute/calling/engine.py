@@ -15,7 +15,6 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Literal
 
 from taskroute.calling import chain as chain_layer
 from taskroute.calling import race as race_layer
@@ -26,7 +25,6 @@ from taskroute.calling.failover import call_model
 from taskroute.calling.hedge import FirstTokenTimes
 from taskroute.calling.once import Opened, Wiring, close_quietly, complete_once, open_stream
 from taskroute.calling.once import read_whole as read_whole_once
-from taskroute.calling.records import AttemptRole, GateVerdict, RouteRecord, RouteResult
 from taskroute.calling.retry import RetryPolicy
 from taskroute.calling.streaming import RouteStream, StreamStart
 from taskroute.decision import Decision
@@ -35,11 +33,11 @@ from taskroute.gates.base import Gate, GateEnv
 from taskroute.gates.registry import GateRegistry
 from taskroute.policy.model import Policy, RaceSpec
 from taskroute.providers.base import Provider, Timeouts
+from taskroute.records import Api, AttemptRole, GateVerdict, RouteRecord, RouteResult
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, new_id
 from taskroute.store.base import LogEntry, Store
 
-Api = Literal["openai", "anthropic", "library"]
 OnceCall = Callable[[CallContext, Wiring, str, str, AttemptRole], Awaitable[Answer]]
 HEDGE_LOST = GateVerdict("hedge", False, "finished together with the other hedged call")
 

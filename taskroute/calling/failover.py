@@ -10,9 +10,9 @@ from typing import TypeVar
 from taskroute.calling.context import CallContext
 from taskroute.calling.hedge import hedged
 from taskroute.calling.once import Wiring
-from taskroute.calling.records import AttemptRole
 from taskroute.calling.retry import RetryPolicy
 from taskroute.exceptions import ConfigError, UpstreamError
+from taskroute.records import AttemptRole
 
 T = TypeVar("T")
 Once = Callable[[str, AttemptRole], Awaitable[T]]   # (deployment, role) → one call

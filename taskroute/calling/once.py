@@ -18,11 +18,11 @@ from taskroute.calling.assemble import Tally, assemble, carries_output
 from taskroute.calling.breaker import Breakers
 from taskroute.calling.context import Answer, CallContext, describe_error
 from taskroute.calling.hedge import FirstTokenTimes
-from taskroute.calling.records import AttemptRole
 from taskroute.calling.retry import counts_against_deployment
 from taskroute.exceptions import ConfigError, MalformedResponse, TaskrouteError, UpstreamTimeout
 from taskroute.policy.model import split_model_id
 from taskroute.providers.base import Provider, Timeouts
+from taskroute.records import AttemptRole
 from taskroute.response import StreamChunk
 
 BACKSTOP_GRACE_S = 1.0

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from taskroute.calling.chain import Ask
 from taskroute.calling.context import Answer, CallContext
 from taskroute.calling.hedge import cancel_and_wait
-from taskroute.calling.records import GateVerdict
 from taskroute.exceptions import ConfigError, UpstreamError
 from taskroute.gates.base import Gate
 from taskroute.gates.runner import confidence, passed, run_gates
 from taskroute.policy.model import RaceSpec
+from taskroute.records import GateVerdict
 
 LOST = GateVerdict("race", False, "finished together with the cheap answer, which won")
 

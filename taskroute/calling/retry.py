@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from taskroute.calling.records import AttemptRole
 from taskroute.exceptions import (
     MalformedResponse,
     RateLimited,
@@ -20,6 +19,7 @@ from taskroute.exceptions import (
     UpstreamStatus,
     UpstreamTimeout,
 )
+from taskroute.records import AttemptRole
 
 T = TypeVar("T")
 

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 from taskroute.calling.assemble import Tally, assemble
 from taskroute.calling.context import CallContext, describe_error
 from taskroute.calling.once import Opened, close_quietly, stream_failed
-from taskroute.calling.records import RouteRecord
 from taskroute.exceptions import MalformedResponse, TaskrouteError
 from taskroute.gates.runner import run_gates
+from taskroute.records import RouteRecord
 from taskroute.response import StreamChunk
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ import json
 import sys
 from typing import Any, TextIO
 
-from taskroute.calling.records import Attempt, RouteRecord
 from taskroute.cli.common import add_policy_option, load_router, read_request
+from taskroute.records import Attempt, RouteRecord
 from taskroute.request import ChatRequest
 from taskroute.router import Router
 

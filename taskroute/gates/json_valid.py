@@ -7,8 +7,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from taskroute.calling.records import GateVerdict
 from taskroute.gates.base import GateEnv, no_settings, verdict
+from taskroute.records import GateVerdict
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse
 

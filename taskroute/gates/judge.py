@@ -10,9 +10,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from taskroute.calling.records import GateVerdict
 from taskroute.exceptions import UpstreamError
 from taskroute.gates.base import GateEnv, ModelCaller, allowed_settings, number_setting, verdict
+from taskroute.records import GateVerdict
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse
 

@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from taskroute.calling.records import GateVerdict
 from taskroute.gates.base import GateEnv, allowed_settings, verdict
+from taskroute.records import GateVerdict
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse
 

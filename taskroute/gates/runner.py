@@ -5,9 +5,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 
-from taskroute.calling.records import GateVerdict
 from taskroute.gates.base import Gate
 from taskroute.gates.logprob import answer_confidence
+from taskroute.records import GateVerdict
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse
 

@@ -11,9 +11,9 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from taskroute.calling.records import GateVerdict
 from taskroute.gates.base import GateEnv, no_settings, verdict
 from taskroute.gates.json_valid import parse_json
+from taskroute.records import GateVerdict
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse
 

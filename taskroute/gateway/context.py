@@ -12,13 +12,13 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from taskroute.calling.records import RouteRecord
 from taskroute.decision import Decision
 from taskroute.exceptions import InvalidRequest, TaskrouteError, UpstreamError
 from taskroute.gateway.auth import Authenticator, RateLimiter
 from taskroute.gateway.errors import RequestTooLarge, summarise_attempts
 from taskroute.gateway.metrics import GatewayMetrics
 from taskroute.gateway.settings import GatewaySettings
+from taskroute.records import RouteRecord
 from taskroute.request import ChatRequest
 from taskroute.router import Router
 from taskroute.store.base import LogEntry, Store

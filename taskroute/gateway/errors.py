@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -24,11 +24,9 @@ from taskroute.exceptions import (
     UpstreamError,
     UpstreamTimeout,
 )
+from taskroute.records import Api
 
 log = logging.getLogger("taskroute.gateway")
-
-Api = Literal["openai", "anthropic"]
-
 
 class AuthenticationFailed(CallerError):
     status_code = 401

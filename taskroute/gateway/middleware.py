@@ -9,7 +9,8 @@ from aiohttp.typedefs import Handler
 from taskroute.exceptions import TaskrouteError
 from taskroute.gateway.auth import OPEN_PATHS
 from taskroute.gateway.context import GATEWAY, KEY_ID
-from taskroute.gateway.errors import Api, from_http, render
+from taskroute.gateway.errors import from_http, render
+from taskroute.records import Api
 
 
 @web.middleware

@@ -10,7 +10,6 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from taskroute.calling.records import RouteRecord
 from taskroute.calling.streaming import RouteStream
 from taskroute.exceptions import TaskrouteError
 from taskroute.gateway.context import (
@@ -19,7 +18,8 @@ from taskroute.gateway.context import (
     explain,
     wants_explain,
 )
-from taskroute.gateway.errors import Api, error_event
+from taskroute.gateway.errors import error_event
+from taskroute.records import Api, RouteRecord
 from taskroute.request import ChatRequest
 from taskroute.response import StreamChunk
 

@@ -27,10 +27,9 @@ from taskroute.router import Router
 from taskroute.store.base import LogEntry, Store
 
 if TYPE_CHECKING:
-    from taskroute.calling.engine import Api
-    from taskroute.calling.records import RouteResult
     from taskroute.calling.streaming import RouteStream
     from taskroute.quality.shadow import ShadowLog
+    from taskroute.records import Api, RouteResult
 
 log = logging.getLogger(__name__)
 KeyOf = Callable[[], "str | None"]

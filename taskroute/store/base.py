@@ -4,15 +4,15 @@ library alike."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
-from taskroute.calling.records import RouteRecord
+from taskroute.records import Api, RouteRecord
 
 
 @dataclass(frozen=True, slots=True)
 class LogEntry:
     record: RouteRecord
-    api: Literal["openai", "anthropic", "library"] = "library"
+    api: Api = "library"
     http_status: int = 200
     user: str | None = None
     session_id: str | None = None

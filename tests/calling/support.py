@@ -7,10 +7,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from taskroute.calling.records import RouteRecord
 from taskroute.policy.loader import parse_policy
 from taskroute.policy.model import Policy
 from taskroute.providers.simulated import SimulatedUpstream
+from taskroute.records import RouteRecord
 from taskroute.request import ChatRequest
 from taskroute.router import Router
 from taskroute.store.base import LogEntry

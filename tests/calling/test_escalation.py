@@ -8,10 +8,10 @@ from types import MappingProxyType
 
 import pytest
 
-from taskroute.calling.records import GateVerdict
 from taskroute.exceptions import ChainExhausted, UnknownTask
 from taskroute.policy.model import GateSpec
 from taskroute.providers.simulated import SimulatedUpstream
+from taskroute.records import GateVerdict
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse
 from taskroute.router import Router

@@ -8,7 +8,6 @@ import random
 import pytest
 
 from taskroute.calling.breaker import CircuitBreaker
-from taskroute.calling.records import AttemptRole
 from taskroute.calling.retry import RetryPolicy, is_retryable
 from taskroute.exceptions import (
     MalformedResponse,
@@ -18,6 +17,7 @@ from taskroute.exceptions import (
     UpstreamTimeout,
 )
 from taskroute.providers.simulated import SimulatedUpstream
+from taskroute.records import AttemptRole
 
 from .support import RouterFactory, ask, assert_all_recorded
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from taskroute.calling.records import GateVerdict
 from taskroute.exceptions import PolicyError, UpstreamTimeout
 from taskroute.gates.base import GateEnv
 from taskroute.gates.judge import JudgeGate, parse_score
 from taskroute.gates.registry import BUILTIN_GATES, GateRegistry
 from taskroute.gates.runner import run_gates
 from taskroute.policy.loader import load_default_policy, parse_policy
+from taskroute.records import GateVerdict
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, Choice, ResponseMessage
 from taskroute.router import Router

@@ -6,8 +6,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from taskroute.calling.records import Attempt, AttemptStatus, RouteRecord
 from taskroute.policy.loader import load_default_policy
+from taskroute.records import Attempt, AttemptStatus, RouteRecord
 from taskroute.request import ChatRequest
 from taskroute.router import Router
 from taskroute.store.base import LogEntry

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from taskroute.calling.records import Attempt, GateVerdict, RouteRecord
 from taskroute.decision import Decision
+from taskroute.records import Attempt, GateVerdict, RouteRecord
 from taskroute.request import ChatRequest
 from taskroute.router import Router
 from taskroute.store import LogEntry, SqliteStore, Store

@@ -1,4 +1,6 @@
-"""What the call path records: every attempt, and the route a request took."""
+"""What the call path records — every attempt, and the route a request took — shared by the
+call path, the gates, the stores and the gateway (so it lives low in the tree, beside
+`decision.py`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from typing import Any, Literal
 from taskroute.decision import Decision
 from taskroute.response import ChatResponse
 
+# Who asked: one of the gateway's client APIs, or the library itself.
+Api = Literal["openai", "anthropic", "library"]
 AttemptStatus = Literal["ok", "rejected", "error", "cancelled", "skipped"]
 AttemptRole = Literal["first", "retry", "escalation", "failover", "race", "hedge"]
 
