@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from taskroute.decision import Decision
 from taskroute.policy.model import Policy, Price
-from taskroute.records import Api, Attempt, AttemptRole, AttemptStatus, GateVerdict
+from taskroute.records import Attempt, AttemptRole, AttemptStatus, GateVerdict, RequestContext
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, StreamChunk
 from taskroute.signals import estimate_tokens
@@ -38,7 +38,7 @@ class CallContext:
     request: ChatRequest
     decision: Decision
     policy: Policy
-    api: Api = "library"   # who asked, for the log
+    origin: RequestContext = field(default_factory=RequestContext)   # who asked, for the log
     attempts: list[Attempt] = field(default_factory=list)
 
     @property

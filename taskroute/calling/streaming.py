@@ -14,18 +14,17 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from taskroute.calling.assemble import Tally, assemble
 from taskroute.calling.context import CallContext, describe_error
-from taskroute.calling.once import Opened, close_quietly, stream_failed
+from taskroute.calling.once import Opened, Wiring, close_quietly, stream_failed
+from taskroute.decision import Decision
 from taskroute.exceptions import MalformedResponse, TaskrouteError
+from taskroute.gates.base import Gate
 from taskroute.gates.runner import run_gates
 from taskroute.records import RouteRecord
 from taskroute.response import StreamChunk
-
-if TYPE_CHECKING:
-    from taskroute.calling.engine import CallEngine
 
 
 @dataclass(slots=True)
@@ -36,8 +35,21 @@ class StreamStart:
     race_winner: str | None = None
 
 
+class StreamEngine(Protocol):
+    """What a stream needs of the call path that made it (the `CallEngine`)."""
+
+    wiring: Wiring
+
+    async def start_stream(self, ctx: CallContext) -> StreamStart: ...
+
+    def gates_for(self, decision: Decision) -> tuple[Gate, ...]: ...
+
+    def finish(self, ctx: CallContext, record: RouteRecord, answer: str | None,
+               error: BaseException | None) -> None: ...
+
+
 class RouteStream:
-    def __init__(self, engine: CallEngine, ctx: CallContext, record: RouteRecord) -> None:
+    def __init__(self, engine: StreamEngine, ctx: CallContext, record: RouteRecord) -> None:
         self._engine = engine
         self._ctx = ctx
         self.record = record

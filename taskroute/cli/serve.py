@@ -52,19 +52,19 @@ def provider_keys(policy: Policy) -> tuple[list[str], list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from taskroute.experiment import compose
     from taskroute.gateway.app import create_app
     from taskroute.gateway.server import run as run_server
     from taskroute.gateway.server import serve
     from taskroute.gateway.settings import GatewaySettings
     from taskroute.store.sqlite import SqliteStore
 
-    router = load_router(args)
     settings = GatewaySettings.from_env()
     if args.rate_limit:
         settings = GatewaySettings.from_env(rate_limit_rpm=args.rate_limit)
     db = Path(args.db) if args.db else default_db()
-    store = SqliteStore(db)
-    app = create_app(router, settings, store=store)
+    router = compose(load_router(args, store=SqliteStore(db)))
+    app = create_app(router, settings)
     have, missing = provider_keys(router.policy)
 
     def listening(url: str) -> None:
