@@ -35,13 +35,13 @@ from taskroute.gates.registry import GateRegistry
 from taskroute.policy.model import Policy, RaceSpec
 from taskroute.providers.base import Provider, Timeouts
 from taskroute.quality.budgets import Spend
-from taskroute.records import AttemptRole, GateVerdict, RequestContext, RouteRecord, RouteResult
+from taskroute.records import AttemptRole, RequestContext, RouteRecord, RouteResult
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, new_id
 from taskroute.store.base import LogEntry, Store
 
 OnceCall = Callable[[CallContext, Wiring, str, str, AttemptRole], Awaitable[Answer]]
-HEDGE_LOST = GateVerdict("hedge", False, "finished together with the other hedged call")
+HEDGE_LOST = "cancelled: lost the hedge (the other hedged call answered first)"
 
 
 class CallEngine:
@@ -152,7 +152,7 @@ class CallEngine:
         self, ctx: CallContext, once: OnceCall, kind: str
     ) -> chain_layer.Ask[Answer]:
         async def discard(answer: Answer) -> None:
-            ctx.record_answer(answer, "rejected", (HEDGE_LOST,))
+            answer.call.answered("cancelled", error=HEDGE_LOST)
 
         async def ask(model: str, role: AttemptRole) -> Answer:
             return await call_model(
@@ -167,10 +167,7 @@ class CallEngine:
     def _stream_asker(self, ctx: CallContext) -> chain_layer.Ask[Opened]:
         async def discard(opened: Opened) -> None:
             await close_quietly(opened.rest)
-            ctx.record(model=opened.model, deployment=opened.deployment, role=opened.role,
-                       status="cancelled", started_at=opened.started_at,
-                       latency_s=time.perf_counter() - opened.started,
-                       first_token_s=opened.first_token_s, error="cancelled: lost the hedge")
+            opened.call.answered("cancelled", error=HEDGE_LOST)
 
         async def ask(model: str, role: AttemptRole) -> Opened:
             return await call_model(
@@ -203,8 +200,11 @@ class CallEngine:
         """One model call on a gate's behalf (the judge): failover and retries, no gates."""
         decision = _side_decision(model, request, self.policy)
         ctx = CallContext(request, decision, self.policy)
-        answer = await self._asker(ctx, complete_once, "complete")(model, "first")
-        ctx.record_answer(answer, "ok")
+        try:
+            answer = await self._asker(ctx, complete_once, "complete")(model, "first")
+            answer.call.answered("ok")
+        finally:
+            ctx.settle()
         return answer.response, sum(a.cost_usd for a in ctx.attempts)
 
     # -- finishing ------------------------------------------------------------------------------
@@ -214,6 +214,7 @@ class CallEngine:
         error: BaseException | None,
     ) -> None:
         """The one way every request ends, answered or not."""
+        ctx.settle()  # every call no layer ended (an answer never used) is recorded now
         request, origin = ctx.request, ctx.origin
         if isinstance(error, TaskrouteError):
             error.record = record

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from taskroute.calling.assemble import Tally, assemble
 from taskroute.calling.context import CallContext, describe_error
-from taskroute.calling.once import Opened, Wiring, close_quietly, stream_failed
+from taskroute.calling.once import Opened, close_quietly
 from taskroute.decision import Decision
 from taskroute.exceptions import MalformedResponse, TaskrouteError
 from taskroute.gates.base import Gate
@@ -37,8 +37,6 @@ class StreamStart:
 
 class StreamEngine(Protocol):
     """What a stream needs of the call path that made it (the `CallEngine`)."""
-
-    wiring: Wiring
 
     async def start_stream(self, ctx: CallContext) -> StreamStart: ...
 
@@ -159,16 +157,11 @@ class RouteStream:
         response = assemble(self._given, model=live.deployment)
         verdicts = await run_gates(self._engine.gates_for(self.decision), response,
                                    self._ctx.request, sync_only=True)
-        input_tokens, output_tokens = self._live_tally.tokens(self._ctx.input_estimate)
-        self._ctx.record(
-            model=live.model, deployment=live.deployment, role=live.role, status="ok",
-            started_at=live.started_at, latency_s=time.perf_counter() - live.started,
-            first_token_s=live.first_token_s, input_tokens=input_tokens,
-            output_tokens=output_tokens, verdicts=verdicts,
-        )
+        live.call.latency_s = live.call.elapsed()
+        live.call.answered("ok", verdicts, tally=self._live_tally)
 
     def _live_failed(self, live: Opened, exc: BaseException) -> None:
-        stream_failed(self._ctx, self._engine.wiring, live, self._live_tally, exc)
+        live.call.failed(exc, self._live_tally)
         self._finish(exc)
 
     async def aclose(self) -> None:
@@ -179,8 +172,7 @@ class RouteStream:
         live = self._live
         if live is not None:
             await close_quietly(live.rest)
-            stream_failed(self._ctx, self._engine.wiring, live, self._live_tally,
-                          asyncio.CancelledError())
+            live.call.failed(asyncio.CancelledError(), self._live_tally)
         self._finish(asyncio.CancelledError(), closed_by_caller=True)
 
     def _finish(self, error: BaseException | None, *, closed_by_caller: bool = False) -> None:
