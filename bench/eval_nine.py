@@ -1,7 +1,7 @@
 """Nine-model set: train on train.json, score on test.json, costs from prices.json.
 
     .venv/bin/python bench/eval_nine.py [--report nine-report.html]
-Prints AIQ, quality at the best single model's cost and cost at its quality, per router.
+Prints AIQ, quality at the best single model's cost and cost at its quality, per strategy.
 """
 
 from __future__ import annotations

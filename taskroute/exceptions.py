@@ -6,8 +6,19 @@
     │   ├── UnknownTask                 a task class the policy does not define (400)
     │   ├── UnknownModel                a model id the policy does not define (404)
     │   ├── PolicyError                 an unusable policy file (file, line, key, expected)
+    │   │   └── ConditionError          a rule's condition that does not compile (the loader
+    │   │                               adds the file and line)
     │   ├── DataError                   a dataset or file that cannot be read (file, row, field)
-    │   └── ConfigError                 missing settings, such as an API key's variable
+    │   ├── ConfigError                 missing settings, such as an API key's variable
+    │   ├── AuthenticationFailed        no gateway key, or one it does not know (401)
+    │   ├── Forbidden                   a key without the right, e.g. to reload the policy (403)
+    │   ├── NotFound                    no such gateway endpoint (404)
+    │   ├── MethodNotAllowed            an endpoint asked with the wrong HTTP method (405)
+    │   ├── RequestTooLarge             a body over the gateway's size limit (413)
+    │   ├── TooManyRequests             the gateway's own per-key limit, with retry-after (429)
+    │   ├── BudgetExhausted             a daily budget is used up until it resets (429)
+    │   ├── UnknownRequest              feedback naming a request the log does not hold (404)
+    │   └── DuplicateFeedback           a second feedback on one request: never counted (409)
     └── UpstreamError                   a provider failed us; the chain may escalate past it
         ├── UpstreamTimeout             connect, first-token or total deadline passed (504)
         ├── UpstreamStatus              the provider answered with an error status (502)
@@ -110,8 +121,66 @@ class DataError(CallerError):
         self.file, self.row, self.field = file, row, field
 
 
+class ConditionError(PolicyError):
+    """A rule's condition that cannot compile; the loader adds the file and line."""
+
+
 class ConfigError(CallerError):
     """Missing or wrong settings, such as an unset API key variable."""
+
+
+class AuthenticationFailed(CallerError):
+    """The gateway got no API key, or one it does not know."""
+
+    status_code = 401
+
+
+class Forbidden(CallerError):
+    """A known key without the right to do this, such as reloading the policy."""
+
+    status_code = 403
+
+
+class NotFound(CallerError):
+    """No such gateway endpoint."""
+
+    status_code = 404
+
+
+class MethodNotAllowed(CallerError):
+    status_code = 405
+
+
+class RequestTooLarge(CallerError):
+    status_code = 413
+
+
+class TooManyRequests(CallerError):
+    """The gateway's own per-key limit (an upstream 429 is `RateLimited`)."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BudgetExhausted(CallerError):
+    """A daily budget is used up: refused until it resets."""
+
+    status_code = 429
+
+
+class UnknownRequest(CallerError):
+    """Feedback names a request the log does not hold."""
+
+    status_code = 404
+
+
+class DuplicateFeedback(CallerError):
+    """The request already has feedback; it is never counted twice."""
+
+    status_code = 409
 
 
 class UpstreamError(TaskrouteError):

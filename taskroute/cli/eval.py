@@ -1,4 +1,8 @@
-"""`taskroute eval DATA --router NAME [--cv K | --test DATA] [--report report.html]`."""
+"""`taskroute eval DATA --strategy NAME [--cv K | --test DATA] [--report report.html]`.
+
+A strategy is an offline way of routing, replayed over recorded outcomes; `--router` is its
+older spelling, still accepted.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,16 @@ from taskroute.exceptions import CallerError
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("eval", help="replay routers over recorded outcomes and score them")
+    parser = sub.add_parser("eval", help="replay routing strategies over recorded outcomes "
+                             "and score them")
     parser.add_argument("data", help="outcomes JSONL, or FORMAT:PATH to import on the fly")
-    parser.add_argument("--router", action="append", default=[], metavar="NAME",
-                        help="random, oracle, always:<model>, learned, rule[:POLICY], "
-                        "cascade[:MODEL,MODEL...] (repeatable; default: all of them, with "
-                        "always:<model> for every model, and cascade when the data has "
-                        "recorded responses)")
+    parser.add_argument("--strategy", "--router", action="append", default=[],
+                        dest="strategy", metavar="NAME",
+                        help="a routing strategy to replay: random, oracle, always:<model>, "
+                        "learned, rule[:POLICY], cascade[:MODEL,MODEL...] (repeatable; "
+                        "default: all of them, with always:<model> for every model, and "
+                        "cascade when the data has recorded responses; --router is the older "
+                        "spelling)")
     split = parser.add_mutually_exclusive_group()
     split.add_argument("--cv", type=int, default=0, metavar="K", help="K-fold cross-validation")
     split.add_argument("--test", metavar="DATA", help="train on DATA, score on this set")
@@ -47,11 +54,11 @@ def _progress(total: int) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskroute.evaluate.cascade import CascadeRouter
+    from taskroute.evaluate.cascade import CascadeStrategy
     from taskroute.evaluate.loading import open_dataset
     from taskroute.evaluate.replay import evaluate
     from taskroute.evaluate.report import table_rows, write_report
-    from taskroute.evaluate.routers import make_router
+    from taskroute.evaluate.strategies import make_strategy
 
     started = time.perf_counter()
     data = open_dataset(args.data)
@@ -60,21 +67,21 @@ def run(args: argparse.Namespace) -> int:
         raise CallerError("give --cv K (K >= 2) or --test DATA")
     has_responses = any(o.response is not None for r in data.records
                          for o in r.outcomes.values())
-    names = args.router or ["random", *[f"always:{m}" for m in data.models], "rule",
+    names = args.strategy or ["random", *[f"always:{m}" for m in data.models], "rule",
                             "learned", *(["cascade"] if has_responses else []), "oracle"]
     gates = tuple(g.strip() for g in args.gates.split(",") if g.strip())
     if args.embedder and "learned" not in names:
         raise CallerError("--embedder adds sentence vectors to the learned router: "
-                          "evaluate it with --router learned")
+                          "evaluate it with --strategy learned")
     embedder = load_embedder(args)
-    routers = [make_router(n, args.seed, c=args.c, gates=gates) for n in names]
-    if embedder is not None:  # a second learned router, with the sentence vectors
-        routers += [make_router(n, args.seed, c=args.c, embedder=embedder)
-                    for n in names if n == "learned"]
-    for router in routers:  # fail before the first fold, not in the middle of a progress bar
-        if isinstance(router, CascadeRouter):
-            router.check(data)
-    results = evaluate(routers, data, test=test, cv=args.cv, seed=args.seed,
+    strategies = [make_strategy(n, args.seed, c=args.c, gates=gates) for n in names]
+    if embedder is not None:  # a second learned strategy, with the sentence vectors
+        strategies += [make_strategy(n, args.seed, c=args.c, embedder=embedder)
+                       for n in names if n == "learned"]
+    for strategy in strategies:  # fail before the first fold, not in the middle of a progress bar
+        if isinstance(strategy, CascadeStrategy):
+            strategy.check(data)
+    results = evaluate(strategies, data, test=test, cv=args.cv, seed=args.seed,
                        progress=_progress(args.cv or 1))
     header, rows = table_rows(results)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]

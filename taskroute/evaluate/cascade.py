@@ -61,7 +61,7 @@ def gate_judge(names: Sequence[str] = DEFAULT_GATES) -> Judge:
 
 
 @dataclass
-class CascadeRouter:
+class CascadeStrategy:
     """`cascade` (every model, cheapest first) or `cascade:A,B,C` (that chain)."""
 
     chain: tuple[str, ...] = ()

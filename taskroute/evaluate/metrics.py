@@ -1,7 +1,7 @@
 """The field's routing metrics, computed exactly as their papers' code does.
 
 Two models (RouteLLM, arXiv 2406.18665, `routellm/evals`):
-  * `threshold_sweep`: thresholds at the 11 quantiles of the router's strong-model scores
+  * `threshold_sweep`: thresholds at the 11 quantiles of the strategy's strong-model scores
     (`pd.qcut(scores, 10)` bin edges); a prompt goes to the strong model when its score is
     >= the threshold (> for the last one, so the sweep ends at 0 % strong calls).
   * PGR(x) = (quality(x) − weak) / (strong − weak).
@@ -98,8 +98,8 @@ def cpt(points: Sequence[SweepPoint], target_pgr: float, strong_quality: float,
     return float(np.interp(goal, y, x))
 
 
-def random_router_apgr() -> float:
-    """Expected APGR of a router that picks the strong model at random: the curve is the
+def random_strategy_apgr() -> float:
+    """Expected APGR of a strategy that picks the strong model at random: the curve is the
     straight line from weak to strong quality, so the normalised area is exactly 1/2."""
     return 0.5
 
@@ -135,7 +135,7 @@ def aiq(costs: Sequence[float], qualities: Sequence[float],
         cost_range: tuple[float, float] | None = None) -> float:
     """RouterBench's Average Improvement in Quality: area under the non-decreasing convex hull,
     extended flat to the largest cost, divided by the cost range. `cost_range` defaults to the
-    points' own; below a router's cheapest point it scores zero quality."""
+    points' own; below a strategy's cheapest point it scores zero quality."""
     hull = nondecreasing_hull(costs, qualities)
     lo, hi = cost_range if cost_range is not None else (min(costs), max(costs))
     if hi <= lo:

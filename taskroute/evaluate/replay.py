@@ -1,4 +1,4 @@
-"""Replay routers over recorded outcomes and score them, on a test set or by K-fold CV.
+"""Replay strategies over recorded outcomes and score them, on a test set or by K-fold CV.
 
 Costs per model come from the data (mean recorded cost) or, when it has none, from the
 training quality rank: the weakest model costs 0 and the strongest 1, so with two models the
@@ -15,9 +15,9 @@ import numpy as np
 import numpy.typing as npt
 
 from taskroute.evaluate import metrics as M
-from taskroute.evaluate.cascade import CascadeRouter, cascade_figures
+from taskroute.evaluate.base import Strategy, model_costs
+from taskroute.evaluate.cascade import CascadeStrategy, cascade_figures
 from taskroute.evaluate.datasets import Dataset
-from taskroute.evaluate.routers import EvalRouter
 from taskroute.exceptions import DataError
 
 FloatArray = npt.NDArray[np.float64]
@@ -32,20 +32,13 @@ class CurvePoint:
 
 
 @dataclass
-class RouterScore:
-    """One router's figures (fold means under CV) and its pooled curves."""
+class StrategyScore:
+    """One strategy's figures (fold means under CV) and its pooled curves."""
 
     name: str
     figures: dict[str, float] = field(default_factory=dict)
     curve: list[CurvePoint] = field(default_factory=list)
     sweep: list[M.SweepPoint] = field(default_factory=list)
-
-
-def model_costs(train: Dataset) -> FloatArray:
-    if train.has_costs():
-        return np.asarray(np.nan_to_num(np.nanmean(train.costs(), axis=0), nan=0.0), float)
-    rank = np.argsort(np.argsort(np.nanmean(train.scores(), axis=0)))
-    return np.asarray(rank / max(len(train.models) - 1, 1), dtype=float)
 
 
 def choose(pred: FloatArray, costs: FloatArray, lam: float) -> IntArray:
@@ -113,11 +106,11 @@ def _multi_figures(curve: Sequence[CurvePoint], scores: FloatArray, costs: Float
             "max-quality": float(hull[-1, 1])}
 
 
-def score_split(router: EvalRouter, train: Dataset, test: Dataset, seed: int = 0,
+def score_split(strategy: Strategy, train: Dataset, test: Dataset, seed: int = 0,
                 ) -> tuple[dict[str, float], FloatArray, FloatArray]:
     """Fit on train, predict test; figures plus the prediction matrix and the costs used."""
-    router.fit(train)
-    pred = router.predict(test)
+    strategy.fit(train)
+    pred = strategy.predict(test)
     costs = model_costs(train)
     scores = np.nan_to_num(test.scores(), nan=0.0)
     record_costs = test.costs()
@@ -133,9 +126,10 @@ def folds(n: int, k: int, seed: int = 0) -> list[IntArray]:
     return [np.sort(part).astype(np.int64) for part in np.array_split(order, k)]
 
 
-def _cascade_split(router: CascadeRouter, train: Dataset, test: Dataset) -> dict[str, float]:
+def _cascade_split(cascade: CascadeStrategy, train: Dataset, test: Dataset,
+                   ) -> dict[str, float]:
     costs = model_costs(train)
-    result = router.run(test, costs)
+    result = cascade.run(test, costs)
     scores = np.nan_to_num(test.scores(), nan=0.0)
     figures = cascade_figures(result, scores)
     point = [CurvePoint(0.0, figures["cost"], figures["quality"])]
@@ -143,12 +137,12 @@ def _cascade_split(router: CascadeRouter, train: Dataset, test: Dataset) -> dict
     return figures
 
 
-def evaluate(routers: Iterable[EvalRouter | CascadeRouter], data: Dataset, *,
+def evaluate(strategies: Iterable[Strategy | CascadeStrategy], data: Dataset, *,
              test: Dataset | None = None,
              cv: int = 0, seed: int = 0,
              progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
-             ) -> list[RouterScore]:
-    """Score each router on `test` (trained on `data`) or by `cv`-fold cross-validation."""
+             ) -> list[StrategyScore]:
+    """Score each strategy on `test` (trained on `data`) or by `cv`-fold cross-validation."""
     data = data.complete()
     if test is None and cv < 2:
         raise DataError("give a test set or --cv K with K >= 2", file=data.source)
@@ -165,9 +159,9 @@ def evaluate(routers: Iterable[EvalRouter | CascadeRouter], data: Dataset, *,
                   for p in parts]
         pooled = data
     results = []
-    for router in routers:
-        if isinstance(router, CascadeRouter):
-            results.append(_evaluate_cascade(router, splits, pooled, progress))
+    for strategy in strategies:
+        if isinstance(strategy, CascadeStrategy):
+            results.append(_evaluate_cascade(strategy, splits, pooled, progress))
             continue
         oof = np.zeros((len(pooled), len(pooled.models)))
         per_fold: list[dict[str, float]] = []
@@ -175,10 +169,10 @@ def evaluate(routers: Iterable[EvalRouter | CascadeRouter], data: Dataset, *,
         steps: Iterable[int] = range(len(splits))
         for i in progress(steps) if progress else steps:
             train_part, test_part, where = splits[i]
-            figures, pred, costs = score_split(router, train_part, test_part, seed + i)
+            figures, pred, costs = score_split(strategy, train_part, test_part, seed + i)
             oof[where] = pred
             per_fold.append(figures)
-        result = RouterScore(router.name)
+        result = StrategyScore(strategy.name)
         result.figures = {k: float(np.mean([f[k] for f in per_fold])) for k in per_fold[0]}
         scores = np.nan_to_num(pooled.scores(), nan=0.0)
         result.curve = cost_quality_curve(oof, scores, costs, pooled.costs())
@@ -188,17 +182,17 @@ def evaluate(routers: Iterable[EvalRouter | CascadeRouter], data: Dataset, *,
     return results
 
 
-def _evaluate_cascade(router: CascadeRouter, splits: Sequence[tuple[Dataset, Dataset, IntArray]],
-                      pooled: Dataset,
+def _evaluate_cascade(cascade: CascadeStrategy,
+                      splits: Sequence[tuple[Dataset, Dataset, IntArray]], pooled: Dataset,
                       progress: Callable[[Iterable[int]], Iterable[int]] | None,
-                      ) -> RouterScore:
+                      ) -> StrategyScore:
     """The cascade has no knob: one (cost, quality) point per split, figures averaged."""
     per_fold: list[dict[str, float]] = []
     steps: Iterable[int] = range(len(splits))
     for i in progress(steps) if progress else steps:
         train_part, test_part, _ = splits[i]
-        per_fold.append(_cascade_split(router, train_part, test_part))
-    result = RouterScore(router.name)
+        per_fold.append(_cascade_split(cascade, train_part, test_part))
+    result = StrategyScore(cascade.name)
     result.figures = {k: float(np.mean([f[k] for f in per_fold])) for k in per_fold[0]}
     result.curve = [CurvePoint(0.0, result.figures["cost"], result.figures["quality"])]
     return result

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from taskroute.evaluate.replay import RouterScore
+from taskroute.evaluate.replay import StrategyScore
 
 
 def _pyplot() -> Any:
@@ -31,7 +31,7 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def cost_quality_plot(results: Sequence[RouterScore], cost_label: str) -> str:
+def cost_quality_plot(results: Sequence[StrategyScore], cost_label: str) -> str:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for res in results:
@@ -43,7 +43,7 @@ def cost_quality_plot(results: Sequence[RouterScore], cost_label: str) -> str:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=".", label=res.name)
     ax.set_xlabel(cost_label)
     ax.set_ylabel("quality")
-    ax.set_title("Cost vs quality as each router's knob moves")
+    ax.set_title("Cost vs quality as each strategy's knob moves")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     out = _png(fig)
@@ -51,7 +51,7 @@ def cost_quality_plot(results: Sequence[RouterScore], cost_label: str) -> str:
     return out
 
 
-def strong_share_plot(results: Sequence[RouterScore]) -> str:
+def strong_share_plot(results: Sequence[StrategyScore]) -> str:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for res in results:
@@ -68,16 +68,16 @@ def strong_share_plot(results: Sequence[RouterScore]) -> str:
     return out
 
 
-def table_rows(results: Sequence[RouterScore]) -> tuple[list[str], list[list[str]]]:
+def table_rows(results: Sequence[StrategyScore]) -> tuple[list[str], list[list[str]]]:
     keys: list[str] = []
     for res in results:
         keys.extend(k for k in res.figures if k not in keys)
     rows = [[res.name] + [f"{res.figures[k]:.4g}" if k in res.figures else "" for k in keys]
             for res in results]
-    return ["router", *keys], rows
+    return ["strategy", *keys], rows
 
 
-def write_report(path: str | os.PathLike[str], results: Sequence[RouterScore], *,
+def write_report(path: str | os.PathLike[str], results: Sequence[StrategyScore], *,
                  title: str, notes: Sequence[str] = (), cost_label: str = "cost") -> None:
     header, rows = table_rows(results)
     cells = "".join(f"<th>{html.escape(h)}</th>" for h in header)

@@ -1,4 +1,4 @@
-"""The policy's own rule router, replayed over recorded outcomes.
+"""The policy's own rules as a strategy, replayed over recorded outcomes.
 
 Each prompt goes through `Router.decide` exactly as live traffic would (caller-named class when
 the record has one, then the policy's rules, then the bundled classifier). The decision names a
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from taskroute.evaluate.base import model_costs
 from taskroute.evaluate.datasets import Dataset
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def tier_models(tiers: int, costs: FloatArray, quality: FloatArray) -> list[int]
 
 
 @dataclass
-class RuleRouter:
+class RuleStrategy:
     """`rule` (the bundled default policy) or `rule:PATH` (a policy file)."""
 
     policy_file: str | None = None
@@ -54,8 +55,6 @@ class RuleRouter:
         self._router()  # a missing or bad policy file fails now, before any evaluation
 
     def fit(self, train: Dataset) -> None:
-        from taskroute.evaluate.replay import model_costs
-
         router = self._router()
         quality = np.nan_to_num(np.nanmean(train.scores(), axis=0), nan=0.0)
         costs = model_costs(train)

@@ -12,8 +12,7 @@ import math
 import time
 from collections.abc import Sequence
 
-from taskroute.exceptions import Secret
-from taskroute.gateway.errors import AuthenticationFailed, TooManyRequests
+from taskroute.exceptions import AuthenticationFailed, Secret, TooManyRequests
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 

@@ -13,9 +13,9 @@ import msgspec
 from aiohttp import web
 
 from taskroute.decision import Decision
-from taskroute.exceptions import InvalidRequest
+from taskroute.exceptions import InvalidRequest, RequestTooLarge
 from taskroute.gateway.auth import Authenticator, RateLimiter
-from taskroute.gateway.errors import RequestTooLarge, summarise_attempts
+from taskroute.gateway.errors import summarise_attempts
 from taskroute.gateway.metrics import GatewayMetrics
 from taskroute.gateway.serving import Current
 from taskroute.gateway.settings import GatewaySettings

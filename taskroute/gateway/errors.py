@@ -15,11 +15,15 @@ import msgspec
 from aiohttp import web
 
 from taskroute.exceptions import (
-    CallerError,
+    AuthenticationFailed,
     ChainExhausted,
     InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
     RateLimited,
+    RequestTooLarge,
     TaskrouteError,
+    TooManyRequests,
     UnknownModel,
     UpstreamError,
     UpstreamTimeout,
@@ -27,32 +31,6 @@ from taskroute.exceptions import (
 from taskroute.records import Api
 
 log = logging.getLogger("taskroute.gateway")
-
-class AuthenticationFailed(CallerError):
-    status_code = 401
-
-
-class RequestTooLarge(CallerError):
-    status_code = 413
-
-
-class NotFound(CallerError):
-    status_code = 404
-
-
-class MethodNotAllowed(CallerError):
-    status_code = 405
-
-
-class TooManyRequests(CallerError):
-    """The gateway's own per-key limit (an upstream 429 is `RateLimited`)."""
-
-    status_code = 429
-
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
 
 _OPENAI_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",

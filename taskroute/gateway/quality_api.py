@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from taskroute.exceptions import CallerError, InvalidRequest, PolicyError
+from taskroute.exceptions import CallerError, Forbidden, InvalidRequest, PolicyError
 from taskroute.experiment import Serving, reloaded
 from taskroute.gateway.context import GATEWAY, key_id, read_json
 from taskroute.policy.loader import load_policy
@@ -41,10 +41,6 @@ log = logging.getLogger("taskroute.gateway")
 T = TypeVar("T")
 ENV_ADMIN_KEYS = "TASKROUTE_ADMIN_KEYS"
 CATCH_UP_EVERY_S = 10.0
-
-
-class Forbidden(CallerError):
-    status_code = 403
 
 
 @dataclass(slots=True)

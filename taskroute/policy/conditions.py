@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from taskroute.exceptions import ConditionError
+
 Facts = Any  # an object with the signals as attributes plus `task`
 Predicate = Callable[[Facts], bool]
 
@@ -36,10 +38,6 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "is": operator.eq, "==": operator.eq, "is not": operator.ne, "!=": operator.ne,
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
 }
-
-
-class ConditionError(ValueError):
-    """A condition that cannot compile; the loader adds the file and line."""
 
 
 @dataclass(frozen=True, slots=True)

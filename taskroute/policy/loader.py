@@ -9,9 +9,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from taskroute.exceptions import PolicyError
+from taskroute.exceptions import ConditionError, PolicyError
 from taskroute.policy import experiments
-from taskroute.policy.conditions import ConditionError, compile_condition
+from taskroute.policy.conditions import compile_condition
 from taskroute.policy.model import (
     AdjustAction,
     AdjustRule,
@@ -339,7 +339,7 @@ def _condition(node: Node, context: dict[str, Any]) -> Any:
     try:
         return compile_condition(node.text(), **context)
     except ConditionError as exc:
-        node.fail(str(exc))
+        node.fail(exc.problem)
 
 
 def _adjust(

@@ -19,18 +19,12 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from taskroute.decision import Decision
-from taskroute.exceptions import CallerError, InvalidRequest
+from taskroute.exceptions import BudgetExhausted, InvalidRequest
 from taskroute.policy.model import BudgetSpec, Policy
 from taskroute.request import ChatRequest
 
 Scope = tuple[str, str]  # ("user", id) | ("key", fingerprint) | ("day", "")
 Estimate = Callable[[str], float]  # model id → the request's estimated cost on it
-
-
-class BudgetExhausted(CallerError):
-    """A daily budget is used up: refused until it resets."""
-
-    status_code = 429
 
 
 class Spend(Protocol):

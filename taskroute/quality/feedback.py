@@ -17,23 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taskroute.exceptions import CallerError, InvalidRequest
+from taskroute.exceptions import DuplicateFeedback, InvalidRequest
+from taskroute.exceptions import UnknownRequest as UnknownRequest  # quality_api catches it here
 
 FIELDS = ("request_id", "score", "thumbs", "corrected", "text")
 MAX_TEXT = 4000
 _THUMBS = {"up": 1.0, "down": 0.0}
-
-
-class UnknownRequest(CallerError):
-    """Feedback names a request the log does not hold."""
-
-    status_code = 404
-
-
-class DuplicateFeedback(CallerError):
-    """The request already has feedback; it is never counted twice."""
-
-    status_code = 409
 
 
 @dataclass(frozen=True, slots=True)

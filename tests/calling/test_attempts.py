@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from taskroute.providers.simulated import SimulatedUpstream
 
@@ -19,10 +20,8 @@ async def test_an_answer_awaiting_its_gates_is_recorded_when_the_request_is_canc
                                                  task="qa"))
     assert await eventually(lambda: upstream.requests.get("large", 0) == 1)
     task.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass
     (entry,) = store.entries
     (small,) = [a for a in entry.record.attempts if a.model == "sim/small"]
     assert small.status == "cancelled"

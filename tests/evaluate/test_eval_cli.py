@@ -39,3 +39,24 @@ def test_bad_file_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["data", "import", "routellm", str(bad), "-o", str(tmp_path / "o.jsonl")]) == 1
     assert "row 2, field 'a'" in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_router_is_still_accepted_as_the_strategy_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "set.jsonl"
+    assert main(["data", "import", "routellm", str(_csv(tmp_path)), "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "--cv", "2", "--router", "always:cheap",
+                 "--strategy", "oracle"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[0] == "strategy"
+    assert [line.split()[0] for line in table[1:3]] == ["always:cheap", "oracle"]
+
+
+def test_an_unknown_strategy_is_named_as_one(capsys: pytest.CaptureFixture[str],
+                                             tmp_path: Path) -> None:
+    out = tmp_path / "set.jsonl"
+    assert main(["data", "import", "routellm", str(_csv(tmp_path)), "-o", str(out)]) == 0
+    assert main(["eval", str(out), "--cv", "2", "--strategy", "nope"]) == 1
+    assert "unknown strategy 'nope'" in capsys.readouterr().err

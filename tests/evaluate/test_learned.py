@@ -11,7 +11,7 @@ import pytest
 from taskroute.evaluate.calibrate import calibrate
 from taskroute.evaluate.datasets import Dataset, Outcome, Record
 from taskroute.evaluate.replay import evaluate
-from taskroute.evaluate.routers import make_router
+from taskroute.evaluate.strategies import make_strategy
 from taskroute.evaluate.train import train
 from taskroute.learned import LearnedRouter, pick_model
 
@@ -55,7 +55,7 @@ def test_pick_model_target_and_lambda() -> None:
 def test_cv_learned_beats_random_on_synthetic() -> None:
     data = synthetic()
     results = {r.name: r.figures for r in evaluate(
-        [make_router("random"), make_router("learned")], data, cv=3)}
+        [make_strategy("random"), make_strategy("learned")], data, cv=3)}
     assert results["learned"]["APGR"] > 0.75 > results["random"]["APGR"]
 
 
@@ -67,7 +67,7 @@ def test_calibrate_hits_strong_share() -> None:
 
 def test_curve_spans_every_cost_and_always_stays_one_point() -> None:
     data = synthetic()
-    learned, always = evaluate([make_router("learned", c=1.0), make_router("always:dear")],
+    learned, always = evaluate([make_strategy("learned", c=1.0), make_strategy("always:dear")],
                                data, cv=3)
     costs = [p.cost for p in learned.curve]
     # the λ grid runs from "best predicted quality" to "cheapest model everywhere"

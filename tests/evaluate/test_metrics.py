@@ -52,7 +52,7 @@ def test_random_router_expected_apgr_and_cpt() -> None:
         apgrs.append(M.apgr(sweep, sq, wq))
         cpts.append(M.cpt(sweep, 0.5, sq, wq))
     # published random router: APGR 0.500, CPT(50%) 50.07 %
-    assert np.mean(apgrs) == pytest.approx(M.random_router_apgr(), abs=0.01)
+    assert np.mean(apgrs) == pytest.approx(M.random_strategy_apgr(), abs=0.01)
     assert np.mean(cpts) == pytest.approx(0.5007, abs=0.02)
 
 

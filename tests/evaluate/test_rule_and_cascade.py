@@ -1,4 +1,4 @@
-"""The policy's rule router and the cascade, replayed over small hand-made outcome sets."""
+"""The policy's rules and the cascade as strategies, replayed over small hand-made outcome sets."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from taskroute.cli.main import main
-from taskroute.evaluate.cascade import CascadeRouter, cascade_figures, gate_judge, run_cascade
+from taskroute.evaluate.cascade import CascadeStrategy, cascade_figures, gate_judge, run_cascade
 from taskroute.evaluate.datasets import Dataset, Outcome, Record
 from taskroute.evaluate.replay import evaluate
-from taskroute.evaluate.routers import make_router
-from taskroute.evaluate.rule import RuleRouter, tier_models
+from taskroute.evaluate.rule import RuleStrategy, tier_models
+from taskroute.evaluate.strategies import make_strategy
 from taskroute.exceptions import CallerError, DataError
 
 EXTRACT = "Extract the invoice date from: Invoice 42, issued 2024-03-01"
@@ -25,14 +25,14 @@ def _rec(i: int, text: str, **outcomes: Outcome) -> Record:
     return Record(f"r{i}", text, outcomes)
 
 
-def test_rule_router_maps_tiers_to_price_levels() -> None:
+def test_rule_strategy_maps_tiers_to_price_levels() -> None:
     data = Dataset.from_records([
         _rec(0, EXTRACT, cheap=Outcome(1.0, cost=0.001), dear=Outcome(1.0, cost=0.01)),
         _rec(1, PROVE, cheap=Outcome(0.0, cost=0.001), dear=Outcome(1.0, cost=0.01)),
     ])
-    router = RuleRouter()
-    router.fit(data)
-    pred = router.predict(data)
+    strategy = RuleStrategy()
+    strategy.fit(data)
+    pred = strategy.predict(data)
     cheap, dear = data.models.index("cheap"), data.models.index("dear")
     assert pred[0].argmax() == cheap  # extraction → fast tier → the cheaper price level
     assert pred[1].argmax() == dear   # reasoning → strong tier → the dearer one
@@ -41,17 +41,17 @@ def test_rule_router_maps_tiers_to_price_levels() -> None:
     assert pred[1, dear] > 1.0 and pred[0, dear] > 0.0 and pred[0, cheap] == 1.0
 
 
-def test_rule_router_uses_policy_model_ids_when_the_data_has_them() -> None:
+def test_rule_strategy_uses_policy_model_ids_when_the_data_has_them() -> None:
     # dataset models named as the default policy names them: matched by id, not by price
     fast, strong = "openai/gpt-4.1-mini", "anthropic/claude-opus-4-5"
     data = Dataset.from_records([
         _rec(0, EXTRACT, **{fast: Outcome(1.0, cost=0.5), strong: Outcome(1.0, cost=0.1)}),
         _rec(1, PROVE, **{fast: Outcome(0.0, cost=0.5), strong: Outcome(1.0, cost=0.1)}),
     ])
-    router = make_router("rule")
-    assert isinstance(router, RuleRouter)
-    router.fit(data)
-    pred = router.predict(data)
+    strategy = make_strategy("rule")
+    assert isinstance(strategy, RuleStrategy)
+    strategy.fit(data)
+    pred = strategy.predict(data)
     assert data.models[int(pred[0].argmax())] == fast
     assert data.models[int(pred[1].argmax())] == strong
 
@@ -96,7 +96,7 @@ def test_cascade_counts_every_call() -> None:
 def test_cascade_chain_and_gates_are_chosen() -> None:
     data = _cascade_data()
     # strongest first: its non-empty answers pass, so it rarely escalates down
-    result = CascadeRouter(("b", "a")).run(data, np.array([1.0, 10.0]))
+    result = CascadeStrategy(("b", "a")).run(data, np.array([1.0, 10.0]))
     assert result.chosen.tolist() == [1, 1, 0, 1]
     # with only the non_empty gate the refusal is accepted
     lenient = run_cascade(data, np.array([1.0, 10.0]), gate_judge(["non_empty"]))
@@ -114,7 +114,7 @@ def test_cascade_needs_responses() -> None:
 
 def test_evaluate_scores_cascade_and_rule_next_to_the_others() -> None:
     data = _cascade_data()
-    results = {r.name: r for r in evaluate([make_router("cascade"), make_router("oracle")],
+    results = {r.name: r for r in evaluate([make_strategy("cascade"), make_strategy("oracle")],
                                            data, test=data)}
     cascade = results["cascade"].figures
     assert cascade["cost"] == pytest.approx(6.0)
@@ -139,13 +139,14 @@ def test_eval_cli_runs_rule_and_cascade(tmp_path: Path, capsys: pytest.CaptureFi
     for name in ("rule", "cascade", "learned", "oracle"):
         assert any(line.startswith(name) for line in out.splitlines()), name
     assert "escalation-rate" in out
-    assert main(["eval", str(path), "--cv", "2", "--router", "cascade", "--gates", "bogus"]) == 1
+    assert main(["eval", str(path), "--cv", "2", "--strategy", "cascade", "--gates", "bogus"]) == 1
     assert "unknown gate 'bogus'" in capsys.readouterr().err
-    assert main(["eval", str(path), "--cv", "2", "--router", f"rule:{tmp_path / 'nope.yaml'}"]) == 1
+    assert main(["eval", str(path), "--cv", "2",
+                 "--strategy", f"rule:{tmp_path / 'nope.yaml'}"]) == 1
     assert "cannot read the policy file" in capsys.readouterr().err
     bare = tmp_path / "bare.jsonl"
     bare.write_text(json.dumps({"text": "q", "outcomes": {"a": {"score": 1.0},
                                                         "b": {"score": 0.0}}}) + "\n")
-    assert main(["eval", str(bare), "--test", str(bare), "--router", "cascade"]) == 1
+    assert main(["eval", str(bare), "--test", str(bare), "--strategy", "cascade"]) == 1
     err = capsys.readouterr().err
     assert "needs recorded responses" in err and err.count("\n") == 1

@@ -277,7 +277,7 @@ def test_cli_train_eval_and_calibrate_with_an_encoder_folder(
                 "dear": {"score": 1.0, "cost": 0.01}}}) + "\n")
     assert main(["train", str(data), "-o", str(tmp_path / "r.npz"),
                  "--embedder", str(folder)]) == 0
-    assert main(["eval", str(data), "--cv", "2", "--router", "learned",
+    assert main(["eval", str(data), "--cv", "2", "--strategy", "learned",
                  "--embedder", str(folder)]) == 0
     table = capsys.readouterr().out
     assert "learned+embed" in table and "\nlearned " in table
@@ -291,9 +291,9 @@ def test_cli_train_eval_and_calibrate_with_an_encoder_folder(
     assert main(["train", str(data), "-o", str(tmp_path / "x.npz"),
                  "--embedder", str(tmp_path / "nowhere")]) == 1
     assert "no such folder" in capsys.readouterr().err
-    assert main(["eval", str(data), "--cv", "2", "--router", "random",
+    assert main(["eval", str(data), "--cv", "2", "--strategy", "random",
                  "--embedder", str(folder)]) == 1
-    assert "--router learned" in capsys.readouterr().err
+    assert "--strategy learned" in capsys.readouterr().err
 
 
 def test_a_real_encoder_gives_its_published_similarities() -> None:

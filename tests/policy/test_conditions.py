@@ -5,7 +5,8 @@ from typing import Any
 
 import pytest
 
-from taskroute.policy.conditions import ConditionError, compile_condition
+from taskroute.exceptions import ConditionError
+from taskroute.policy.conditions import compile_condition
 
 TASKS = ("chat", "reasoning", "coding")
 TIERS = ("free", "pro", "enterprise")

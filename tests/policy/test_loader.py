@@ -118,6 +118,7 @@ def test_conditions_are_checked_at_load_time() -> None:
     error = error_of(bad)
     assert error.line == 20 and error.key == "adjust.[0].when"
     assert "compares with a number" in str(error)
+    assert "<policy>" not in str(error)  # located once, by the loader
     bad = MINIMAL + "adjust:\n  - when: mood is happy\n    move up: 1\n"
     assert "unknown signal 'mood'" in str(error_of(bad))
 

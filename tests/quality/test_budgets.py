@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from taskroute.exceptions import BudgetExhausted
 from taskroute.policy.model import BudgetSpec
-from taskroute.quality.budgets import BudgetExhausted, SpendTracker, check_budgets, day_start
+from taskroute.quality.budgets import SpendTracker, check_budgets, day_start
 from tests.quality.logbook import Logbook
 
 NOON = 1_700_000_000 - 1_700_000_000 % 86400 + 43200.0  # a UTC noon

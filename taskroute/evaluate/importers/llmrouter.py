@@ -4,7 +4,7 @@ The price file maps each model to `input_price` and `output_price` in USD per mi
 Tokens are estimated from the text (`estimate_tokens`: about four characters per token); the
 output length is not recorded in this format, so every answer is assumed to be
 `output_tokens` long (default 200). Costs therefore rank models by price and grow with the
-prompt, which is what a router trades against quality.
+prompt, which is what a strategy trades against quality.
 """
 
 from __future__ import annotations

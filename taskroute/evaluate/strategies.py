@@ -1,43 +1,32 @@
-"""Routers to replay over recorded outcomes, all through one small interface.
+"""The offline routing strategies, by the names `taskroute eval --strategy` takes.
 
-A router is fitted on training records and then gives, for each test prompt, a predicted quality
-per model. Replay turns that into choices as its knob moves: the model maximising
-predicted quality − λ·cost (ties to the cheaper). With two models this is RouteLLM's threshold
-on P(strong) − P(weak). Names: `random`, `oracle`, `always:<model>`, `learned`, `rule[:POLICY]`
-(evaluate/rule.py) and `cascade[:A,B]` (evaluate/cascade.py, replayed differently: it calls
-models in turn).
+Each is fitted on training records and then predicts a quality per model for each test prompt
+(`taskroute.evaluate.base.Strategy`). Replay turns that into choices as its knob moves: the
+model maximising predicted quality − λ·cost (ties to the cheaper). With two models this is
+RouteLLM's threshold on P(strong) − P(weak). Names: `random`, `oracle`, `always:<model>`,
+`learned`, `rule[:POLICY]` (evaluate/rule.py) and `cascade[:A,B]` (evaluate/cascade.py,
+replayed differently: it calls models in turn).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
-from taskroute.evaluate.cascade import DEFAULT_GATES, CascadeRouter
+from taskroute.evaluate.base import FloatArray, Strategy
+from taskroute.evaluate.cascade import DEFAULT_GATES, CascadeStrategy
 from taskroute.evaluate.datasets import Dataset
+from taskroute.evaluate.rule import RuleStrategy
 from taskroute.exceptions import CallerError, UnknownModel
 
 if TYPE_CHECKING:
     from taskroute.learned.embedding import Embedder
 
-FloatArray = npt.NDArray[np.float64]
-
-
-class EvalRouter(Protocol):
-    name: str
-
-    def fit(self, train: Dataset) -> None: ...
-
-    def predict(self, test: Dataset) -> FloatArray:
-        """(n_prompts, n_models) predicted quality, columns in `test.models` order."""
-        ...
-
 
 @dataclass
-class RandomRouter:
+class RandomStrategy:
     """Uniform noise: at λ = 0 a uniform pick; as λ grows, cheaper models win more often."""
 
     seed: int = 0
@@ -51,7 +40,7 @@ class RandomRouter:
 
 
 @dataclass
-class OracleRouter:
+class OracleStrategy:
     """The recorded scores themselves: the upper bound (cheapest model with the best score)."""
 
     name: str = "oracle"
@@ -64,7 +53,7 @@ class OracleRouter:
 
 
 @dataclass
-class AlwaysRouter:
+class AlwaysStrategy:
     model: str
     name: str = ""
 
@@ -83,9 +72,10 @@ class AlwaysRouter:
 
 
 @dataclass
-class LearnedEvalRouter:
-    """Trains `taskroute.evaluate.train` on the training fold; predicts P(success). With an
-    `embedder`, the prompts' sentence vectors are features too (named `learned+embed`)."""
+class LearnedStrategy:
+    """Trains a learned router (`taskroute.evaluate.train`) on the training fold; predicts
+    P(success). With an `embedder`, the prompts' sentence vectors are features too (named
+    `learned+embed`)."""
 
     c: float | None = None
     name: str = "learned"
@@ -102,35 +92,33 @@ class LearnedEvalRouter:
         from taskroute.learned.model import LearnedRouter, probabilities_table
 
         if not isinstance(self._router, LearnedRouter):
-            raise CallerError("learned router used before fit")
+            raise CallerError("the learned strategy was used before fit")
         table = probabilities_table(self._router, test.texts,
                                     [group_of(r) for r in test.records])
         cols = [self._router.models.index(m) for m in test.models]
         return table[:, cols]
 
 
-def make_router(name: str, seed: int = 0, c: float | None = None,
-                gates: tuple[str, ...] | None = None,
-                embedder: Embedder | None = None) -> EvalRouter | CascadeRouter:
-    """Router by CLI name; `c` fixes the learned router's regularisation, `gates` names the
+def make_strategy(name: str, seed: int = 0, c: float | None = None,
+                  gates: tuple[str, ...] | None = None,
+                  embedder: Embedder | None = None) -> Strategy | CascadeStrategy:
+    """Strategy by CLI name; `c` fixes the learned router's regularisation, `gates` names the
     cascade's judges, `embedder` adds sentence vectors to the learned router's features."""
     kind, _, arg = name.partition(":")
     if kind == "rule":
-        from taskroute.evaluate.rule import RuleRouter
-
-        return RuleRouter(arg or None, name=name)
+        return RuleStrategy(arg or None, name=name)
     if kind == "cascade":
         chain = tuple(m.strip() for m in arg.split(",") if m.strip())
-        return CascadeRouter(chain, gates or DEFAULT_GATES, name=name)
+        return CascadeStrategy(chain, gates or DEFAULT_GATES, name=name)
     if name == "random":
-        return RandomRouter(seed)
+        return RandomStrategy(seed)
     if name == "oracle":
-        return OracleRouter()
+        return OracleStrategy()
     if name == "learned":
         if embedder is not None:
-            return LearnedEvalRouter(c=c, name="learned+embed", embedder=embedder)
-        return LearnedEvalRouter(c=c)
+            return LearnedStrategy(c=c, name="learned+embed", embedder=embedder)
+        return LearnedStrategy(c=c)
     if name.startswith("always:") and len(name) > len("always:"):
-        return AlwaysRouter(name.split(":", 1)[1])
-    raise CallerError(f"unknown router {name!r}; known: random, oracle, always:<model>, "
+        return AlwaysStrategy(name.split(":", 1)[1])
+    raise CallerError(f"unknown strategy {name!r}; known: random, oracle, always:<model>, "
                       "learned, rule[:POLICY], cascade[:MODEL,MODEL,...]")
