@@ -26,7 +26,7 @@
         ├── UpstreamConnectionError     refused, reset or dropped mid-answer (502)
         ├── MalformedResponse           a body or SSE stream we cannot parse (502)
         └── ChainExhausted              every model in the chain failed; carries every attempt
-            └── ChainTimedOut           ... and every one of them by timing out (504)
+            └── ChainTimedOut           ... every one by timing out: an UpstreamTimeout too (504)
 
 Messages never contain secrets: API keys live in `Secret` values, which print as '***'.
 """
