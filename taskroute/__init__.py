@@ -25,7 +25,10 @@ from taskroute.exceptions import (
     UpstreamStatus,
     UpstreamTimeout,
 )
+from taskroute.experiment import Experiment, compose
 from taskroute.policy import Policy, load_policy
+from taskroute.quality.budgets import SpendTracker
+from taskroute.records import RequestContext
 from taskroute.request import ChatRequest, Message
 from taskroute.response import ChatResponse
 from taskroute.router import Router
@@ -41,14 +44,17 @@ __all__ = [
     "ConfigError",
     "DataError",
     "Decision",
+    "Experiment",
     "InvalidRequest",
     "Message",
     "Policy",
     "PolicyError",
     "RateLimited",
+    "RequestContext",
     "Router",
     "Secret",
     "Signals",
+    "SpendTracker",
     "TaskrouteError",
     "UnknownModel",
     "UnknownTask",
@@ -56,5 +62,6 @@ __all__ = [
     "UpstreamStatus",
     "UpstreamTimeout",
     "__version__",
+    "compose",
     "load_policy",
 ]
