@@ -16,15 +16,17 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol, TypeVar
 
 from taskroute.calling import chain as chain_layer
 from taskroute.calling import race as race_layer
 from taskroute.calling.assemble import response_chunks
+from taskroute.calling.attempt import Call
 from taskroute.calling.breaker import Breakers
 from taskroute.calling.context import Answer, CallContext, describe_error
 from taskroute.calling.failover import call_model
 from taskroute.calling.hedge import FirstTokenTimes
-from taskroute.calling.once import Opened, Wiring, close_quietly, complete_once, open_stream
+from taskroute.calling.once import Wiring, close_quietly, complete_once, open_stream
 from taskroute.calling.once import read_whole as read_whole_once
 from taskroute.calling.retry import RetryPolicy
 from taskroute.calling.streaming import RouteStream, StreamStart
@@ -40,7 +42,14 @@ from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, new_id
 from taskroute.store.base import LogEntry, Store
 
-OnceCall = Callable[[CallContext, Wiring, str, str, AttemptRole], Awaitable[Answer]]
+
+class _Called(Protocol):
+    call: Call
+
+
+T = TypeVar("T", bound=_Called)
+# One call of one deployment: (ctx, wiring, model, deployment, role) → what it got.
+OnceCall = Callable[[CallContext, Wiring, str, str, AttemptRole], Awaitable[T]]
 HEDGE_LOST = "cancelled: lost the hedge (the other hedged call answered first)"
 
 
@@ -144,36 +153,24 @@ class CallEngine:
             answer = await chain_layer.escalate(ctx, decision.chain, ask, gated)
             return StreamStart(list(answer.chunks or ()), None, answer.model)
         opened = await chain_layer.escalate(
-            ctx, decision.chain, self._stream_asker(ctx), chain_layer.accept_any
+            ctx, decision.chain, self._asker(ctx, open_stream, "stream"), chain_layer.accept_any
         )
         return StreamStart(list(opened.held), opened, opened.model)
 
-    def _asker(
-        self, ctx: CallContext, once: OnceCall, kind: str
-    ) -> chain_layer.Ask[Answer]:
-        async def discard(answer: Answer) -> None:
-            answer.call.answered("cancelled", error=HEDGE_LOST)
+    def _asker(self, ctx: CallContext, once: OnceCall[T], kind: str) -> chain_layer.Ask[T]:
+        """(model, role) → its answer through every layer below the chain, whether the
+        answer is read whole (`complete_once`, `read_whole`) or opened live (`open_stream`):
+        the complete and stream paths share this wiring."""
 
-        async def ask(model: str, role: AttemptRole) -> Answer:
+        async def discard(lost: T) -> None:  # a hedge partner that finished second
+            await close_quietly(getattr(lost, "rest", None))
+            lost.call.answered("cancelled", error=HEDGE_LOST)
+
+        async def ask(model: str, role: AttemptRole) -> T:
             return await call_model(
                 ctx, self.wiring, model, role,
                 lambda deployment, r: once(ctx, self.wiring, model, deployment, r),
                 self.retry, hedge_kind=kind if self.policy.calling.hedge else None,
-                discard=discard,
-            )
-
-        return ask
-
-    def _stream_asker(self, ctx: CallContext) -> chain_layer.Ask[Opened]:
-        async def discard(opened: Opened) -> None:
-            await close_quietly(opened.rest)
-            opened.call.answered("cancelled", error=HEDGE_LOST)
-
-        async def ask(model: str, role: AttemptRole) -> Opened:
-            return await call_model(
-                ctx, self.wiring, model, role,
-                lambda deployment, r: open_stream(ctx, self.wiring, model, deployment, r),
-                self.retry, hedge_kind="stream" if self.policy.calling.hedge else None,
                 discard=discard,
             )
 
