@@ -8,6 +8,7 @@
     │   ├── PolicyError                 an unusable policy file (file, line, key, expected)
     │   ├── DataError                   a dataset or file that cannot be read (file, row, field)
     │   └── ConfigError                 missing settings, such as an API key's variable
+    │       └── PluginError             an unknown extension name, or a plugin that won't import
     └── UpstreamError                   a provider failed us; the chain may escalate past it
         ├── UpstreamTimeout             connect, first-token or total deadline passed (504)
         ├── UpstreamStatus              the provider answered with an error status (502)
@@ -107,6 +108,11 @@ class DataError(CallerError):
 
 class ConfigError(CallerError):
     """Missing or wrong settings, such as an unset API key variable."""
+
+
+class PluginError(ConfigError):
+    """An extension name nothing registers, or a plugin whose entry point does not import
+    (the message names its distribution and entry point, on one line)."""
 
 
 class UpstreamError(TaskrouteError):
