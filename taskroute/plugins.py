@@ -221,7 +221,7 @@ CLASSIFIERS = _registry("taskroute.classifiers", "classifier", {
 STORES = _registry("taskroute.stores", "store", {
     "sqlite": "taskroute.store.sqlite:build",
 })
-SESSIONS = _registry("taskroute.sessions", "session history", {
+SESSIONS = _registry("taskroute.sessions", "session backend", {
     "memory": "taskroute.session:build_memory",
 })
 ALL: tuple[Registry, ...] = (PROVIDERS, GATES, CLASSIFIERS, STORES, SESSIONS)

@@ -8,6 +8,7 @@ from typing import Any
 
 from taskroute.policy.loader import default_policy_text, load_default_policy, load_policy
 from taskroute.policy.prose import describe_policy
+from taskroute.providers.registry import build_providers
 from taskroute.router import Router
 
 
@@ -26,6 +27,7 @@ def register(sub: Any) -> None:
 def run_check(args: argparse.Namespace) -> int:
     policy = load_policy(args.file)
     Router(policy, classifier=False)  # building the router checks what spans sections
+    build_providers(policy)  # and building the providers checks their options
     print(
         f"{args.file}: ok — {len(policy.models)} models, {len(policy.tiers)} tiers, "
         f"{len(policy.tasks)} task classes, {len(policy.classify_rules)} classify rules, "
