@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from taskroute.exceptions import PluginError
+from taskroute.exceptions import PluginError, TaskrouteError
 
 BUILT_IN = "built-in"
 
@@ -112,6 +113,22 @@ class Registry:
                 self._loaded[name] = obj
         return self._loaded[name]
 
+    @contextmanager
+    def calling(self, name: str) -> Iterator[None]:
+        """Around a call of a plugin's factory: what it raises besides ValueError (bad settings,
+        which the caller places in the policy) and taskroute's own errors becomes one
+        `PluginError` line naming the plugin. A built-in's bug keeps its traceback."""
+        try:
+            yield
+        except (ValueError, TaskrouteError):
+            raise
+        except Exception as exc:
+            entry = self.entry(name)
+            if entry is None or entry.distribution is None:
+                raise
+            raise PluginError(f"{_describe(entry, self.what)} failed: {_one_line(exc)}"
+                              ) from None
+
 
 def _ignored(entry: Entry, builtin: Entry | None, listed: list[Entry]) -> Entry:
     holder = builtin or next(e for e in listed if e.name == entry.name and e.ignored is None)
@@ -133,10 +150,14 @@ def _import(entry: Entry, what: str) -> Any:
         for part in attr.split(".") if attr else ():
             obj = getattr(obj, part)
     except Exception as exc:  # a plugin may fail any way at import; report it in one line
-        detail = (str(exc).strip().splitlines() or [""])[0]
-        raise PluginError(f"{_describe(entry, what)} cannot be loaded: "
-                          f"{type(exc).__name__}: {detail}") from None
+        raise PluginError(f"{_describe(entry, what)} cannot be loaded: {_one_line(exc)}"
+                          ) from None
     return obj
+
+
+def _one_line(exc: BaseException) -> str:
+    detail = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
 # -- discovery: every group's entry points, read from installed metadata once -------------------

@@ -66,8 +66,10 @@ def build_memory(url: str) -> InMemorySessionHistory:
 
 def open_history(url: str) -> SessionHistory:
     """The session history `url` names (`ConfigError` when unknown, unusable or broken)."""
-    factory: SessionFactory = SESSIONS.load(scheme(SESSIONS, url, "memory"))
+    name = scheme(SESSIONS, url, "memory")
+    factory: SessionFactory = SESSIONS.load(name)
     try:
-        return factory(url)
+        with SESSIONS.calling(name):
+            return factory(url)
     except ValueError as exc:
         raise ConfigError(f"session history {url!r}: {exc}") from None

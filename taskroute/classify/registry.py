@@ -24,7 +24,8 @@ def build_classifier(policy: Policy) -> Classifier:
     settings = policy.classifier
     factory: ClassifierFactory = CLASSIFIERS.load(settings.use)
     try:
-        classifier = factory(settings)
+        with CLASSIFIERS.calling(settings.use):
+            classifier = factory(settings)
     except ValueError as exc:
         raise PolicyError(f"classifier '{settings.use}': {exc}", file=policy.source,
                           line=settings.line or None, key="classifier") from None

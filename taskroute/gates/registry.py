@@ -11,6 +11,7 @@ then, naming the gate and where the policy uses it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import nullcontext
 from typing import Any
 
 from taskroute.exceptions import PolicyError
@@ -49,8 +50,10 @@ class GateRegistry:
                 f"unknown gate '{spec.name}' in {where}; known gates: {', '.join(self.names)}",
                 file=env.policy.source, key=key,
             )
+        guard = nullcontext() if spec.name in self._extra else GATES.calling(spec.name)
         try:
-            return factory(spec.params, env)
+            with guard:
+                return factory(spec.params, env)
         except ValueError as exc:
             raise PolicyError(f"gate '{spec.name}' in {where}: {exc}",
                               file=env.policy.source, key=key) from None

@@ -32,7 +32,8 @@ def build_provider(
     """One provider; a factory's ValueError becomes a PolicyError at the provider's line."""
     factory = provider_factory(spec.api)
     try:
-        return factory(spec, env)
+        with PROVIDERS.calling(spec.api):
+            return factory(spec, env)
     except ValueError as exc:
         raise PolicyError(f"provider '{spec.name}' ({spec.api}): {exc}", file=source,
                           line=spec.line or None, key=f"providers.{spec.name}") from None

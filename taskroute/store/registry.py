@@ -18,8 +18,10 @@ StoreFactory = Callable[[str], Store]
 
 def open_store(url: str) -> Store:
     """The store `url` names (`ConfigError` when unknown, unusable or its plugin is broken)."""
-    factory: StoreFactory = STORES.load(scheme(STORES, url, "sqlite:log.db"))
+    name = scheme(STORES, url, "sqlite:log.db")
+    factory: StoreFactory = STORES.load(name)
     try:
-        return factory(url)
+        with STORES.calling(name):
+            return factory(url)
     except ValueError as exc:
         raise ConfigError(f"store {url!r}: {exc}") from None

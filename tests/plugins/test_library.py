@@ -23,6 +23,15 @@ from tests.plugins.conftest import (
     write_distribution,
 )
 
+GATED = """\
+models:
+  a/small: {{tier: fast, price: {{input: 1, output: 1}}}}
+tiers:
+  fast: {{use: a/small}}
+tasks:
+  chat: {{tier: fast, gates: [{gate}]}}
+classifier: {{use: {classifier}}}
+"""
 PROMPT = {"messages": [{"role": "user", "content": "Pull the dates out of this memo."}]}
 
 
@@ -79,6 +88,13 @@ def test_without_the_plugin_its_names_are_unknown_at_the_policy_line() -> None:
         str(caught.value)
 
 
+def test_an_unknown_classifier_fails_at_load_naming_line_and_known_ones() -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(GATED.format(gate="non_empty", classifier="bert"), file="p.yaml")
+    message = str(caught.value)
+    assert message.startswith("p.yaml:7") and "unknown classifier 'bert'; known: linear" in message
+
+
 def test_a_plugin_cannot_take_a_built_in_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -106,4 +122,21 @@ def test_a_broken_entry_point_is_one_line_naming_distribution_and_entry_point(
         "the gate 'shouty' from distribution taskroute-broken 1.0 (entry point shouty = "
         "taskroute_broken_mod:gate in taskroute.gates) cannot be loaded: "
         "ModuleNotFoundError: No module named 'not_a_module_anywhere'"
+    )
+
+
+def test_a_plugin_factory_that_fails_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = write_distribution(tmp_path, "taskroute-lonely", "0.1",
+                                "[taskroute.gates]\nlonely = tr_lonely:gate\n",
+                                {"tr_lonely": "def gate(settings):\n    return None\n"})
+    for _ in installed(monkeypatch, folder, ("tr_lonely",)):
+        policy = parse_policy(GATED.format(gate="lonely", classifier="linear"), file="p.yaml")
+        with pytest.raises(PluginError) as caught:
+            Router(policy, classifier=False)
+    assert str(caught.value) == (
+        "the gate 'lonely' from distribution taskroute-lonely 0.1 (entry point lonely = "
+        "tr_lonely:gate in taskroute.gates) failed: TypeError: gate() takes 1 positional "
+        "argument but 2 were given"
     )
