@@ -19,8 +19,10 @@ A plugin is a distribution declaring entry points, e.g. in its pyproject.toml:
 Built-ins are `"module:attr"` references too, so importing this module imports nothing else.
 Installed entry points are read once, on the first lookup of a name that is not built in (or
 on `entries()`), and an entry's object is imported when first used. A plugin that cannot be
-imported raises `PluginError`, one line naming its distribution and entry point; a built-in
-name is never taken over by a plugin (the plugin entry is listed as ignored).
+imported, or whose factory fails (other than ValueError for bad settings, which the caller
+places in the policy), raises `PluginError`: one line naming its distribution and entry point.
+A built-in name is never taken over by a plugin, and of two plugins claiming one name the
+first by distribution name keeps it; `taskroute plugins` lists the others as ignored.
 
 Each package types its own door: `providers/registry.py`, `gates/registry.py`,
 `classify/registry.py`, `store/registry.py`, `session.py`. This module stays below them all.
@@ -38,6 +40,7 @@ from typing import Any
 from taskroute.exceptions import PluginError, TaskrouteError
 
 BUILT_IN = "built-in"
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
