@@ -4,11 +4,15 @@ plugin is one line, in the listing and wherever a policy uses it."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from taskroute.cli.main import main
+from tests.gateway.test_shutdown import ROOT
 from tests.plugins.conftest import DIST, MODULE, VERSION, installed, write_distribution
 
 
@@ -37,6 +41,23 @@ def test_json_lists_the_same(plugin_dir: Path, capsys: pytest.CaptureFixture[str
                    "ignored": None, "error": None}
     assert {r["name"] for r in report["taskroute.providers"]} == {"openai", "anthropic",
                                                                   "keyheader"}
+
+
+def test_a_fresh_process_finds_the_plugin_on_its_path(plugin_dir: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "taskroute", "plugins", "--json"], cwd=ROOT, capture_output=True,
+        text=True, timeout=30, check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT), str(plugin_dir)))},
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [(r["name"], r["distribution"]) for r in report["taskroute.classifiers"]] == [
+        ("linear", None), ("fixed", DIST)]
+
+
+def test_serve_refuses_both_db_and_store(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--db", "a.db", "--store", "sqlite:b.db"]) == 1
+    assert capsys.readouterr().err == "taskroute: error: give --store or --db, not both\n"
 
 
 POLICY = """\
