@@ -16,6 +16,7 @@
         ├── UpstreamConnectionError     refused, reset or dropped mid-answer (502)
         ├── MalformedResponse           a body or SSE stream we cannot parse (502)
         └── ChainExhausted              every model in the chain failed; carries every attempt
+            └── ChainTimedOut           ... and every one of them by timing out (504)
 
 Messages never contain secrets: API keys live in `Secret` values, which print as '***'.
 """
@@ -30,6 +31,10 @@ class TaskrouteError(Exception):
     """Base class for every error taskroute raises on purpose."""
 
     status_code: int = 500
+    # The `RouteRecord` of the request it ended, when it got as far as a decision (set by the
+    # call path, so no one decides a second time to tell what happened). Typed loosely: this
+    # module sits below every other, records included.
+    record: Any = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -167,6 +172,16 @@ class ChainExhausted(UpstreamError):
     def __init__(self, message: str, *, attempts: Sequence[Any] = ()) -> None:
         super().__init__(message)
         self.attempts = list(attempts)
+
+
+class ChainTimedOut(ChainExhausted, UpstreamTimeout):
+    """Every model in the chain failed by timing out: the gateway answers 504, not 502."""
+
+    status_code = 504
+
+    def __init__(self, message: str, *, attempts: Sequence[Any] = ()) -> None:
+        ChainExhausted.__init__(self, message, attempts=attempts)
+        self.phase = "total"
 
 
 class Secret:

@@ -4,7 +4,7 @@ call path, the gates, the stores and the gateway (so it lives low in the tree, b
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from taskroute.decision import Decision
@@ -94,3 +94,20 @@ class RouteResult:
 
     response: ChatResponse
     record: RouteRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Who asked, and how: passed explicitly from the front door (the gateway's handler, or a
+    library caller) through deciding and calling down to the log entry, instead of being set in
+    one layer and read three layers away."""
+
+    request_id: str | None = None
+    api: Api = "library"
+    task: str | None = None           # the caller's naming of the class (X-Taskroute-Task)
+    key_id: str | None = None         # the gateway key's fingerprint, never the key
+    variant: str | None = None        # the A/B variant serving it, set by `Experiment`
+    shadow: Decision | None = None    # what the shadow policy would have chosen
+
+    def with_(self, **changes: Any) -> RequestContext:
+        return replace(self, **changes)

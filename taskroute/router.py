@@ -1,7 +1,15 @@
 """The front door: `Router.decide(request)` picks a task class, a tier and a model, and says why.
 
-Deciding is pure and fast: no I/O, no model calls, the same answer for the same request and
-session history. Calling models (`complete`, `stream`) builds on it in `taskroute.calling`.
+`Router` is the one place routing is composed. Whoever builds it decides what it contains — the
+policy, the classifier, gates, providers, the store, the session history, the spend the budgets
+are kept against — and everything that serves requests (the library, the CLI, the gateway)
+serves the router it is handed: the same request gets the same decision everywhere, budgets and
+`metadata.max_cost_usd` included. `with_policy()` builds a router for another policy from the
+same parts (a reload, an A/B variant); `taskroute.experiment` wraps one router per variant.
+
+Deciding is pure and fast: no I/O, no model calls, the same answer for the same request,
+session history and spend. Calling models (`complete`, `stream`) builds on it in
+`taskroute.calling`.
 """
 
 from __future__ import annotations
@@ -21,6 +29,9 @@ from taskroute.exceptions import (
 )
 from taskroute.policy.loader import load_default_policy, load_policy
 from taskroute.policy.model import ClassifyRule, Policy
+from taskroute.quality import budgets
+from taskroute.quality.budgets import Spend, SpendTracker
+from taskroute.records import Api, RequestContext
 from taskroute.request import ChatRequest
 from taskroute.session import InMemorySessionHistory, SessionHistory
 from taskroute.signals import Signals, measure
@@ -68,22 +79,28 @@ class Router:
         gates: Mapping[str, GateFactory | Gate] | None = None,
         store: Store | None = None,
         providers: Mapping[str, Provider] | None = None,
+        spend: Spend | None = None,
     ) -> None:
         """`classifier=True` uses the policy's (by default the bundled one), `False` or `None`
         turns it off, or pass any object with `predict(text) -> Prediction`.
 
         `gates` adds your own gates by name (a factory `(settings, GateEnv) -> Gate`, or a
         gate); every gate the policy names is checked here. `store` logs every routed request.
-        `providers` replaces the ones built from the policy (by provider name)."""
+        `providers` replaces the ones built from the policy (by provider name); they stay
+        yours to close. `spend` is where the policy's budgets are kept (in memory unless
+        given: pass a shared one to keep one set of books across routers)."""
         from taskroute.gates.registry import GateRegistry
 
         self.policy = policy
+        self._gates_given = gates
+        self._classifier_given = classifier
         self._gate_registry = GateRegistry(gates)
         self._gate_registry.check_policy(policy)
         self.store = store
         self._providers = providers
         self._engine: CallEngine | None = None
         self.history: SessionHistory = history or InMemorySessionHistory()
+        self.spend: Spend = spend if spend is not None else SpendTracker()
         if classifier is True and not policy.classifier.enabled:
             classifier = None
         self._classifier: Classifier | None = None if classifier in (True, False) else (
@@ -103,6 +120,22 @@ class Router:
     def from_file(cls, path: str | Path, **kwargs: Any) -> Router:
         return cls(load_policy(path), **kwargs)
 
+    def with_policy(self, policy: Policy) -> Router:
+        """A router for `policy` made of this one's parts: the same classifier setting, gates,
+        given providers, store, session history and spend (a reload keeps everything the
+        caller put in; providers built from the old policy are built anew from the new)."""
+        return Router(
+            policy, classifier=self._classifier_given, history=self.history,
+            gates=self._gates_given, store=self.store, providers=self._providers,
+            spend=self.spend,
+        )
+
+    def warm(self) -> Router:
+        """Load what deciding would otherwise load on first use (the classifier), so a router
+        built off the event loop serves its first request without blocking it."""
+        _ = self.classifier
+        return self
+
     @property
     def classifier(self) -> Classifier | None:
         if self._classifier is None and self._classifier_wanted:
@@ -114,12 +147,32 @@ class Router:
     # -- deciding -------------------------------------------------------------------------------
 
     def decide(
-        self, request: ChatRequest | Mapping[str, Any], *, task: str | None = None
+        self, request: ChatRequest | Mapping[str, Any], *, task: str | None = None,
+        context: RequestContext | None = None,
     ) -> Decision:
-        """Choose the task class, tier and model for a request. `task` is the caller's own
-        naming of the class (the gateway passes the X-Taskroute-Task header here)."""
+        """Choose the task class, tier and model for a request, within the policy's budgets
+        and the request's `metadata.max_cost_usd`. `task` is the caller's own naming of the
+        class (the gateway passes the X-Taskroute-Task header in `context.task`); the budgets
+        per key read `context.key_id`."""
         if not isinstance(request, ChatRequest):
             request = ChatRequest.from_dict(request)
+        if context is not None:
+            task = task or context.task
+        decision = self._route(request, task)
+        return self._limit(decision, request, context.key_id if context else None)
+
+    def _limit(self, decision: Decision, request: ChatRequest, key_id: str | None) -> Decision:
+        def estimate(model: str) -> float:
+            return self._estimate_cost(model, decision.task, decision.signals, request)
+
+        limited = budgets.limit(decision, request, self.policy, self.spend, key_id, estimate)
+        if limited.model != decision.model:
+            from dataclasses import replace
+
+            limited = replace(limited, estimated_cost_usd=estimate(limited.model))
+        return limited
+
+    def _route(self, request: ChatRequest, task: str | None) -> Decision:
         policy = self.policy
         reasons: list[str] = []
         session = request.meta("session_id")
@@ -322,29 +375,44 @@ class Router:
 
             self._engine = CallEngine(
                 self.policy, gates=self._gate_registry, providers=self._providers,
-                store=self.store, on_escalation=self.record_escalation,
+                store=self.store, on_escalation=self.record_escalation, spend=self.spend,
             )
         return self._engine
+
+    def _context(
+        self, context: RequestContext | None, task: str | None, request_id: str | None,
+        api: Api,
+    ) -> RequestContext:
+        if context is None:
+            return RequestContext(request_id=request_id, api=api, task=task)
+        if task is None and request_id is None:
+            return context
+        return context.with_(task=task or context.task,
+                             request_id=request_id or context.request_id)
 
     async def complete(
         self, request: ChatRequest | Mapping[str, Any], *, task: str | None = None,
         request_id: str | None = None, api: Api = "library",
+        context: RequestContext | None = None,
     ) -> RouteResult:
-        """Decide, then call: escalating along the chain until an answer passes its gates."""
+        """Decide, then call: escalating along the chain until an answer passes its gates.
+        A failure raised from here carries the request's route in `exc.record`."""
         if self._sync is not None and not self._sync.owns_current_loop():
             import asyncio
 
             # the connections live on complete_sync()'s loop: run there, await here
-            return await asyncio.wrap_future(self._sync.submit(
-                self.complete(request, task=task, request_id=request_id, api=api)))
+            return await asyncio.wrap_future(self._sync.submit(self.complete(
+                request, task=task, request_id=request_id, api=api, context=context)))
         if not isinstance(request, ChatRequest):
             request = ChatRequest.from_dict(request)
-        decision = self.decide(request, task=task)
-        return await self.engine.complete(request, decision, request_id=request_id, api=api)
+        ctx = self._context(context, task, request_id, api)
+        decision = self.decide(request, context=ctx)
+        return await self.engine.complete(request, decision, ctx)
 
     def stream(
         self, request: ChatRequest | Mapping[str, Any], *, task: str | None = None,
         request_id: str | None = None, api: Api = "library",
+        context: RequestContext | None = None,
     ) -> RouteStream:
         """Decide now; `await stream.start()` (or iterating) calls the model."""
         if self._sync is not None:
@@ -352,8 +420,9 @@ class Router:
                                "call router.close() before streaming from an event loop")
         if not isinstance(request, ChatRequest):
             request = ChatRequest.from_dict(request)
-        decision = self.decide(request, task=task)
-        return self.engine.stream(request, decision, request_id=request_id, api=api)
+        ctx = self._context(context, task, request_id, api)
+        decision = self.decide(request, context=ctx)
+        return self.engine.stream(request, decision, ctx)
 
     def complete_sync(
         self, request: ChatRequest | Mapping[str, Any], *, task: str | None = None,

@@ -8,7 +8,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from taskroute.calling.context import Answer, CallContext
-from taskroute.exceptions import ChainExhausted, ConfigError, UpstreamError
+from taskroute.exceptions import (
+    ChainExhausted,
+    ChainTimedOut,
+    ConfigError,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from taskroute.gates.base import Gate
 from taskroute.gates.runner import passed, run_gates
 from taskroute.records import Attempt, AttemptRole
@@ -22,14 +28,17 @@ async def escalate(
     accept: Callable[[T], Awaitable[bool]], *, first_role: AttemptRole = "first",
 ) -> T:
     """The first answer along `models` that `accept` takes."""
+    failures: list[BaseException | None] = []   # each model's error; None: a gate said no
     for i, model in enumerate(models):
         try:
             answer = await ask(model, first_role if i == 0 else "escalation")
-        except (UpstreamError, ConfigError):
+        except (UpstreamError, ConfigError) as exc:
+            failures.append(exc)
             continue  # recorded by the layer that saw it
         if await accept(answer):
             return answer
-    raise exhausted(ctx.attempts, models)
+        failures.append(None)
+    raise exhausted(ctx.attempts, models, failures)
 
 
 def gated(ctx: CallContext, gates: Sequence[Gate]) -> Callable[[Answer], Awaitable[bool]]:
@@ -48,8 +57,15 @@ async def accept_any(_: object) -> bool:
     return True
 
 
-def exhausted(attempts: Sequence[Attempt], models: Sequence[str]) -> ChainExhausted:
-    return ChainExhausted(
+def exhausted(
+    attempts: Sequence[Attempt], models: Sequence[str],
+    failures: Sequence[BaseException | None] = (),
+) -> ChainExhausted:
+    """The error for a chain with no acceptable answer; `ChainTimedOut` (a 504) when every
+    model failed by timing out."""
+    timed_out = bool(failures) and all(isinstance(f, UpstreamTimeout) for f in failures)
+    kind = ChainTimedOut if timed_out else ChainExhausted
+    return kind(
         f"no model in the chain ({' → '.join(models)}) gave an acceptable answer: "
         + "; ".join(_attempt_line(a) for a in attempts),
         attempts=attempts,

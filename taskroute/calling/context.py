@@ -1,36 +1,49 @@
 """One request's call context: what every layer appends its attempts to.
 
-Every call of a model ends as exactly one `Attempt` here — answered, rejected by a gate,
-failed, cancelled (a race's loser, a hedge's loser) or skipped (its circuit was open) — with
-its cost from the policy's prices and the usage the provider reported (estimated from the text
-when the provider reported none).
+Every call of a model is a `Call` (`taskroute.calling.attempt`) opened here, and ends as
+exactly one `Attempt` here — answered, rejected by a gate, failed, cancelled (a race's loser, a
+hedge's loser, an answer never used) or skipped (its circuit was open) — with its cost from the
+policy's prices and the usage the provider reported (estimated from the text when the provider
+reported none). `settle()` ends whatever is still open when the request finishes.
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
 from dataclasses import dataclass, field
 
+from taskroute.calling.attempt import UNUSED, Call
+from taskroute.calling.breaker import CircuitBreaker
 from taskroute.decision import Decision
 from taskroute.policy.model import Policy, Price
-from taskroute.records import Api, Attempt, AttemptRole, AttemptStatus, GateVerdict
+from taskroute.records import Attempt, AttemptRole, AttemptStatus, GateVerdict, RequestContext
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, StreamChunk
-from taskroute.signals import estimate_tokens
 
 
 @dataclass(slots=True)
 class Answer:
-    """A model's answer before the gates have judged it."""
+    """A model's answer before the gates have judged it, with the call that produced it."""
 
     response: ChatResponse
-    model: str
-    deployment: str
-    role: AttemptRole
-    started_at: float          # unix seconds
-    latency_s: float
-    first_token_s: float | None
+    call: Call
     chunks: list[StreamChunk] | None = None   # the stream as received, when it was streamed
+
+    @property
+    def model(self) -> str:
+        return self.call.model
+
+    @property
+    def deployment(self) -> str:
+        return self.call.deployment
+
+    @property
+    def started_at(self) -> float:
+        return self.call.started_at
+
+    @property
+    def first_token_s(self) -> float | None:
+        return self.call.first_token_s
 
 
 @dataclass(slots=True)
@@ -38,8 +51,9 @@ class CallContext:
     request: ChatRequest
     decision: Decision
     policy: Policy
-    api: Api = "library"   # who asked, for the log
+    origin: RequestContext = field(default_factory=RequestContext)   # who asked, for the log
     attempts: list[Attempt] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
 
     @property
     def input_estimate(self) -> int:
@@ -49,14 +63,35 @@ class CallContext:
         spec = self.policy.models.get(deployment) or self.policy.models[model]
         return spec.price
 
+    def begin(
+        self, model: str, deployment: str, role: AttemptRole,
+        breaker: CircuitBreaker | None = None,
+    ) -> Call:
+        """A call of `deployment` starting now; it records itself when it ends."""
+        call = Call(self, model, deployment, role, breaker)
+        self.calls.append(call)
+        return call
+
+    def settle(self) -> None:
+        """End every call no layer ended (an answer that was never used): the request is
+        finishing, and each call that reached a provider is paid for."""
+        for call in self.calls:
+            if call.recorded is None:
+                if call.response is not None:
+                    call.answered("cancelled", error=UNUSED)
+                else:
+                    call.failed(asyncio.CancelledError())
+        self.calls.clear()
+
     def record(
         self, *, model: str, deployment: str, role: AttemptRole, status: AttemptStatus,
         started_at: float, latency_s: float, first_token_s: float | None = None,
         input_tokens: int | None = None, output_tokens: int = 0,
         verdicts: tuple[GateVerdict, ...] = (), error: str | None = None,
     ) -> Attempt:
-        """Append one attempt. Without reported input tokens the request's estimate is used
-        for any call that reached the provider (a cancelled call still pays for its input)."""
+        """Append one attempt (only `Call` calls this). Without reported input tokens the
+        request's estimate is used for any call that reached the provider (a cancelled call
+        still pays for its input)."""
         if input_tokens is None:
             input_tokens = 0 if status == "skipped" else self.input_estimate
         cost = self.price(model, deployment).cost(input_tokens, output_tokens)
@@ -72,29 +107,8 @@ class CallContext:
 
     def record_answer(
         self, answer: Answer, status: AttemptStatus, verdicts: tuple[GateVerdict, ...] = ()
-    ) -> Attempt:
-        input_tokens, output_tokens = usage_tokens(answer.response, self.input_estimate)
-        return self.record(
-            model=answer.model, deployment=answer.deployment, role=answer.role, status=status,
-            started_at=answer.started_at, latency_s=answer.latency_s,
-            first_token_s=answer.first_token_s, input_tokens=input_tokens,
-            output_tokens=output_tokens, verdicts=verdicts,
-        )
-
-    def record_skip(self, model: str, deployment: str, role: AttemptRole, why: str) -> None:
-        self.record(model=model, deployment=deployment, role=role, status="skipped",
-                    started_at=time.time(), latency_s=0.0, error=why)
-
-
-def usage_tokens(response: ChatResponse, input_estimate: int) -> tuple[int, int]:
-    """(input, output) tokens: as reported, else estimated from the text."""
-    usage = response.usage
-    if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
-        return usage.prompt_tokens, usage.completion_tokens
-    output = estimate_tokens(response.text)
-    for call in response.tool_calls or []:
-        output += estimate_tokens(str(call.get("function", call)))
-    return input_estimate, output
+    ) -> Attempt | None:
+        return answer.call.answered(status, verdicts)
 
 
 def describe_error(exc: BaseException) -> str:

@@ -5,8 +5,9 @@ timings, and the gates; it runs a decided request down the layers —
     race (when the task asks for one) → escalate along the chain → one model's deployments
     (failover, hedging) → retries → one call
 
-— and finishes every request the same way: its route recorded, escalations noted in the
-session's history, the entry logged to the store.
+— and finishes every request the same way (`finish`): its route recorded, escalations noted in
+the session's history, its cost counted against the budgets, the entry (and the shadow policy's
+decision) logged to the store, and a failure's exception given the route in `exc.record`.
 """
 
 from __future__ import annotations
@@ -33,24 +34,27 @@ from taskroute.gates.base import Gate, GateEnv
 from taskroute.gates.registry import GateRegistry
 from taskroute.policy.model import Policy, RaceSpec
 from taskroute.providers.base import Provider, Timeouts
-from taskroute.records import Api, AttemptRole, GateVerdict, RouteRecord, RouteResult
+from taskroute.quality.budgets import Spend
+from taskroute.records import AttemptRole, RequestContext, RouteRecord, RouteResult
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, new_id
 from taskroute.store.base import LogEntry, Store
 
 OnceCall = Callable[[CallContext, Wiring, str, str, AttemptRole], Awaitable[Answer]]
-HEDGE_LOST = GateVerdict("hedge", False, "finished together with the other hedged call")
+HEDGE_LOST = "cancelled: lost the hedge (the other hedged call answered first)"
 
 
 class CallEngine:
     def __init__(
         self, policy: Policy, *, gates: GateRegistry | None = None,
         providers: Mapping[str, Provider] | None = None, store: Store | None = None,
-        on_escalation: Callable[[str], None] | None = None,
+        on_escalation: Callable[[str], None] | None = None, spend: Spend | None = None,
         rng: random.Random | None = None, sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.policy = policy
         c = policy.calling
+        # Providers built here are closed here; providers handed in stay their giver's.
+        self._owns_providers = providers is None
         if providers is None:
             from taskroute.providers.registry import build_providers
 
@@ -65,6 +69,7 @@ class CallEngine:
         self.retry = RetryPolicy(c.retries, c.backoff_s, c.backoff_max_s,
                                  rng or random.Random(), sleep or asyncio.sleep)
         self.store = store
+        self.spend = spend
         self._on_escalation = on_escalation
         self._registry = gates or GateRegistry()
         self._gates: dict[tuple[str, str], tuple[Gate, ...]] = {}
@@ -72,10 +77,9 @@ class CallEngine:
     # -- the two entry points -------------------------------------------------------------------
 
     async def complete(
-        self, request: ChatRequest, decision: Decision, *, request_id: str | None = None,
-        api: Api = "library",
+        self, request: ChatRequest, decision: Decision, origin: RequestContext | None = None,
     ) -> RouteResult:
-        ctx, record = self._begin(request, decision, request_id, api)
+        ctx, record = self._begin(request, decision, origin or RequestContext())
         t0 = time.perf_counter()
         try:
             answer, winner = await self._answer(ctx)
@@ -94,18 +98,17 @@ class CallEngine:
         return RouteResult(answer.response, record)
 
     def stream(
-        self, request: ChatRequest, decision: Decision, *, request_id: str | None = None,
-        api: Api = "library",
+        self, request: ChatRequest, decision: Decision, origin: RequestContext | None = None,
     ) -> RouteStream:
-        ctx, record = self._begin(request, decision, request_id, api)
+        ctx, record = self._begin(request, decision, origin or RequestContext())
         return RouteStream(self, ctx, record)
 
     def _begin(
-        self, request: ChatRequest, decision: Decision, request_id: str | None, api: Api
+        self, request: ChatRequest, decision: Decision, origin: RequestContext
     ) -> tuple[CallContext, RouteRecord]:
-        ctx = CallContext(request, decision, self.policy, api=api)
-        record = RouteRecord(request_id or new_id("req"), decision, attempts=ctx.attempts,
-                             started_at=time.time())
+        ctx = CallContext(request, decision, self.policy, origin=origin)
+        record = RouteRecord(origin.request_id or new_id("req"), decision,
+                             attempts=ctx.attempts, started_at=time.time())
         return ctx, record
 
     # -- the layers -----------------------------------------------------------------------------
@@ -149,7 +152,7 @@ class CallEngine:
         self, ctx: CallContext, once: OnceCall, kind: str
     ) -> chain_layer.Ask[Answer]:
         async def discard(answer: Answer) -> None:
-            ctx.record_answer(answer, "rejected", (HEDGE_LOST,))
+            answer.call.answered("cancelled", error=HEDGE_LOST)
 
         async def ask(model: str, role: AttemptRole) -> Answer:
             return await call_model(
@@ -164,10 +167,7 @@ class CallEngine:
     def _stream_asker(self, ctx: CallContext) -> chain_layer.Ask[Opened]:
         async def discard(opened: Opened) -> None:
             await close_quietly(opened.rest)
-            ctx.record(model=opened.model, deployment=opened.deployment, role=opened.role,
-                       status="cancelled", started_at=opened.started_at,
-                       latency_s=time.perf_counter() - opened.started,
-                       first_token_s=opened.first_token_s, error="cancelled: lost the hedge")
+            opened.call.answered("cancelled", error=HEDGE_LOST)
 
         async def ask(model: str, role: AttemptRole) -> Opened:
             return await call_model(
@@ -200,8 +200,11 @@ class CallEngine:
         """One model call on a gate's behalf (the judge): failover and retries, no gates."""
         decision = _side_decision(model, request, self.policy)
         ctx = CallContext(request, decision, self.policy)
-        answer = await self._asker(ctx, complete_once, "complete")(model, "first")
-        ctx.record_answer(answer, "ok")
+        try:
+            answer = await self._asker(ctx, complete_once, "complete")(model, "first")
+            answer.call.answered("ok")
+        finally:
+            ctx.settle()
         return answer.response, sum(a.cost_usd for a in ctx.attempts)
 
     # -- finishing ------------------------------------------------------------------------------
@@ -210,24 +213,34 @@ class CallEngine:
         self, ctx: CallContext, record: RouteRecord, answer: str | None,
         error: BaseException | None,
     ) -> None:
-        request = ctx.request
+        """The one way every request ends, answered or not."""
+        ctx.settle()  # every call no layer ended (an answer never used) is recorded now
+        request, origin = ctx.request, ctx.origin
+        if isinstance(error, TaskrouteError):
+            error.record = record
         session = request.meta("session_id")
         if record.escalated and session and self._on_escalation is not None:
             self._on_escalation(session)
+        user = request.user or request.meta("user_id")
+        if self.spend is not None:
+            self.spend.add(record.total_cost_usd, user=user, key=origin.key_id)
         if self.store is None:
             return
         log_content = self.policy.log_content
         self.store.add(LogEntry(
-            record=record, api=ctx.api,
+            record=record, api=origin.api,
             http_status=200 if error is None else getattr(error, "status_code", 499),
-            user=request.user or request.meta("user_id"), session_id=session,
+            user=user, session_id=session, api_key_id=origin.key_id, variant=origin.variant,
             prompt=request.all_text if log_content else None,
             answer=answer if log_content else None,
         ))
+        if origin.shadow is not None:
+            self.store.add_shadow(record.request_id, origin.shadow)
 
     async def aclose(self) -> None:
-        for provider in self.wiring.providers.values():
-            await provider.aclose()
+        if self._owns_providers:
+            for provider in self.wiring.providers.values():
+                await provider.aclose()
         if self.store is not None:
             await self.store.flush()
 

@@ -31,8 +31,8 @@ async def call_model(
         this_role: AttemptRole = role if i == 0 else "failover"
         breaker = wiring.breakers[deployment]
         if not breaker.allow():
-            ctx.record_skip(model, deployment, this_role,
-                            f"CircuitOpen: {deployment} is cooling down after failures")
+            ctx.begin(model, deployment, this_role).skipped(
+                f"CircuitOpen: {deployment} is cooling down after failures")
             continue
         backup = deployments[i + 1] if hedge_kind and i + 1 < len(deployments) else None
         call = _hedging(wiring, once, deployment, backup, hedge_kind, discard)

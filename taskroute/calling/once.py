@@ -1,6 +1,7 @@
-"""Calling one deployment once — the innermost layer. Each call ends as exactly one recorded
-attempt when it fails or is cancelled; a successful one returns what it got (the chain records
-it once its gates have judged it, or the stream once it has been read).
+"""Calling one deployment once — the innermost layer. Each call is a `Call` of the request's
+context: one that fails or is cancelled is recorded here with its error; a successful one
+returns what it got, its `Call` still open (the chain ends it once its gates have judged it,
+the stream once it has been read, the context when the request finishes).
 
 The provider enforces the connect / first-token / total timeouts; a backstop here turns a
 provider that overruns them into an `UpstreamTimeout` all the same.
@@ -10,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 from taskroute.calling.assemble import Tally, assemble, carries_output
+from taskroute.calling.attempt import Call
 from taskroute.calling.breaker import Breakers
-from taskroute.calling.context import Answer, CallContext, describe_error
+from taskroute.calling.context import Answer, CallContext
 from taskroute.calling.hedge import FirstTokenTimes
-from taskroute.calling.retry import counts_against_deployment
 from taskroute.exceptions import ConfigError, MalformedResponse, TaskrouteError, UpstreamTimeout
 from taskroute.policy.model import split_model_id
 from taskroute.providers.base import Provider, Timeouts
@@ -51,20 +51,23 @@ class Opened:
 
     rest: AsyncIterator[StreamChunk]
     held: list[StreamChunk]
-    model: str
-    deployment: str
-    role: AttemptRole
-    started_at: float
-    started: float                  # perf_counter at the start
-    first_token_s: float | None
+    call: Call
     ended: bool = False             # the stream already finished while we held it
     extra: list[StreamChunk] = field(default_factory=list)
+
+    @property
+    def model(self) -> str:
+        return self.call.model
+
+    @property
+    def deployment(self) -> str:
+        return self.call.deployment
 
 
 async def complete_once(
     ctx: CallContext, wiring: Wiring, model: str, deployment: str, role: AttemptRole
 ) -> Answer:
-    started_at, t0 = time.time(), time.perf_counter()
+    call = ctx.begin(model, deployment, role, wiring.breakers[deployment])
     try:
         provider, upstream_model = wiring.provider(deployment)
         async with asyncio.timeout(wiring.timeouts.total + BACKSTOP_GRACE_S):
@@ -72,21 +75,21 @@ async def complete_once(
                 ctx.request, model=upstream_model, timeouts=wiring.timeouts
             )
     except (TaskrouteError, TimeoutError, asyncio.CancelledError) as exc:
-        _failed(ctx, wiring, exc, model, deployment, role, started_at, t0)
+        call.failed(_translated(exc, deployment))
         if isinstance(exc, TimeoutError):
             raise _translated(exc, deployment) from None
         raise
-    latency = time.perf_counter() - t0
+    call.arrived(response)
     wiring.breakers[deployment].success()
-    wiring.first_tokens.add(f"{deployment}|complete", latency)
-    return Answer(response, model, deployment, role, started_at, latency, latency)
+    wiring.first_tokens.add(f"{deployment}|complete", call.elapsed())
+    return Answer(response, call)
 
 
 async def open_stream(
     ctx: CallContext, wiring: Wiring, model: str, deployment: str, role: AttemptRole
 ) -> Opened:
     """Start a stream and read until its first output (holding a bare role chunk back)."""
-    started_at, t0 = time.time(), time.perf_counter()
+    call = ctx.begin(model, deployment, role, wiring.breakers[deployment])
     held: list[StreamChunk] = []
     rest: AsyncIterator[StreamChunk] | None = None
     timeouts = wiring.timeouts
@@ -104,36 +107,14 @@ async def open_stream(
                 )
     except (TaskrouteError, TimeoutError, asyncio.CancelledError) as exc:
         await close_quietly(rest)
-        _failed(ctx, wiring, exc, model, deployment, role, started_at, t0)
+        call.failed(_translated(exc, deployment))
         if isinstance(exc, TimeoutError):
             raise _translated(exc, deployment) from None
         raise
-    first = time.perf_counter() - t0
+    call.first_token_s = call.elapsed()
     wiring.breakers[deployment].success()
-    wiring.first_tokens.add(f"{deployment}|stream", first)
-    return Opened(rest, held, model, deployment, role, started_at, t0, first)
-
-
-def _failed(
-    ctx: CallContext, wiring: Wiring, exc: BaseException, model: str, deployment: str,
-    role: AttemptRole, started_at: float, t0: float,
-) -> None:
-    breaker = wiring.breakers[deployment]
-    cancelled = isinstance(exc, asyncio.CancelledError)
-    if cancelled:
-        breaker.release()
-    elif counts_against_deployment(_translated(exc, deployment)):
-        breaker.failure()
-    elif isinstance(exc, ConfigError):
-        breaker.release()
-    else:
-        breaker.success()  # it answered, if only to say no: the deployment is up
-    ctx.record(
-        model=model, deployment=deployment, role=role,
-        status="cancelled" if cancelled else "error",
-        started_at=started_at, latency_s=time.perf_counter() - t0,
-        error="cancelled" if cancelled else describe_error(_translated(exc, deployment)),
-    )
+    wiring.first_tokens.add(f"{deployment}|stream", call.first_token_s)
+    return Opened(rest, held, call)
 
 
 def _translated(exc: BaseException, deployment: str) -> BaseException:
@@ -171,29 +152,10 @@ async def read_whole(
                                     model=deployment)
     except (TaskrouteError, asyncio.CancelledError) as exc:
         await close_quietly(opened.rest)
-        stream_failed(ctx, wiring, opened, tally, exc)
+        opened.call.failed(exc, tally)
         raise
     response = assemble(chunks, model=deployment)
-    latency = time.perf_counter() - opened.started
-    return Answer(response, model, deployment, role, opened.started_at, latency,
-                  opened.first_token_s, chunks)
-
-
-def stream_failed(
-    ctx: CallContext, wiring: Wiring, opened: Opened, tally: Tally, exc: BaseException
-) -> None:
-    """Record a stream that failed or was cancelled after its first output."""
-    cancelled = isinstance(exc, asyncio.CancelledError)
-    breaker = wiring.breakers[opened.deployment]
-    if cancelled:
-        breaker.release()
-    elif counts_against_deployment(exc):
-        breaker.failure()
-    input_tokens, output_tokens = tally.tokens(ctx.input_estimate)
-    ctx.record(
-        model=opened.model, deployment=opened.deployment, role=opened.role,
-        status="cancelled" if cancelled else "error", started_at=opened.started_at,
-        latency_s=time.perf_counter() - opened.started, first_token_s=opened.first_token_s,
-        input_tokens=input_tokens, output_tokens=output_tokens,
-        error="cancelled" if cancelled else describe_error(exc),
-    )
+    first_token_s = opened.call.first_token_s
+    opened.call.arrived(response)
+    opened.call.first_token_s = first_token_s
+    return Answer(response, opened.call, chunks)

@@ -19,7 +19,7 @@ from taskroute.gates.runner import confidence, passed, run_gates
 from taskroute.policy.model import RaceSpec
 from taskroute.records import GateVerdict
 
-LOST = GateVerdict("race", False, "finished together with the cheap answer, which won")
+LOST = "cancelled: finished together with the cheap answer, which won"
 
 
 @dataclass(slots=True)
@@ -89,7 +89,7 @@ async def _drop(ctx: CallContext, strong: asyncio.Future[Answer]) -> None:
     if strong.done():
         answer = _result(strong)
         if answer is not None:
-            ctx.record_answer(answer, "rejected", (LOST,))
+            answer.call.answered("cancelled", error=LOST)
         return
     await cancel_and_wait([strong])
 

@@ -14,18 +14,17 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from taskroute.calling.assemble import Tally, assemble
 from taskroute.calling.context import CallContext, describe_error
-from taskroute.calling.once import Opened, close_quietly, stream_failed
+from taskroute.calling.once import Opened, close_quietly
+from taskroute.decision import Decision
 from taskroute.exceptions import MalformedResponse, TaskrouteError
+from taskroute.gates.base import Gate
 from taskroute.gates.runner import run_gates
 from taskroute.records import RouteRecord
 from taskroute.response import StreamChunk
-
-if TYPE_CHECKING:
-    from taskroute.calling.engine import CallEngine
 
 
 @dataclass(slots=True)
@@ -36,8 +35,19 @@ class StreamStart:
     race_winner: str | None = None
 
 
+class StreamEngine(Protocol):
+    """What a stream needs of the call path that made it (the `CallEngine`)."""
+
+    async def start_stream(self, ctx: CallContext) -> StreamStart: ...
+
+    def gates_for(self, decision: Decision) -> tuple[Gate, ...]: ...
+
+    def finish(self, ctx: CallContext, record: RouteRecord, answer: str | None,
+               error: BaseException | None) -> None: ...
+
+
 class RouteStream:
-    def __init__(self, engine: CallEngine, ctx: CallContext, record: RouteRecord) -> None:
+    def __init__(self, engine: StreamEngine, ctx: CallContext, record: RouteRecord) -> None:
         self._engine = engine
         self._ctx = ctx
         self.record = record
@@ -147,16 +157,11 @@ class RouteStream:
         response = assemble(self._given, model=live.deployment)
         verdicts = await run_gates(self._engine.gates_for(self.decision), response,
                                    self._ctx.request, sync_only=True)
-        input_tokens, output_tokens = self._live_tally.tokens(self._ctx.input_estimate)
-        self._ctx.record(
-            model=live.model, deployment=live.deployment, role=live.role, status="ok",
-            started_at=live.started_at, latency_s=time.perf_counter() - live.started,
-            first_token_s=live.first_token_s, input_tokens=input_tokens,
-            output_tokens=output_tokens, verdicts=verdicts,
-        )
+        live.call.latency_s = live.call.elapsed()
+        live.call.answered("ok", verdicts, tally=self._live_tally)
 
     def _live_failed(self, live: Opened, exc: BaseException) -> None:
-        stream_failed(self._ctx, self._engine.wiring, live, self._live_tally, exc)
+        live.call.failed(exc, self._live_tally)
         self._finish(exc)
 
     async def aclose(self) -> None:
@@ -167,8 +172,7 @@ class RouteStream:
         live = self._live
         if live is not None:
             await close_quietly(live.rest)
-            stream_failed(self._ctx, self._engine.wiring, live, self._live_tally,
-                          asyncio.CancelledError())
+            live.call.failed(asyncio.CancelledError(), self._live_tally)
         self._finish(asyncio.CancelledError(), closed_by_caller=True)
 
     def _finish(self, error: BaseException | None, *, closed_by_caller: bool = False) -> None:

@@ -28,7 +28,10 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     request = read_request(args.prompt, args.request)
-    router = load_router(args, classifier=not args.no_classifier)
+    from taskroute.experiment import compose
+
+    # the gateway serves the same composition, so both give this request the same decision
+    router = compose(load_router(args, classifier=not args.no_classifier))
     decision = router.decide(request, task=args.task)
     if args.json:
         print(json.dumps(decision.to_dict(), indent=2))

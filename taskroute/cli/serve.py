@@ -60,6 +60,7 @@ def provider_keys(policy: Policy) -> tuple[list[str], list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from taskroute.experiment import compose
     from taskroute.gateway.app import create_app
     from taskroute.gateway.server import run as run_server
     from taskroute.gateway.server import serve
@@ -70,14 +71,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.store and args.db:
         raise CallerError("give --store or --db, not both")
-    router = load_router(args, history=open_history(args.sessions))
-    build_providers(router.policy)  # a provider's bad options fail now, not on every request
     settings = GatewaySettings.from_env()
     if args.rate_limit:
         settings = GatewaySettings.from_env(rate_limit_rpm=args.rate_limit)
     db = args.store or str(Path(args.db) if args.db else default_db())
-    store = open_store(args.store or f"sqlite:{db}")
-    app = create_app(router, settings, store=store)
+    router = compose(load_router(args, store=open_store(args.store or f"sqlite:{db}"),
+                                 history=open_history(args.sessions)))
+    build_providers(router.policy)  # a provider's bad options fail now, not on every request
+    app = create_app(router, settings)
     have, missing = provider_keys(router.policy)
 
     def listening(url: str) -> None:

@@ -4,7 +4,6 @@ users get routing too. The shapes are converted by `taskroute.providers.anthropi
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,19 +11,19 @@ import msgspec
 from aiohttp import web
 
 from taskroute.exceptions import InvalidRequest, TaskrouteError
+from taskroute.experiment import Serving
 from taskroute.gateway import streaming
 from taskroute.gateway.context import (
     GATEWAY,
     explain,
-    failure_record,
-    header_task,
-    new_request_id,
     read_json,
     record_headers,
+    request_context,
     wants_explain,
 )
 from taskroute.providers.anthropic_format import from_messages_request, to_messages_response
 from taskroute.providers.anthropic_stream import AnthropicEvents, sse_event
+from taskroute.records import RequestContext
 from taskroute.request import ChatRequest
 from taskroute.response import StreamChunk
 
@@ -33,19 +32,16 @@ async def messages(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     body = await read_json(request, gateway.settings.max_body_bytes)
     chat = to_chat_request(body)
-    task = header_task(request)
-    request_id = new_request_id()
-    if chat.stream:
-        return await _stream(request, chat, task, request_id)
-    started_at = time.time()
-    try:
-        result = await gateway.router.complete(chat, task=task, request_id=request_id,
-                                               api="anthropic")
-    except TaskrouteError as exc:
-        record = failure_record(gateway, exc, chat, task, request_id, started_at)
-        if record is not None:
-            gateway.metrics.observe(record, "anthropic")
-        raise
+    context = request_context(request, "anthropic")
+    async with gateway.routers.lease() as router:  # held to the end, streams included
+        if chat.stream:
+            return await _stream(request, router, chat, context)
+        try:
+            result = await router.complete(chat, context=context)
+        except TaskrouteError as exc:
+            if exc.record is not None:
+                gateway.metrics.observe(exc.record, "anthropic")
+            raise
     record = result.record
     answer = to_messages_response(result.response)
     answer["model"] = record.answered_by or answer["model"]
@@ -92,8 +88,9 @@ def to_chat_request(body: Any) -> ChatRequest:
 
 
 async def _stream(
-    request: web.Request, chat: ChatRequest, task: str | None, request_id: str
+    request: web.Request, router: Serving, chat: ChatRequest, context: RequestContext
 ) -> web.StreamResponse:
+    request_id = str(context.request_id)
     state: dict[str, Any] = {}
     with_explain = wants_explain(request)
 
@@ -108,4 +105,4 @@ async def _stream(
             yield sse_event(kind, data)
 
     return await streaming.run_stream(
-        request, request.app[GATEWAY], chat, task, request_id, "anthropic", frames, state)
+        request, request.app[GATEWAY], router, chat, context, frames, state)

@@ -7,28 +7,35 @@ served 40-60 % more requests per second at concurrency 32.
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
+from taskroute.experiment import Serving
 from taskroute.gateway import anthropic_api, info_api, middleware, openai_api, quality_api
 from taskroute.gateway.auth import Authenticator, RateLimiter
-from taskroute.gateway.context import GATEWAY, Gateway, KeyStampedStore
+from taskroute.gateway.context import GATEWAY, Gateway
 from taskroute.gateway.metrics import GatewayMetrics
+from taskroute.gateway.serving import Current
 from taskroute.gateway.settings import GatewaySettings
 from taskroute.router import Router
-from taskroute.store.base import Store
+
+log = logging.getLogger("taskroute.gateway")
 
 
-def create_app(
-    router: Router, settings: GatewaySettings | None = None, *, store: Store | None = None
-) -> web.Application:
-    """The gateway app. Requests are logged through the router's store (or `store`, which is
-    then given to the router). The app owns both from here on: closing it flushes the log and
-    closes them."""
+def create_app(router: Serving, settings: GatewaySettings | None = None) -> web.Application:
+    """The gateway app, serving exactly `router` (a `Router`, an `Experiment` of one router
+    per A/B variant, or anything `Serving`): nothing about it is rebuilt or replaced. Requests
+    are logged through the router's store. The app owns both from here on: closing it closes
+    the router and flushes and closes the store; a reload swaps in `router.with_policy(...)`."""
     settings = settings or GatewaySettings()
-    _stamp_keys(router, store)
+    if isinstance(router, Router) and (router.policy.variants or router.policy.shadow):
+        log.warning("the policy has A/B variants or a shadow, which a plain Router does not "
+                    "serve: pass taskroute.experiment.compose(router) to serve them")
     gateway = Gateway(
-        router=router, settings=settings, metrics=GatewayMetrics(),
+        routers=Current(router), settings=settings, metrics=GatewayMetrics(),
         auth=Authenticator(settings.api_keys), limiter=RateLimiter(settings.rate_limit_rpm),
+        store=router.store,
     )
     app = web.Application(
         client_max_size=settings.max_body_bytes,
@@ -45,7 +52,7 @@ def create_app(
     app.on_startup.append(_ready)
     app.on_shutdown.append(_draining)
     app.on_cleanup.append(_close)
-    quality_api.install(app)  # route quality: variants, shadow, budgets, stats, feedback, reload
+    quality_api.install(app)  # route quality: stats, feedback, reload, the dashboard
     return app
 
 
@@ -58,21 +65,10 @@ async def _draining(app: web.Application) -> None:
 
 
 async def _close(app: web.Application) -> None:
-    router = app[GATEWAY].router
+    gateway = app[GATEWAY]
     try:
-        await router.aclose()
+        await gateway.routers.aclose()
     finally:
-        if router.store is not None:
-            await router.store.flush()
-            await router.store.aclose()
-
-
-def _stamp_keys(router: Router, store: Store | None) -> None:
-    """Log through `store` (or the router's own), each entry stamped with its key's id."""
-    store = store or router.store
-    if store is None or isinstance(store, KeyStampedStore):
-        return
-    stamped = KeyStampedStore(store)
-    if router._engine is not None:  # the call path took its store when it was built
-        router._engine.store = stamped
-    router.store = stamped
+        if gateway.store is not None:
+            await gateway.store.flush()
+            await gateway.store.aclose()

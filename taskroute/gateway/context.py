@@ -1,27 +1,26 @@
-"""What every handler shares: the router, the log, metrics, auth; and the steps common to both
-APIs — reading a JSON body, the route headers, the explain object, logging one request."""
+"""What every handler shares: the router being served, the log, metrics, auth; and the steps
+common to both APIs — reading a JSON body, the request's explicit context, the route headers,
+the explain object."""
 
 from __future__ import annotations
 
 import random
 import time
-from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
 from taskroute.decision import Decision
-from taskroute.exceptions import InvalidRequest, TaskrouteError, UpstreamError
+from taskroute.exceptions import InvalidRequest
 from taskroute.gateway.auth import Authenticator, RateLimiter
 from taskroute.gateway.errors import RequestTooLarge, summarise_attempts
 from taskroute.gateway.metrics import GatewayMetrics
+from taskroute.gateway.serving import Current
 from taskroute.gateway.settings import GatewaySettings
-from taskroute.records import RouteRecord
-from taskroute.request import ChatRequest
-from taskroute.router import Router
-from taskroute.store.base import LogEntry, Store
+from taskroute.records import Api, RequestContext, RouteRecord
+from taskroute.store.base import Store
 
 _decoder = msgspec.json.Decoder()
 _random = random.Random()
@@ -29,39 +28,30 @@ _random = random.Random()
 
 @dataclass(slots=True)
 class Gateway:
-    router: Router
+    routers: Current                    # the router served now; reload swaps it
     settings: GatewaySettings
     metrics: GatewayMetrics
     auth: Authenticator
     limiter: RateLimiter
+    store: Store | None = None          # the log the router writes, which the app closes
     ready: bool = False
     in_flight: int = 0
     started_at: float = field(default_factory=time.time)
 
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("taskroute_gateway", Gateway)
-# The fingerprint of the key the current request came with (set by the auth middleware).
-KEY_ID: ContextVar[str | None] = ContextVar("taskroute_key_id", default=None)
+# The fingerprint of the key the request came with (set by the auth middleware on the request).
+KEY_ID: web.RequestKey[str] = web.RequestKey("taskroute_key_id", str)
 
 
-class KeyStampedStore:
-    """Wraps the router's store: each gateway request's entry gets its key's fingerprint (the
-    call path that writes the entry knows nothing of HTTP)."""
+def key_id(request: web.Request) -> str | None:
+    return request.get(KEY_ID)
 
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
 
-    def add(self, entry: LogEntry) -> None:
-        key_id = KEY_ID.get()
-        if key_id is not None and entry.api_key_id is None:
-            entry = replace(entry, api_key_id=key_id)
-        self.inner.add(entry)
-
-    async def flush(self) -> None:
-        await self.inner.flush()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+def request_context(request: web.Request, api: Api) -> RequestContext:
+    """The request's explicit context: its id, its API, the class its caller named, its key."""
+    return RequestContext(request_id=new_request_id(), api=api, task=header_task(request),
+                          key_id=request.get(KEY_ID))
 
 
 def new_request_id() -> str:
@@ -133,22 +123,3 @@ def explain(record: RouteRecord) -> dict[str, Any]:
         "reasons": list(decision.reasons),
         "attempts": summarise_attempts(record.attempts),
     }
-
-
-def failure_record(
-    gateway: Gateway, exc: TaskrouteError, chat: ChatRequest, task: str | None,
-    request_id: str, started_at: float,
-) -> RouteRecord | None:
-    """The route of a request the call path gave up on, for the metrics (the call path has
-    logged it already). None when it never got as far as a decision (a caller's mistake)."""
-    if not isinstance(exc, UpstreamError):
-        return None
-    try:
-        decision = gateway.router.decide(chat, task=task)
-    except TaskrouteError:
-        return None
-    return RouteRecord(
-        request_id=request_id, decision=decision, attempts=list(getattr(exc, "attempts", ())),
-        answered_by=None, status="error", error=f"{type(exc).__name__}: {exc}",
-        latency_s=time.time() - started_at, started_at=started_at,
-    )

@@ -83,12 +83,8 @@ def from_http(exc: web.HTTPException) -> TaskrouteError:
 
 
 def status_of(exc: BaseException) -> int:
-    """The exception class's status; a chain that failed only by timing out is a 504."""
-    if isinstance(exc, ChainExhausted) and exc.attempts and all(
-        str(getattr(a, "error", "") or "").startswith(UpstreamTimeout.__name__)
-        for a in exc.attempts
-    ):
-        return UpstreamTimeout.status_code
+    """The status its class gives it (a chain that failed only by timing out is raised as
+    `ChainTimedOut`, a 504)."""
     return exc.status_code if isinstance(exc, TaskrouteError) else 500
 
 

@@ -12,7 +12,7 @@ from taskroute.gateway.openapi import openapi_document
 async def models(request: web.Request) -> web.Response:
     """The names a client may put in `model`: routing names, task classes, the policy's models."""
     gateway = request.app[GATEWAY]
-    policy = gateway.router.policy
+    policy = gateway.routers.router.policy
     created = int(gateway.started_at)
     names = ["auto", "taskroute", *(f"taskroute/{task}" for task in policy.tasks)]
     data = [{"id": n, "object": "model", "created": created, "owned_by": "taskroute"}
@@ -32,7 +32,7 @@ async def readyz(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     if not gateway.ready:
         return web.json_response({"status": "shutting down"}, status=503)
-    return web.json_response({"status": "ready", "policy": gateway.router.policy.name,
+    return web.json_response({"status": "ready", "policy": gateway.routers.router.policy.name,
                               "in_flight": gateway.in_flight - 1})
 
 

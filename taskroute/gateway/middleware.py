@@ -45,5 +45,6 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     key_id = gateway.auth.identify(headers.get("Authorization"), headers.get("x-api-key"))
     if gateway.limiter.rpm:
         gateway.limiter.check(key_id or request.remote or "anonymous")
-    KEY_ID.set(key_id)
+    if key_id is not None:
+        request[KEY_ID] = key_id
     return await handler(request)

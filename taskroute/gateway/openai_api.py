@@ -7,7 +7,6 @@ answer's `model` is the model that actually answered.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import msgspec
@@ -18,11 +17,9 @@ from taskroute.gateway import streaming
 from taskroute.gateway.context import (
     GATEWAY,
     explain,
-    failure_record,
-    header_task,
-    new_request_id,
     read_json,
     record_headers,
+    request_context,
     wants_explain,
 )
 from taskroute.request import ChatRequest
@@ -33,19 +30,16 @@ _JSON = "application/json"
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     chat = ChatRequest.from_dict(await read_json(request, gateway.settings.max_body_bytes))
-    task = header_task(request)
-    request_id = new_request_id()
-    if chat.stream:
-        return await streaming.stream_openai(request, gateway, chat, task, request_id)
-    started_at = time.time()
-    try:
-        result = await gateway.router.complete(chat, task=task, request_id=request_id,
-                                               api="openai")
-    except TaskrouteError as exc:
-        record = failure_record(gateway, exc, chat, task, request_id, started_at)
-        if record is not None:
-            gateway.metrics.observe(record, "openai")
-        raise
+    context = request_context(request, "openai")
+    async with gateway.routers.lease() as router:  # held to the end, streams included
+        if chat.stream:
+            return await streaming.stream_openai(request, gateway, router, chat, context)
+        try:
+            result = await router.complete(chat, context=context)
+        except TaskrouteError as exc:
+            if exc.record is not None:
+                gateway.metrics.observe(exc.record, "openai")
+            raise
     response, record = result.response, result.record
     if record.answered_by and response.model != record.answered_by:
         response = msgspec.structs.replace(response, model=record.answered_by)

@@ -29,12 +29,12 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from taskroute.exceptions import CallerError, InvalidRequest, PolicyError
-from taskroute.gateway.context import GATEWAY, KEY_ID, read_json
+from taskroute.experiment import Serving, reloaded
+from taskroute.gateway.context import GATEWAY, key_id, read_json
 from taskroute.policy.loader import load_policy
 from taskroute.policy.model import Policy
 from taskroute.quality import abtest, feedback, metrics, timeseries
-from taskroute.quality.governed import GovernedRouter, QualityStore
-from taskroute.quality.shadow import ShadowLog
+from taskroute.quality.budgets import SpendTracker
 from taskroute.quality.window import parse_window
 
 log = logging.getLogger("taskroute.gateway")
@@ -93,16 +93,13 @@ def _db_of(store: Any) -> Path | None:
 
 
 def install(app: web.Application) -> None:
-    """Serve the policy's variants, shadow and budgets, and add the quality endpoints."""
+    """Add the quality endpoints (reading the gateway's log) and the reload endpoint."""
     gateway = app[GATEWAY]
-    db = _db_of(gateway.router.store)
-    shadow = ShadowLog(db) if db is not None and gateway.router.policy.shadow else None
-    gateway.router = GovernedRouter.build(
-        gateway.router.policy, like=gateway.router, key_of=KEY_ID.get, shadow_log=shadow)
+    db = _db_of(gateway.store)
     keys = gateway.settings.extra.get("admin_keys") or [
         k.strip() for k in os.environ.get(ENV_ADMIN_KEYS, "").split(",") if k.strip()]
     if db is not None:
-        app[QUALITY] = Quality(db, lambda: app[GATEWAY].router.policy,
+        app[QUALITY] = Quality(db, lambda: app[GATEWAY].routers.router.policy,
                                tuple(str(k).encode() for k in keys))
         add_read_routes(app)
         app.router.add_post("/v1/taskroute/feedback", post_feedback)
@@ -186,14 +183,14 @@ async def post_feedback(request: web.Request) -> web.Response:
     gateway, quality = request.app[GATEWAY], request.app[QUALITY]
     body = await read_json(request, 64 * 1024)
     given = feedback.parse_feedback(body, request_id=request.headers.get("X-Taskroute-Request-Id"))
-    key_id = KEY_ID.get()
+    key = key_id(request)
     try:
-        await quality.run(lambda conn: feedback.record(conn, given, key_id=key_id))
+        await quality.run(lambda conn: feedback.record(conn, given, key_id=key))
     except feedback.UnknownRequest:
-        store = gateway.router.store   # it may still be on its way to the log
+        store = gateway.store   # it may still be on its way to the log
         if store is not None:
             await store.flush()
-        await quality.run(lambda conn: feedback.record(conn, given, key_id=key_id))
+        await quality.run(lambda conn: feedback.record(conn, given, key_id=key))
     return web.json_response({"request_id": given.request_id, "recorded": True}, status=201)
 
 
@@ -212,32 +209,29 @@ async def post_reload(request: web.Request) -> web.Response:
 
 async def reload_policy(app: web.Application) -> Policy:
     """Load the running policy's file again and serve it; a bad file is refused (400) and the
-    running policy stays."""
+    running policy stays. The new router is built off the event loop (a learned-router file
+    can take a while to load) and swapped in in one step; requests and streams in flight finish
+    on the router they started with, which is closed after its last one."""
     gateway = app[GATEWAY]
-    old = gateway.router
+    old = gateway.routers.router
     source = old.policy.source
     if not source or source.startswith("<"):
         raise InvalidRequest("the running policy was not loaded from a file; nothing to reload")
+
+    def build() -> Serving:
+        return reloaded(old, load_policy(source)).warm()
+
     try:
-        policy = await asyncio.to_thread(load_policy, source)
+        new = await asyncio.to_thread(build)
     except PolicyError as exc:
         raise InvalidRequest(f"the policy file was refused, the running policy stays: {exc}"
                              ) from None
-    store = old.store
-    if isinstance(store, QualityStore) and policy.shadow and store.shadow_log is None:
-        db = _db_of(store)
-        store.shadow_log = ShadowLog(db) if db is not None else None
-    gateway.router = GovernedRouter.build(policy, like=old, key_of=KEY_ID.get)
+    if gateway.routers.router is not old:
+        await new.aclose()  # another reload won the race; serve that one
+        raise InvalidRequest("another reload finished first; the policy it loaded is served")
+    gateway.routers.swap(new)
     log.info("policy reloaded from %s", source)
-    delay = gateway.settings.shutdown_timeout_s  # let in-flight requests finish on the old one
-    if QUALITY in app:
-        app[QUALITY].tasks.append(asyncio.create_task(_close_later(old, delay)))
-    return policy
-
-
-async def _close_later(router: Any, delay: float) -> None:
-    await asyncio.sleep(delay)
-    await router.aclose()
+    return new.policy
 
 
 # -- lifecycle ----------------------------------------------------------------------------------
@@ -245,9 +239,9 @@ async def _close_later(router: Any, delay: float) -> None:
 
 async def _start(app: web.Application) -> None:
     quality = app[QUALITY]
-    store = app[GATEWAY].router.store
-    if isinstance(store, QualityStore):
-        await quality.run(store.spend.seed)
+    spend = app[GATEWAY].routers.router.spend
+    if isinstance(spend, SpendTracker):
+        await quality.run(spend.seed)
     quality.tasks.append(asyncio.create_task(_keep_rolled_up(quality)))
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         asyncio.get_running_loop().add_signal_handler(

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from taskroute.calling.streaming import RouteStream
 from taskroute.exceptions import TaskrouteError
+from taskroute.experiment import Serving
 from taskroute.gateway.context import (
     Gateway,
     decision_headers,
@@ -19,7 +20,7 @@ from taskroute.gateway.context import (
     wants_explain,
 )
 from taskroute.gateway.errors import error_event
-from taskroute.records import Api, RouteRecord
+from taskroute.records import Api, RequestContext, RouteRecord
 from taskroute.request import ChatRequest
 from taskroute.response import StreamChunk
 
@@ -33,9 +34,10 @@ Framer = Callable[[StreamChunk | None], Iterable[bytes]]
 
 
 async def stream_openai(
-    request: web.Request, gateway: Gateway, chat: ChatRequest, task: str | None,
-    request_id: str,
+    request: web.Request, gateway: Gateway, router: Serving, chat: ChatRequest,
+    context: RequestContext,
 ) -> web.StreamResponse:
+    request_id = str(context.request_id)
     include_usage = bool((chat.extra.get("stream_options") or {}).get("include_usage"))
     with_explain = wants_explain(request)
     state: dict[str, Any] = {}
@@ -62,7 +64,7 @@ async def stream_openai(
         state.setdefault("id", data.get("id"))
         yield b"data: " + msgspec.json.encode(data) + b"\n\n"
 
-    return await run_stream(request, gateway, chat, task, request_id, "openai", frames, state)
+    return await run_stream(request, gateway, router, chat, context, frames, state)
 
 
 class _EventStreamResponse(web.StreamResponse):
@@ -73,12 +75,14 @@ class _EventStreamResponse(web.StreamResponse):
 
 
 async def run_stream(
-    request: web.Request, gateway: Gateway, chat: ChatRequest, task: str | None,
-    request_id: str, api: Api, frames: Framer, state: dict[str, Any],
+    request: web.Request, gateway: Gateway, router: Serving, chat: ChatRequest,
+    context: RequestContext, frames: Framer, state: dict[str, Any],
 ) -> web.StreamResponse:
     """Start the routed stream, send the route headers, relay the frames. (The call path logs
     the request when the stream ends, however it ends.)"""
-    stream = gateway.router.stream(chat, task=task, request_id=request_id, api=api)
+    api = context.api
+    request_id = str(context.request_id)
+    stream = router.stream(chat, context=context)
     try:
         await stream.start()
     except TaskrouteError:

@@ -1,9 +1,12 @@
-"""Daily budgets (per user, per gateway key, in all) and the per-request cost cap.
+"""Daily budgets (per user, per gateway key, in all) and the per-request cost cap: steps of
+`Router.decide`, so the library, the CLI and the gateway give a request the same decision.
 
-`SpendTracker` keeps today's spend in memory (seeded from the log when the gateway starts,
-added to as each request is logged). `limit_decision` turns a decision into the one the budget
-allows: unchanged, one tier down when a budget is running low (with the reason), refused with
-429 when a budget is used up; and `metadata.max_cost_usd` cuts the chain to what fits.
+Where today's spend is kept is a seam, the `Spend` Protocol: `SpendTracker` keeps it in this
+process's memory (seeded from the log when the gateway starts, added to as each request
+finishes); a store shared by replicas implements the same two methods. `limit` turns a decision
+into the one the budgets allow: unchanged, one tier down when a budget is running low (with the
+reason), refused with 429 when a budget is used up; and `metadata.max_cost_usd` cuts the chain
+to what fits.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from taskroute.decision import Decision
 from taskroute.exceptions import CallerError, InvalidRequest
@@ -28,6 +31,17 @@ class BudgetExhausted(CallerError):
     """A daily budget is used up: refused until it resets."""
 
     status_code = 429
+
+
+class Spend(Protocol):
+    """Today's spend per scope, in USD: what the budgets are checked against."""
+
+    def spent(self, scope: Scope, now: float | None = None) -> float: ...
+
+    def add(self, cost: float, *, user: str | None, key: str | None,
+            now: float | None = None) -> None:
+        """Count one finished request's cost against every scope it belongs to."""
+        ...
 
 
 def day_start(now: float) -> float:
@@ -92,7 +106,7 @@ def _describe(scope: Scope) -> str:
 
 
 def check_budgets(
-    budgets: BudgetSpec, spend: SpendTracker, user: str | None, key: str | None
+    budgets: BudgetSpec, spend: Spend, user: str | None, key: str | None
 ) -> str | None:
     """Raise when a budget is used up; the reason to step down when one runs low, else None."""
     limits = {"user": budgets.per_user_usd, "key": budgets.per_key_usd,
@@ -167,3 +181,19 @@ def cap_chain(decision: Decision, cap: float, estimate: Estimate) -> Decision:
         f"Capped the chain by metadata.max_cost_usd (${cap:.6f}): no escalation to "
         f"{', '.join(dropped)} (the chain would cost about ${total + estimate(dropped[0]):.6f})."
     ))
+
+
+def limit(
+    decision: Decision, request: ChatRequest, policy: Policy, spend: Spend,
+    key_id: str | None, estimate: Estimate,
+) -> Decision:
+    """The decision the policy's budgets and the request's `metadata.max_cost_usd` allow."""
+    if policy.budgets is not None:
+        user = request.user or request.meta("user_id")
+        low = check_budgets(policy.budgets, spend, user, key_id)
+        if low is not None:
+            decision = step_down(decision, policy, low, decision.signals.input_tokens)
+    cap = max_cost(request)
+    if cap is not None:
+        decision = cap_chain(decision, cap, estimate)
+    return decision

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from taskroute.decision import Decision
 from taskroute.records import Api, RouteRecord
 
 
@@ -27,6 +28,10 @@ class LogEntry:
 class Store(Protocol):
     def add(self, entry: LogEntry) -> None:
         """Queue one entry; never blocks the event loop (writes are batched off it)."""
+        ...
+
+    def add_shadow(self, request_id: str, decision: Decision) -> None:
+        """Queue what the shadow policy would have chosen for a logged request."""
         ...
 
     async def flush(self) -> None:

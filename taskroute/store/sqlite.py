@@ -13,12 +13,14 @@ import concurrent.futures
 import logging
 import sqlite3
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from taskroute.decision import Decision
 from taskroute.store.base import LogEntry
 from taskroute.store.migrations import migrate
 
@@ -42,6 +44,12 @@ _INSERT_ATTEMPT = (
 )
 
 
+_INSERT_SHADOW = (
+    "INSERT OR REPLACE INTO shadow_decisions (request_id, ts, policy, task, tier, model, "
+    "decision) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def connect(path: str | Path) -> sqlite3.Connection:
     """A connection to the log with the settings every user of it should have."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -62,6 +70,7 @@ class SqliteStore:
         migrate(self._conn)
         self._interval = interval_s
         self._pending: deque[LogEntry] = deque()
+        self._shadows: deque[tuple[Any, ...]] = deque()
         self._waiters: deque[concurrent.futures.Future[None]] = deque()
         self._wake = threading.Event()
         self._closed = self._stopping = False
@@ -74,6 +83,13 @@ class SqliteStore:
         if self._closed:
             raise RuntimeError("the store is closed")
         self._pending.append(entry)
+
+    def add_shadow(self, request_id: str, decision: Decision) -> None:
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        self._shadows.append((request_id, time.time(), decision.policy, decision.task,
+                              decision.tier, decision.model,
+                              msgspec.json.encode(decision.to_dict()).decode()))
 
     async def flush(self) -> None:
         if self._closed:
@@ -115,17 +131,21 @@ class SqliteStore:
             batch = []
             while self._pending:
                 batch.append(self._pending.popleft())
-            if batch:
-                self._write(batch)
+            shadows = []
+            while self._shadows:
+                shadows.append(self._shadows.popleft())
+            if batch or shadows:
+                self._write(batch, shadows)
             for done in waiters:
                 done.set_result(None)
             if self._stopping and not self._pending and not self._waiters:
                 break
         self._conn.close()
 
-    def _write(self, batch: list[LogEntry]) -> None:
+    def _write(self, batch: list[LogEntry], shadows: list[tuple[Any, ...]]) -> None:
         try:
             self._conn.execute("BEGIN")
+            self._conn.executemany(_INSERT_SHADOW, shadows)
             for entry in batch:
                 request_id = entry.record.request_id
                 self._conn.execute(_INSERT_REQUEST, request_row(entry))

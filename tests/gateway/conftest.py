@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from taskroute.demo.policy import simulated_policy
+from taskroute.experiment import compose
 from taskroute.gateway.app import create_app
 from taskroute.gateway.server import listening_url
 from taskroute.gateway.settings import GatewaySettings
@@ -68,10 +69,10 @@ async def start_gateway(
         if edit_policy is not None:
             policy = edit_policy(policy)
         router_args.setdefault("classifier", False)
-        router = Router(policy, **router_args)
         db = tmp_path / f"log{len(runners)}.db"
         store = SqliteStore(db)
-        app = create_app(router, settings, store=store)
+        router = compose(Router(policy, store=store, **router_args))
+        app = create_app(router, settings)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
         await runner.setup()
         runners.append(runner)

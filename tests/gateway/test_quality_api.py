@@ -14,7 +14,6 @@ from taskroute.gateway.context import GATEWAY
 from taskroute.gateway.settings import GatewaySettings
 from taskroute.policy.loader import default_policy_text, load_policy
 from taskroute.policy.model import BudgetSpec, Policy, VariantSpec
-from taskroute.quality.governed import GovernedRouter
 from taskroute.quality.variants import assign
 from tests.gateway.conftest import RunningGateway, StartGateway
 
@@ -102,7 +101,7 @@ async def test_variants_are_sticky_and_recorded_on_every_request(
         status, _, _ = await post(gw, {**SUMMARY, "user": user})
         assert status == 200
     rows = await gw.log_rows()
-    arms = gw.app[GATEWAY].router.policy.variants
+    arms = gw.app[GATEWAY].routers.router.policy.variants
     for row in rows:
         expected = assign(arms, row["user"]).name
         assert row["variant"] == expected
@@ -127,7 +126,7 @@ async def test_the_shadow_policy_is_decided_and_logged_not_served(
     gw = await start_gateway(edit_policy=shadowed)
     _, headers, _ = await post(gw, SUMMARY)
     assert headers["X-Taskroute-Tier"] == "fast"          # served by the running policy
-    await gw.app[GATEWAY].router.store.flush()  # type: ignore[union-attr]
+    await gw.store.flush()
     with sqlite3.connect(gw.db) as conn:
         rows = conn.execute("SELECT request_id, policy, tier FROM shadow_decisions").fetchall()
     assert rows == [(headers["X-Taskroute-Request-Id"], "candidate", "strong")]
@@ -136,8 +135,7 @@ async def test_the_shadow_policy_is_decided_and_logged_not_served(
 async def test_budgets_step_down_then_refuse(start_gateway: StartGateway) -> None:
     gw = await start_gateway(edit_policy=lambda p: replace(
         p, budgets=BudgetSpec(per_user_usd=1.0, step_down_below=0.2)))
-    router = gw.app[GATEWAY].router
-    assert isinstance(router, GovernedRouter)
+    router = gw.app[GATEWAY].routers.router
     qa = {"model": "taskroute/qa", "user": "ann",
           "messages": [{"role": "user", "content": "What is the capital of France?"}]}
     _, headers, _ = await post(gw, qa)
