@@ -10,6 +10,7 @@
     │   │                               adds the file and line)
     │   ├── DataError                   a dataset or file that cannot be read (file, row, field)
     │   ├── ConfigError                 missing settings, such as an API key's variable
+    │   │   └── PluginError             an unknown extension name, or a plugin that won't import
     │   ├── AuthenticationFailed        no gateway key, or one it does not know (401)
     │   ├── Forbidden                   a key without the right, e.g. to reload the policy (403)
     │   ├── NotFound                    no such gateway endpoint (404)
@@ -181,6 +182,11 @@ class DuplicateFeedback(CallerError):
     """The request already has feedback; it is never counted twice."""
 
     status_code = 409
+
+
+class PluginError(ConfigError):
+    """An extension name nothing registers, or a plugin whose entry point does not import
+    (the message names its distribution and entry point, on one line)."""
 
 
 class UpstreamError(TaskrouteError):

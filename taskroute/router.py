@@ -139,13 +139,9 @@ class Router:
     @property
     def classifier(self) -> Classifier | None:
         if self._classifier is None and self._classifier_wanted:
-            from taskroute.classify.learned import LinearTaskClassifier
+            from taskroute.classify.registry import build_classifier
 
-            model_file = self.policy.classifier.model_file
-            self._classifier = (
-                LinearTaskClassifier.from_file(model_file) if model_file
-                else LinearTaskClassifier.bundled()
-            )
+            self._classifier = build_classifier(self.policy)  # the policy's `classifier: use:`
         return self._classifier
 
     # -- deciding -------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The session's fallback history: how often a session's requests escalated recently.
 
 Behind a small Protocol, so a shared store (the gateway's database, Redis) can replace the
-in-memory one without touching the router.
+in-memory one without touching the router. A backend is a factory `(url) -> SessionHistory`
+registered in `taskroute.plugins.SESSIONS` (entry-point group `taskroute.sessions`), chosen by
+a `NAME` or `NAME:LOCATION` URL (`taskroute serve --sessions`); `memory` is built in.
 """
 
 from __future__ import annotations
@@ -10,6 +12,11 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Protocol
+
+from taskroute.exceptions import ConfigError
+from taskroute.plugins import SESSIONS, scheme
+
+SessionFactory = Callable[[str], "SessionHistory"]
 
 
 class SessionHistory(Protocol):
@@ -48,3 +55,21 @@ class InMemorySessionHistory:
         else:
             self._events.move_to_end(session_id)
         events.append(self._now())
+
+
+def build_memory(url: str) -> InMemorySessionHistory:
+    """The `memory` backend: per process, forgotten on restart; takes no location."""
+    if url.strip() != "memory":
+        raise ValueError("the memory session history takes no location: write just 'memory'")
+    return InMemorySessionHistory()
+
+
+def open_history(url: str) -> SessionHistory:
+    """The session history `url` names (`ConfigError` when unknown, unusable or broken)."""
+    name = scheme(SESSIONS, url, "memory")
+    factory: SessionFactory = SESSIONS.load(name)
+    try:
+        with SESSIONS.calling(name):
+            return factory(url)
+    except ValueError as exc:
+        raise ConfigError(f"session history {url!r}: {exc}") from None

@@ -1,7 +1,9 @@
 """The extension point for turning a prompt's text into a task class.
 
 One Protocol, one required method. Implementations live one per module:
-`learned.py` holds the linear model that ships with the package.
+`learned.py` holds the linear model that ships with the package. Each is a factory named in
+`taskroute.plugins.CLASSIFIERS` (entry-point group `taskroute.classifiers`), which the policy
+picks with `classifier: use:`; `registry.py` builds it.
 """
 
 from __future__ import annotations

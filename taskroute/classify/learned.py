@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskroute.classify.base import Prediction
 from taskroute.classify.features import (
@@ -32,6 +32,9 @@ from taskroute.classify.features import (
     featurize,
 )
 from taskroute.exceptions import DataError
+
+if TYPE_CHECKING:
+    from taskroute.policy.model import ClassifierSettings
 
 __all__ = ["MODEL_FORMAT", "LinearTaskClassifier"]
 
@@ -151,6 +154,17 @@ def _softmax(scores: Sequence[float]) -> list[float]:
     exps = [math.exp(s - top) for s in scores]
     total = sum(exps)
     return [e / total for e in exps]
+
+
+def build(settings: ClassifierSettings) -> LinearTaskClassifier:
+    """The `linear` classifier (registered in `taskroute.plugins.CLASSIFIERS`): the policy's
+    `model file`, or the bundled model."""
+    if settings.options:
+        raise ValueError(f"the linear classifier takes no options, got "
+                         f"{', '.join(k.replace('_', ' ') for k in settings.options)}")
+    if settings.model_file:
+        return LinearTaskClassifier.from_file(settings.model_file)
+    return LinearTaskClassifier.bundled()
 
 
 @cache

@@ -6,8 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from taskroute.classify.registry import build_classifier
 from taskroute.policy.loader import default_policy_text, load_default_policy, load_policy
 from taskroute.policy.prose import describe_policy
+from taskroute.providers.registry import build_providers
 from taskroute.router import Router
 
 
@@ -26,6 +28,9 @@ def register(sub: Any) -> None:
 def run_check(args: argparse.Namespace) -> int:
     policy = load_policy(args.file)
     Router(policy, classifier=False)  # building the router checks what spans sections
+    build_providers(policy)  # and building the providers checks their options
+    if policy.classifier.enabled:
+        build_classifier(policy)  # the named classifier, its options and model file
     print(
         f"{args.file}: ok — {len(policy.models)} models, {len(policy.tiers)} tiers, "
         f"{len(policy.tasks)} task classes, {len(policy.classify_rules)} classify rules, "

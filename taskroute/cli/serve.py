@@ -1,4 +1,5 @@
-"""`taskroute serve`: the OpenAI- and Anthropic-compatible gateway, logging to SQLite."""
+"""`taskroute serve`: the OpenAI- and Anthropic-compatible gateway, logging to SQLite (or to a
+registered store, `--store`), its session history from a registered backend (`--sessions`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from taskroute.cli.common import add_policy_option, load_router
+from taskroute.exceptions import CallerError
 from taskroute.policy.model import Policy
 
 ENV_DB = "TASKROUTE_DB"
@@ -28,6 +30,12 @@ def register(sub: Any) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     parser.add_argument("--db", metavar="PATH",
                         help=f"the request log (default ${ENV_DB} or {default_db()})")
+    parser.add_argument("--store", metavar="URL",
+                        help="log through a registered store instead, NAME:LOCATION "
+                        "(built in: sqlite:PATH; see `taskroute plugins`)")
+    parser.add_argument("--sessions", metavar="NAME", default="memory",
+                        help="the session fallback history, NAME or NAME:LOCATION "
+                        "(default memory: per process; see `taskroute plugins`)")
     parser.add_argument("--rate-limit", type=int, metavar="RPM",
                         help="requests per minute per key (default: no limit)")
     parser.set_defaults(func=run)
@@ -57,19 +65,25 @@ def run(args: argparse.Namespace) -> int:
     from taskroute.gateway.server import run as run_server
     from taskroute.gateway.server import serve
     from taskroute.gateway.settings import GatewaySettings
-    from taskroute.store.sqlite import SqliteStore
+    from taskroute.providers.registry import build_providers
+    from taskroute.session import open_history
+    from taskroute.store.registry import open_store
 
+    if args.store and args.db:
+        raise CallerError("give --store or --db, not both")
     settings = GatewaySettings.from_env()
     if args.rate_limit:
         settings = GatewaySettings.from_env(rate_limit_rpm=args.rate_limit)
-    db = Path(args.db) if args.db else default_db()
-    router = compose(load_router(args, store=SqliteStore(db)))
+    db = args.store or str(Path(args.db) if args.db else default_db())
+    router = compose(load_router(args, store=open_store(args.store or f"sqlite:{db}"),
+                                 history=open_history(args.sessions)))
+    build_providers(router.policy)  # a provider's bad options fail now, not on every request
     app = create_app(router, settings)
     have, missing = provider_keys(router.policy)
 
     def listening(url: str) -> None:
         print(f"taskroute gateway listening on {url}  (OpenAI: {url}/v1, Anthropic: {url})")
-        print(f"policy: {router.policy.name}   log: {db}")
+        print(f"policy: {router.policy.name}   log: {db}   sessions: {args.sessions}")
         print(f"providers with keys: {', '.join(have) or 'none'}")
         if missing:
             print(f"providers without keys: {', '.join(missing)}")

@@ -25,7 +25,7 @@ def simulated_policy(policy: Policy, upstream: SimulatedUpstream) -> Policy:
     providers = {
         name: replace(
             spec, api_key_env=None, simulated=True,
-            base_url=upstream.base_url if spec.api == "openai" else upstream.anthropic_base_url,
+            base_url=upstream.anthropic_base_url if spec.api == "anthropic" else upstream.base_url,
         )
         for name, spec in policy.providers.items()
     }

@@ -3,6 +3,9 @@
 A gate that fails sends the request to the next model in the chain. Most gates are plain
 functions of the answer and the request; a gate that must call a model (the judge) makes
 `check` a coroutine, and the call path awaits it. Nothing else distinguishes the two.
+
+A new gate is one module with a `GateFactory` named in `taskroute.plugins.GATES` (a plugin's
+entry point in the `taskroute.gates` group); `gates/registry.py` builds what a policy names.
 """
 
 from __future__ import annotations

@@ -1,67 +1,59 @@
 """Gate names used in a policy → gate objects.
 
-Built-in gates register through the same table as your own: pass `gates={"name": factory}`
-to `Router` (a factory takes the gate's settings and a `GateEnv`), or a ready gate object when
-it takes no settings. Every gate a policy names is built once when the Router is made, so an
-unknown name or bad settings fail then, naming the gate and where the policy uses it.
+Built-in gates and installed plugins' (entry-point group `taskroute.gates`) share one table,
+`taskroute.plugins.GATES`; a gate module is imported when a policy first names it. In-process
+gates come on top: pass `gates={"name": factory}` to `Router`. An entry is a factory
+`(settings, GateEnv) -> Gate`, or a ready gate object when it takes no settings. Every gate a
+policy names is built once when the Router is made, so an unknown name or bad settings fail
+then, naming the gate and where the policy uses it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from types import MappingProxyType
+from contextlib import nullcontext
 from typing import Any
 
 from taskroute.exceptions import PolicyError
-from taskroute.gates import (
-    json_valid,
-    judge,
-    length,
-    logprob,
-    non_empty,
-    refusal,
-    regex,
-    schema,
-    truncation,
-)
 from taskroute.gates.base import Gate, GateEnv, GateFactory
+from taskroute.plugins import GATES
 from taskroute.policy.model import GateSpec, Policy
-
-BUILTIN_GATES: Mapping[str, GateFactory] = MappingProxyType({
-    "non_empty": non_empty.build,
-    "length": length.build,
-    "valid_json": json_valid.build,
-    "valid_json_if_asked": json_valid.build_if_asked,
-    "schema": schema.build,
-    "refusal": refusal.build,
-    "not_truncated": truncation.build,
-    "logprob": logprob.build,
-    "regex": regex.build,
-    "judge": judge.build,
-})
 
 
 class GateRegistry:
+    """The registered gates, with `extra` (by name, replacing a registered one) on top."""
+
     def __init__(self, extra: Mapping[str, GateFactory | Gate] | None = None) -> None:
-        self._factories: dict[str, GateFactory] = dict(BUILTIN_GATES)
-        for name, item in (extra or {}).items():
-            self._factories[name] = _as_factory(name, item)
+        self._extra: dict[str, GateFactory] = {
+            name: _as_factory(name, item) for name, item in (extra or {}).items()
+        }
 
     @property
     def names(self) -> list[str]:
-        return sorted(self._factories)
+        return sorted({*GATES.names(), *self._extra})
+
+    def factory(self, name: str) -> GateFactory | None:
+        """The factory for `name`; None when nothing registers it (`PluginError` if its plugin
+        does not import)."""
+        if name in self._extra:
+            return self._extra[name]
+        if name not in GATES:
+            return None
+        return _as_factory(name, GATES.load(name))
 
     def build(self, spec: GateSpec, env: GateEnv, *, where: str) -> Gate:
         """One gate; PolicyError naming the gate and `where` ("task extraction") otherwise."""
-        factory = self._factories.get(spec.name)
+        factory = self.factory(spec.name)
         key = _key(where)
         if factory is None:
             raise PolicyError(
                 f"unknown gate '{spec.name}' in {where}; known gates: {', '.join(self.names)}",
                 file=env.policy.source, key=key,
             )
+        guard = nullcontext() if spec.name in self._extra else GATES.calling(spec.name)
         try:
-            return factory(spec.params, env)
+            with guard:
+                return factory(spec.params, env)
         except ValueError as exc:
             raise PolicyError(f"gate '{spec.name}' in {where}: {exc}",
                               file=env.policy.source, key=key) from None

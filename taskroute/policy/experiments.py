@@ -25,7 +25,7 @@ import yaml
 
 from taskroute.exceptions import PolicyError
 from taskroute.policy.model import BudgetSpec, Policy, VariantSpec
-from taskroute.policy.nodes import Node, normalize_key
+from taskroute.policy.nodes import Node, normalize_key, read_yaml
 
 SECTIONS = ("variants", "shadow", "budgets")
 # Sections a variant or shadow policy never has of its own: there is one experiment at a time.
@@ -60,7 +60,7 @@ def _variants(
         if "override" in f:
             policy = parse_root(_merged(root, f["override"]), file)
         elif "policy" in f:
-            policy = _policy_file(f["policy"], file, f"variant {name}")
+            policy = _policy_file(f["policy"], file, parse_root, f"variant {name}")
         variants.append(VariantSpec(
             name=name, weight=f["weight"].number(low=0), policy=policy, line=spec.line,
         ))
@@ -77,23 +77,21 @@ def _other_policy(
     """A policy file named relative to this one (`x.yaml` or {policy: x.yaml}), or this policy
     with some sections replaced ({override: {...}})."""
     if not node.is_mapping():
-        return _policy_file(node, file, what)
+        return _policy_file(node, file, parse_root, what)
     f = node.fields(("policy", "override"))
     if len(f) != 1:
         node.fail(f"the {what} takes 'policy' (a file) or 'override' (sections)")
     if "override" in f:
         return parse_root(_merged(root, f["override"]), file)
-    return _policy_file(f["policy"], file, what)
+    return _policy_file(f["policy"], file, parse_root, what)
 
 
-def _policy_file(node: Node, file: str | None, what: str) -> Policy:
+def _policy_file(node: Node, file: str | None, parse_root: ParseRoot, what: str) -> Policy:
     path = Path(node.text())
     if not path.is_absolute() and file and not file.startswith("<"):
         path = Path(file).parent / path
-    from taskroute.policy.loader import load_policy
-
-    try:
-        policy = load_policy(path)
+    try:  # the loader's own parse_root, handed in: this module sits below the loader
+        policy = parse_root(read_yaml(path), str(path))
     except PolicyError as exc:
         node.fail(f"the {what}'s policy file does not load: {exc}")
     if policy.variants or policy.shadow is not None:

@@ -9,9 +9,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from taskroute.exceptions import ConditionError, PolicyError
-from taskroute.policy import experiments
+from taskroute.exceptions import ConditionError
+from taskroute.plugins import CLASSIFIERS, PROVIDERS, Registry
 from taskroute.policy.conditions import compile_condition
+from taskroute.policy.experiments import SECTIONS as EXPERIMENT_SECTIONS
+from taskroute.policy.experiments import parse_sections
 from taskroute.policy.model import (
     AdjustAction,
     AdjustRule,
@@ -29,15 +31,14 @@ from taskroute.policy.model import (
     TierSpec,
     split_model_id,
 )
-from taskroute.policy.nodes import Node, parse_yaml
+from taskroute.policy.nodes import Node, parse_yaml, read_yaml
 from taskroute.tasks import DEFAULT_TASKS
 
 TOP_LEVEL = (
     "name", "description", "providers", "models", "tiers", "tasks", "classify", "when unsure",
     "classifier", "user tiers", "adjust", "session window", "calling", "log content", "gates",
-    *experiments.SECTIONS,
+    *EXPERIMENT_SECTIONS,
 )
-API_KINDS = ("openai", "anthropic")
 ADJUST_ACTIONS: dict[str, AdjustAction] = {
     "use": "use", "at least": "at_least", "at most": "at_most", "move up": "up",
     "move down": "down",
@@ -45,15 +46,7 @@ ADJUST_ACTIONS: dict[str, AdjustAction] = {
 
 
 def load_policy(path: str | Path) -> Policy:
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        problem = f"cannot read the policy file: {exc.strerror or exc}"
-        raise PolicyError(problem, file=file) from None
-    except UnicodeDecodeError:
-        raise PolicyError("the policy file is not UTF-8 text", file=file) from None
-    return parse_policy(text, file=file)
+    return parse_root(read_yaml(path), str(path))
 
 
 def default_policy_text() -> str:
@@ -100,7 +93,7 @@ def parse_root(root: Node, file: str | None) -> Policy:
         calling=_calling(top["calling"]) if "calling" in top else CallingSettings(),
         log_content=top["log content"].boolean() if "log content" in top else False,
         gates=_gates(top["gates"]) if "gates" in top else (),
-        **experiments.parse_sections(top, root, file, parse_root),
+        **parse_sections(top, root, file, parse_root),
     )
 
 
@@ -113,7 +106,8 @@ def _providers(node: Node) -> dict[str, ProviderSpec]:
         if "/" in name:
             spec.fail("a provider name cannot contain '/'")
         f = spec.fields(
-            ("api", "base url", "api key env", "headers", "simulated"), required=("base url",)
+            ("api", "base url", "api key env", "headers", "simulated", "options"),
+            required=("base url",),
         )
         base_url = f["base url"].text().rstrip("/")
         if not re.match(r"^https?://", base_url):
@@ -121,14 +115,29 @@ def _providers(node: Node) -> dict[str, ProviderSpec]:
         headers = {k: v.text() for k, v in f["headers"].items()} if "headers" in f else {}
         providers[name] = ProviderSpec(
             name=name,
-            api="anthropic" if "api" in f and f["api"].one_of(API_KINDS) == "anthropic"
-            else "openai",
+            api=_registered(f["api"], PROVIDERS) if "api" in f else "openai",
             base_url=base_url,
             api_key_env=f["api key env"].text() if "api key env" in f else None,
             headers=MappingProxyType(headers),
             simulated=f["simulated"].boolean() if "simulated" in f else False,
+            options=_options(f["options"]) if "options" in f else MappingProxyType({}),
+            line=spec.line,
         )
     return providers
+
+
+def _registered(node: Node, registry: Registry) -> str:
+    """A name the registry knows (built in or from an installed plugin)."""
+    name = node.text()
+    if name not in registry:
+        node.fail(registry.unknown(name))
+    return name
+
+
+def _options(node: Node) -> MappingProxyType[str, Any]:
+    if not node.is_mapping():
+        node.fail("options are a mapping of the extension's own settings")
+    return MappingProxyType(_plain(node))
 
 
 def _model_id(node: Node, providers: dict[str, ProviderSpec]) -> str:
@@ -369,12 +378,15 @@ def _adjust(
 def _classifier(node: Node) -> ClassifierSettings:
     if not node.is_mapping():
         return ClassifierSettings(enabled=node.boolean())
-    f = node.fields(("enabled", "min confidence", "model file"))
+    f = node.fields(("enabled", "min confidence", "model file", "use", "options"))
     return ClassifierSettings(
         enabled=f["enabled"].boolean() if "enabled" in f else True,
         min_confidence=f["min confidence"].number(low=0, high=1) if "min confidence" in f
         else 0.5,
         model_file=f["model file"].text() if "model file" in f else None,
+        use=_registered(f["use"], CLASSIFIERS) if "use" in f else "linear",
+        options=_options(f["options"]) if "options" in f else MappingProxyType({}),
+        line=node.line,
     )
 
 

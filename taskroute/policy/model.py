@@ -10,8 +10,6 @@ from typing import Any, Literal
 
 from taskroute.policy.conditions import Condition
 
-ApiKind = Literal["openai", "anthropic"]
-
 
 def split_model_id(model_id: str) -> tuple[str, str]:
     """`provider/model` → (provider, model). The one place a model id is taken apart."""
@@ -35,11 +33,14 @@ class Price:
 @dataclass(frozen=True, slots=True)
 class ProviderSpec:
     name: str
-    api: ApiKind
+    api: str                      # a provider kind registered in `taskroute.plugins.PROVIDERS`
     base_url: str
     api_key_env: str | None = None
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     simulated: bool = False
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # ^ the kind's own settings, passed through to its factory (built-ins take none)
+    line: int = 0                 # where the policy declares it, for errors found when built
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,9 @@ class ClassifierSettings:
     enabled: bool = True
     min_confidence: float = 0.5
     model_file: str | None = None  # None: the classifier that ships with taskroute
+    use: str = "linear"            # a classifier registered in `taskroute.plugins.CLASSIFIERS`
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    line: int = 0
 
 
 @dataclass(frozen=True, slots=True)

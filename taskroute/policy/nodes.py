@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NoReturn
 
 import yaml
@@ -19,6 +20,19 @@ _TAG = "tag:yaml.org,2002:"
 def normalize_key(key: str) -> str:
     """`api_key_env`, `api-key-env` and `api key env` are the same key."""
     return " ".join(key.replace("_", " ").replace("-", " ").lower().split())
+
+
+def read_yaml(path: str | Path) -> Node:
+    """A policy file's root node; PolicyError naming the file when it cannot be read."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read the policy file: {exc.strerror or exc}",
+                          file=file) from None
+    except UnicodeDecodeError:
+        raise PolicyError("the policy file is not UTF-8 text", file=file) from None
+    return parse_yaml(text, file)
 
 
 def parse_yaml(text: str, file: str | None) -> Node:

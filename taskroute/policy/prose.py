@@ -70,7 +70,7 @@ def describe_policy(policy: Policy) -> str:
         )
     if policy.classifier.enabled:
         out.append(
-            f"Otherwise the trained classifier decides when it is at least "
+            f"Otherwise the {_classifier_name(policy.classifier.use)} decides when it is at least "
             f"{policy.classifier.min_confidence:.0%} sure; below that the request is treated as "
             f"{policy.default_task}."
         )
@@ -98,3 +98,7 @@ def describe_policy(policy: Policy) -> str:
         else "Prompt and answer text are not stored in the request log."
     )
     return "\n".join(out)
+
+
+def _classifier_name(use: str) -> str:
+    return "trained classifier" if use == "linear" else f"{use} classifier"

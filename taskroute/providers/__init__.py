@@ -1,4 +1,5 @@
-"""Provider adapters: one module per wire format, behind the `Provider` Protocol."""
+"""Provider adapters: one module per wire format, behind the `Provider` Protocol, each a
+provider kind in `taskroute.plugins.PROVIDERS` (see `registry.py`)."""
 
 from taskroute.providers.base import Provider, Timeouts
 

@@ -19,6 +19,7 @@ from taskroute.providers.anthropic_stream import OpenAIChunks
 from taskroute.providers.base import Timeouts
 from taskroute.providers.errors import Clock, status_error, upstream_errors
 from taskroute.providers.http import HttpClient
+from taskroute.providers.registry import no_options
 from taskroute.providers.sse import events
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, StreamChunk
@@ -107,6 +108,12 @@ class AnthropicProvider:
     ) -> UpstreamStatus:
         return status_error(response.status, response.headers, raw, provider=self.name,
                             model=model, message_of=error_message, redact=self._http.redact)
+
+
+def build(spec: ProviderSpec, env: Mapping[str, str] | None) -> AnthropicProvider:
+    """The `anthropic` provider kind, registered in `taskroute.plugins.PROVIDERS`."""
+    no_options(spec)
+    return AnthropicProvider(spec, env=env)
 
 
 def error_message(body: Any) -> str | None:

@@ -2,7 +2,8 @@
 
 The body is the caller's request as sent (unknown fields pass through) with `model` replaced by
 the upstream name. Streams ask for `stream_options.include_usage`, so the last chunk carries
-usage. Auth is `Authorization: Bearer <key>` when the policy names a key variable.
+usage. Auth is `Authorization: Bearer <key>` when the policy names a key variable; a vendor that
+wants the key elsewhere (Azure's `api-key: <key>`) passes `key_header` and `key_prefix`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from taskroute.policy.model import ProviderSpec
 from taskroute.providers.base import Timeouts
 from taskroute.providers.errors import Clock, status_error, upstream_errors
 from taskroute.providers.http import HttpClient
+from taskroute.providers.registry import no_options
 from taskroute.providers.sse import EventReader
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, StreamChunk
@@ -36,9 +38,13 @@ _decode_chunk = msgspec.json.Decoder(dict[str, Any])
 class OpenAIProvider:
     """A `Provider` for any server speaking OpenAI's `POST /chat/completions`."""
 
-    def __init__(self, spec: ProviderSpec, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, spec: ProviderSpec, *, env: Mapping[str, str] | None = None,
+        key_header: str = "Authorization", key_prefix: str = "Bearer ",
+    ) -> None:
         self.name = spec.name
         self._http = HttpClient(spec, env=env)
+        self._key_header, self._key_prefix = key_header, key_prefix
         # api.openai.com rejects max_tokens for reasoning models; others may not know the new name
         self._max_tokens_field = (
             "max_completion_tokens" if urlsplit(spec.base_url).hostname == "api.openai.com"
@@ -99,7 +105,7 @@ class OpenAIProvider:
                    **self._http.spec.headers}
         key = self._http.key()
         if key is not None:
-            headers["Authorization"] = f"Bearer {key.reveal()}"
+            headers[self._key_header] = f"{self._key_prefix}{key.reveal()}"
         return headers
 
     def _body(self, request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
@@ -122,6 +128,12 @@ class OpenAIProvider:
     ) -> UpstreamStatus:
         return status_error(response.status, response.headers, raw, provider=self.name,
                             model=model, message_of=error_message, redact=self._http.redact)
+
+
+def build(spec: ProviderSpec, env: Mapping[str, str] | None) -> OpenAIProvider:
+    """The `openai` provider kind, registered in `taskroute.plugins.PROVIDERS`."""
+    no_options(spec)
+    return OpenAIProvider(spec, env=env)
 
 
 def error_message(body: Any) -> str | None:

@@ -1,33 +1,42 @@
-"""Providers built from the policy, one per `ProviderSpec`, chosen by its `api`."""
+"""Providers built from the policy, one per `ProviderSpec`, by the factory its `api` names.
+
+A provider kind is a factory `(spec, env) -> Provider` registered in `taskroute.plugins.PROVIDERS`:
+the built-ins (`openai.build`, `anthropic.build`) and a plugin's entry point in the
+`taskroute.providers` group alike. `env` is where keys are read (None: the process
+environment, read by the provider, so no signature shows it). A factory reads its own settings
+from `spec.options` and raises ValueError, in a plain sentence, for ones it does not take.
+Building connects nothing: the first call does.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from taskroute.exceptions import UnknownModel
-from taskroute.policy.model import ApiKind, Policy, ProviderSpec, split_model_id
+from taskroute.exceptions import PolicyError
+from taskroute.plugins import PROVIDERS
+from taskroute.policy.model import Policy, ProviderSpec
 from taskroute.providers.base import Provider
 
-Factory = Callable[[ProviderSpec, Mapping[str, str] | None], Provider]
+ProviderFactory = Callable[[ProviderSpec, Mapping[str, str] | None], Provider]
 
 
-def _openai(spec: ProviderSpec, env: Mapping[str, str] | None) -> Provider:
-    from taskroute.providers.openai import OpenAIProvider
-
-    return OpenAIProvider(spec, env=env)
-
-
-def _anthropic(spec: ProviderSpec, env: Mapping[str, str] | None) -> Provider:
-    from taskroute.providers.anthropic import AnthropicProvider
-
-    return AnthropicProvider(spec, env=env)
+def provider_factory(kind: str) -> ProviderFactory:
+    """The registered factory for a provider kind (`PluginError` when unknown or broken)."""
+    factory: ProviderFactory = PROVIDERS.load(kind)
+    return factory
 
 
-FACTORIES: dict[ApiKind, Factory] = {"openai": _openai, "anthropic": _anthropic}
-
-
-def build_provider(spec: ProviderSpec, *, env: Mapping[str, str] | None = None) -> Provider:
-    return FACTORIES[spec.api](spec, env)
+def build_provider(
+    spec: ProviderSpec, *, env: Mapping[str, str] | None = None, source: str | None = None
+) -> Provider:
+    """One provider; a factory's ValueError becomes a PolicyError at the provider's line."""
+    factory = provider_factory(spec.api)
+    try:
+        with PROVIDERS.calling(spec.api):
+            return factory(spec, env)
+    except ValueError as exc:
+        raise PolicyError(f"provider '{spec.name}' ({spec.api}): {exc}", file=source,
+                          line=spec.line or None, key=f"providers.{spec.name}") from None
 
 
 def build_providers(
@@ -35,40 +44,12 @@ def build_providers(
 ) -> dict[str, Provider]:
     """One provider per policy provider. Nothing connects until the first call; a missing key
     raises `ConfigError` (naming its variable) when that provider is first called."""
-    return {name: build_provider(spec, env=env) for name, spec in policy.providers.items()}
+    return {name: build_provider(spec, env=env, source=policy.source)
+            for name, spec in policy.providers.items()}
 
 
-class Providers:
-    """The built providers, and the one way to turn a model id into (provider, upstream name)."""
-
-    def __init__(self, providers: Mapping[str, Provider]) -> None:
-        self._providers = dict(providers)
-
-    @classmethod
-    def from_policy(cls, policy: Policy, *, env: Mapping[str, str] | None = None) -> Providers:
-        return cls(build_providers(policy, env=env))
-
-    def __getitem__(self, name: str) -> Provider:
-        return self._providers[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._providers
-
-    def resolve(self, model_id: str) -> tuple[Provider, str]:
-        """`provider/model` → (that provider, the model's upstream name)."""
-        try:
-            provider, name = split_model_id(model_id)
-        except ValueError:
-            raise UnknownModel(model_id, list(self._providers)) from None
-        if provider not in self._providers:
-            raise UnknownModel(model_id, [f"{p}/..." for p in self._providers])
-        return self._providers[provider], name
-
-    async def aclose(self) -> None:
-        for provider in self._providers.values():
-            await provider.aclose()
-
-
-def resolve(providers: Mapping[str, Provider], model_id: str) -> tuple[Provider, str]:
-    """`provider/model` → (that provider, the model's upstream name)."""
-    return Providers(providers).resolve(model_id)
+def no_options(spec: ProviderSpec) -> None:
+    """For kinds that take no options: refuse any, so a typo does not pass silently."""
+    if spec.options:
+        raise ValueError(f"the {spec.api} provider kind takes no options, got "
+                         f"{', '.join(k.replace('_', ' ') for k in spec.options)}")

@@ -1,5 +1,7 @@
 """The `Store` Protocol: every routed request is logged through it, from the gateway and the
-library alike."""
+library alike. A backend is one module with a factory `(url) -> Store` named in
+`taskroute.plugins.STORES` (entry-point group `taskroute.stores`); `store/registry.py` opens one
+from a URL such as `sqlite:log.db`."""
 
 from __future__ import annotations
 

@@ -189,3 +189,14 @@ def attempt_rows(entry: LogEntry) -> list[tuple[Any, ...]]:
         )
         for seq, a in enumerate(entry.record.attempts)
     ]
+
+
+def build(url: str) -> SqliteStore:
+    """The `sqlite` store (registered in `taskroute.plugins.STORES`): `sqlite:PATH`, the path
+    relative to the working folder unless absolute (`sqlite:///var/log/taskroute.db`)."""
+    path = url.partition(":")[2]
+    if path.startswith("//"):
+        path = path[2:]
+    if not path:
+        raise ValueError("the sqlite store needs a file: sqlite:PATH")
+    return SqliteStore(path)

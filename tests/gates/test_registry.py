@@ -10,8 +10,9 @@ import pytest
 from taskroute.exceptions import PolicyError, UpstreamTimeout
 from taskroute.gates.base import GateEnv
 from taskroute.gates.judge import JudgeGate, parse_score
-from taskroute.gates.registry import BUILTIN_GATES, GateRegistry
+from taskroute.gates.registry import GateRegistry
 from taskroute.gates.runner import run_gates
+from taskroute.plugins import GATES
 from taskroute.policy.loader import load_default_policy, parse_policy
 from taskroute.records import GateVerdict
 from taskroute.request import ChatRequest
@@ -43,7 +44,8 @@ def reply(text: str) -> ChatResponse:
 def test_default_policy_gates_all_resolve() -> None:
     Router(load_default_policy(), classifier=False)  # raises if any name is unknown
     for name in ("non_empty", "valid_json_if_asked", "schema", "not_truncated", "refusal"):
-        assert name in BUILTIN_GATES
+        entry = GATES.entry(name)
+        assert entry is not None and entry.origin == "built-in"
 
 
 def test_unknown_gate_fails_when_the_router_is_built_naming_gate_and_task() -> None:
@@ -142,7 +144,7 @@ async def test_judge_runs_only_after_plain_gates_pass() -> None:
         called.append(model)
         return reply("9"), 0.0
 
-    gates = [BUILTIN_GATES["non_empty"]({}, GateEnv(load_default_policy())),
+    gates = [GATES.load("non_empty")({}, GateEnv(load_default_policy())),
              JudgeGate("a/big", 7, grader)]
     verdicts = await run_gates(gates, reply(""), ChatRequest.from_prompt("q"))
     assert [v.gate for v in verdicts] == ["non_empty"] and not called

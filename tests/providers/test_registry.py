@@ -1,4 +1,4 @@
-"""Providers built from the policy, and model ids resolved to (provider, upstream name)."""
+"""Providers built from the policy by their registered kind, and what a kind refuses."""
 
 from __future__ import annotations
 
@@ -6,14 +6,28 @@ from types import MappingProxyType
 
 import pytest
 
-from taskroute.exceptions import UnknownModel
-from taskroute.policy.model import Policy, ProviderSpec
+from taskroute.exceptions import PolicyError
+from taskroute.policy.loader import parse_policy
+from taskroute.policy.model import Policy, ProviderSpec, split_model_id
 from taskroute.providers.anthropic import AnthropicProvider
 from taskroute.providers.base import Timeouts
 from taskroute.providers.openai import OpenAIProvider
-from taskroute.providers.registry import Providers, build_providers, resolve
+from taskroute.providers.registry import build_providers
 from taskroute.providers.simulated import SimulatedUpstream
 from taskroute.request import ChatRequest
+
+POLICY = """
+providers:
+  vendor:
+    base url: https://vendor.example/v1
+{extra}
+models:
+  vendor/m: {{tier: fast, price: {{input: 1, output: 1}}}}
+tiers:
+  fast: {{use: vendor/m}}
+tasks:
+  chat: fast
+"""
 
 
 def policy_with(*specs: ProviderSpec) -> Policy:
@@ -31,28 +45,37 @@ async def test_builds_one_provider_per_spec_by_its_api() -> None:
     providers = build_providers(policy, env={})  # no key needed until a call
     assert isinstance(providers["oa"], OpenAIProvider)
     assert isinstance(providers["an"], AnthropicProvider)
-    provider, name = resolve(providers, "an/claude-haiku-4-5")
-    assert provider is providers["an"]
-    assert name == "claude-haiku-4-5"
 
 
-@pytest.mark.parametrize("model_id", ["nobody/x", "no-slash"])
-def test_resolving_an_unknown_model_is_a_caller_error(model_id: str) -> None:
-    providers = Providers({})
-    with pytest.raises(UnknownModel):
-        providers.resolve(model_id)
+def test_an_unregistered_api_fails_at_load_naming_line_and_known_kinds() -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(POLICY.format(extra="    api: grpc-magic"), file="p.yaml")
+    message = str(caught.value)
+    assert message.startswith("p.yaml:5") and "providers.vendor.api" in message
+    assert "unknown provider kind 'grpc-magic'" in message
+    assert "anthropic" in message and "openai" in message
 
 
-async def test_resolved_providers_answer_from_the_simulated_upstream() -> None:
+def test_a_built_in_kind_refuses_options_at_the_providers_line() -> None:
+    policy = parse_policy(POLICY.format(extra="    options: {deployment: x}"), file="p.yaml")
+    assert dict(policy.providers["vendor"].options) == {"deployment": "x"}
+    with pytest.raises(PolicyError) as caught:
+        build_providers(policy, env={})
+    message = str(caught.value)
+    assert message.startswith("p.yaml:3") and "takes no options, got deployment" in message
+
+
+async def test_built_providers_answer_from_the_simulated_upstream() -> None:
     async with SimulatedUpstream() as upstream:
         policy = policy_with(upstream.provider_spec("sim"),
                              upstream.provider_spec("simc", api="anthropic"))
-        providers = Providers.from_policy(policy, env={})
+        providers = build_providers(policy, env={})
         try:
             for model_id in ("sim/small", "simc/large"):
-                provider, name = providers.resolve(model_id)
-                answer = await provider.complete(ChatRequest.from_prompt("hi"), model=name,
-                                                 timeouts=Timeouts())
+                provider_name, name = split_model_id(model_id)
+                answer = await providers[provider_name].complete(
+                    ChatRequest.from_prompt("hi"), model=name, timeouts=Timeouts())
                 assert answer.text == f"{name} answers: hi."
         finally:
-            await providers.aclose()
+            for provider in providers.values():
+                await provider.aclose()

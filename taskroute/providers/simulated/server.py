@@ -19,8 +19,9 @@ import msgspec
 from aiohttp import web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
-from taskroute.policy.model import ApiKind, ProviderSpec
-from taskroute.providers.simulated import wire_anthropic, wire_openai
+import taskroute.providers.simulated.wire_anthropic as wire_anthropic
+import taskroute.providers.simulated.wire_openai as wire_openai
+from taskroute.policy.model import ProviderSpec
 from taskroute.providers.simulated.answers import Answer, Ask, plan
 from taskroute.providers.simulated.behaviours import BehaviourBook
 from taskroute.providers.simulated.profiles import INSTANT, Behaviour, ModelProfile
@@ -74,8 +75,8 @@ class SimulatedUpstream(BehaviourBook):
         """The Anthropic-style base URL (the adapter appends /v1/messages)."""
         return self.url
 
-    def provider_spec(self, name: str = "sim", api: ApiKind = "openai") -> ProviderSpec:
-        base = self.base_url if api == "openai" else self.anthropic_base_url
+    def provider_spec(self, name: str = "sim", api: str = "openai") -> ProviderSpec:
+        base = self.anthropic_base_url if api == "anthropic" else self.base_url
         return ProviderSpec(name=name, api=api, base_url=base, simulated=True)
 
     def set_profile(self, model: str, profile: ModelProfile) -> None:
