@@ -125,6 +125,13 @@ def test_not_truncated_rejects_finish_reason_length() -> None:
     assert gate.check(answer("done"), PLAIN).passed
 
 
+def test_not_truncated_accepts_an_answer_cut_at_the_callers_own_max_tokens() -> None:
+    gate = not_truncated({}, ENV)
+    short = ChatRequest.from_prompt("Tell me a long story", max_tokens=1)
+    cut = gate.check(answer("Once", finish="length"), short)
+    assert cut.passed and "max_tokens (1)" in cut.reason
+
+
 def test_regex_gate_uses_the_pattern_on_the_trimmed_answer() -> None:
     gate = regex({"value": "^[A-D]$"}, ENV)
     assert gate.check(answer(" B\n"), PLAIN).passed
