@@ -22,13 +22,15 @@ def create_app(
     router: Router, settings: GatewaySettings | None = None, *, store: Store | None = None
 ) -> web.Application:
     """The gateway app. Requests are logged through the router's store (or `store`, which is
-    then given to the router). The app owns both from here on: closing it flushes the log and
-    closes them."""
+    then given to the router); the quality endpoints read that store when it is also a
+    `LogReader`. The app owns both from here on: closing it flushes the log and closes them."""
     settings = settings or GatewaySettings()
+    store = store or router.store
     _stamp_keys(router, store)
     gateway = Gateway(
         router=router, settings=settings, metrics=GatewayMetrics(),
         auth=Authenticator(settings.api_keys), limiter=RateLimiter(settings.rate_limit_rpm),
+        store=store,
     )
     app = web.Application(
         client_max_size=settings.max_body_bytes,
@@ -68,8 +70,7 @@ async def _close(app: web.Application) -> None:
 
 
 def _stamp_keys(router: Router, store: Store | None) -> None:
-    """Log through `store` (or the router's own), each entry stamped with its key's id."""
-    store = store or router.store
+    """Log through `store`, each entry stamped with its key's id."""
     if store is None or isinstance(store, KeyStampedStore):
         return
     stamped = KeyStampedStore(store)

@@ -34,6 +34,9 @@ class Gateway:
     metrics: GatewayMetrics
     auth: Authenticator
     limiter: RateLimiter
+    # The log as create_app was handed it (the router writes to it through wrappers); the
+    # quality endpoints read it when it is a `LogReader`.
+    store: Store | None = None
     ready: bool = False
     in_flight: int = 0
     started_at: float = field(default_factory=time.time)
@@ -56,6 +59,9 @@ class KeyStampedStore:
         if key_id is not None and entry.api_key_id is None:
             entry = replace(entry, api_key_id=key_id)
         self.inner.add(entry)
+
+    def add_shadow(self, request_id: str, decision: Decision) -> None:
+        self.inner.add_shadow(request_id, decision)
 
     async def flush(self) -> None:
         await self.inner.flush()

@@ -4,8 +4,8 @@ to its budgets — the same interface, so the gateway (or a library user) swaps 
     router = GovernedRouter.build(load_policy("policy.yaml"), store=SqliteStore("log.db"))
 
 Which variant served a request, and what the shadow policy would have chosen, reach the log
-through `QualityStore`, which wraps the router's store: the call path that writes each entry
-knows nothing of experiments.
+through `QualityStore`, which wraps the router's store (the shadow decision goes to the store's
+`add_shadow`): the call path that writes each entry knows nothing of experiments.
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ from taskroute.quality.budgets import SpendTracker
 from taskroute.quality.variants import assign, assignment_unit
 from taskroute.request import ChatRequest
 from taskroute.router import Router
-from taskroute.store.base import LogEntry, Store
 
 if TYPE_CHECKING:
     from taskroute.calling.streaming import RouteStream
-    from taskroute.quality.shadow import ShadowLog
     from taskroute.records import Api, RouteResult
+    from taskroute.store.base import LogEntry, Store
 
 log = logging.getLogger(__name__)
 KeyOf = Callable[[], "str | None"]
@@ -81,8 +80,7 @@ class GovernedRouter(LimitedRouter):
     @classmethod
     def build(
         cls, policy: Policy, *, like: Router | None = None, store: Store | None = None,
-        spend: SpendTracker | None = None, key_of: KeyOf | None = None,
-        shadow_log: ShadowLog | None = None, **kwargs: Any,
+        spend: SpendTracker | None = None, key_of: KeyOf | None = None, **kwargs: Any,
     ) -> GovernedRouter:
         """A router for `policy`, built with the parts of `like` (its store, providers and
         session history) when given: that is how a reload keeps what is running."""
@@ -95,7 +93,6 @@ class GovernedRouter(LimitedRouter):
         spend = spend or (store.spend if isinstance(store, QualityStore) else SpendTracker())
         if isinstance(store, QualityStore):
             store.spend, store.key_of = spend, key_of or store.key_of
-            store.shadow_log = shadow_log or store.shadow_log
         router = cls(policy, store=store, **kwargs)
         keyed = key_of or (lambda: None)
         router._govern(policy, spend, keyed)
@@ -173,11 +170,10 @@ class QualityStore:
     against the budgets and logs the shadow policy's decision for it."""
 
     def __init__(self, inner: Store, *, spend: SpendTracker | None = None,
-                 key_of: KeyOf | None = None, shadow_log: ShadowLog | None = None) -> None:
+                 key_of: KeyOf | None = None) -> None:
         self.inner = inner
         self.spend = spend or SpendTracker()
         self.key_of: KeyOf = key_of or (lambda: None)
-        self.shadow_log = shadow_log
 
     def add(self, entry: LogEntry) -> None:
         served = _SERVED.get()
@@ -185,16 +181,15 @@ class QualityStore:
             entry = replace(entry, variant=served.variant)
         self.spend.add(entry.record.total_cost_usd, user=entry.user,
                        key=entry.api_key_id or self.key_of())
-        if served is not None and served.shadow is not None and self.shadow_log is not None:
-            self.shadow_log.add(entry.record.request_id, served.shadow)
+        if served is not None and served.shadow is not None:
+            self.inner.add_shadow(entry.record.request_id, served.shadow)
         self.inner.add(entry)
+
+    def add_shadow(self, request_id: str, decision: Decision) -> None:
+        self.inner.add_shadow(request_id, decision)
 
     async def flush(self) -> None:
         await self.inner.flush()
-        if self.shadow_log is not None:
-            await self.shadow_log.flush()
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-        if self.shadow_log is not None:
-            self.shadow_log.close()

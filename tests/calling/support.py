@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from taskroute.decision import Decision
 from taskroute.policy.loader import parse_policy
 from taskroute.policy.model import Policy
 from taskroute.providers.simulated import SimulatedUpstream
@@ -69,9 +70,13 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.entries: list[LogEntry] = []
+        self.shadows: list[tuple[str, Decision]] = []
 
     def add(self, entry: LogEntry) -> None:
         self.entries.append(entry)
+
+    def add_shadow(self, request_id: str, decision: Decision) -> None:
+        self.shadows.append((request_id, decision))
 
     async def flush(self) -> None:
         return None

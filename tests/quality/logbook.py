@@ -52,5 +52,10 @@ class Logbook:
         self.store.add(LogEntry(record=record, api="openai", variant=variant, user=user))
         return request_id
 
+    async def reader(self) -> SqliteStore:
+        """The log's store as its reader, once everything added is written."""
+        await self.store.flush()
+        return self.store
+
     def close(self) -> None:
         self.store.close()
