@@ -4,6 +4,7 @@ route-quality code never imports the store (so a new backend is one new module u
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +14,11 @@ PACKAGE = Path(__file__).resolve().parents[2] / "taskroute"
 DRIVERS = {"sqlite3", "_sqlite3", "aiosqlite", "asyncpg", "psycopg", "psycopg2", "redis"}
 
 
-def modules() -> Iterator[tuple[str, ast.Module]]:
-    for path in sorted(PACKAGE.rglob("*.py")):
-        yield path.relative_to(PACKAGE.parent).as_posix(), ast.parse(path.read_text("utf-8"))
+@functools.cache
+def modules() -> tuple[tuple[str, ast.Module], ...]:
+    """Every module of the package, as (taskroute/…/name.py, its syntax tree)."""
+    return tuple((path.relative_to(PACKAGE.parent).as_posix(), ast.parse(path.read_text("utf-8")))
+                 for path in sorted(PACKAGE.rglob("*.py")))
 
 
 def _type_checking_only(tree: ast.Module) -> set[int]:
@@ -84,7 +87,7 @@ def _package_of(name: str) -> str:
 
 def package_cycles() -> list[tuple[str, ...]]:
     """Groups of packages (and top-level modules) that import each other, at run time."""
-    found = list(modules())
+    found = modules()
     units = {_package_of(name) for name, _ in found}
     graph: dict[str, set[str]] = {}
     for name, tree in found:

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
+from taskroute.exceptions import InvalidRequest
 from taskroute.policy.model import Price
 from taskroute.quality.feedback import DuplicateFeedback, UnknownRequest, make_feedback
-from taskroute.store import LogReader, RatedAnswer, SqliteStore, Store, sqlite
+from taskroute.store import LogReader, RatedAnswer, SqliteStore, Store, give_feedback, sqlite
 from taskroute.store.migrations import MIGRATIONS, migrate
 from taskroute.store.sqlite import REQUEST_COLUMNS, attempt_rows, connect, request_row
 from tests.quality.logbook import Logbook
@@ -223,3 +224,19 @@ async def test_closing_stops_both_threads_and_refuses_reads(tmp_path: Path) -> N
     assert started() == set()
     with pytest.raises(RuntimeError, match="closed"):
         await store.route_stats()
+
+
+def test_give_feedback_from_code_with_no_event_loop(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    writer = SqliteStore(db)
+    writer.add(make_entry("r1"))
+    writer.close()
+    given = give_feedback(db, "r1", score=0.25, text="too long")
+    assert (given.request_id, given.score, given.corrected) == ("r1", 0.25, False)
+    with pytest.raises(DuplicateFeedback):
+        give_feedback(db, "r1", thumbs="up")
+    with pytest.raises(UnknownRequest):
+        give_feedback(db, "r2", thumbs="up")
+    with pytest.raises(InvalidRequest):
+        give_feedback(db, "r1", score=2)
+    assert rows(db, "SELECT request_id, score, text FROM feedback") == [("r1", 0.25, "too long")]
