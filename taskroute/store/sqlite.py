@@ -92,6 +92,7 @@ class SqliteStore:
         self._reads = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="taskroute-store-reads")
         self._read_conn: sqlite3.Connection | None = None
+        self._has_read = False
 
     # -- the Store Protocol ---------------------------------------------------------------------
 
@@ -135,7 +136,8 @@ class SqliteStore:
 
     def _join(self) -> None:
         self._thread.join()
-        self._reads.submit(self._close_read_conn).result()
+        if self._has_read:  # else there is no reader thread to start just to close nothing
+            self._reads.submit(self._close_read_conn).result()
         self._reads.shutdown()
 
     # -- the LogReader Protocol -----------------------------------------------------------------
@@ -185,6 +187,7 @@ class SqliteStore:
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise RuntimeError("the store is closed")
+        self._has_read = True
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reads, self._on_reader, fn)
 

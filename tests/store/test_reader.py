@@ -217,6 +217,10 @@ async def test_closing_stops_both_threads_and_refuses_reads(tmp_path: Path) -> N
         return {t.name for t in set(threading.enumerate()) - before
                 if t.name.startswith("taskroute")}
 
+    writer = SqliteStore(tmp_path / "log.db")
+    assert started() == {"taskroute-store"}              # no reader thread until a read
+    await writer.aclose()
+    assert started() == set()
     store = SqliteStore(tmp_path / "log.db")
     await store.route_stats()
     assert started() == {"taskroute-store", "taskroute-store-reads_0"}
