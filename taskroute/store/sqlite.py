@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from taskroute.decision import Decision
+from taskroute.exceptions import DataError
 from taskroute.policy.model import Price
 from taskroute.quality.budgets import Scope
 from taskroute.quality.feedback import Feedback, UnknownRequest
@@ -78,7 +79,10 @@ class SqliteStore:
     def __init__(self, path: str | Path, *, interval_s: float = 0.05) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = connect(self.path)
+        try:
+            self._conn = connect(self.path)
+        except sqlite3.DatabaseError as exc:  # not SQLite at all, or unreadable: one clear line
+            raise DataError(f"cannot open it as the request log ({exc})", file=str(path)) from None
         migrate(self._conn)
         self._interval = interval_s
         self._pending: deque[LogEntry] = deque()
