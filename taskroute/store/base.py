@@ -6,11 +6,14 @@ library alike, and it must never make the event loop wait on the disk or the net
 today's spend, the training export and the demo's route table, all async so a backend may use
 an async driver or a worker thread, never the loop itself.
 
-The log's semantics (what a metric means, how reports are assembled) live in `taskroute.quality`,
-as pure functions over plain data; a backend only sums rows. SQLite (`store/sqlite.py`, the
-embedded default) implements both Protocols. Another backend — PostgreSQL through asyncpg or
-psycopg, say — is one new module implementing both, plus its tests; nothing outside `store/`
-opens a database (tests/store/test_one_door.py fails if something does).
+The log's semantics (what a metric means, how a report is assembled) live in `taskroute.quality`
+as pure functions over plain data: a backend sums the window's requests into `Counts` per fine
+group (`quality.metrics`, latencies in its log-scale buckets) and hands them to
+`metrics.report`, `abtest.compare` and `timeseries.hourly`, so every backend reports the same
+figures. SQLite (`store/sqlite.py`, the embedded default) implements both Protocols. Another
+backend — PostgreSQL through asyncpg or psycopg, say — is one new module implementing both, its
+own schema migrations included, plus its tests (those in tests/store/test_reader.py, pointed at
+it). Nothing outside `store/` opens a database: tests/store/test_one_door.py fails if it does.
 """
 
 from __future__ import annotations
