@@ -12,8 +12,8 @@ group (`quality.metrics`, latencies in its log-scale buckets) and hands them to
 `metrics.report`, `abtest.compare` and `timeseries.hourly`, so every backend reports the same
 figures. SQLite (`store/sqlite.py`, the embedded default) implements both Protocols. Another
 backend — PostgreSQL through asyncpg or psycopg, say — is one new module implementing both, its
-own schema migrations included, plus its tests (those in tests/store/test_reader.py, pointed at
-it). Nothing outside `store/` opens a database: tests/store/test_one_door.py fails if it does.
+own schema migrations included, plus its tests (tests/store/test_reader.py shows what to
+cover). Nothing outside `store/` opens a database: tests/store/test_one_door.py fails if it does.
 """
 
 from __future__ import annotations
