@@ -5,9 +5,9 @@
 Builds (once, then reuses) a request log with the gateway's schema: a million requests over
 the last 24 hours across the default policy's task classes and tiers, with attempts (gate
 rejections, upstream errors, escalations), first-token times, two A/B variants and feedback on
-5% of them. Then times `route_stats` for every `--by`, the `taskroute stats` command end to end
-(a fresh process), and `GET /v1/taskroute/stats` on a real server on 127.0.0.1. Target: under
-1 s each.
+5% of them. Then times `SqliteStore.route_stats` (the `LogReader` Protocol, read on the store's
+worker thread) for every `--by`, the `taskroute stats` command end to end (a fresh process), and
+`GET /v1/taskroute/stats` on a real server on 127.0.0.1. Target: under 1 s each.
 """
 
 from __future__ import annotations
@@ -21,15 +21,14 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from taskroute.policy.loader import load_default_policy
-from taskroute.quality.metrics import BY_CHOICES, route_stats, try_catch_up
+from taskroute.quality.metrics import BY_CHOICES
 from taskroute.store.migrations import migrate
-from taskroute.store.sqlite import connect
+from taskroute.store.sqlite import SqliteStore
 
 DEFAULT_DB = Path("/tmp/taskroute-bench-stats.db")
 _DECISION = json.dumps({"reasons": ["The policy sends this class to its tier." * 8] * 4,
@@ -114,11 +113,22 @@ def _flush(conn: sqlite3.Connection, requests: list[tuple[object, ...]],
     feedback.clear()
 
 
+def _report(label: str, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    print(f"  {label:<44} {elapsed * 1000:8.0f} ms  {'OK' if elapsed < 1 else 'SLOW'}")
+
+
 def _timed(label: str, fn: Callable[[], Any]) -> Any:
     started = time.perf_counter()
     result = fn()
-    elapsed = time.perf_counter() - started
-    print(f"  {label:<44} {elapsed * 1000:8.0f} ms  {'OK' if elapsed < 1 else 'SLOW'}")
+    _report(label, started)
+    return result
+
+
+async def _timed_async(label: str, read: Awaitable[Any]) -> Any:
+    started = time.perf_counter()
+    result = await read
+    _report(label, started)
     return result
 
 
@@ -129,12 +139,27 @@ def _free_port() -> int:
         return port
 
 
-async def _endpoint(path: Path) -> None:
+async def _reads(store: SqliteStore) -> None:
+    tiers = load_default_policy().tier_names
+    # A fresh log has never been rolled up; the gateway rolls up as it goes (every few
+    # seconds), so queries only ever fold in the recent tail. Timed apart from the queries.
+    started = time.perf_counter()
+    rolled = await store.catch_up()
+    print(f"  one-time roll-up of {rolled:,} never-rolled-up requests: "
+          f"{time.perf_counter() - started:.1f} s (not a query; the gateway keeps up as it logs)")
+    report: dict[str, Any] = {}
+    for by in BY_CHOICES:
+        report = await _timed_async(f"route_stats(by={by})", store.route_stats(
+            since_s=86400, by=by, tier_order=tiers))
+    print(f"    {len(report['rows'])} rows; total requests {report['total']['requests']:,}")
+
+
+async def _endpoint(store: SqliteStore) -> None:
     from aiohttp import ClientSession, web
 
     from taskroute.gateway.quality_api import standalone_app
 
-    runner = web.AppRunner(standalone_app(path))
+    runner = web.AppRunner(standalone_app(store))
     await runner.setup()
     port = _free_port()
     site = web.TCPSite(runner, "127.0.0.1", port)
@@ -162,28 +187,23 @@ def main() -> None:
     args = parser.parse_args()
     if args.rebuild or not args.db.exists() or _count(args.db) != args.requests:
         build(args.db, args.requests)
-    tiers = load_default_policy().tier_names
     print(f"route stats over {_count(args.db):,} requests (window 24h):")
-    conn = connect(args.db)
-    # A fresh log has never been rolled up; the gateway rolls up as it goes (every few
-    # seconds), so queries only ever fold in the recent tail. Timed apart from the queries.
-    started = time.perf_counter()
-    rolled = try_catch_up(conn)
-    print(f"  one-time roll-up of {rolled:,} never-rolled-up requests: "
-          f"{time.perf_counter() - started:.1f} s (not a query; the gateway keeps up as it logs)")
-    report: dict[str, Any] = {}
-    for by in BY_CHOICES:
-        report = _timed(f"route_stats(by={by})", partial(
-            route_stats, conn, since_s=86400, by=by, tier_order=tiers))
-    print(f"    {len(report['rows'])} rows; total requests {report['total']['requests']:,}")
-    conn.close()
+    store = SqliteStore(args.db)
+    try:
+        asyncio.run(_reads(store))
+    finally:
+        store.close()
     _timed("taskroute stats --json (new process)", lambda: subprocess.run(
         [sys.executable, "-m", "taskroute", "stats", "--db", str(args.db), "--since", "25h",
          "--json"], check=True, capture_output=True))
     _timed("taskroute stats (table, new process)", lambda: subprocess.run(
         [sys.executable, "-m", "taskroute", "stats", "--db", str(args.db), "--since", "25h"],
         check=True, capture_output=True))
-    asyncio.run(_endpoint(args.db))
+    store = SqliteStore(args.db)
+    try:
+        asyncio.run(_endpoint(store))
+    finally:
+        store.close()
 
 
 def _count(path: Path) -> int:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
-import time
 from typing import Any
 
 from taskroute.cli.common import add_policy_option
@@ -23,20 +23,16 @@ def register(sub: Any) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from taskroute.quality.abtest import ab_report
-    from taskroute.quality.metrics import try_catch_up
     from taskroute.quality.window import parse_window
 
     since_s = parse_window(args.since)
     policy = policy_of(args)
-    conn = open_log(args)
+    log = open_log(args)
     try:
-        try_catch_up(conn)
-        report = ab_report(conn, since=None if since_s is None else time.time() - since_s,
-                           tier_order=policy.tier_names,
-                           variants=[v.name for v in policy.variants])
+        report = asyncio.run(log.ab_report(since_s=since_s, tier_order=policy.tier_names,
+                                           variants=[v.name for v in policy.variants]))
     finally:
-        conn.close()
+        log.close()
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0
 

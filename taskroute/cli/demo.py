@@ -61,7 +61,8 @@ async def _demo(args: argparse.Namespace, db: Path) -> None:
         for tier in policy.tiers:
             print(f"  {tier.name:<9} {tier.model:<28} (simulated profile: "
                   f"{_describe(upstream.profiles[policy.models[tier.model].upstream_name])})")
-        router = Router(policy, store=SqliteStore(db))
+        store = SqliteStore(db)
+        router = Router(policy, store=store)
         runner = web.AppRunner(create_app(router), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -74,10 +75,12 @@ async def _demo(args: argparse.Namespace, db: Path) -> None:
             start = time.perf_counter()
             ids = await send_all(url + "/v1", items, concurrency=args.concurrency)
             took = elapsed_since(start)
+            await store.flush()
+            rows = await store.request_routes(ids)
         finally:
-            await runner.cleanup()
+            await runner.cleanup()  # closes the store too
     strongest = policy.tiers[-1].model
-    print(format_table(route_table(db, ids, policy), strongest))
+    print(format_table(route_table(rows, policy), strongest))
     print(f"\n{len(ids)} requests in {took}; every one is in the request log"
           + (f" at {db}" if args.db else "") + ".")
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
-import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskroute.cli.common import add_policy_option
 from taskroute.exceptions import CallerError
 from taskroute.policy.model import Policy
+
+if TYPE_CHECKING:
+    from taskroute.store.sqlite import SqliteStore
 
 _COLUMNS = (
     ("requests", "requests", "{:,}"), ("first pass", "first_pass", "pct"),
@@ -40,17 +43,15 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
                         "serve's, $TASKROUTE_DB or the user data folder)")
 
 
-def open_log(args: argparse.Namespace) -> sqlite3.Connection:
+def open_log(args: argparse.Namespace) -> SqliteStore:
+    """The request log named by --db (or the default one); the caller closes it."""
     from taskroute.cli.serve import default_db
-    from taskroute.store.migrations import migrate
-    from taskroute.store.sqlite import connect
+    from taskroute.store.sqlite import SqliteStore
 
     db = Path(args.db) if args.db else default_db()
     if not db.exists():
         raise CallerError(f"no request log at {db}; run `taskroute serve` or pass --db")
-    conn = connect(db)
-    migrate(conn)
-    return conn
+    return SqliteStore(db)
 
 
 def policy_of(args: argparse.Namespace) -> Policy:
@@ -60,16 +61,15 @@ def policy_of(args: argparse.Namespace) -> Policy:
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskroute.quality.metrics import route_stats
     from taskroute.quality.window import parse_window
 
     since = parse_window(args.since)
-    conn = open_log(args)
+    tiers = policy_of(args).tier_names
+    log = open_log(args)
     try:
-        report = route_stats(conn, since_s=since, by=args.by,
-                             tier_order=policy_of(args).tier_names)
+        report = asyncio.run(log.route_stats(since_s=since, by=args.by, tier_order=tiers))
     finally:
-        conn.close()
+        log.close()
     if args.json:
         print(json.dumps(report, indent=2))
     else:

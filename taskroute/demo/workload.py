@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import statistics
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from taskroute.exceptions import ConfigError
 from taskroute.policy.model import Policy
+from taskroute.store.base import RequestRoute
 
 
 def demo_prompts() -> list[dict[str, Any]]:
@@ -71,26 +71,23 @@ class Route:
     strongest_cost: float = 0.0
 
 
-def route_table(db: Path, request_ids: list[str], policy: Policy) -> list[Route]:
-    """Per task class, from the log: models, escalations, latencies, cost and what sending
-    everything to the strongest model would have cost for the same tokens."""
+def route_table(rows: Iterable[RequestRoute], policy: Policy) -> list[Route]:
+    """Per task class, from the log's rows (`LogReader.request_routes`): models, escalations,
+    latencies, cost and what sending everything to the strongest model would have cost for
+    the same tokens."""
     strongest = policy.models[policy.tiers[-1].model]
     routes: dict[str, Route] = {}
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            f"SELECT task, answered_by, escalated, latency_s, first_token_s, cost_usd, "
-            f"input_tokens, output_tokens FROM requests WHERE request_id IN "
-            f"({', '.join('?' * len(request_ids))})", request_ids).fetchall()
-    for task, model, escalated, latency, first_token, cost, tokens_in, tokens_out in rows:
-        route = routes.setdefault(task, Route(task))
+    for row in rows:
+        route = routes.setdefault(row.task, Route(row.task))
         route.requests += 1
-        route.models[model or "-"] = route.models.get(model or "-", 0) + 1
-        route.escalations += int(escalated)
-        route.latencies.append(latency)
-        if first_token is not None:
-            route.first_tokens.append(first_token)
-        route.cost += cost
-        route.strongest_cost += strongest.price.cost(tokens_in, tokens_out)
+        model = row.answered_by or "-"
+        route.models[model] = route.models.get(model, 0) + 1
+        route.escalations += int(row.escalated)
+        route.latencies.append(row.latency_s)
+        if row.first_token_s is not None:
+            route.first_tokens.append(row.first_token_s)
+        route.cost += row.cost_usd
+        route.strongest_cost += strongest.price.cost(row.input_tokens, row.output_tokens)
     order = list(policy.tasks)
     return sorted(routes.values(), key=lambda r: order.index(r.task) if r.task in order else 99)
 

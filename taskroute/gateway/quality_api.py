@@ -8,23 +8,21 @@ dashboard. `install(app)` adds them to the gateway (one line in `create_app`).
     POST /v1/taskroute/reload       admin key in X-Taskroute-Admin-Key (or SIGHUP)
     GET  /dashboard
 
-Every read of the log runs on one worker thread with its own connection, never on the loop.
+The endpoints read the log through the `LogReader` Protocol (`taskroute.store`): the gateway's
+store when it is one (SQLite's reads run on its own worker thread, never on the loop).
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import hmac
 import logging
 import os
 import signal
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 
@@ -33,74 +31,42 @@ from taskroute.experiment import Serving, reloaded
 from taskroute.gateway.context import GATEWAY, key_id, read_json
 from taskroute.policy.loader import load_policy
 from taskroute.policy.model import Policy
-from taskroute.quality import abtest, feedback, metrics, timeseries
+from taskroute.quality import feedback, metrics, timeseries
 from taskroute.quality.budgets import SpendTracker
 from taskroute.quality.window import parse_window
+from taskroute.store.base import LogReader
 
 log = logging.getLogger("taskroute.gateway")
-T = TypeVar("T")
 ENV_ADMIN_KEYS = "TASKROUTE_ADMIN_KEYS"
 CATCH_UP_EVERY_S = 10.0
 
 
 @dataclass(slots=True)
 class Quality:
-    """The log reader: one thread, one connection."""
+    """What the quality endpoints share: the log's reader, the running policy, the admin keys
+    and the background tasks."""
 
-    db: Path
+    reader: LogReader
     policy: Callable[[], Policy]
     admin_keys: tuple[bytes, ...] = ()
-    executor: concurrent.futures.ThreadPoolExecutor = field(
-        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="taskroute-quality"))
-    _conn: sqlite3.Connection | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-
-    def conn(self) -> sqlite3.Connection:  # only ever called on the worker thread
-        if self._conn is None:
-            from taskroute.store.migrations import migrate
-            from taskroute.store.sqlite import connect
-
-            self._conn = connect(self.db)
-            migrate(self._conn)
-        return self._conn
-
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, lambda: fn(self.conn()))
-
-    def close(self) -> None:
-        def shut() -> None:
-            if self._conn is not None:
-                self._conn.close()
-        self.executor.submit(shut).result()
-        self.executor.shutdown()
 
 
 QUALITY: web.AppKey[Quality] = web.AppKey("taskroute_quality", Quality)
 
 
-def _db_of(store: Any) -> Path | None:
-    while store is not None:
-        if isinstance(getattr(store, "path", None), Path):
-            return Path(store.path)
-        store = getattr(store, "inner", None)
-    return None
-
-
 def install(app: web.Application) -> None:
     """Add the quality endpoints (reading the gateway's log) and the reload endpoint."""
     gateway = app[GATEWAY]
-    db = _db_of(gateway.store)
     keys = gateway.settings.extra.get("admin_keys") or [
         k.strip() for k in os.environ.get(ENV_ADMIN_KEYS, "").split(",") if k.strip()]
-    if db is not None:
-        app[QUALITY] = Quality(db, lambda: app[GATEWAY].routers.router.policy,
+    if isinstance(gateway.store, LogReader):
+        app[QUALITY] = Quality(gateway.store, lambda: app[GATEWAY].routers.router.policy,
                                tuple(str(k).encode() for k in keys))
         add_read_routes(app)
         app.router.add_post("/v1/taskroute/feedback", post_feedback)
         app.on_startup.append(_start)
-        app.on_cleanup.append(_stop)
+        app.on_cleanup.insert(0, _stop)  # before the store closes: the tasks read from it
     app.router.add_post("/v1/taskroute/reload", post_reload)
 
 
@@ -113,15 +79,15 @@ def add_read_routes(app: web.Application) -> None:
     app.router.add_get("/dashboard", dashboard.page)
 
 
-def standalone_app(db: Path, policy: Policy | None = None) -> web.Application:
-    """Just the read endpoints and the dashboard over a log file (the stats bench uses it)."""
+def standalone_app(reader: LogReader, policy: Policy | None = None) -> web.Application:
+    """Just the read endpoints and the dashboard over a log (the stats bench uses it). The
+    caller keeps `reader` and closes it."""
     from taskroute.policy.loader import load_default_policy
 
     chosen = policy or load_default_policy()
     app = web.Application()
-    app[QUALITY] = Quality(db, lambda: chosen)
+    app[QUALITY] = Quality(reader, lambda: chosen)
     add_read_routes(app)
-    app.on_cleanup.append(_stop)
     return app
 
 
@@ -137,56 +103,34 @@ async def get_stats(request: web.Request) -> web.Response:
     by = request.query.get("by", "route")
     if by not in metrics.BY_CHOICES:
         raise InvalidRequest(f"'by' is one of {', '.join(metrics.BY_CHOICES)}, not {by!r}")
-    since = _since(request)
-    tiers = quality.policy().tier_names
-    report = await quality.run(lambda conn: metrics.route_stats(
-        conn, since_s=since, by=by, tier_order=tiers))
+    report = await quality.reader.route_stats(
+        since_s=_since(request), by=by, tier_order=quality.policy().tier_names)
     return web.json_response(report)
 
 
 async def get_timeseries(request: web.Request) -> web.Response:
     quality = request.app[QUALITY]
-    since_s = _since(request)
-    policy = quality.policy()
-
-    def read(conn: sqlite3.Connection) -> dict[str, Any]:
-        metrics.try_catch_up(conn)
-        import time
-
-        return timeseries.hourly(conn, policy, None if since_s is None else time.time() - since_s)
-    return web.json_response(await quality.run(read))
+    model, price = timeseries.baseline(quality.policy())
+    return web.json_response(await quality.reader.timeseries(
+        since_s=_since(request), baseline_model=model, baseline_price=price))
 
 
 async def get_ab(request: web.Request) -> web.Response:
     quality = request.app[QUALITY]
-    since_s = _since(request, "7d")
     policy = quality.policy()
-
-    def read(conn: sqlite3.Connection) -> dict[str, Any]:
-        import time
-
-        metrics.try_catch_up(conn)
-        return abtest.ab_report(
-            conn, since=None if since_s is None else time.time() - since_s,
-            tier_order=policy.tier_names, variants=[v.name for v in policy.variants])
-    return web.json_response(await quality.run(read))
+    return web.json_response(await quality.reader.ab_report(
+        since_s=_since(request, "7d"), tier_order=policy.tier_names,
+        variants=[v.name for v in policy.variants]))
 
 
 # -- writing ------------------------------------------------------------------------------------
 
 
 async def post_feedback(request: web.Request) -> web.Response:
-    gateway, quality = request.app[GATEWAY], request.app[QUALITY]
+    quality = request.app[QUALITY]
     body = await read_json(request, 64 * 1024)
     given = feedback.parse_feedback(body, request_id=request.headers.get("X-Taskroute-Request-Id"))
-    key = key_id(request)
-    try:
-        await quality.run(lambda conn: feedback.record(conn, given, key_id=key))
-    except feedback.UnknownRequest:
-        store = gateway.store   # it may still be on its way to the log
-        if store is not None:
-            await store.flush()
-        await quality.run(lambda conn: feedback.record(conn, given, key_id=key))
+    await quality.reader.add_feedback(given, key_id=key_id(request))
     return web.json_response({"request_id": given.request_id, "recorded": True}, status=201)
 
 
@@ -237,7 +181,7 @@ async def _start(app: web.Application) -> None:
     quality = app[QUALITY]
     spend = app[GATEWAY].routers.router.spend
     if isinstance(spend, SpendTracker):
-        await quality.run(spend.seed)
+        spend.restore(await quality.reader.spend_today())
     quality.tasks.append(asyncio.create_task(_keep_rolled_up(quality)))
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         asyncio.get_running_loop().add_signal_handler(
@@ -255,8 +199,8 @@ async def _keep_rolled_up(quality: Quality) -> None:
     while True:
         await asyncio.sleep(CATCH_UP_EVERY_S)
         try:
-            await quality.run(metrics.try_catch_up)
-        except sqlite3.Error as exc:
+            await quality.reader.catch_up()
+        except Exception as exc:  # whatever the backend raises: the next round tries again
             log.warning("could not roll up the log: %s", exc)
 
 
@@ -267,4 +211,3 @@ async def _stop(app: web.Application) -> None:
     for task in quality.tasks:
         task.cancel()
     await asyncio.gather(*quality.tasks, return_exceptions=True)
-    await asyncio.to_thread(quality.close)

@@ -5,17 +5,19 @@ two-proportion z-test; cost per request and latency with a bootstrap of the diff
 (per-request values, up to `BOOTSTRAP_SAMPLE` requests per variant, evenly spaced in the log).
 "Needed" is how many requests per variant a test at 5% significance and 80% power would need
 to detect the difference seen so far, and "more" how many that is beyond those already in.
+
+Pure arithmetic: a `LogReader` (`taskroute.store`) reads the fine groups and the per-request
+samples, then calls `per_variant`, `variant_names` and `compare`.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from taskroute.quality.metrics import Counts, fine_counts, mark_over_served
+from taskroute.quality.metrics import Counts, FineKey, mark_over_served
 
 Z_ALPHA = 1.959964  # two-sided 5%
 Z_BETA = 0.841621   # 80% power
@@ -88,40 +90,45 @@ def _variance(values: Sequence[float]) -> float:
     return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
 
 
-def _samples(
-    conn: sqlite3.Connection, variant: str, since: float | None, total: int
-) -> tuple[list[float], list[float]]:
-    """Per-request cost and latency (completed requests) for one variant, evenly thinned."""
-    stride = max(1, total // BOOTSTRAP_SAMPLE)
-    rows = conn.execute(
-        "SELECT cost_usd, latency_s, status FROM requests WHERE COALESCE(variant, '') = ? "
-        "AND ts >= ? AND rowid % ? = 0", (variant, -math.inf if since is None else since, stride)
-    ).fetchall()
-    return [r[0] for r in rows], [r[1] for r in rows if r[2] == "ok"]
+Samples = tuple[list[float], list[float]]  # a variant's costs (all requests), latencies (ok)
 
 
-def ab_report(
-    conn: sqlite3.Connection, *, since: float | None, tier_order: Sequence[str] = (),
-    variants: Sequence[str] = (),
-) -> dict[str, Any]:
-    groups = fine_counts(conn, since)
+def sample_stride(requests: int) -> int:
+    """Take every n-th request, so about `BOOTSTRAP_SAMPLE` of `requests` are drawn."""
+    return max(1, requests // BOOTSTRAP_SAMPLE)
+
+
+def per_variant(groups: dict[FineKey, Counts], tier_order: Sequence[str] = ()) -> dict[str, Counts]:
+    """The fine groups summed per variant ('' for requests served outside an experiment)."""
     mark_over_served(groups, tier_order)
-    per_variant: dict[str, Counts] = {}
-    for (_, _, _, _, variant), counts in groups.items():
-        per_variant.setdefault(variant, Counts()).add(counts)
-    names = [v for v in variants if v in per_variant] + sorted(
-        v for v in per_variant if v not in variants and v)
+    counts: dict[str, Counts] = {}
+    for (_, _, _, _, variant), c in groups.items():
+        counts.setdefault(variant, Counts()).add(c)
+    return counts
+
+
+def variant_names(counts: Mapping[str, Counts], variants: Sequence[str] = ()) -> list[str]:
+    """The variants to report, control first: the policy's order, then any others seen."""
+    return [v for v in variants if v in counts] + sorted(
+        v for v in counts if v not in variants and v)
+
+
+def compare(
+    counts: Mapping[str, Counts], names: Sequence[str], samples: Mapping[str, Samples]
+) -> dict[str, Any]:
+    """The A/B report: each of `names` after the first against the first. `samples` holds
+    each named variant's per-request values (only needed with two variants or more)."""
     if len(names) < 2:
-        return {"variants": names, "comparisons": [],
-                "summary": {n: per_variant[n].metrics() for n in names},
+        return {"variants": list(names), "comparisons": [],
+                "summary": {n: counts[n].metrics() for n in names},
                 "note": "fewer than two variants have requests in this window"}
     control = names[0]
-    base = per_variant[control]
-    base_cost, base_latency = _samples(conn, control, since, base.requests)
+    base = counts[control]
+    base_cost, base_latency = samples[control]
     comparisons = []
     for name in names[1:]:
-        other = per_variant[name]
-        cost, latency = _samples(conn, name, since, other.requests)
+        other = counts[name]
+        cost, latency = samples[name]
         metrics = {rate: two_proportions(*RATES[rate](base), *RATES[rate](other))
                    for rate in RATES}
         metrics["cost_per_request"] = bootstrap_means(base_cost, cost)
@@ -132,7 +139,7 @@ def ab_report(
                 0, needed - min(base.requests, other.requests))
         comparisons.append({"control": control, "variant": name, "metrics": metrics})
     return {
-        "variants": names,
-        "summary": {n: per_variant[n].metrics() for n in names},
+        "variants": list(names),
+        "summary": {n: counts[n].metrics() for n in names},
         "comparisons": comparisons,
     }

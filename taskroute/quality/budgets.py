@@ -11,10 +11,9 @@ to what fits.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -67,22 +66,10 @@ class SpendTracker:
             self._roll(time.time() if now is None else now)
             return self._spent.get(scope, 0.0)
 
-    def seed(self, conn: sqlite3.Connection, now: float | None = None) -> None:
-        """Today's spend from the log (a blocking read: call it from a thread)."""
-        now = time.time() if now is None else now
-        start = day_start(now)
-        spent: dict[Scope, float] = {}
-        for column, kind in (("user", "user"), ("api_key_id", "key")):
-            for ident, cost in conn.execute(
-                f"SELECT {column}, SUM(cost_usd) FROM requests "
-                f"WHERE {column} IS NOT NULL AND ts >= ? GROUP BY {column}", (start,)
-            ):
-                spent[(kind, ident)] = float(cost)
-        total = conn.execute("SELECT SUM(cost_usd) FROM requests WHERE ts >= ?",
-                             (start,)).fetchone()[0]
-        spent[("day", "")] = float(total or 0.0)
+    def restore(self, spent: Mapping[Scope, float], now: float | None = None) -> None:
+        """Start from today's spend as the log has it (`LogReader.spend_today`)."""
         with self._lock:
-            self._day, self._spent = start, spent
+            self._day, self._spent = day_start(time.time() if now is None else now), dict(spent)
 
 
 def _scopes(user: str | None, key: str | None) -> list[Scope]:

@@ -1,7 +1,12 @@
 """Feedback on a logged request: a score (0–1 or thumbs), whether the user had to correct the
 answer, and optional text. At most one per request, so nothing is ever counted twice.
 
-    from taskroute.quality.feedback import give_feedback
+Feedback is stored through the log's reader, `LogReader.add_feedback` (`taskroute.store`):
+
+    from taskroute.quality.feedback import make_feedback
+    await store.add_feedback(make_feedback("req-…", thumbs="down", corrected=True))
+
+    from taskroute.store import give_feedback           # code with no event loop, a SQLite log
     give_feedback("taskroute.db", "req-…", thumbs="down", corrected=True, text="wrong total")
 
 The gateway's `POST /v1/taskroute/feedback` takes the same fields as JSON.
@@ -10,15 +15,11 @@ The gateway's `POST /v1/taskroute/feedback` takes the same fields as JSON.
 from __future__ import annotations
 
 import math
-import sqlite3
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from taskroute.exceptions import DuplicateFeedback, InvalidRequest
-from taskroute.exceptions import UnknownRequest as UnknownRequest  # quality_api catches it here
+from taskroute.exceptions import InvalidRequest
 
 FIELDS = ("request_id", "score", "thumbs", "corrected", "text")
 MAX_TEXT = 4000
@@ -78,57 +79,3 @@ def make_feedback(
         raise InvalidRequest("feedback needs a 'score' (0 to 1), 'thumbs' (up or down) or "
                              "'corrected': true")
     return Feedback(request_id, value, corrected, text or None)
-
-
-# The request's route and outcome, copied next to its feedback so the stats read one index.
-_ROUTE = """
-SELECT ts, task, tier, model, policy, COALESCE(variant, ''),
-       status = 'ok' AND escalated = 0 AND NOT EXISTS (
-           SELECT 1 FROM attempts a WHERE a.request_id = requests.request_id
-           AND a.status IN ('rejected', 'error')),
-       status = 'ok' AND escalated = 0
-FROM requests WHERE request_id = ?
-"""
-
-
-def request_exists(conn: sqlite3.Connection, request_id: str) -> bool:
-    row = conn.execute("SELECT 1 FROM requests WHERE request_id = ?", (request_id,)).fetchone()
-    return row is not None
-
-
-def record(conn: sqlite3.Connection, feedback: Feedback, *, key_id: str | None = None) -> None:
-    """Store feedback against its request. Raises `UnknownRequest` or `DuplicateFeedback`."""
-    route = conn.execute(_ROUTE, (feedback.request_id,)).fetchone()
-    if route is None:
-        raise UnknownRequest(f"no logged request has the id {feedback.request_id!r}")
-    try:
-        conn.execute(
-            "INSERT INTO feedback (request_id, ts, score, corrected, text, api_key_id, "
-            "request_ts, task, tier, model, policy, variant, first_pass, unescalated) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (feedback.request_id, time.time(), feedback.score, int(feedback.corrected),
-             feedback.text, key_id, *route))
-    except sqlite3.IntegrityError:
-        raise DuplicateFeedback(
-            f"request {feedback.request_id!r} already has feedback; it counts once"
-        ) from None
-
-
-def give_feedback(
-    db: str | Path | sqlite3.Connection, request_id: str, *, score: float | None = None,
-    thumbs: str | None = None, corrected: bool = False, text: str | None = None,
-) -> Feedback:
-    """The library's way to give feedback on a request logged to the SQLite log at `db`."""
-    from taskroute.store.migrations import migrate
-    from taskroute.store.sqlite import connect
-
-    feedback = make_feedback(request_id, score=score, thumbs=thumbs, corrected=corrected,
-                             text=text)
-    conn = db if isinstance(db, sqlite3.Connection) else connect(db)
-    try:
-        migrate(conn)
-        record(conn, feedback)
-    finally:
-        if conn is not db:
-            conn.close()
-    return feedback

@@ -1,9 +1,8 @@
-"""Route-quality metrics, computed in SQL from the request log.
+"""Route-quality metrics: what each one means, and the arithmetic, with no database in sight.
 
-The window's requests are summed per task class × tier × first-pick model × policy × variant,
-from the hourly rollups (`taskroute.quality.rollup`) plus the requests outside whole hours; the
-(few) feedback rows are joined to their requests. Python then adds these fine groups up to
-whatever `by` asks for. Every metric, for a group of requests:
+A `LogReader` (`taskroute.store`) sums the window's requests per task class × tier × first-pick
+model × policy × variant into `Counts` (the "fine groups", feedback joined to its requests);
+`report` adds them up to whatever `by` asks for. Every metric, for a group of requests:
 
 - ``first_pass``: answered by the decision's first pick with no gate rejecting an answer, no
   upstream error (not even one a retry recovered) and no escalation; over all requests.
@@ -28,26 +27,18 @@ whatever `by` asks for. Every metric, for a group of requests:
 from __future__ import annotations
 
 import math
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from taskroute.quality.rollup import BUCKETS_PER_E, catch_up, window_rows
+from taskroute.quality.window import window_start
 
+BUCKETS_PER_E = 50  # latency histograms: bucket = floor(50 · ln(1 + ms)), each ≈ 2% wide
 By = Literal["route", "class", "model", "tier", "policy"]
 BY_CHOICES: tuple[By, ...] = ("route", "class", "model", "tier", "policy")
 OVER_SERVED_PASS_RATE = 0.9
 OVER_SERVED_MIN_REQUESTS = 30
-
-_FEEDBACK_SQL = """
-SELECT task, tier, model, policy, variant, COUNT(*), COUNT(score), SUM(score), SUM(corrected),
-       SUM(corrected AND first_pass), SUM(corrected AND unescalated)
-FROM feedback INDEXED BY feedback_window
-WHERE request_ts >= ? AND request_ts < ?
-GROUP BY 1, 2, 3, 4, 5
-"""
 
 _SUMMED = (
     "requests", "completed", "first_pass", "escalated", "cost_usd", "attempts", "errors",
@@ -138,53 +129,6 @@ def quantile(histogram: dict[int, int], q: float) -> float | None:
     return None  # pragma: no cover - the loop always reaches the total
 
 
-def fine_counts(
-    conn: sqlite3.Connection, since: float | None, until: float | None = None
-) -> dict[FineKey, Counts]:
-    """The window's requests, summed per (task, tier, model, policy, variant)."""
-    hourly, histograms = window_rows(conn, since, until)
-    groups: dict[FineKey, Counts] = {}
-    for row in hourly:
-        c = groups.setdefault(_key(row), Counts())
-        (n, ok, first, esc, under, unesc, cost, attempts, errors, *_tokens, first_ts,
-         last_ts) = row[6:]
-        c.requests += int(n)  # type: ignore[call-overload]
-        c.completed += int(ok)  # type: ignore[call-overload]
-        c.first_pass += int(first)  # type: ignore[call-overload]
-        c.escalated += int(esc)  # type: ignore[call-overload]
-        c.under_served += int(under)  # type: ignore[call-overload]
-        c.answered_unescalated += int(unesc)  # type: ignore[call-overload]
-        c.cost_usd += float(cost)  # type: ignore[arg-type]
-        c.attempts += int(attempts)  # type: ignore[call-overload]
-        c.errors += int(errors)  # type: ignore[call-overload]
-        c.first_ts = min(c.first_ts, float(first_ts))  # type: ignore[arg-type]
-        c.last_ts = max(c.last_ts, float(last_ts))  # type: ignore[arg-type]
-    for row in histograms:
-        c = groups.setdefault(_key(row), Counts())
-        histogram = c.latency if row[6] == "latency" else c.first_token
-        bucket, count = int(row[7]), int(row[8])  # type: ignore[call-overload]
-        histogram[bucket] = histogram.get(bucket, 0) + count
-    low = -math.inf if since is None else since
-    high = math.inf if until is None else until
-    for row in conn.execute(_FEEDBACK_SQL, (low, high)):
-        c = groups.setdefault(row[:5], Counts())
-        c.feedback, c.scored, c.score_sum, c.corrected = row[5], row[6], row[7] or 0.0, row[8]
-        c.corrected_first_pass, c.corrected_unescalated = row[9], row[10]
-    return groups
-
-
-def try_catch_up(conn: sqlite3.Connection) -> int:
-    """Roll up what is new; a read-only log (or a busy one) is read as it is."""
-    try:
-        return catch_up(conn)
-    except sqlite3.OperationalError:
-        return 0
-
-
-def _key(row: tuple[object, ...]) -> FineKey:
-    return (str(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]))
-
-
 def mark_over_served(groups: dict[FineKey, Counts], tier_order: Sequence[str]) -> None:
     """Fill in `over_served` for each fine group (see the module docstring)."""
     rank = {name: i for i, name in enumerate(tier_order)}
@@ -223,17 +167,14 @@ GROUP_FIELDS: dict[By, tuple[str, ...]] = {
 }
 
 
-def route_stats(
-    conn: sqlite3.Connection, *, since_s: float | None = 86400.0, by: By = "route",
-    tier_order: Sequence[str] = (), now: float | None = None, roll_up: bool = True,
+def report(
+    groups: dict[FineKey, Counts], *, since_s: float | None, now: float, by: By = "route",
+    tier_order: Sequence[str] = (), started: float | None = None,
 ) -> dict[str, Any]:
-    """The stats report: one row per group plus the totals, as plain JSON-ready data."""
-    started = time.perf_counter()
-    now = time.time() if now is None else now
-    since = None if since_s is None else now - since_s
-    if roll_up:
-        try_catch_up(conn)
-    groups = fine_counts(conn, since)
+    """The stats report from the window's fine groups: one row per `by` group (busiest first)
+    plus the totals, as plain JSON-ready data. `started` is the `time.perf_counter()` at which
+    the read began (for `query_ms`). Fills in the groups' `over_served`."""
+    started = time.perf_counter() if started is None else started
     mark_over_served(groups, tier_order)
     merged: dict[tuple[str, ...], Counts] = {}
     total = Counts()
@@ -246,7 +187,7 @@ def route_stats(
         for key, counts in sorted(merged.items(), key=lambda kv: (-kv[1].requests, kv[0]))
     ]
     return {
-        "since": since, "until": now, "window_s": since_s, "by": by, "group_fields": list(fields),
-        "rows": rows, "total": total.metrics(),
+        "since": window_start(since_s, now), "until": now, "window_s": since_s, "by": by,
+        "group_fields": list(fields), "rows": rows, "total": total.metrics(),
         "query_ms": round((time.perf_counter() - started) * 1000, 1),
     }

@@ -23,3 +23,8 @@ def parse_window(text: str | None) -> float | None:
     if seconds <= 0:
         raise CallerError(f"the time window must be longer than zero, not {text!r}")
     return seconds
+
+
+def window_start(since_s: float | None, now: float) -> float | None:
+    """The unix time a window of `since_s` seconds ending at `now` starts; None for all time."""
+    return None if since_s is None else now - since_s

@@ -1,14 +1,34 @@
-"""The `Store` Protocol: every routed request is logged through it, from the gateway and the
-library alike. A backend is one module with a factory `(url) -> Store` named in
-`taskroute.plugins.STORES` (entry-point group `taskroute.stores`); `store/registry.py` opens one
-from a URL such as `sqlite:log.db`."""
+"""The two Protocols every request log implements: `Store` writes, `LogReader` reads.
+
+`Store` is on the hot path: each routed request is handed to it once, from the gateway and the
+library alike, and it must never make the event loop wait on the disk or the network.
+`LogReader` is everything else the project asks of the log: the route-quality reports, feedback,
+today's spend, the training export and the demo's route table, all async so a backend may use
+an async driver or a worker thread, never the loop itself.
+
+The log's semantics (what a metric means, how a report is assembled) live in `taskroute.quality`
+as pure functions over plain data: a backend sums the window's requests into `Counts` per fine
+group (`quality.metrics`, latencies in its log-scale buckets) and hands them to
+`metrics.report`, `abtest.compare` and `timeseries.hourly`, so every backend reports the same
+figures. SQLite (`store/sqlite.py`, the embedded default) implements both Protocols. Another
+backend — PostgreSQL through asyncpg or psycopg, say — is one new module implementing both, its
+own schema migrations included, with a factory `(url) -> store` registered in
+`taskroute.plugins.STORES` (or a third party's entry point in `taskroute.stores`), plus its tests
+(tests/store/test_reader.py shows what to cover). Nothing outside `store/` opens a database:
+tests/store/test_one_door.py fails if it does.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from taskroute.decision import Decision
+from taskroute.policy.model import Price
+from taskroute.quality.budgets import Scope  # the pure quality modules; they never import store
+from taskroute.quality.feedback import Feedback
+from taskroute.quality.metrics import By
 from taskroute.records import Api, RouteRecord
 
 
@@ -25,17 +45,103 @@ class LogEntry:
     variant: str | None = None        # the A/B variant that served it, when variants exist
 
 
+@dataclass(frozen=True, slots=True)
+class RatedAnswer:
+    """A logged request with feedback and its prompt: one outcome for the training export."""
+
+    prompt: str
+    model: str                        # the model that answered
+    score: float | None               # the feedback's score (None: only a correction)
+    corrected: bool
+    cost_usd: float
+    latency_s: float
+    task: str
+    answer: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRoute:
+    """Where one logged request went and what it took (the demo's route table)."""
+
+    request_id: str
+    task: str
+    answered_by: str | None
+    escalated: bool
+    latency_s: float
+    first_token_s: float | None
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+
+
 class Store(Protocol):
     def add(self, entry: LogEntry) -> None:
         """Queue one entry; never blocks the event loop (writes are batched off it)."""
         ...
 
     def add_shadow(self, request_id: str, decision: Decision) -> None:
-        """Queue what the shadow policy would have chosen for a logged request."""
+        """Queue what the shadow policy would have chosen for a request; never served, never
+        blocks the loop, written with the entries."""
         ...
 
     async def flush(self) -> None:
-        """Return once every entry added so far is durably written."""
+        """Return once every entry and shadow decision added so far is durably written."""
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class LogReader(Protocol):
+    """Every read of the log, and feedback. Windows end at `now` (default: the current time)
+    and reach back `since_s` seconds (None: all time). Reports are plain JSON-ready data."""
+
+    async def route_stats(
+        self, *, since_s: float | None = 86400.0, by: By = "route",
+        tier_order: Sequence[str] = (), now: float | None = None,
+    ) -> dict[str, Any]:
+        """The stats report (`taskroute.quality.metrics.report`): one row per `by` group and
+        the totals. `tier_order` is the policy's tiers, cheapest first (for over-serving)."""
+        ...
+
+    async def timeseries(
+        self, *, since_s: float | None, baseline_model: str, baseline_price: Price,
+        now: float | None = None,
+    ) -> dict[str, Any]:
+        """Cost and escalations per whole hour against `baseline_model` at `baseline_price`
+        (`taskroute.quality.timeseries.hourly`)."""
+        ...
+
+    async def ab_report(
+        self, *, since_s: float | None, tier_order: Sequence[str] = (),
+        variants: Sequence[str] = (), now: float | None = None,
+    ) -> dict[str, Any]:
+        """The A/B report (`taskroute.quality.abtest.compare`), `variants` in the policy's
+        order, the first the control."""
+        ...
+
+    async def add_feedback(self, feedback: Feedback, *, key_id: str | None = None) -> None:
+        """Store feedback against its request (a request added to this store before counts,
+        even if its write is still queued). Raises `UnknownRequest` or `DuplicateFeedback`
+        (`taskroute.quality.feedback`)."""
+        ...
+
+    async def spend_today(self, *, now: float | None = None) -> dict[Scope, float]:
+        """USD spent since 00:00 UTC: per ("user", id), per ("key", fingerprint) and in all
+        (("day", "")), for `SpendTracker.restore`."""
+        ...
+
+    async def catch_up(self) -> int:
+        """Bring any precomputed sums up to date (reports are exact either way, this only
+        keeps them fast); returns how many requests were added. A read-only log is left."""
+        ...
+
+    async def rated_answers(self) -> list[RatedAnswer]:
+        """Every request with feedback whose prompt and answering model were logged, in the
+        order the feedback came."""
+        ...
+
+    async def request_routes(self, request_ids: Sequence[str]) -> list[RequestRoute]:
+        """The logged requests among `request_ids`, in no particular order (unknown ids are
+        left out)."""
+        ...

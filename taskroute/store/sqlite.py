@@ -1,9 +1,14 @@
-"""The embedded request log: SQLite in WAL mode, written in batches by one background thread.
+"""The embedded request log: SQLite in WAL mode, written in batches by one background thread and
+read on another, so the event loop never waits on the disk.
 
-`add()` only appends the entry to a deque (no lock, no wake-up), so the event loop never waits on
-the disk; the writer thread wakes every `interval_s` (or at once when asked to flush) and commits
-whatever has queued up in one transaction. `flush()` returns once everything added before it is
-committed; `aclose()` flushes and stops the thread.
+Writing: `add()` and `add_shadow()` only append to a deque (no lock, no wake-up); the writer
+thread wakes every `interval_s` (or at once when asked to flush) and commits whatever has queued
+up in one transaction. `flush()` returns once everything added before it is committed;
+`aclose()` flushes and stops both threads.
+
+Reading (the `LogReader` Protocol): one worker thread with its own connection runs the SQL in
+`sqlite_reads` (the reports, over the rollups of `sqlite_rollup`) and `sqlite_rows` (feedback,
+spend, exports); WAL lets it read while the writer commits.
 """
 
 from __future__ import annotations
@@ -15,16 +20,26 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
+import taskroute.store.sqlite_reads as sqlite_reads
+import taskroute.store.sqlite_rows as sqlite_rows
 from taskroute.decision import Decision
-from taskroute.store.base import LogEntry
+from taskroute.exceptions import DataError, UnknownRequest
+from taskroute.policy.model import Price
+from taskroute.quality.budgets import Scope
+from taskroute.quality.feedback import Feedback
+from taskroute.quality.metrics import By
+from taskroute.store.base import LogEntry, RatedAnswer, RequestRoute
 from taskroute.store.migrations import migrate
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REQUEST_COLUMNS = (
     "request_id", "ts", "api", "http_status", "status", "error", "policy", "task",
@@ -42,12 +57,11 @@ _INSERT_ATTEMPT = (
     "latency_s, first_token_s, input_tokens, output_tokens, cost_usd, verdicts, error) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-
-
 _INSERT_SHADOW = (
     "INSERT OR REPLACE INTO shadow_decisions (request_id, ts, policy, task, tier, model, "
     "decision) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+Shadow = tuple[str, float, Decision]  # request id, when it was decided, the decision
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -61,21 +75,29 @@ def connect(path: str | Path) -> sqlite3.Connection:
 
 
 class SqliteStore:
-    """A `Store` writing to one SQLite file (created, and migrated, when opened)."""
+    """A `Store` and a `LogReader` over one SQLite file (created, and migrated, when opened)."""
 
     def __init__(self, path: str | Path, *, interval_s: float = 0.05) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = connect(self.path)
+        try:
+            self._conn = connect(self.path)
+        except sqlite3.DatabaseError as exc:  # not SQLite at all, or unreadable: one clear line
+            raise DataError(f"cannot open it as the request log ({exc})", file=str(path)) from None
         migrate(self._conn)
         self._interval = interval_s
         self._pending: deque[LogEntry] = deque()
-        self._shadows: deque[tuple[Any, ...]] = deque()
+        self._shadows: deque[Shadow] = deque()
         self._waiters: deque[concurrent.futures.Future[None]] = deque()
         self._wake = threading.Event()
         self._closed = self._stopping = False
         self._thread = threading.Thread(target=self._run, name="taskroute-store", daemon=True)
         self._thread.start()
+        # The reader's thread starts with the first read; its connection is opened on it.
+        self._reads = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="taskroute-store-reads")
+        self._read_conn: sqlite3.Connection | None = None
+        self._has_read = False
 
     # -- the Store Protocol ---------------------------------------------------------------------
 
@@ -87,9 +109,7 @@ class SqliteStore:
     def add_shadow(self, request_id: str, decision: Decision) -> None:
         if self._closed:
             raise RuntimeError("the store is closed")
-        self._shadows.append((request_id, time.time(), decision.policy, decision.task,
-                              decision.tier, decision.model,
-                              msgspec.json.encode(decision.to_dict()).decode()))
+        self._shadows.append((request_id, time.time(), decision))
 
     async def flush(self) -> None:
         if self._closed:
@@ -102,7 +122,7 @@ class SqliteStore:
         self._closed = True
         self._stopping = True
         await asyncio.wrap_future(self._ask_flush())
-        await asyncio.to_thread(self._thread.join)
+        await asyncio.to_thread(self._join)
 
     def close(self) -> None:
         """The synchronous `aclose`, for code with no event loop."""
@@ -111,13 +131,80 @@ class SqliteStore:
         self._closed = True
         self._stopping = True
         self._ask_flush().result()
-        self._thread.join()
+        self._join()
 
     def _ask_flush(self) -> concurrent.futures.Future[None]:
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._waiters.append(done)
         self._wake.set()
         return done
+
+    def _join(self) -> None:
+        self._thread.join()
+        if self._has_read:  # else there is no reader thread to start just to close nothing
+            self._reads.submit(self._close_read_conn).result()
+        self._reads.shutdown()
+
+    # -- the LogReader Protocol -----------------------------------------------------------------
+
+    async def route_stats(
+        self, *, since_s: float | None = 86400.0, by: By = "route",
+        tier_order: Sequence[str] = (), now: float | None = None,
+    ) -> dict[str, Any]:
+        return await self._read(partial(sqlite_reads.route_stats, since_s=since_s, by=by,
+                                        tier_order=tier_order, now=now))
+
+    async def timeseries(
+        self, *, since_s: float | None, baseline_model: str, baseline_price: Price,
+        now: float | None = None,
+    ) -> dict[str, Any]:
+        return await self._read(partial(sqlite_reads.hourly, since_s=since_s, now=now,
+                                        baseline_model=baseline_model,
+                                        baseline_price=baseline_price))
+
+    async def ab_report(
+        self, *, since_s: float | None, tier_order: Sequence[str] = (),
+        variants: Sequence[str] = (), now: float | None = None,
+    ) -> dict[str, Any]:
+        return await self._read(partial(sqlite_reads.ab_report, since_s=since_s, now=now,
+                                        tier_order=tier_order, variants=variants))
+
+    async def add_feedback(self, feedback: Feedback, *, key_id: str | None = None) -> None:
+        write = partial(sqlite_rows.record_feedback, feedback=feedback, key_id=key_id)
+        try:
+            await self._read(write)
+        except UnknownRequest:  # it may still be queued for the writer: flush, then look again
+            await self.flush()
+            await self._read(write)
+
+    async def spend_today(self, *, now: float | None = None) -> dict[Scope, float]:
+        return await self._read(partial(sqlite_rows.spend_since, now=now))
+
+    async def catch_up(self) -> int:
+        return await self._read(sqlite_reads.try_catch_up)
+
+    async def rated_answers(self) -> list[RatedAnswer]:
+        return await self._read(sqlite_rows.rated_answers)
+
+    async def request_routes(self, request_ids: Sequence[str]) -> list[RequestRoute]:
+        return await self._read(partial(sqlite_rows.request_routes, request_ids=request_ids))
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        self._has_read = True
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reads, self._on_reader, fn)
+
+    def _on_reader(self, fn: Callable[[sqlite3.Connection], T]) -> T:  # the reader thread only
+        if self._read_conn is None:
+            self._read_conn = connect(self.path)
+        return fn(self._read_conn)
+
+    def _close_read_conn(self) -> None:
+        if self._read_conn is not None:
+            self._read_conn.close()
+            self._read_conn = None
 
     # -- the writer thread ----------------------------------------------------------------------
 
@@ -138,22 +225,23 @@ class SqliteStore:
                 self._write(batch, shadows)
             for done in waiters:
                 done.set_result(None)
-            if self._stopping and not self._pending and not self._waiters:
+            if self._stopping and not (self._pending or self._shadows or self._waiters):
                 break
         self._conn.close()
 
-    def _write(self, batch: list[LogEntry], shadows: list[tuple[Any, ...]]) -> None:
+    def _write(self, batch: list[LogEntry], shadows: list[Shadow]) -> None:
         try:
             self._conn.execute("BEGIN")
-            self._conn.executemany(_INSERT_SHADOW, shadows)
             for entry in batch:
                 request_id = entry.record.request_id
                 self._conn.execute(_INSERT_REQUEST, request_row(entry))
                 self._conn.execute("DELETE FROM attempts WHERE request_id = ?", (request_id,))
                 self._conn.executemany(_INSERT_ATTEMPT, attempt_rows(entry))
+            self._conn.executemany(_INSERT_SHADOW, [shadow_row(s) for s in shadows])
             self._conn.execute("COMMIT")
         except sqlite3.Error:
-            log.exception("could not write %d log entries", len(batch))
+            log.exception("could not write %d log entries and %d shadow decisions",
+                          len(batch), len(shadows))
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
 
@@ -189,6 +277,12 @@ def attempt_rows(entry: LogEntry) -> list[tuple[Any, ...]]:
         )
         for seq, a in enumerate(entry.record.attempts)
     ]
+
+
+def shadow_row(shadow: Shadow) -> tuple[Any, ...]:
+    request_id, ts, d = shadow
+    return (request_id, ts, d.policy, d.task, d.tier, d.model,
+            msgspec.json.encode(d.to_dict()).decode())
 
 
 def build(url: str) -> SqliteStore:

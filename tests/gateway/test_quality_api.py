@@ -10,11 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from taskroute.demo.policy import simulated_policy_text
+from taskroute.gateway.app import create_app
 from taskroute.gateway.context import GATEWAY
+from taskroute.gateway.quality_api import QUALITY
 from taskroute.gateway.settings import GatewaySettings
-from taskroute.policy.loader import default_policy_text, load_policy
+from taskroute.policy.loader import default_policy_text, load_default_policy, load_policy
 from taskroute.policy.model import BudgetSpec, Policy, VariantSpec
 from taskroute.quality.variants import assign
+from taskroute.router import Router
+from taskroute.store.sqlite import SqliteStore
+from tests.calling.support import MemoryStore
 from tests.gateway.conftest import RunningGateway, StartGateway
 
 SUMMARY = {"model": "taskroute/summarization",
@@ -193,3 +198,21 @@ async def test_reload_refuses_a_bad_file_and_keeps_the_running_policy(
     assert status == 400 and b"the running policy stays" in body
     status, _, _ = await post(gw, SUMMARY)
     assert status == 200                                  # and it still is
+
+
+def test_the_quality_endpoints_read_the_store_create_app_was_given(tmp_path: Path) -> None:
+    policy = load_default_policy()
+    memory = MemoryStore()                       # writes only: no stats, no feedback
+    app = create_app(Router(policy, classifier=False, store=memory))
+    paths = {r.canonical for r in app.router.resources()}
+    assert app[GATEWAY].store is memory and QUALITY not in app
+    assert "/v1/taskroute/stats" not in paths and "/v1/taskroute/feedback" not in paths
+    sqlite_store = SqliteStore(tmp_path / "log.db")
+    try:
+        app = create_app(Router(policy, classifier=False, store=sqlite_store))
+        assert app[QUALITY].reader is sqlite_store and app[GATEWAY].store is sqlite_store
+        assert app[GATEWAY].routers.router.store is sqlite_store      # no wrapper between
+        assert {"/v1/taskroute/stats", "/v1/taskroute/feedback"} <= {
+            r.canonical for r in app.router.resources()}
+    finally:
+        sqlite_store.close()

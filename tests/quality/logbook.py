@@ -28,9 +28,10 @@ class Logbook:
         attempts: list[tuple[str, AttemptStatus, float]] | None = None,
         latency: float = 0.5, first_token: float | None = None, ts: float | None = None,
         variant: str | None = None, user: str | None = None, policy: str = "default",
+        tokens: tuple[int, int] = (0, 0),
     ) -> str:
-        """One request; `attempts` as (model, status, cost). The answer comes from the last
-        attempt with status ok (none: the request failed)."""
+        """One request; `attempts` as (model, status, cost), each with `tokens` (in, out). The
+        answer comes from the last attempt with status ok (none: the request failed)."""
         self.count += 1
         request_id = f"req-test-{self.count:06d}"
         attempts = attempts if attempts is not None else [(model, "ok", 0.001)]
@@ -39,7 +40,8 @@ class Logbook:
         records = [
             Attempt(model=m, deployment=m, role="first" if i == 0 else (
                 "retry" if m == attempts[i - 1][0] else "escalation"), status=s,
-                started_at=ts, latency_s=latency / len(attempts), cost_usd=c)
+                started_at=ts, latency_s=latency / len(attempts), cost_usd=c,
+                input_tokens=tokens[0], output_tokens=tokens[1])
             for i, (m, s, c) in enumerate(attempts)
         ]
         decision = replace(_BASE, task=task, tier=tier, model=model, chain=(model,),
@@ -51,6 +53,11 @@ class Logbook:
         )
         self.store.add(LogEntry(record=record, api="openai", variant=variant, user=user))
         return request_id
+
+    async def reader(self) -> SqliteStore:
+        """The log's store as its reader, once everything added is written."""
+        await self.store.flush()
+        return self.store
 
     def close(self) -> None:
         self.store.close()

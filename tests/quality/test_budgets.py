@@ -1,5 +1,5 @@
 """Daily budgets per user, per gateway key and in all: spend tracking, the midnight reset,
-seeding from the log, stepping down when low and refusing when used up."""
+restoring today's spend from the log, stepping down when low and refusing when used up."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from taskroute.exceptions import BudgetExhausted
 from taskroute.policy.model import BudgetSpec
 from taskroute.quality.budgets import SpendTracker, check_budgets, day_start
+from taskroute.store.sqlite import SqliteStore
 from tests.quality.logbook import Logbook
 
 NOON = 1_700_000_000 - 1_700_000_000 % 86400 + 43200.0  # a UTC noon
@@ -60,18 +61,24 @@ def test_per_day_budget_counts_everyone() -> None:
         check_budgets(budgets, spend, "f", None)
 
 
-def test_spend_is_seeded_from_todays_log(tmp_path: Path) -> None:
+async def test_spend_is_restored_from_todays_log(tmp_path: Path) -> None:
     book = Logbook(tmp_path / "log.db")
     book.add(user="ann", ts=NOON - 60, attempts=[("openai/gpt-4.1-mini", "ok", 1.5)])
     book.add(user="bob", ts=NOON - 30, attempts=[("openai/gpt-4.1-mini", "ok", 0.5)])
     book.add(user="ann", ts=NOON - 86400, attempts=[("openai/gpt-4.1-mini", "ok", 9.0)])
     book.close()
-    conn = sqlite3.connect(tmp_path / "log.db")
-    conn.execute("UPDATE requests SET api_key_id = 'k1'")
-    conn.commit()
+    with sqlite3.connect(tmp_path / "log.db") as conn:
+        conn.execute("UPDATE requests SET api_key_id = 'k1'")
+    conn.close()
+    store = SqliteStore(tmp_path / "log.db")
+    spent = await store.spend_today(now=NOON)                    # yesterday's row is ignored
+    await store.aclose()
+    assert spent == pytest.approx({("user", "ann"): 1.5, ("user", "bob"): 0.5,
+                                   ("key", "k1"): 2.0, ("day", ""): 2.0})
     spend = SpendTracker()
-    spend.seed(conn, now=NOON)                                  # yesterday's row is ignored
+    spend.add(7.0, user="ann", key=None, now=NOON)              # replaced by what the log says
+    spend.restore(spent, now=NOON)
     assert spend.spent(("user", "ann"), now=NOON) == pytest.approx(1.5)
     assert spend.spent(("key", "k1"), now=NOON) == pytest.approx(2.0)
     assert spend.spent(("day", ""), now=NOON) == pytest.approx(2.0)
-    conn.close()
+    assert spend.spent(("day", ""), now=NOON + 86400) == 0.0    # and forgotten tomorrow

@@ -54,3 +54,9 @@ def test_stats_on_a_missing_log_is_one_clear_line(
     assert main(["stats", "--db", str(tmp_path / "none.db")]) == 1
     assert "no request log at" in capsys.readouterr().err
     assert main(["stats", "--db", str(tmp_path / "none.db"), "--since", "soon"]) == 1
+    not_a_log = tmp_path / "notes.db"
+    not_a_log.write_text("these are my notes, not a database\n" * 200)
+    capsys.readouterr()
+    assert main(["ab", "report", "--db", str(not_a_log)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot open it as the request log" in err and len(err.strip().splitlines()) == 1

@@ -1,15 +1,17 @@
-"""Every route-quality metric against a hand computation over a log with known outcomes."""
+"""Every route-quality metric against a hand computation over a log with known outcomes, read
+through the `LogReader` Protocol (SQLite's implementation)."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from taskroute.quality.feedback import give_feedback
-from taskroute.quality.metrics import route_stats
+from taskroute.quality.feedback import make_feedback
+from taskroute.store import sqlite_reads
+from taskroute.store.base import LogReader
 from taskroute.store.sqlite import connect
 from tests.quality.logbook import Logbook
 
@@ -18,13 +20,16 @@ TIERS = ("fast", "balanced", "strong")
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> Logbook:
-    return Logbook(tmp_path / "log.db")
+def log(tmp_path: Path) -> Iterator[Logbook]:
+    book = Logbook(tmp_path / "log.db")
+    yield book
+    book.close()
 
 
-def _conn(log: Logbook) -> sqlite3.Connection:
-    log.close()
-    return connect(log.db)
+async def _total(reader: LogReader, since_s: float | None) -> int:
+    report = await reader.route_stats(since_s=since_s)
+    requests: int = report["total"]["requests"]
+    return requests
 
 
 def _close(actual: float | None, expected: float, rel: float = 0.03) -> bool:
@@ -42,12 +47,12 @@ def _five_chat_requests(log: Logbook) -> list[str]:
     ]
 
 
-def test_every_metric_matches_the_hand_computation(log: Logbook) -> None:
+async def test_every_metric_matches_the_hand_computation(log: Logbook) -> None:
     ids = _five_chat_requests(log)
-    conn = _conn(log)
-    give_feedback(conn, ids[0], thumbs="up")
-    give_feedback(conn, ids[1], score=0.0, corrected=True)
-    report = route_stats(conn, since_s=3600, tier_order=TIERS)
+    reader = await log.reader()
+    await reader.add_feedback(make_feedback(ids[0], thumbs="up"))
+    await reader.add_feedback(make_feedback(ids[1], score=0.0, corrected=True))
+    report = await reader.route_stats(since_s=3600, tier_order=TIERS)
     (row,) = report["rows"]
     assert (row["task"], row["tier"], row["model"]) == ("chat", "fast", MINI)
     assert row["requests"] == 5 and row["completed"] == 4
@@ -66,58 +71,65 @@ def test_every_metric_matches_the_hand_computation(log: Logbook) -> None:
     assert report["total"]["requests"] == 5
 
 
-def test_the_window_leaves_out_older_requests(log: Logbook) -> None:
+async def test_the_window_leaves_out_older_requests(log: Logbook) -> None:
     log.add(ts=time.time() - 7200)
     log.add(ts=time.time() - 10)
-    conn = _conn(log)
-    assert route_stats(conn, since_s=3600)["total"]["requests"] == 1
-    assert route_stats(conn, since_s=3 * 3600)["total"]["requests"] == 2
-    assert route_stats(conn, since_s=None)["total"]["requests"] == 2
+    reader = await log.reader()
+    assert await _total(reader, 3600) == 1
+    assert await _total(reader, 3 * 3600) == 2
+    assert await _total(reader, None) == 2
 
 
-def test_rolled_up_and_fresh_requests_count_exactly_once(log: Logbook) -> None:
+async def test_rolled_up_and_fresh_requests_count_exactly_once(log: Logbook) -> None:
     for _ in range(3):
         log.add()
-    log.store.close()
+    reader = await log.reader()
+    assert await reader.catch_up() == 3
+    assert await reader.catch_up() == 0
+    assert await _total(reader, None) == 3
+    log.add()
+    await log.store.flush()
     conn = connect(log.db)
-    assert route_stats(conn, since_s=None)["total"]["requests"] == 3   # rolls up those three
-    more = Logbook(log.db)
-    more.count = 100
-    more.add()
-    more.close()
-    assert route_stats(conn, since_s=None, roll_up=False)["total"]["requests"] == 4
-    assert route_stats(conn, since_s=None)["total"]["requests"] == 4
-    assert route_stats(conn, since_s=None)["total"]["requests"] == 4
+    try:  # the new request read from the log itself, not rolled up
+        assert sqlite_reads.route_stats(conn, since_s=None, roll_up=False)[
+            "total"]["requests"] == 4
+    finally:
+        conn.close()
+    assert await _total(reader, None) == 4                   # rolls it up
+    assert await _total(reader, None) == 4
+    assert await reader.catch_up() == 0
 
 
-def test_over_served_when_the_cheaper_tier_does_fine_for_the_class(log: Logbook) -> None:
+async def test_over_served_when_the_cheaper_tier_does_fine_for_the_class(log: Logbook) -> None:
     for _ in range(30):                      # chat at the fast tier: every answer first time
         log.add()
     for _ in range(10):                      # chat moved up to balanced, answered first time
         log.add(tier="balanced", model=MID, attempts=[(MID, "ok", 0.004)])
-    conn = _conn(log)
-    report = route_stats(conn, since_s=3600, by="tier", tier_order=TIERS)
+    reader = await log.reader()
+    report = await reader.route_stats(since_s=3600, by="tier", tier_order=TIERS)
     by_tier = {r["tier"]: r for r in report["rows"]}
     assert by_tier["balanced"]["over_served"] == 1.0
     assert by_tier["fast"]["over_served"] == 0.0
     assert report["total"]["misrouting"] == 10 / 40
 
 
-def test_no_over_served_without_enough_evidence(log: Logbook) -> None:
+async def test_no_over_served_without_enough_evidence(log: Logbook) -> None:
     for _ in range(29):
         log.add()
     log.add(tier="balanced", model=MID, attempts=[(MID, "ok", 0.004)])
-    conn = _conn(log)
-    assert route_stats(conn, since_s=3600, tier_order=TIERS)["total"]["over_served"] == 0.0
+    reader = await log.reader()
+    report = await reader.route_stats(since_s=3600, tier_order=TIERS)
+    assert report["total"]["over_served"] == 0.0
 
 
-def test_groups_by_class_model_tier_and_policy(log: Logbook) -> None:
+async def test_groups_by_class_model_tier_and_policy(log: Logbook) -> None:
     log.add(variant="a")
     log.add(task="coding", tier="balanced", model=MID, attempts=[(MID, "ok", 0.004)],
             variant="b")
-    conn = _conn(log)
-    assert [r["task"] for r in route_stats(conn, by="class")["rows"]] == ["chat", "coding"]
-    assert {r["model"] for r in route_stats(conn, by="model")["rows"]} == {MINI, MID}
-    policy_rows = route_stats(conn, by="policy")["rows"]
+    reader = await log.reader()
+    by_class = (await reader.route_stats(by="class"))["rows"]
+    assert [r["task"] for r in by_class] == ["chat", "coding"]
+    assert {r["model"] for r in (await reader.route_stats(by="model"))["rows"]} == {MINI, MID}
+    policy_rows = (await reader.route_stats(by="policy"))["rows"]
     assert {(r["policy"], r["variant"]) for r in policy_rows} == {("default", "a"),
                                                                  ("default", "b")}

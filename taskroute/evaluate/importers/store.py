@@ -9,6 +9,7 @@ are grouped into one record; repeated calls of one model on it are averaged.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,9 @@ _FEEDBACK = {"up": 1.0, "down": 0.0, True: 1.0, False: 0.0, "good": 1.0, "bad": 
 
 def load(path: Path) -> list[Record]:
     groups: dict[tuple[str, str | None], dict[str, list[dict[str, Any]]]] = {}
-    from taskroute.quality.export import is_log, outcome_rows  # the gateway's log itself
+    from taskroute.store.logfile import is_log  # the gateway's log itself, or its export
 
-    for row, obj in outcome_rows(path) if is_log(path) else read_objects(path):
+    for row, obj in _logged(path) if is_log(path) else read_objects(path):
         text = obj.get("prompt", obj.get("text"))
         if not isinstance(text, str):
             raise DataError("expected a string", file=str(path), row=row, field="prompt")
@@ -45,6 +46,17 @@ def load(path: Path) -> list[Record]:
         outcomes = {m: _merge(calls) for m, calls in by_model.items()}
         records.append(Record(f"store/{n}", text, outcomes, task, {}))
     return records
+
+
+def _logged(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The log's rated answers as (row number, object) pairs, as the JSONL reader yields them.
+    A correction scores 0 whatever score came with it: the user had to fix the answer."""
+    from taskroute.store.logfile import read_rated_answers
+
+    for n, a in enumerate(read_rated_answers(path), start=1):
+        yield n, {"prompt": a.prompt, "model": a.model,
+                  "score": 0.0 if a.corrected else a.score, "cost": a.cost_usd,
+                  "latency": a.latency_s, "task": a.task, "response": a.answer}
 
 
 def _quality(obj: dict[str, Any], path: Path, row: int) -> float | None:

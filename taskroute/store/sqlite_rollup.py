@@ -1,4 +1,5 @@
-"""Hourly rollups of the request log, so the stats over a million requests take milliseconds.
+"""Hourly rollups of the SQLite request log, so the stats over a million requests take
+milliseconds.
 
 Requests are written once and never change, so each one is added into `route_hourly` (sums per
 hour and route) and `route_latency_hourly` (log-scale latency and first-token histograms) exactly
@@ -13,7 +14,8 @@ from __future__ import annotations
 import math
 import sqlite3
 
-BUCKETS_PER_E = 50  # log-scale histogram: each bucket is exp(1/50) ≈ 2% wide
+from taskroute.quality.metrics import BUCKETS_PER_E
+
 STATE = "route_hourly"
 CHUNK = 250_000
 FINE = ("task", "tier", "model", "policy", "variant")

@@ -1,0 +1,130 @@
+"""The SQLite log's reports: the SQL behind `LogReader`'s route stats, time series and A/B
+report. Blocking functions over one connection; `SqliteStore` runs them on its reader thread.
+
+Each sums the window's requests per (task, tier, model, policy, variant) — whole hours from the
+rollups (`sqlite_rollup`), the rest from the log — and hands the sums to the pure code in
+`taskroute.quality`, which turns them into the report.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from taskroute.policy.model import Price
+from taskroute.quality import abtest, timeseries
+from taskroute.quality.metrics import By, Counts, FineKey, report
+from taskroute.quality.window import window_start
+from taskroute.store.sqlite_rollup import catch_up, window_rows
+
+_FEEDBACK = """
+SELECT task, tier, model, policy, variant, COUNT(*), COUNT(score), SUM(score), SUM(corrected),
+       SUM(corrected AND first_pass), SUM(corrected AND unescalated)
+FROM feedback INDEXED BY feedback_window
+WHERE request_ts >= ? AND request_ts < ?
+GROUP BY 1, 2, 3, 4, 5
+"""
+_HOURS = """
+SELECT hour, SUM(requests), SUM(cost_usd), SUM(escalated), SUM(baseline_tokens_in),
+       SUM(baseline_tokens_out)
+FROM route_hourly WHERE hour >= ? GROUP BY hour ORDER BY hour
+"""
+_SAMPLES = """
+SELECT cost_usd, latency_s, status FROM requests
+WHERE COALESCE(variant, '') = ? AND ts >= ? AND rowid % ? = 0
+"""
+
+
+def try_catch_up(conn: sqlite3.Connection) -> int:
+    """Roll up what is new; a read-only log (or a busy one) is read as it is."""
+    try:
+        return catch_up(conn)
+    except sqlite3.OperationalError:
+        return 0
+
+
+def fine_counts(
+    conn: sqlite3.Connection, since: float | None, until: float | None = None
+) -> dict[FineKey, Counts]:
+    """The window's requests, summed per (task, tier, model, policy, variant)."""
+    hourly, histograms = window_rows(conn, since, until)
+    groups: dict[FineKey, Counts] = {}
+    for row in hourly:
+        c = groups.setdefault(_key(row), Counts())
+        (n, ok, first, esc, under, unesc, cost, attempts, errors, *_tokens, first_ts,
+         last_ts) = row[6:]
+        c.requests += int(n)  # type: ignore[call-overload]
+        c.completed += int(ok)  # type: ignore[call-overload]
+        c.first_pass += int(first)  # type: ignore[call-overload]
+        c.escalated += int(esc)  # type: ignore[call-overload]
+        c.under_served += int(under)  # type: ignore[call-overload]
+        c.answered_unescalated += int(unesc)  # type: ignore[call-overload]
+        c.cost_usd += float(cost)  # type: ignore[arg-type]
+        c.attempts += int(attempts)  # type: ignore[call-overload]
+        c.errors += int(errors)  # type: ignore[call-overload]
+        c.first_ts = min(c.first_ts, float(first_ts))  # type: ignore[arg-type]
+        c.last_ts = max(c.last_ts, float(last_ts))  # type: ignore[arg-type]
+    for row in histograms:
+        c = groups.setdefault(_key(row), Counts())
+        histogram = c.latency if row[6] == "latency" else c.first_token
+        bucket, count = int(row[7]), int(row[8])  # type: ignore[call-overload]
+        histogram[bucket] = histogram.get(bucket, 0) + count
+    low = -math.inf if since is None else since
+    high = math.inf if until is None else until
+    for row in conn.execute(_FEEDBACK, (low, high)):
+        c = groups.setdefault(row[:5], Counts())
+        c.feedback, c.scored, c.score_sum, c.corrected = row[5], row[6], row[7] or 0.0, row[8]
+        c.corrected_first_pass, c.corrected_unescalated = row[9], row[10]
+    return groups
+
+
+def _key(row: tuple[object, ...]) -> FineKey:
+    return (str(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]))
+
+
+def route_stats(
+    conn: sqlite3.Connection, *, since_s: float | None = 86400.0, by: By = "route",
+    tier_order: Sequence[str] = (), now: float | None = None, roll_up: bool = True,
+) -> dict[str, Any]:
+    """`LogReader.route_stats`; `roll_up=False` reads without rolling up the new requests."""
+    started = time.perf_counter()
+    now = time.time() if now is None else now
+    if roll_up:
+        try_catch_up(conn)
+    groups = fine_counts(conn, window_start(since_s, now))
+    return report(groups, since_s=since_s, now=now, by=by, tier_order=tier_order,
+                  started=started)
+
+
+def hourly(
+    conn: sqlite3.Connection, *, since_s: float | None, baseline_model: str,
+    baseline_price: Price, now: float | None = None,
+) -> dict[str, Any]:
+    """`LogReader.timeseries`, from the hourly rollups (brought up to date first)."""
+    try_catch_up(conn)
+    since = window_start(since_s, time.time() if now is None else now)
+    first = -math.inf if since is None else math.floor(since / 3600)
+    return timeseries.hourly(conn.execute(_HOURS, (first,)), baseline_model, baseline_price)
+
+
+def ab_report(
+    conn: sqlite3.Connection, *, since_s: float | None, tier_order: Sequence[str] = (),
+    variants: Sequence[str] = (), now: float | None = None,
+) -> dict[str, Any]:
+    """`LogReader.ab_report`: the counts from the rollups, the bootstrap's per-request costs
+    and latencies from evenly spaced rows of the log."""
+    try_catch_up(conn)
+    since = window_start(since_s, time.time() if now is None else now)
+    counts = abtest.per_variant(fine_counts(conn, since), tier_order)
+    names = abtest.variant_names(counts, variants)
+    samples = {}
+    if len(names) >= 2:
+        low = -math.inf if since is None else since
+        for name in names:
+            rows = conn.execute(
+                _SAMPLES, (name, low, abtest.sample_stride(counts[name].requests))).fetchall()
+            samples[name] = ([r[0] for r in rows], [r[1] for r in rows if r[2] == "ok"])
+    return abtest.compare(counts, names, samples)
