@@ -12,7 +12,14 @@ import logging
 from aiohttp import web
 
 from taskroute.experiment import Serving
-from taskroute.gateway import anthropic_api, info_api, middleware, openai_api, quality_api
+from taskroute.gateway import (
+    anthropic_api,
+    info_api,
+    middleware,
+    openai_api,
+    quality_api,
+    reload,
+)
 from taskroute.gateway.auth import Authenticator, RateLimiter
 from taskroute.gateway.context import GATEWAY, Gateway
 from taskroute.gateway.metrics import GatewayMetrics
@@ -52,7 +59,8 @@ def create_app(router: Serving, settings: GatewaySettings | None = None) -> web.
     app.on_startup.append(_ready)
     app.on_shutdown.append(_draining)
     app.on_cleanup.append(_close)
-    quality_api.install(app)  # route quality: stats, feedback, reload, the dashboard
+    quality_api.install(app)  # route quality: stats, feedback, the dashboard
+    reload.install(app)       # POST /v1/taskroute/reload and SIGHUP
     return app
 
 

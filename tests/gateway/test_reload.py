@@ -114,3 +114,20 @@ async def test_a_reload_loads_the_new_router_off_the_event_loop(
     assert loop_thread not in threads.values()
     new = gw.app[GATEWAY].routers.router
     assert isinstance(new, Router) and "qa" in new._learned_routers
+
+
+async def test_reload_needs_no_request_log(
+    simulated_upstream: SimulatedUpstream, tmp_path: Path
+) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from taskroute.gateway.app import create_app
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(simulated_policy_text(default_policy_text(), simulated_upstream.url),
+                    encoding="utf-8")
+    app = create_app(Router.from_file(path, classifier=False), SETTINGS)   # no store
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        resp = await client.post("/v1/taskroute/reload", headers=ADMIN)
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["reloaded"] is True
