@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from taskroute.exceptions import PluginError, TaskrouteError
+from taskroute.exceptions import ConfigError, PluginError, TaskrouteError
 
 BUILT_IN = "built-in"
 
@@ -258,3 +258,16 @@ def scheme(registry: Registry, url: str, example: str) -> str:
         raise PluginError(f"{registry.unknown(name or url)} ({registry.what} URLs are written "
                           f"NAME or NAME:LOCATION, e.g. {example})")
     return name
+
+
+def open_url(registry: Registry, url: str, example: str) -> Any:
+    """What the factory registered under `url`'s scheme builds from `url` (a store, a session
+    history); `ConfigError` when the name is unknown, the location unusable or the plugin
+    broken."""
+    name = scheme(registry, url, example)
+    factory = registry.load(name)
+    try:
+        with registry.calling(name):
+            return factory(url)
+    except ValueError as exc:
+        raise ConfigError(f"{registry.what} {url!r}: {exc}") from None

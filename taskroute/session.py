@@ -13,8 +13,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Protocol
 
-from taskroute.exceptions import ConfigError
-from taskroute.plugins import SESSIONS, scheme
+from taskroute.plugins import SESSIONS, open_url
 
 SessionFactory = Callable[[str], "SessionHistory"]
 
@@ -66,10 +65,5 @@ def build_memory(url: str) -> InMemorySessionHistory:
 
 def open_history(url: str) -> SessionHistory:
     """The session history `url` names (`ConfigError` when unknown, unusable or broken)."""
-    name = scheme(SESSIONS, url, "memory")
-    factory: SessionFactory = SESSIONS.load(name)
-    try:
-        with SESSIONS.calling(name):
-            return factory(url)
-    except ValueError as exc:
-        raise ConfigError(f"session history {url!r}: {exc}") from None
+    history: SessionHistory = open_url(SESSIONS, url, "memory")
+    return history

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from taskroute.exceptions import ConfigError
-from taskroute.plugins import STORES, scheme
+from taskroute.plugins import STORES, open_url
 from taskroute.store.base import Store
 
 StoreFactory = Callable[[str], Store]
@@ -18,10 +17,5 @@ StoreFactory = Callable[[str], Store]
 
 def open_store(url: str) -> Store:
     """The store `url` names (`ConfigError` when unknown, unusable or its plugin is broken)."""
-    name = scheme(STORES, url, "sqlite:log.db")
-    factory: StoreFactory = STORES.load(name)
-    try:
-        with STORES.calling(name):
-            return factory(url)
-    except ValueError as exc:
-        raise ConfigError(f"store {url!r}: {exc}") from None
+    store: Store = open_url(STORES, url, "sqlite:log.db")
+    return store
