@@ -14,6 +14,7 @@ session history and spend. Calling models (`complete`, `stream`) builds on it in
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from taskroute.records import Api, RouteResult
     from taskroute.store.base import Store
 
+FileKey = tuple[str, int, int]   # path, mtime (ns), size
 ROUTING_MODEL_NAMES = frozenset({"", "auto", "taskroute", "taskroute/auto"})
 TASK_MODEL_PREFIX = "taskroute/"
 # Rules read a bounded window of the prompt, so a huge prompt costs no more to route.
@@ -80,6 +82,7 @@ class Router:
         store: Store | None = None,
         providers: Mapping[str, Provider] | None = None,
         spend: Spend | None = None,
+        _reuse: Mapping[FileKey, LearnedRouter] | None = None,
     ) -> None:
         """`classifier=True` uses the policy's (by default the bundled one), `False` or `None`
         turns it off, or pass any object with `predict(text) -> Prediction`.
@@ -109,7 +112,8 @@ class Router:
         self._classifier_wanted = classifier is True
         self._tier_index = {name: i for i, name in enumerate(policy.tier_names)}
         self._bare_names = _bare_model_names(policy)
-        self._learned_routers = _load_learned_routers(policy)
+        self._learned_files: dict[FileKey, LearnedRouter] = {}
+        self._learned_routers = _load_learned_routers(policy, self._learned_files, _reuse)
         self._sync: LoopThread | None = None  # complete_sync's loop, once used
 
     @classmethod
@@ -123,11 +127,13 @@ class Router:
     def with_policy(self, policy: Policy) -> Router:
         """A router for `policy` made of this one's parts: the same classifier setting, gates,
         given providers, store, session history and spend (a reload keeps everything the
-        caller put in; providers built from the old policy are built anew from the new)."""
+        caller put in; providers built from the old policy are built anew from the new).
+        Learned-router files that have not changed since this router loaded them are shared,
+        not read again."""
         return Router(
             policy, classifier=self._classifier_given, history=self.history,
             gates=self._gates_given, store=self.store, providers=self._providers,
-            spend=self.spend,
+            spend=self.spend, _reuse=self._learned_files,
         )
 
     def warm(self) -> Router:
@@ -488,11 +494,23 @@ def _rule_matches(
     return not rule.system_markers or any(m in system for m in rule.system_markers)
 
 
+def _file_key(path: str) -> FileKey:
+    """A file as it is now: a changed file (replaced, rewritten) gets another key."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (path, -1, -1)
+    return (path, stat.st_mtime_ns, stat.st_size)
+
+
 def _load_learned_routers(
-    policy: Policy,
+    policy: Policy, loaded_files: dict[FileKey, LearnedRouter],
+    reuse: Mapping[FileKey, LearnedRouter] | None = None,
 ) -> dict[str, tuple[LearnedRouter, dict[str, str]]]:
     """Each task's learned router with its model names mapped to the policy's model ids. Tasks
-    naming the same file share one loaded router (memory, and warm caches at decide time)."""
+    naming the same file share one loaded router (memory, and warm caches at decide time), and
+    so do routers rebuilt for a new policy while the file is unchanged (`reuse`); every file
+    loaded is noted in `loaded_files`."""
     routers: dict[str, tuple[LearnedRouter, dict[str, str]]] = {}
     loaded: dict[str, LearnedRouter] = {}
     for task in policy.tasks.values():
@@ -506,10 +524,11 @@ def _load_learned_routers(
                 f"task {task.name} uses a learned router, which needs numpy: "
                 f"pip install 'taskroute[learned]' ({exc})"
             ) from None
-        router = loaded.get(spec.file)
+        key = _file_key(spec.file)
+        router = loaded.get(spec.file) or (reuse or {}).get(key)
         if router is None:
             try:
-                router = loaded[spec.file] = LearnedRouter.load(spec.file)
+                router = LearnedRouter.load(spec.file)
             except ConfigError:  # trained with sentence embeddings: offline evaluation only
                 raise PolicyError(
                     "this learned router was trained with sentence embeddings (--embedder), "
@@ -517,6 +536,7 @@ def _load_learned_routers(
                     "sub-millisecond budget; train one without --embedder for live routing",
                     file=policy.source, key=f"tasks.{task.name}.router",
                 ) from None
+        loaded[spec.file] = loaded_files[key] = router
         to_policy = {
             name: spec.models.get(name, name) for name in router.models
             if spec.models.get(name, name) in policy.models

@@ -98,3 +98,22 @@ def test_unmapped_models_are_a_policy_error(router_file: Path, tmp_path: Path) -
     policy_path.write_text(policy_text(str(router_file)).replace(mapping, ""))
     with pytest.raises(PolicyError, match="none of the learned router's models"):
         Router(load_policy(policy_path), classifier=False)
+
+
+def test_a_rebuilt_router_shares_an_unchanged_file_and_reads_a_changed_one(
+    router_file: Path, tmp_path: Path
+) -> None:
+    import os
+    import shutil
+
+    copy = tmp_path / "router.npz"
+    shutil.copy(router_file, copy)
+    policy_path = tmp_path / "policy.yaml"
+    policy_path.write_text(policy_text(str(copy)))
+    router = Router(load_policy(policy_path), classifier=False)
+    same = router.with_policy(load_policy(policy_path))
+    assert same._learned_routers["qa"][0] is router._learned_routers["qa"][0]
+    stat = copy.stat()
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # retrained
+    changed = same.with_policy(load_policy(policy_path))
+    assert changed._learned_routers["qa"][0] is not router._learned_routers["qa"][0]
