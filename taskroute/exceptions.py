@@ -167,9 +167,14 @@ class TooManyRequests(CallerError):
 
 
 class BudgetExhausted(CallerError):
-    """A daily budget is used up: refused until it resets."""
+    """A daily budget is used up (refused until it resets, `retry_after` seconds from now), or
+    taken by requests in flight."""
 
     status_code = 429
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class UnknownRequest(CallerError):

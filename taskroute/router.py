@@ -31,7 +31,7 @@ from taskroute.exceptions import (
 from taskroute.policy.loader import load_default_policy, load_policy
 from taskroute.policy.model import ClassifyRule, Policy
 from taskroute.quality import budgets
-from taskroute.quality.budgets import Spend, SpendTracker
+from taskroute.quality.budgets import Hold, Spend, SpendTracker
 from taskroute.records import Api, RequestContext
 from taskroute.request import ChatRequest
 from taskroute.session import InMemorySessionHistory, SessionHistory
@@ -177,6 +177,20 @@ class Router:
 
             limited = replace(limited, estimated_cost_usd=estimate(limited.model))
         return limited
+
+    def _reserve(
+        self, decision: Decision, request: ChatRequest, key_id: str | None
+    ) -> Hold | None:
+        """Admit a request against the budgets: hold what its whole chain may cost (every
+        model it may call, at the estimate) until it settles to what it did cost."""
+        spec = self.policy.budgets
+        if spec is None:
+            return None
+        user = request.user or request.meta("user_id")
+        worst = sum(self._estimate_cost(m, decision.task, decision.signals, request)
+                    for m in decision.chain)
+        return self.spend.reserve(worst, user=user, key=key_id,
+                                  limits=budgets.limits_of(spec, user, key_id))
 
     def _route(self, request: ChatRequest, task: str | None) -> Decision:
         policy = self.policy
@@ -413,7 +427,8 @@ class Router:
             request = ChatRequest.from_dict(request)
         ctx = self._context(context, task, request_id, api)
         decision = self.decide(request, context=ctx)
-        return await self.engine.complete(request, decision, ctx)
+        hold = self._reserve(decision, request, ctx.key_id)
+        return await self.engine.complete(request, decision, ctx, hold=hold)
 
     def stream(
         self, request: ChatRequest | Mapping[str, Any], *, task: str | None = None,
@@ -428,7 +443,8 @@ class Router:
             request = ChatRequest.from_dict(request)
         ctx = self._context(context, task, request_id, api)
         decision = self.decide(request, context=ctx)
-        return self.engine.stream(request, decision, ctx)
+        hold = self._reserve(decision, request, ctx.key_id)
+        return self.engine.stream(request, decision, ctx, hold=hold)
 
     def complete_sync(
         self, request: ChatRequest | Mapping[str, Any], *, task: str | None = None,

@@ -16,6 +16,7 @@ from taskroute.calling.attempt import UNUSED, Call
 from taskroute.calling.breaker import CircuitBreaker
 from taskroute.decision import Decision
 from taskroute.policy.model import Policy, Price
+from taskroute.quality.budgets import Hold
 from taskroute.records import Attempt, AttemptRole, AttemptStatus, GateVerdict, RequestContext
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, StreamChunk
@@ -54,6 +55,7 @@ class CallContext:
     origin: RequestContext = field(default_factory=RequestContext)   # who asked, for the log
     attempts: list[Attempt] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
+    hold: Hold | None = None        # the budget reservation admitting it, until it settles
 
     @property
     def input_estimate(self) -> int:

@@ -36,7 +36,7 @@ from taskroute.gates.base import Gate, GateEnv
 from taskroute.gates.registry import GateRegistry
 from taskroute.policy.model import Policy, RaceSpec
 from taskroute.providers.base import Provider, Timeouts
-from taskroute.quality.budgets import Spend
+from taskroute.quality.budgets import Hold, Spend
 from taskroute.records import AttemptRole, RequestContext, RouteRecord, RouteResult
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, new_id
@@ -87,8 +87,10 @@ class CallEngine:
 
     async def complete(
         self, request: ChatRequest, decision: Decision, origin: RequestContext | None = None,
+        *, hold: Hold | None = None,
     ) -> RouteResult:
-        ctx, record = self._begin(request, decision, origin or RequestContext())
+        """`hold`: the budget reservation admitting the request; `finish` settles it."""
+        ctx, record = self._begin(request, decision, origin or RequestContext(), hold)
         t0 = time.perf_counter()
         try:
             answer, winner = await self._answer(ctx)
@@ -108,14 +110,16 @@ class CallEngine:
 
     def stream(
         self, request: ChatRequest, decision: Decision, origin: RequestContext | None = None,
+        *, hold: Hold | None = None,
     ) -> RouteStream:
-        ctx, record = self._begin(request, decision, origin or RequestContext())
+        ctx, record = self._begin(request, decision, origin or RequestContext(), hold)
         return RouteStream(self, ctx, record)
 
     def _begin(
-        self, request: ChatRequest, decision: Decision, origin: RequestContext
+        self, request: ChatRequest, decision: Decision, origin: RequestContext,
+        hold: Hold | None,
     ) -> tuple[CallContext, RouteRecord]:
-        ctx = CallContext(request, decision, self.policy, origin=origin)
+        ctx = CallContext(request, decision, self.policy, origin=origin, hold=hold)
         record = RouteRecord(origin.request_id or new_id("req"), decision,
                              attempts=ctx.attempts, started_at=time.time())
         return ctx, record
@@ -220,7 +224,8 @@ class CallEngine:
             self._on_escalation(session)
         user = request.user or request.meta("user_id")
         if self.spend is not None:
-            self.spend.add(record.total_cost_usd, user=user, key=origin.key_id)
+            self.spend.settle(ctx.hold, record.total_cost_usd, user=user, key=origin.key_id)
+            ctx.hold = None
         if self.store is None:
             return
         log_content = self.policy.log_content

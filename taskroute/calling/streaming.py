@@ -166,8 +166,11 @@ class RouteStream:
 
     async def aclose(self) -> None:
         """Stop early: the upstream call is closed (and recorded as cancelled)."""
-        if self._done or not self._started:
-            self._done = True
+        if self._done:
+            return
+        if not self._started:  # never run: recorded (and its budget hold settled) all the same
+            self._started = True
+            self._finish(asyncio.CancelledError(), closed_by_caller=True)
             return
         live = self._live
         if live is not None:

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from taskroute.exceptions import (
     AuthenticationFailed,
+    BudgetExhausted,
     ChainExhausted,
     InvalidRequest,
     MethodNotAllowed,
@@ -75,7 +76,7 @@ def render(exc: BaseException, api: Api) -> web.Response:
         message = exc.message
     headers: dict[str, str] = {}
     retry_after = getattr(exc, "retry_after", None)
-    if isinstance(exc, TooManyRequests | RateLimited) and retry_after is not None:
+    if isinstance(exc, TooManyRequests | RateLimited | BudgetExhausted) and retry_after is not None:
         headers["Retry-After"] = str(max(1, round(retry_after)))
     if api == "anthropic":
         body: dict[str, Any] = {"type": "error", "error": {

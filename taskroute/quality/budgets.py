@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from taskroute.decision import Decision
@@ -26,14 +26,36 @@ Scope = tuple[str, str]  # ("user", id) | ("key", fingerprint) | ("day", "")
 Estimate = Callable[[str], float]  # model id → the request's estimated cost on it
 
 
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Spend held for one request in flight, from its admission until it settles."""
+
+    amount: float
+    scopes: tuple[Scope, ...]
+    day: float
+
+
 class Spend(Protocol):
-    """Today's spend per scope, in USD: what the budgets are checked against."""
+    """Today's spend per scope, in USD: what the budgets are checked against.
 
-    def spent(self, scope: Scope, now: float | None = None) -> float: ...
+    A request is admitted by `reserve`, which holds its estimated cost against every scope it
+    belongs to in one atomic step — refusing it when that would pass a limit — and ends with
+    `settle`, which swaps the hold for what it actually cost. So requests in flight together
+    cannot spend past a budget by all passing the check before any of them is paid for. A
+    shared counter (one for several replicas) implements the same three methods atomically."""
 
-    def add(self, cost: float, *, user: str | None, key: str | None,
-            now: float | None = None) -> None:
-        """Count one finished request's cost against every scope it belongs to."""
+    def spent(self, scope: Scope, now: float | None = None) -> float:
+        """Settled spend plus what requests in flight hold."""
+        ...
+
+    def reserve(self, amount: float, *, user: str | None, key: str | None,
+                limits: Mapping[Scope, float], now: float | None = None) -> Hold:
+        """Hold `amount`; `BudgetExhausted` if any scope would pass its limit."""
+        ...
+
+    def settle(self, hold: Hold | None, cost: float, *, user: str | None, key: str | None,
+               now: float | None = None) -> None:
+        """Count a finished request's `cost` in place of its hold (when it had one)."""
         ...
 
 
@@ -41,30 +63,64 @@ def day_start(now: float) -> float:
     return now - now % 86400
 
 
+def seconds_to_reset(now: float) -> float:
+    return day_start(now) + 86400 - now
+
+
 class SpendTracker:
-    """Today's spend per scope, in USD. Thread-safe; forgets yesterday at midnight UTC."""
+    """Today's spend per scope, in USD, in this process. Thread-safe; forgets yesterday at
+    midnight UTC (and the holds taken yesterday with it)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._day = day_start(time.time())
         self._spent: dict[Scope, float] = {}
+        self._held: dict[Scope, float] = {}
 
     def _roll(self, now: float) -> None:
         today = day_start(now)
         if today != self._day:
-            self._day, self._spent = today, {}
-
-    def add(self, cost: float, *, user: str | None, key: str | None,
-            now: float | None = None) -> None:
-        with self._lock:
-            self._roll(time.time() if now is None else now)
-            for scope in _scopes(user, key):
-                self._spent[scope] = self._spent.get(scope, 0.0) + cost
+            self._day, self._spent, self._held = today, {}, {}
 
     def spent(self, scope: Scope, now: float | None = None) -> float:
         with self._lock:
             self._roll(time.time() if now is None else now)
-            return self._spent.get(scope, 0.0)
+            return self._spent.get(scope, 0.0) + self._held.get(scope, 0.0)
+
+    def reserve(self, amount: float, *, user: str | None, key: str | None,
+                limits: Mapping[Scope, float], now: float | None = None) -> Hold:
+        now = time.time() if now is None else now
+        scopes = tuple(_scopes(user, key))
+        with self._lock:
+            self._roll(now)
+            for scope in scopes:
+                limit = limits.get(scope)
+                if limit is None:
+                    continue
+                settled = self._spent.get(scope, 0.0)
+                held = self._held.get(scope, 0.0)
+                # the day's first request is admitted whatever its estimate (at most one
+                # request's cost over); after it, what is held counts as spent
+                if settled >= limit or (settled + held > 0 and settled + held + amount > limit):
+                    raise _refusal(scope, limit, settled, held, now)
+            for scope in scopes:
+                self._held[scope] = self._held.get(scope, 0.0) + amount
+            return Hold(amount, scopes, self._day)
+
+    def settle(self, hold: Hold | None, cost: float, *, user: str | None, key: str | None,
+               now: float | None = None) -> None:
+        with self._lock:
+            self._roll(time.time() if now is None else now)
+            if hold is not None and hold.day == self._day:
+                for scope in hold.scopes:
+                    self._held[scope] = max(0.0, self._held.get(scope, 0.0) - hold.amount)
+            for scope in _scopes(user, key):
+                self._spent[scope] = self._spent.get(scope, 0.0) + cost
+
+    def add(self, cost: float, *, user: str | None, key: str | None,
+            now: float | None = None) -> None:
+        """Count `cost` with no hold (what `settle(None, ...)` does)."""
+        self.settle(None, cost, user=user, key=key, now=now)
 
     def restore(self, spent: Mapping[Scope, float], now: float | None = None) -> None:
         """Start from today's spend as the log has it (`LogReader.spend_today`)."""
@@ -81,31 +137,56 @@ def _scopes(user: str | None, key: str | None) -> list[Scope]:
     return scopes
 
 
+def limits_of(budgets: BudgetSpec, user: str | None, key: str | None) -> dict[Scope, float]:
+    """Each scope of a request with its daily limit (scopes without one are left out)."""
+    per = {"user": budgets.per_user_usd, "key": budgets.per_key_usd, "day": budgets.per_day_usd}
+    return {scope: limit for scope in _scopes(user, key)
+            if (limit := per[scope[0]]) is not None}
+
+
+def usd(amount: float) -> str:
+    """Dollars as people read them: cents for a dollar or more, else enough digits to see."""
+    if amount == 0 or abs(amount) >= 1:
+        return f"${amount:,.2f}"
+    return f"${amount:.6f}".rstrip("0").rstrip(".") if abs(amount) >= 1e-6 else f"${amount:.2e}"
+
+
+def _refusal(scope: Scope, limit: float, settled: float, held: float,
+             now: float) -> BudgetExhausted:
+    if settled >= limit or held <= 0:
+        return BudgetExhausted(
+            f"the daily budget of {usd(limit)} for {_describe(scope)} is used up "
+            f"({usd(settled)} spent today); it resets at 00:00 UTC",
+            retry_after=seconds_to_reset(now))
+    return BudgetExhausted(
+        f"the daily budget of {usd(limit)} for {_describe(scope)} is taken by requests in "
+        f"flight ({usd(settled)} spent, {usd(held)} held); retry when they finish",
+        retry_after=1.0)
+
+
 def _describe(scope: Scope) -> str:
     kind, ident = scope
     return {"user": f"user {ident!r}", "key": f"key {ident}", "day": "the gateway"}[kind]
 
 
 def check_budgets(
-    budgets: BudgetSpec, spend: Spend, user: str | None, key: str | None
+    budgets: BudgetSpec, spend: Spend, user: str | None, key: str | None,
+    now: float | None = None,
 ) -> str | None:
-    """Raise when a budget is used up; the reason to step down when one runs low, else None."""
-    limits = {"user": budgets.per_user_usd, "key": budgets.per_key_usd,
-              "day": budgets.per_day_usd}
+    """Raise when a budget is used up; the reason to step down when one runs low, else None.
+    (Advisory, for the decision: `Spend.reserve` is what admits a request.)"""
+    now = time.time() if now is None else now
     low: str | None = None
-    for scope in _scopes(user, key):
-        limit = limits[scope[0]]
-        if limit is None:
-            continue
-        left = limit - spend.spent(scope)
+    for scope, limit in limits_of(budgets, user, key).items():
+        left = limit - spend.spent(scope, now)
         if left <= 0:
             raise BudgetExhausted(
-                f"the daily budget of ${limit:.2f} for {_describe(scope)} is used up "
-                f"(${limit - left:.4f} spent today); it resets at 00:00 UTC"
-            )
+                f"the daily budget of {usd(limit)} for {_describe(scope)} is used up "
+                f"({usd(limit - left)} spent today); it resets at 00:00 UTC",
+                retry_after=seconds_to_reset(now))
         if low is None and left < budgets.step_down_below * limit:
             low = (f"the daily budget for {_describe(scope)} is running low "
-                   f"(${left:.4f} of ${limit:.2f} left, under {budgets.step_down_below:.0%})")
+                   f"({usd(left)} of {usd(limit)} left, under {budgets.step_down_below:.0%})")
     return low
 
 

@@ -181,8 +181,9 @@ async def test_budgets_refuse_alike_in_the_library_the_cli_and_the_gateway(
     code, err = _cli_decision(policy_file, request, tmp_path, capsys)
     assert code == 1 and "daily budget of $0.00 for the gateway is used up" in err
     gw = await start_gateway(edit_policy=lambda _: load_policy(policy_file))
-    status, _, body = await post(gw, request)
+    status, headers, body = await post(gw, request)
     assert status == 429 and "daily budget of $0.00" in body["error"]["message"]
+    assert 0 < int(headers["Retry-After"]) <= 86400        # seconds to the reset
 
 
 async def test_the_library_keeps_to_the_budgets_it_spends_against(

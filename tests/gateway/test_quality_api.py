@@ -145,13 +145,13 @@ async def test_budgets_step_down_then_refuse(start_gateway: StartGateway) -> Non
           "messages": [{"role": "user", "content": "What is the capital of France?"}]}
     _, headers, _ = await post(gw, qa)
     assert headers["X-Taskroute-Tier"] == "balanced"
-    router.spend.add(0.85, user="ann", key=None)
+    router.spend.settle(None, 0.85, user="ann", key=None)
     status, headers, body = await post(gw, qa, **{"X-Taskroute-Explain": "1"})
     assert status == 200 and headers["X-Taskroute-Tier"] == "fast"
     assert any("budget for user 'ann' is running low" in r for r in body["taskroute"]["reasons"])
     _, headers, _ = await post(gw, {**qa, "user": "bob"})
     assert headers["X-Taskroute-Tier"] == "balanced"       # someone else's budget is fine
-    router.spend.add(0.2, user="ann", key=None)
+    router.spend.settle(None, 0.2, user="ann", key=None)
     status, _, body = await post(gw, qa)
     assert status == 429
     assert "daily budget of $1.00 for user 'ann' is used up" in body["error"]["message"]

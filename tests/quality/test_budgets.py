@@ -82,3 +82,65 @@ async def test_spend_is_restored_from_todays_log(tmp_path: Path) -> None:
     assert spend.spent(("key", "k1"), now=NOON) == pytest.approx(2.0)
     assert spend.spent(("day", ""), now=NOON) == pytest.approx(2.0)
     assert spend.spent(("day", ""), now=NOON + 86400) == 0.0    # and forgotten tomorrow
+
+
+def test_a_hold_counts_until_it_settles_to_the_actual_cost() -> None:
+    spend = SpendTracker()
+    limits = {("day", ""): 1.0}
+    first = spend.reserve(0.6, user=None, key=None, limits=limits, now=NOON)
+    assert spend.spent(("day", ""), now=NOON) == pytest.approx(0.6)
+    with pytest.raises(BudgetExhausted, match="taken by requests in flight") as caught:
+        spend.reserve(0.6, user=None, key=None, limits=limits, now=NOON)
+    assert caught.value.retry_after == 1.0                  # they finish soon
+    spend.settle(first, 0.1, user=None, key=None, now=NOON)
+    assert spend.spent(("day", ""), now=NOON) == pytest.approx(0.1)
+    second = spend.reserve(0.6, user=None, key=None, limits=limits, now=NOON)
+    spend.settle(second, 0.95, user=None, key=None, now=NOON)
+    with pytest.raises(BudgetExhausted, match="is used up") as caught:
+        spend.reserve(0.01, user=None, key=None, limits=limits, now=NOON)
+    assert caught.value.retry_after == pytest.approx(43200.0)   # seconds to midnight UTC
+
+
+def test_small_budgets_print_their_digits() -> None:
+    spend = SpendTracker()
+    spend.add(0.0009, user="ann", key=None, now=NOON)
+    with pytest.raises(BudgetExhausted, match=r"budget of \$0\.0005 for user 'ann'.*\$0\.0009"):
+        check_budgets(BudgetSpec(per_user_usd=0.0005), spend, "ann", None, now=NOON)
+
+
+async def test_concurrent_requests_cannot_spend_past_the_budget(tmp_path: Path) -> None:
+    import asyncio
+
+    from taskroute.demo.policy import simulated_policy_text
+    from taskroute.policy.loader import default_policy_text, parse_policy
+    from taskroute.providers.simulated import SimulatedUpstream
+    from taskroute.router import Router
+
+    async with SimulatedUpstream() as upstream:
+        text = simulated_policy_text(default_policy_text(), upstream.url)
+        probe = Router(parse_policy(text), classifier=False)
+        one = (await probe.complete({"messages": [{"role": "user", "content": "hi there"}]}))
+        await probe.aclose()
+        single = one.record.total_cost_usd
+        budget = 5 * single
+        router = Router(parse_policy(text + f"budgets:\n  per day: {budget}\n"),
+                        classifier=False)
+        gate = asyncio.Semaphore(32)
+        costs: list[float] = []
+
+        async def ask(i: int) -> None:
+            async with gate:
+                try:
+                    result = await router.complete(
+                        {"messages": [{"role": "user", "content": "hi there"}]})
+                except BudgetExhausted:
+                    return
+                costs.append(result.record.total_cost_usd)
+
+        try:
+            await asyncio.gather(*(ask(i) for i in range(200)))
+        finally:
+            await router.aclose()
+    spent = router.spend.spent(("day", ""))
+    assert costs and spent == pytest.approx(sum(costs))
+    assert spent <= budget + max(costs) + 1e-12, (spent / budget, len(costs))
