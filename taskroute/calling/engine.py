@@ -98,7 +98,8 @@ class CallEngine:
             self.finish(ctx, record, None, exc)
             raise
         record.latency_s = round(time.perf_counter() - t0, 6)
-        record.answered_by, record.race_winner = answer.model, winner
+        record.answered(answer.model, answer.deployment)
+        record.race_winner = winner
         if answer.first_token_s is not None:
             record.first_token_s = round(
                 answer.started_at - record.started_at + answer.first_token_s, 6
@@ -146,16 +147,19 @@ class CallEngine:
         task = self.policy.tasks.get(decision.task)
         if self._race(decision) is not None:
             answer, winner = await self._answer(ctx)
-            return StreamStart(response_chunks(answer.response), None, answer.model, winner)
+            return StreamStart(response_chunks(answer.response), None, answer.model, winner,
+                               deployment=answer.deployment)
         if task is not None and task.buffer_stream:
             ask = self._asker(ctx, read_whole_once, "stream")
             gated = chain_layer.gated(ctx, self.gates_for(decision))
             answer = await chain_layer.escalate(ctx, decision.chain, ask, gated)
-            return StreamStart(list(answer.chunks or ()), None, answer.model)
+            return StreamStart(list(answer.chunks or ()), None, answer.model,
+                               deployment=answer.deployment)
         opened = await chain_layer.escalate(
             ctx, decision.chain, self._asker(ctx, open_stream, "stream"), chain_layer.accept_any
         )
-        return StreamStart(list(opened.held), opened, opened.model)
+        return StreamStart(list(opened.held), opened, opened.model,
+                           deployment=opened.deployment)
 
     def _asker(self, ctx: CallContext, once: OnceCall[T], kind: str) -> chain_layer.Ask[T]:
         """(model, role) → its answer through every layer below the chain, whether the

@@ -31,8 +31,9 @@ from taskroute.response import StreamChunk
 class StreamStart:
     replay: list[StreamChunk]     # chunks ready to go out first
     live: Opened | None           # the rest still arriving, when the answer is live
-    model: str
+    model: str                    # the policy's model that answered
     race_winner: str | None = None
+    deployment: str | None = None # the deployment that did (on failover, not `model`)
 
 
 class StreamEngine(Protocol):
@@ -81,7 +82,8 @@ class RouteStream:
                 self._live_tally.add(chunk)
             self._live_ready = getattr(begun.live.rest, "ready", None)
             self._live_at_end = getattr(begun.live.rest, "at_end", None)
-        self.model = self.record.answered_by = begun.model
+        self.record.answered(begun.model, begun.deployment or begun.model)
+        self.model = self.record.answered_by  # the deployment answering
         self.record.race_winner = begun.race_winner
         self.record.first_token_s = round(time.perf_counter() - self._t0, 6)
 

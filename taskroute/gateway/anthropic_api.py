@@ -32,7 +32,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     body = await read_json(request, gateway.settings.max_body_bytes)
     chat = to_chat_request(body)
-    context = request_context(request, "anthropic")
+    context = request_context(request, "anthropic", chat)
     async with gateway.routers.lease() as router:  # held to the end, streams included
         if chat.stream:
             return await _stream(request, router, chat, context)

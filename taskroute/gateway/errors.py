@@ -66,6 +66,14 @@ def status_of(exc: BaseException) -> int:
     return exc.status_code if isinstance(exc, TaskrouteError) else 500
 
 
+def error_type(exc: BaseException, api: Api) -> str:
+    """The error's `type` in `api`'s JSON, from its status."""
+    status = status_of(exc)
+    if api == "anthropic":
+        return _ANTHROPIC_TYPES.get(status, "api_error")
+    return _OPENAI_TYPES.get(status, "server_error")
+
+
 def render(exc: BaseException, api: Api) -> web.Response:
     status = status_of(exc)
     if not isinstance(exc, TaskrouteError):

@@ -30,7 +30,7 @@ _JSON = "application/json"
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     chat = ChatRequest.from_dict(await read_json(request, gateway.settings.max_body_bytes))
-    context = request_context(request, "openai")
+    context = request_context(request, "openai", chat)
     async with gateway.routers.lease() as router:  # held to the end, streams included
         if chat.stream:
             return await streaming.stream_openai(request, gateway, router, chat, context)

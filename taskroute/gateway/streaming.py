@@ -90,7 +90,7 @@ async def run_stream(
         raise
     model = stream.model or stream.decision.model
     state["stream"], state["model"] = stream, model
-    headers = decision_headers(stream.decision, model, request_id)
+    headers = decision_headers(stream.decision, model, request_id, stream.record.stood_in_for)
     headers.update(_SSE_HEADERS)
     response = _EventStreamResponse(headers=headers)
     finished = False

@@ -14,7 +14,7 @@ from taskroute.providers.simulated import SimulatedUpstream
 from taskroute.records import RouteRecord
 from taskroute.request import ChatRequest
 from taskroute.router import Router
-from taskroute.store.base import LogEntry
+from taskroute.store.base import LogEntry, Refusal
 
 POLICY = """
 name: calling-tests
@@ -71,9 +71,13 @@ class MemoryStore:
     def __init__(self) -> None:
         self.entries: list[LogEntry] = []
         self.shadows: list[tuple[str, Decision]] = []
+        self.refused: list[Refusal] = []
 
     def add(self, entry: LogEntry) -> None:
         self.entries.append(entry)
+
+    def add_refused(self, refusal: Refusal) -> None:
+        self.refused.append(refusal)
 
     def add_shadow(self, request_id: str, decision: Decision) -> None:
         self.shadows.append((request_id, decision))
