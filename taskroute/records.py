@@ -10,6 +10,10 @@ from typing import Any, Literal
 from taskroute.decision import Decision
 from taskroute.response import ChatResponse
 
+# What a request that its caller gave up on is logged with (499, as nginx logs it).
+CLIENT_CLOSED = "the client closed the connection"
+CLIENT_CLOSED_STATUS = 499
+
 # Who asked: one of the gateway's client APIs, or the library itself.
 Api = Literal["openai", "anthropic", "library"]
 # "unchecked": an answer that went out live before a gate of its task could run (a judge).

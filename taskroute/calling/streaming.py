@@ -23,7 +23,7 @@ from taskroute.decision import Decision
 from taskroute.exceptions import MalformedResponse, TaskrouteError
 from taskroute.gates.base import Gate
 from taskroute.gates.runner import run_gates
-from taskroute.records import RouteRecord
+from taskroute.records import CLIENT_CLOSED, RouteRecord
 from taskroute.response import StreamChunk
 
 
@@ -44,7 +44,7 @@ class StreamEngine(Protocol):
     def gates_for(self, decision: Decision) -> tuple[Gate, ...]: ...
 
     def finish(self, ctx: CallContext, record: RouteRecord, answer: str | None,
-               error: BaseException | None) -> None: ...
+               error: BaseException | None, *, http_status: int | None = None) -> None: ...
 
 
 class RouteStream:
@@ -183,12 +183,13 @@ class RouteStream:
         self._done = True
         record = self.record
         record.latency_s = round(time.perf_counter() - self._t0, 6)
+        hung_up = closed_by_caller or isinstance(error, asyncio.CancelledError)
         if error is not None:
             record.status = "error"
-            record.error = (
-                "the caller closed the stream before its end" if closed_by_caller
-                else "cancelled" if isinstance(error, asyncio.CancelledError)
-                else describe_error(error)
-            )
+            record.error = CLIENT_CLOSED if hung_up else describe_error(error)
         answer = "".join(self._tally.text) if error is None or closed_by_caller else None
-        self._engine.finish(self._ctx, record, answer, error)
+        # A gateway's stream that fails after its start has sent its client a 200 (the error
+        # goes out as an event); hang-ups are 499.
+        started = self.model is not None and self._ctx.origin.api != "library"
+        status = 200 if error is not None and started and not hung_up else None
+        self._engine.finish(self._ctx, record, answer, error, http_status=status)

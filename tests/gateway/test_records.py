@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
 
 import aiohttp
 import pytest
 
-from taskroute.gateway.settings import GatewaySettings
 from taskroute.exceptions import Secret
-from taskroute.policy.model import Policy
+from taskroute.gateway.settings import GatewaySettings
 from tests.gateway.conftest import RunningGateway, StartGateway
 from tests.gateway.test_errors_and_limits import UPSTREAM_NAMES, fast_failing, post
 
@@ -94,3 +92,25 @@ async def test_a_body_over_the_limit_is_logged_as_refused(start_gateway: StartGa
     status, headers, _ = await post(gw, {"messages": [{"role": "user", "content": "x" * 5000}]})
     assert status == 413 and headers["X-Taskroute-Request-Id"].startswith("req-")
     assert [r["http_status"] for r in await _refused_rows(gw)] == [413]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_client_that_hangs_up_is_logged_499_and_cancels_the_upstream_call(
+    gateway: RunningGateway, stream: bool
+) -> None:
+    from tests.calling.support import eventually
+
+    gateway.upstream.answer_slowly("gpt-4.1-mini", 5.0)
+    timeout = aiohttp.ClientTimeout(total=0.5)
+    with pytest.raises(asyncio.TimeoutError):
+        async with aiohttp.ClientSession(timeout=timeout) as client, client.post(
+            gateway.url + "/v1/chat/completions", json={**HELLO, "stream": stream}
+        ) as resp:
+            await resp.read()
+    assert await eventually(lambda: gateway.upstream.cancelled["gpt-4.1-mini"] == 1)
+    await asyncio.sleep(0.1)
+    rows = await gateway.log_rows()
+    assert len(rows) == 1
+    assert rows[0]["http_status"] == 499 and rows[0]["status"] == "error"
+    assert rows[0]["error"] == "the client closed the connection"
+    assert gateway.upstream.completed["gpt-4.1-mini"] == 0
