@@ -10,6 +10,7 @@ judged by their gates first, then replayed.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections import deque
 from collections.abc import Callable
@@ -155,12 +156,20 @@ class RouteStream:
 
     async def _record_live(self, live: Opened) -> None:
         """The live call, once read to its end; gates judge it for the record only (the
-        answer has gone out), and a judge is not called."""
+        answer has gone out), and a judge is not called: with such a gate the answer is
+        recorded `unchecked`, and so is the request."""
         response = assemble(self._given, model=live.deployment)
-        verdicts = await run_gates(self._engine.gates_for(self.decision), response,
-                                   self._ctx.request, sync_only=True)
+        gates = self._engine.gates_for(self.decision)
+        verdicts = await run_gates(gates, response, self._ctx.request, sync_only=True)
+        unrun = [getattr(g, "name", type(g).__name__) for g in gates
+                 if inspect.iscoroutinefunction(g.check)]
         live.call.latency_s = live.call.elapsed()
-        live.call.answered("ok", verdicts, tally=self._live_tally)
+        if unrun:
+            self.record.status = "unchecked"
+            live.call.answered("unchecked", verdicts, tally=self._live_tally,
+                               error=f"unchecked: {', '.join(unrun)} cannot judge a live stream")
+        else:
+            live.call.answered("ok", verdicts, tally=self._live_tally)
 
     def _live_failed(self, live: Opened, exc: BaseException) -> None:
         live.call.failed(exc, self._live_tally)

@@ -143,5 +143,6 @@ def ab_report(
         for name in names:
             rows = conn.execute(
                 _SAMPLES, (name, low, abtest.sample_stride(counts[name].requests))).fetchall()
-            samples[name] = ([r[0] for r in rows], [r[1] for r in rows if r[2] == "ok"])
+            answered = [r[1] for r in rows if r[2] in ("ok", "unchecked")]
+            samples[name] = ([r[0] for r in rows], answered)
     return abtest.compare(counts, names, samples)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -97,7 +98,9 @@ def assert_all_recorded(record: RouteRecord, upstream: SimulatedUpstream) -> Non
     """Every request the upstream saw is an attempt in the record (skips reached nobody)."""
     called = [a for a in record.attempts if a.status != "skipped"]
     assert len(called) == sum(upstream.requests.values()), (record.attempts, upstream.requests)
-    assert all(a.cost_usd > 0 for a in called), record.attempts
+    refused = [a for a in called if re.search(r"^RateLimited|answered (5\d\d|429)", a.error or "")]
+    assert all(a.cost_usd == 0 for a in refused), record.attempts  # 5xx and 429: not billed
+    assert all(a.cost_usd > 0 for a in called if a not in refused), record.attempts
 
 
 async def eventually(condition: Callable[[], bool], within_s: float = 2.0) -> bool:
