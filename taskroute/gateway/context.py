@@ -86,6 +86,22 @@ async def read_json(request: web.Request, limit: int) -> Any:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
 
 
+def refuse_empty_turns(chat: ChatRequest, api: Api) -> ChatRequest:
+    """A user turn with no content (null, empty or blank text) is refused, as the CLI refuses an
+    empty prompt: there is nothing to route or answer."""
+    for i, message in enumerate(chat.messages):
+        content = message.content
+        if message.role != "user" or (isinstance(content, list) and any(
+                part.get("type") != "text" for part in content)):
+            continue  # an image or a file is content
+        if not message.text.strip():
+            param = f"messages.{i}.content" if api == "anthropic" else f"messages[{i}].content"
+            what = "null" if content is None else "empty"
+            raise InvalidRequest(f"{param}: a user message needs content; it is {what}",
+                                 param=param)
+    return chat
+
+
 def header_task(request: web.Request) -> str | None:
     return request.headers.get("X-Taskroute-Task") or None
 
