@@ -114,3 +114,11 @@ async def test_a_client_that_hangs_up_is_logged_499_and_cancels_the_upstream_cal
     assert rows[0]["http_status"] == 499 and rows[0]["status"] == "error"
     assert rows[0]["error"] == "the client closed the connection"
     assert gateway.upstream.completed["gpt-4.1-mini"] == 0
+
+
+async def test_a_class_named_in_the_header_says_so(gateway: RunningGateway) -> None:
+    status, _, body = await post(gateway, HELLO, headers={"X-Taskroute-Task": "coding",
+                                                          "X-Taskroute-Explain": "1"})
+    assert status == 200
+    assert "The caller named the task coding in the X-Taskroute-Task header." in (
+        body["taskroute"]["reasons"])

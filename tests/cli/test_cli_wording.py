@@ -1,0 +1,30 @@
+"""Small CLI truths: where a named class came from; --policy taken by `policy show|check`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_route_policy_cli import run
+
+
+def test_route_says_the_class_came_from_the_callers_task_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(["route", "--task", "coding", "hi", "--no-classifier"], capsys)
+    assert code == 0
+    assert "The caller named the task coding in its task argument (--task" in out
+    assert "X-Taskroute-Task" not in out
+
+
+@pytest.mark.parametrize("action", ["show", "check"])
+def test_policy_show_and_check_take_policy_like_every_other_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], action: str
+) -> None:
+    code, text, _ = run(["policy", "show", "--yaml"], capsys)
+    path = tmp_path / "policy.yaml"
+    path.write_text(text.replace("tiers:", "# mine\ntiers:", 1))
+    code, out, err = run(["policy", action, "--policy", str(path)], capsys)
+    assert code == 0, err
+    assert ("Extraction (pull named fields" if action == "show" else "ok — 6 models") in out
