@@ -120,5 +120,7 @@ async def test_a_class_named_in_the_header_says_so(gateway: RunningGateway) -> N
     status, _, body = await post(gateway, HELLO, headers={"X-Taskroute-Task": "coding",
                                                           "X-Taskroute-Explain": "1"})
     assert status == 200
+    explained = body["taskroute"]
+    assert isinstance(explained, dict)
     assert "The caller named the task coding in the X-Taskroute-Task header." in (
-        body["taskroute"]["reasons"])
+        explained["reasons"])
