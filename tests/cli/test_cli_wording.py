@@ -28,3 +28,17 @@ def test_policy_show_and_check_take_policy_like_every_other_command(
     code, out, err = run(["policy", action, "--policy", str(path)], capsys)
     assert code == 0, err
     assert ("Extraction (pull named fields" if action == "show" else "ok — 6 models") in out
+
+
+def test_ab_report_never_asks_for_more_requests_once_significant() -> None:
+    from taskroute.cli.ab import render
+
+    def metric(significant: bool) -> dict[str, object]:
+        return {"a": 0.5, "b": 0.6, "difference": 0.1, "ci95": [0.01, 0.19],
+                "significant": significant, "needed_per_variant": 145, "more_needed": 45}
+
+    text = render({"comparisons": [{"variant": "b", "control": "a", "metrics": {
+        "first_pass": metric(True), "cost_per_task": metric(False)}}]})
+    significant, unknown = text.splitlines()[1:]
+    assert significant.endswith("SIGNIFICANT") and "more requests" not in significant
+    assert unknown.endswith("not significant; ~45 more requests per variant to tell")
