@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -124,3 +125,25 @@ async def test_a_class_named_in_the_header_says_so(gateway: RunningGateway) -> N
     assert isinstance(explained, dict)
     assert "The caller named the task coding in the X-Taskroute-Task header." in (
         explained["reasons"])
+
+
+async def test_a_budget_refusal_is_logged_and_content_only_when_the_policy_logs_it(
+    start_gateway: StartGateway, tmp_path: Path,
+) -> None:
+    from taskroute.demo.policy import simulated_policy_text
+    from taskroute.policy.loader import default_policy_text, load_policy
+
+    upstream_url = (await start_gateway()).upstream.url
+    text = simulated_policy_text(default_policy_text(), upstream_url)
+    path = tmp_path / "policy.yaml"
+    text = text.replace("log content: false", "log content: true")
+    path.write_text(text + "budgets:\n  per day: 0\n", encoding="utf-8")
+    gw = await start_gateway(edit_policy=lambda _: load_policy(path))
+    status, headers, _ = await post(gw, {**HELLO, "messages": [
+        {"role": "user", "content": "what is the capital of Peru"}]})
+    assert status == 429
+    (row,) = await _refused_rows(gw)
+    assert row["http_status"] == 429 and "daily budget" in str(row["reason"])
+    assert row["type"] == "rate_limit_error"
+    assert row["prompt"] == "what is the capital of Peru"
+    assert row["request_id"] == headers["X-Taskroute-Request-Id"]
