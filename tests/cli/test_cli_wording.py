@@ -42,3 +42,22 @@ def test_ab_report_never_asks_for_more_requests_once_significant() -> None:
     significant, unknown = text.splitlines()[1:]
     assert significant.endswith("SIGNIFICANT") and "more requests" not in significant
     assert unknown.endswith("not significant; ~45 more requests per variant to tell")
+
+
+async def test_stats_show_refusals_apart_from_routed_requests(tmp_path: Path) -> None:
+    import time
+
+    from taskroute.cli.stats import render_table
+    from taskroute.store.base import Refusal
+    from taskroute.store.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "log.db")
+    for i, status in enumerate((401, 429, 429)):
+        store.add_refused(Refusal(request_id=f"req-{i}", ts=time.time(), api="openai",
+                                  path="/v1/chat/completions", http_status=status,
+                                  type="x", reason="no"))
+    await store.flush()
+    text = render_table(await store.route_stats(since_s=None))
+    await store.aclose()
+    assert "0 requests over all time" in text
+    assert text.endswith("3 more refused before routing (1 × 401, 2 × 429)")
