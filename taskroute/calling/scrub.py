@@ -9,7 +9,7 @@ from taskroute.exceptions import UpstreamError
 
 REMOVED = "[prompt text removed]"
 MIN_ECHO = 12  # characters in a row, shared with the prompt, that make an echo
-_MESSAGE_LIMIT = 4000
+_MESSAGE_LIMIT = 2000  # upstream messages past this are cut (and scanned no further)
 
 
 def scrub(text: str, prompt: str, *, min_echo: int = MIN_ECHO) -> str:

@@ -3,6 +3,8 @@ whose task has a gate that could not run (a judge) is recorded as unchecked, nev
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from taskroute.gates.base import Gate
 from taskroute.records import GateVerdict
 from taskroute.request import ChatRequest
@@ -49,3 +51,18 @@ async def test_a_live_stream_whose_gates_all_ran_is_ok(make_router: RouterFactor
     store = await _streamed(make_router, (Plain(),))
     assert store.entries[0].record.status == "ok"
     assert store.entries[0].record.attempts[0].status == "ok"
+
+
+async def test_an_unchecked_answer_counts_as_answered_in_the_stats(
+    make_router: RouterFactory, tmp_path: Path,
+) -> None:
+    from taskroute.store.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "log.db")
+    router = make_router(store=store)
+    router.engine.gates_for = lambda decision: (SlowJudge(),)  # type: ignore[method-assign]
+    assert [c async for c in router.stream(ask(), task="chat")]
+    await store.flush()
+    total = (await store.route_stats(since_s=None))["total"]
+    assert total["requests"] == 1 and total["completed"] == 1
+    await store.aclose()
