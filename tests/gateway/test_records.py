@@ -147,3 +147,25 @@ async def test_a_budget_refusal_is_logged_and_content_only_when_the_policy_logs_
     assert row["type"] == "rate_limit_error"
     assert row["prompt"] == "what is the capital of Peru"
     assert row["request_id"] == headers["X-Taskroute-Request-Id"]
+
+
+async def test_a_client_that_hangs_up_mid_stream_is_logged_499_and_cancels_upstream(
+    gateway: RunningGateway,
+) -> None:
+    from taskroute.providers.simulated import ModelProfile
+    from tests.calling.support import eventually
+
+    gateway.upstream.set_profile("gpt-4.1-mini", ModelProfile(first_token_s=0.01,
+                                                              tokens_per_s=4))
+    long = "tell me about " + " ".join(f"word{i}" for i in range(30))
+    async with aiohttp.ClientSession() as client, client.post(
+        gateway.url + "/v1/chat/completions",
+        json={**HELLO, "stream": True, "messages": [{"role": "user", "content": long}]},
+    ) as resp:
+        assert resp.status == 200
+        await resp.content.readline()   # the first event is in: hang up
+    assert await eventually(lambda: gateway.upstream.cancelled["gpt-4.1-mini"] == 1)
+    await asyncio.sleep(0.2)
+    (row,) = await gateway.log_rows()
+    assert (row["http_status"], row["status"]) == (499, "error")
+    assert row["error"] == "the client closed the connection"
