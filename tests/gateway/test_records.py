@@ -169,3 +169,18 @@ async def test_a_client_that_hangs_up_mid_stream_is_logged_499_and_cancels_upstr
     (row,) = await gateway.log_rows()
     assert (row["http_status"], row["status"]) == (499, "error")
     assert row["error"] == "the client closed the connection"
+
+
+async def test_a_client_that_leaves_after_its_last_byte_did_not_hang_up(
+    gateway: RunningGateway,
+) -> None:
+    for _ in range(5):
+        async with aiohttp.ClientSession() as client, client.post(
+            gateway.url + "/v1/chat/completions", json={**HELLO, "stream": True}
+        ) as resp:
+            async for line in resp.content:
+                if line.startswith(b"data: [DONE]"):
+                    break                      # and close at once
+    await asyncio.sleep(0.2)
+    rows = await gateway.log_rows()
+    assert [(r["http_status"], r["status"]) for r in rows] == [(200, "ok")] * 5
