@@ -10,9 +10,15 @@ from typing import Any, Literal
 from taskroute.decision import Decision
 from taskroute.response import ChatResponse
 
+# What a request that its caller gave up on is logged with (499, as nginx logs it).
+CLIENT_CLOSED = "the client closed the connection"
+CLIENT_CLOSED_STATUS = 499
+
 # Who asked: one of the gateway's client APIs, or the library itself.
 Api = Literal["openai", "anthropic", "library"]
-AttemptStatus = Literal["ok", "rejected", "error", "cancelled", "skipped"]
+# "unchecked": an answer that went out live before a gate of its task could run (a judge).
+AttemptStatus = Literal["ok", "unchecked", "rejected", "error", "cancelled", "skipped"]
+RecordStatus = Literal["ok", "unchecked", "error"]
 AttemptRole = Literal["first", "retry", "escalation", "failover", "race", "hedge"]
 
 
@@ -51,8 +57,9 @@ class RouteRecord:
     request_id: str
     decision: Decision
     attempts: list[Attempt] = field(default_factory=list)
-    answered_by: str | None = None
-    status: Literal["ok", "error"] = "ok"
+    answered_by: str | None = None    # the deployment that answered (`also at` on failover)
+    stood_in_for: str | None = None   # the policy's model it answered for, when they differ
+    status: RecordStatus = "ok"
     error: str | None = None
     latency_s: float = 0.0
     first_token_s: float | None = None
@@ -66,8 +73,18 @@ class RouteRecord:
         return sum(a.cost_usd + sum(v.cost_usd for v in a.verdicts) for a in self.attempts)
 
     @property
+    def answered_model(self) -> str | None:
+        """The policy's model that answered (a failover deployment stands in for it)."""
+        return self.stood_in_for or self.answered_by
+
+    def answered(self, model: str, deployment: str) -> None:
+        self.answered_by = deployment
+        self.stood_in_for = model if model != deployment else None
+
+    @property
     def escalated(self) -> bool:
-        return (self.answered_by is not None and self.answered_by != self.decision.model) or any(
+        model = self.answered_model
+        return (model is not None and model != self.decision.model) or any(
             a.role == "escalation" for a in self.attempts
         )
 
@@ -77,6 +94,7 @@ class RouteRecord:
             "decision": self.decision.to_dict(),
             "attempts": [a.to_dict() for a in self.attempts],
             "answered_by": self.answered_by,
+            "stood_in_for": self.stood_in_for,
             "status": self.status,
             "error": self.error,
             "latency_s": self.latency_s,

@@ -87,6 +87,7 @@ class ChatRequest(msgspec.Struct, frozen=True, omit_defaults=True):
         if extra:
             request = msgspec.structs.replace(request, extra=extra)
         _check_response_format(request.response_format)
+        _check_counts(request, "max_tokens" if "max_tokens" in data else "max_completion_tokens")
         return request
 
     @classmethod
@@ -177,6 +178,28 @@ def _check_response_format(fmt: dict[str, Any] | None) -> None:
                 "response_format.json_schema.schema must be an object",
                 param="response_format.json_schema.schema",
             )
+
+
+# The most output tokens a request may ask for: above every model's output limit, far below
+# what would overflow a provider's integer.
+MAX_TOKENS_LIMIT = 1_000_000
+
+
+def _check_counts(request: ChatRequest, max_tokens_name: str) -> None:
+    """`max_tokens` from 1 to `MAX_TOKENS_LIMIT` (0 or less is no answer at all, not a reason
+    to route); `n` only 1: the gates judge one answer, and one is what taskroute returns."""
+    limit = request.max_tokens
+    if limit is not None and not 1 <= limit <= MAX_TOKENS_LIMIT:
+        raise InvalidRequest(
+            f"'{max_tokens_name}' must be from 1 to {MAX_TOKENS_LIMIT:,}; got {limit}",
+            param=max_tokens_name,
+        )
+    n = request.extra.get("n")
+    if n is not None and (n != 1 or isinstance(n, bool)):
+        raise InvalidRequest(
+            f"'n' must be 1 (taskroute returns one answer, judged by its gates); got {n!r}",
+            param="n",
+        )
 
 
 def _scalar_text(value: float | bool) -> str:

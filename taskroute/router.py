@@ -162,9 +162,12 @@ class Router:
         per key read `context.key_id`."""
         if not isinstance(request, ChatRequest):
             request = ChatRequest.from_dict(request)
+        named_in = "its task argument (--task on the command line)"
         if context is not None:
+            if not task and context.task and context.api != "library":
+                named_in = "the X-Taskroute-Task header"
             task = task or context.task
-        decision = self._route(request, task)
+        decision = self._route(request, task, named_in)
         return self._limit(decision, request, context.key_id if context else None)
 
     def _limit(self, decision: Decision, request: ChatRequest, key_id: str | None) -> Decision:
@@ -192,7 +195,7 @@ class Router:
         return self.spend.reserve(worst, user=user, key=key_id,
                                   limits=budgets.limits_of(spec, user, key_id))
 
-    def _route(self, request: ChatRequest, task: str | None) -> Decision:
+    def _route(self, request: ChatRequest, task: str | None, named_in: str = "") -> Decision:
         policy = self.policy
         reasons: list[str] = []
         session = request.meta("session_id")
@@ -209,7 +212,8 @@ class Router:
                 "treated as unranked."
             )
         pinned = self._pinned_model(request.model)
-        task_name, source, confidence = self._choose_task(request, signals, task, reasons)
+        task_name, source, confidence = self._choose_task(request, signals, task, reasons,
+                                                          named_in)
         if pinned is not None:
             return self._pinned(pinned, task_name, source, confidence, signals, reasons, request)
         pick = self._learned_pick(task_name, request, reasons)
@@ -243,12 +247,13 @@ class Router:
         raise UnknownModel(model, [*self.policy.models, "auto", "taskroute/<task class>"])
 
     def _choose_task(
-        self, request: ChatRequest, signals: Signals, named: str | None, reasons: list[str]
+        self, request: ChatRequest, signals: Signals, named: str | None, reasons: list[str],
+        named_in: str = "",
     ) -> tuple[str, TaskSource, float | None]:
         tasks = self.policy.tasks
         for value, how in (
             (request.meta("task"), "metadata.task"),
-            (named, "the X-Taskroute-Task header"),
+            (named, named_in or "its task argument"),
             (request.model.removeprefix(TASK_MODEL_PREFIX)
              if request.model.startswith(TASK_MODEL_PREFIX) and request.model != "taskroute/auto"
              else None, f"the model name {request.model!r}"),

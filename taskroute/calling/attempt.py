@@ -20,7 +20,7 @@ from typing import Protocol
 from taskroute.calling.assemble import Tally
 from taskroute.calling.breaker import CircuitBreaker
 from taskroute.calling.retry import counts_against_deployment
-from taskroute.exceptions import ConfigError
+from taskroute.exceptions import ConfigError, UpstreamStatus
 from taskroute.records import Attempt, AttemptRole, AttemptStatus, GateVerdict
 from taskroute.response import ChatResponse
 from taskroute.signals import estimate_tokens
@@ -101,6 +101,8 @@ class Call:
             elif tally is None:
                 self.breaker.success()  # it answered, if only to say no: the deployment is up
         tokens = tally.tokens(self._ctx.input_estimate) if tally is not None else None
+        if tokens is None and not_billed(exc):
+            tokens = (0, 0)
         return self._record(
             "cancelled" if cancelled else "error",
             input_tokens=None if tokens is None else tokens[0],
@@ -129,6 +131,14 @@ class Call:
         )
         return self.recorded
 
+
+
+def not_billed(exc: BaseException) -> bool:
+    """Did the provider refuse the call outright — a 5xx or a 429 — which providers do not
+    bill? Such an attempt costs nothing. A call that failed any other way after it was sent (a
+    timeout, a dropped connection, a cancellation) keeps the input estimate: the provider may
+    have read, and billed, the prompt before the failure."""
+    return isinstance(exc, UpstreamStatus) and (exc.status >= 500 or exc.status == 429)
 
 
 def usage_tokens(response: ChatResponse, input_estimate: int) -> tuple[int, int]:

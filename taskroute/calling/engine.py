@@ -37,7 +37,14 @@ from taskroute.gates.registry import GateRegistry
 from taskroute.policy.model import Policy, RaceSpec
 from taskroute.providers.base import Provider, Timeouts
 from taskroute.quality.budgets import Hold, Spend
-from taskroute.records import AttemptRole, RequestContext, RouteRecord, RouteResult
+from taskroute.records import (
+    CLIENT_CLOSED,
+    CLIENT_CLOSED_STATUS,
+    AttemptRole,
+    RequestContext,
+    RouteRecord,
+    RouteResult,
+)
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, new_id
 from taskroute.store.base import LogEntry, Store
@@ -96,11 +103,13 @@ class CallEngine:
             answer, winner = await self._answer(ctx)
         except (TaskrouteError, asyncio.CancelledError) as exc:
             record.latency_s = round(time.perf_counter() - t0, 6)
-            record.status, record.error = "error", describe_error(exc)
+            record.status, record.error = "error", (
+                CLIENT_CLOSED if isinstance(exc, asyncio.CancelledError) else describe_error(exc))
             self.finish(ctx, record, None, exc)
             raise
         record.latency_s = round(time.perf_counter() - t0, 6)
-        record.answered_by, record.race_winner = answer.model, winner
+        record.answered(answer.model, answer.deployment)
+        record.race_winner = winner
         if answer.first_token_s is not None:
             record.first_token_s = round(
                 answer.started_at - record.started_at + answer.first_token_s, 6
@@ -150,16 +159,19 @@ class CallEngine:
         task = self.policy.tasks.get(decision.task)
         if self._race(decision) is not None:
             answer, winner = await self._answer(ctx)
-            return StreamStart(response_chunks(answer.response), None, answer.model, winner)
+            return StreamStart(response_chunks(answer.response), None, answer.model, winner,
+                               deployment=answer.deployment)
         if task is not None and task.buffer_stream:
             ask = self._asker(ctx, read_whole_once, "stream")
             gated = chain_layer.gated(ctx, self.gates_for(decision))
             answer = await chain_layer.escalate(ctx, decision.chain, ask, gated)
-            return StreamStart(list(answer.chunks or ()), None, answer.model)
+            return StreamStart(list(answer.chunks or ()), None, answer.model,
+                               deployment=answer.deployment)
         opened = await chain_layer.escalate(
             ctx, decision.chain, self._asker(ctx, open_stream, "stream"), chain_layer.accept_any
         )
-        return StreamStart(list(opened.held), opened, opened.model)
+        return StreamStart(list(opened.held), opened, opened.model,
+                           deployment=opened.deployment)
 
     def _asker(self, ctx: CallContext, once: OnceCall[T], kind: str) -> chain_layer.Ask[T]:
         """(model, role) → its answer through every layer below the chain, whether the
@@ -212,9 +224,11 @@ class CallEngine:
 
     def finish(
         self, ctx: CallContext, record: RouteRecord, answer: str | None,
-        error: BaseException | None,
+        error: BaseException | None, *, http_status: int | None = None,
     ) -> None:
-        """The one way every request ends, answered or not."""
+        """The one way every request ends, answered or not. Its logged status is what the
+        client got: the error's (a cancellation is the client hanging up, 499), or
+        `http_status` when the response had started before the error (a stream's 200)."""
         ctx.settle()  # every call no layer ended (an answer never used) is recorded now
         request, origin = ctx.request, ctx.origin
         if isinstance(error, TaskrouteError):
@@ -231,7 +245,9 @@ class CallEngine:
         log_content = self.policy.log_content
         self.store.add(LogEntry(
             record=record, api=origin.api,
-            http_status=200 if error is None else getattr(error, "status_code", 499),
+            http_status=http_status or (
+                200 if error is None
+                else int(getattr(error, "status_code", CLIENT_CLOSED_STATUS))),
             user=user, session_id=session, api_key_id=origin.key_id, variant=origin.variant,
             prompt=request.all_text if log_content else None,
             answer=answer if log_content else None,

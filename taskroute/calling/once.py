@@ -19,6 +19,7 @@ from taskroute.calling.attempt import Call
 from taskroute.calling.breaker import Breakers
 from taskroute.calling.context import Answer, CallContext
 from taskroute.calling.hedge import FirstTokenTimes
+from taskroute.calling.scrub import scrub_error
 from taskroute.exceptions import ConfigError, MalformedResponse, TaskrouteError, UpstreamTimeout
 from taskroute.policy.model import split_model_id
 from taskroute.providers.base import Provider, Timeouts
@@ -75,9 +76,9 @@ async def complete_once(
                 ctx.request, model=upstream_model, timeouts=wiring.timeouts
             )
     except (TaskrouteError, TimeoutError, asyncio.CancelledError) as exc:
-        call.failed(_translated(exc, deployment))
+        call.failed(_translated(exc, deployment, ctx))
         if isinstance(exc, TimeoutError):
-            raise _translated(exc, deployment) from None
+            raise _translated(exc, deployment, ctx) from None
         raise
     call.arrived(response)
     wiring.breakers[deployment].success()
@@ -107,9 +108,9 @@ async def open_stream(
                 )
     except (TaskrouteError, TimeoutError, asyncio.CancelledError) as exc:
         await close_quietly(rest)
-        call.failed(_translated(exc, deployment))
+        call.failed(_translated(exc, deployment, ctx))
         if isinstance(exc, TimeoutError):
-            raise _translated(exc, deployment) from None
+            raise _translated(exc, deployment, ctx) from None
         raise
     call.first_token_s = call.elapsed()
     wiring.breakers[deployment].success()
@@ -117,9 +118,13 @@ async def open_stream(
     return Opened(rest, held, call)
 
 
-def _translated(exc: BaseException, deployment: str) -> BaseException:
+def _translated(exc: BaseException, deployment: str, ctx: CallContext) -> BaseException:
+    """The error as recorded and raised: a backstop timeout as ours; an upstream message
+    scrubbed of the prompt it echoes, unless the policy logs content."""
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout(f"{deployment} did not answer in time", model=deployment)
+    if not ctx.policy.log_content:
+        return scrub_error(exc, ctx.request.all_text)
     return exc
 
 

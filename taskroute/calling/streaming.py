@@ -10,6 +10,7 @@ judged by their gates first, then replayed.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections import deque
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from taskroute.decision import Decision
 from taskroute.exceptions import MalformedResponse, TaskrouteError
 from taskroute.gates.base import Gate
 from taskroute.gates.runner import run_gates
-from taskroute.records import RouteRecord
+from taskroute.records import CLIENT_CLOSED, RouteRecord
 from taskroute.response import StreamChunk
 
 
@@ -31,8 +32,9 @@ from taskroute.response import StreamChunk
 class StreamStart:
     replay: list[StreamChunk]     # chunks ready to go out first
     live: Opened | None           # the rest still arriving, when the answer is live
-    model: str
+    model: str                    # the policy's model that answered
     race_winner: str | None = None
+    deployment: str | None = None # the deployment that did (on failover, not `model`)
 
 
 class StreamEngine(Protocol):
@@ -43,7 +45,7 @@ class StreamEngine(Protocol):
     def gates_for(self, decision: Decision) -> tuple[Gate, ...]: ...
 
     def finish(self, ctx: CallContext, record: RouteRecord, answer: str | None,
-               error: BaseException | None) -> None: ...
+               error: BaseException | None, *, http_status: int | None = None) -> None: ...
 
 
 class RouteStream:
@@ -81,7 +83,8 @@ class RouteStream:
                 self._live_tally.add(chunk)
             self._live_ready = getattr(begun.live.rest, "ready", None)
             self._live_at_end = getattr(begun.live.rest, "at_end", None)
-        self.model = self.record.answered_by = begun.model
+        self.record.answered(begun.model, begun.deployment or begun.model)
+        self.model = self.record.answered_by  # the deployment answering
         self.record.race_winner = begun.race_winner
         self.record.first_token_s = round(time.perf_counter() - self._t0, 6)
 
@@ -153,12 +156,20 @@ class RouteStream:
 
     async def _record_live(self, live: Opened) -> None:
         """The live call, once read to its end; gates judge it for the record only (the
-        answer has gone out), and a judge is not called."""
+        answer has gone out), and a judge is not called: with such a gate the answer is
+        recorded `unchecked`, and so is the request."""
         response = assemble(self._given, model=live.deployment)
-        verdicts = await run_gates(self._engine.gates_for(self.decision), response,
-                                   self._ctx.request, sync_only=True)
+        gates = self._engine.gates_for(self.decision)
+        verdicts = await run_gates(gates, response, self._ctx.request, sync_only=True)
+        unrun = [getattr(g, "name", type(g).__name__) for g in gates
+                 if inspect.iscoroutinefunction(g.check)]
         live.call.latency_s = live.call.elapsed()
-        live.call.answered("ok", verdicts, tally=self._live_tally)
+        if unrun:
+            self.record.status = "unchecked"
+            live.call.answered("unchecked", verdicts, tally=self._live_tally,
+                               error=f"unchecked: {', '.join(unrun)} cannot judge a live stream")
+        else:
+            live.call.answered("ok", verdicts, tally=self._live_tally)
 
     def _live_failed(self, live: Opened, exc: BaseException) -> None:
         live.call.failed(exc, self._live_tally)
@@ -184,12 +195,13 @@ class RouteStream:
         self._done = True
         record = self.record
         record.latency_s = round(time.perf_counter() - self._t0, 6)
+        hung_up = closed_by_caller or isinstance(error, asyncio.CancelledError)
         if error is not None:
             record.status = "error"
-            record.error = (
-                "the caller closed the stream before its end" if closed_by_caller
-                else "cancelled" if isinstance(error, asyncio.CancelledError)
-                else describe_error(error)
-            )
+            record.error = CLIENT_CLOSED if hung_up else describe_error(error)
         answer = "".join(self._tally.text) if error is None or closed_by_caller else None
-        self._engine.finish(self._ctx, record, answer, error)
+        # A gateway's stream that fails after its start has sent its client a 200 (the error
+        # goes out as an event); hang-ups are 499.
+        started = self.model is not None and self._ctx.origin.api != "library"
+        status = 200 if error is not None and started and not hung_up else None
+        self._engine.finish(self._ctx, record, answer, error, http_status=status)

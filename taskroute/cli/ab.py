@@ -47,10 +47,18 @@ def render(report: dict[str, Any]) -> str:
             if m.get("difference") is None:
                 lines.append(f"  {name:<17} not enough data")
                 continue
-            verdict = "SIGNIFICANT" if m["significant"] else "not significant"
-            more = m.get("more_needed", m.get("needed_per_variant"))
             lines.append(
                 f"  {name:<17} {m['a']:.6g} → {m['b']:.6g} (Δ {m['difference']:+.6g}, "
-                f"95% CI {m['ci95'][0]:+.4g} … {m['ci95'][1]:+.4g}) {verdict}"
-                + (f"; ~{more:,} more requests per variant to tell" if more else ""))
+                f"95% CI {m['ci95'][0]:+.4g} … {m['ci95'][1]:+.4g}) {_verdict(m)}")
     return "\n".join(lines)
+
+
+def _verdict(m: dict[str, Any]) -> str:
+    """SIGNIFICANT, or not yet with how many more requests would tell a difference this large
+    (the sample size is only a question while the answer is unknown)."""
+    if m["significant"]:
+        return "SIGNIFICANT"
+    more = m.get("more_needed", m.get("needed_per_variant"))
+    if more:
+        return f"not significant; ~{more:,} more requests per variant to tell"
+    return "not significant"

@@ -10,6 +10,8 @@ import sys
 from typing import Any, TextIO
 
 from taskroute.cli.common import add_policy_option, load_router, read_request
+from taskroute.exceptions import ChainExhausted, ConfigError
+from taskroute.providers.keys import no_key_message
 from taskroute.records import Attempt, RouteRecord
 from taskroute.request import ChatRequest
 from taskroute.router import Router
@@ -36,7 +38,17 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     request = read_request(args.prompt, args.request)
     router = load_router(args)
-    record, answer = asyncio.run(_ask(router, request, args))
+    no_keys = no_key_message(router.policy)
+    if no_keys is not None:  # every attempt would fail the same way: say why, once
+        raise ConfigError(no_keys)
+    try:
+        record, answer = asyncio.run(_ask(router, request, args))
+    except ChainExhausted as exc:
+        if args.json and exc.record is not None:
+            print(json.dumps({"error": exc.message, "route": exc.record.to_dict()}, indent=2,
+                             default=str))
+            return 1
+        raise ChainExhausted(gist(exc), attempts=exc.attempts) from None
     if args.json:
         print(json.dumps({"answer": answer, "route": record.to_dict()}, indent=2, default=str))
     else:
@@ -66,6 +78,19 @@ async def _ask(
         return stream.record, "".join(parts)
     finally:
         await router.aclose()
+
+
+def gist(exc: ChainExhausted, width: int = 160) -> str:
+    """A failed chain in one short line: the first cause, and how many attempts failed (the
+    whole message lists every attempt's error)."""
+    failed = [a for a in exc.attempts if a.status not in ("ok", "unchecked")]
+    if not failed:
+        return exc.message
+    first = attempt_line(failed[0]).partition(" — ")[0]
+    if len(first) > width:
+        first = first[: width - 1] + "…"
+    many = f"{len(failed)} attempts failed" if len(failed) > 1 else "1 attempt failed"
+    return f"no model in the chain gave an acceptable answer: {first} ({many}; --json for all)"
 
 
 def print_route(record: RouteRecord, out: TextIO) -> None:

@@ -63,7 +63,7 @@ async def _demo(args: argparse.Namespace, db: Path) -> None:
                   f"{_describe(upstream.profiles[policy.models[tier.model].upstream_name])})")
         store = SqliteStore(db)
         router = Router(policy, store=store)
-        runner = web.AppRunner(create_app(router), access_log=None)
+        runner = web.AppRunner(create_app(router), access_log=None, handler_cancellation=True)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -104,4 +104,8 @@ def render_table(report: dict[str, Any]) -> str:
     window = "all time" if report["window_s"] is None else f"the last {report['window_s']:g}s"
     lines.append(f"{total['requests']:,} requests over {window}; "
                  f"{total['feedback']:,} with feedback; computed in {report['query_ms']} ms")
+    refused = report.get("refused") or {}
+    if refused.get("requests"):  # refused before routing: not in the rows or the total
+        by = ", ".join(f"{n:,} × {status}" for status, n in refused["by_status"].items())
+        lines.append(f"{refused['requests']:,} more refused before routing ({by})")
     return "\n".join(lines)

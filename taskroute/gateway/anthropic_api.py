@@ -18,6 +18,7 @@ from taskroute.gateway.context import (
     explain,
     read_json,
     record_headers,
+    refuse_empty_turns,
     request_context,
     wants_explain,
 )
@@ -31,8 +32,8 @@ from taskroute.response import StreamChunk
 async def messages(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     body = await read_json(request, gateway.settings.max_body_bytes)
-    chat = to_chat_request(body)
-    context = request_context(request, "anthropic")
+    chat = refuse_empty_turns(to_chat_request(body), "anthropic")
+    context = request_context(request, "anthropic", chat)
     async with gateway.routers.lease() as router:  # held to the end, streams included
         if chat.stream:
             return await _stream(request, router, chat, context)

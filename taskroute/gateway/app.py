@@ -34,7 +34,10 @@ def create_app(router: Serving, settings: GatewaySettings | None = None) -> web.
     """The gateway app, serving exactly `router` (a `Router`, an `Experiment` of one router
     per A/B variant, or anything `Serving`): nothing about it is rebuilt or replaced. Requests
     are logged through the router's store. The app owns both from here on: closing it closes
-    the router and flushes and closes the store; a reload swaps in `router.with_policy(...)`."""
+    the router and flushes and closes the store; a reload swaps in `router.with_policy(...)`.
+    Run it with `handler_cancellation=True` (as `taskroute serve` does) so that a client that
+    hangs up cancels its upstream call and is logged as 499, "the client closed the
+    connection"."""
     settings = settings or GatewaySettings()
     if isinstance(router, Router) and (router.policy.variants or router.policy.shadow):
         log.warning("the policy has A/B variants or a shadow, which a plain Router does not "

@@ -20,6 +20,7 @@ from taskroute.gateway.metrics import GatewayMetrics
 from taskroute.gateway.serving import Current
 from taskroute.gateway.settings import GatewaySettings
 from taskroute.records import Api, RequestContext, RouteRecord
+from taskroute.request import ChatRequest
 from taskroute.store.base import Store
 
 _decoder = msgspec.json.Decoder()
@@ -42,16 +43,25 @@ class Gateway:
 GATEWAY: web.AppKey[Gateway] = web.AppKey("taskroute_gateway", Gateway)
 # The fingerprint of the key the request came with (set by the auth middleware on the request).
 KEY_ID: web.RequestKey[str] = web.RequestKey("taskroute_key_id", str)
+# Every request's id, given by the errors middleware first, so refusals carry one too.
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("taskroute_request_id", str)
+# The chat request once its body is read (a refusal logs what it asked for).
+CHAT: web.RequestKey[ChatRequest] = web.RequestKey("taskroute_chat", ChatRequest)
 
 
 def key_id(request: web.Request) -> str | None:
     return request.get(KEY_ID)
 
 
-def request_context(request: web.Request, api: Api) -> RequestContext:
-    """The request's explicit context: its id, its API, the class its caller named, its key."""
-    return RequestContext(request_id=new_request_id(), api=api, task=header_task(request),
-                          key_id=request.get(KEY_ID))
+def request_context(
+    request: web.Request, api: Api, chat: ChatRequest | None = None
+) -> RequestContext:
+    """The request's explicit context: its id, its API, the class its caller named, its key.
+    (`chat` is kept on the request, for the log of a refusal.)"""
+    if chat is not None:
+        request[CHAT] = chat
+    return RequestContext(request_id=request.get(REQUEST_ID) or new_request_id(), api=api,
+                          task=header_task(request), key_id=request.get(KEY_ID))
 
 
 def new_request_id() -> str:
@@ -76,6 +86,22 @@ async def read_json(request: web.Request, limit: int) -> Any:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
 
 
+def refuse_empty_turns(chat: ChatRequest, api: Api) -> ChatRequest:
+    """A user turn with no content (null, empty or blank text) is refused, as the CLI refuses an
+    empty prompt: there is nothing to route or answer."""
+    for i, message in enumerate(chat.messages):
+        content = message.content
+        if message.role != "user" or (isinstance(content, list) and any(
+                part.get("type") != "text" for part in content)):
+            continue  # an image or a file is content
+        if not message.text.strip():
+            param = f"messages.{i}.content" if api == "anthropic" else f"messages[{i}].content"
+            what = "null" if content is None else "empty"
+            raise InvalidRequest(f"{param}: a user message needs content; it is {what}",
+                                 param=param)
+    return chat
+
+
 def header_task(request: web.Request) -> str | None:
     return request.headers.get("X-Taskroute-Task") or None
 
@@ -84,22 +110,30 @@ def wants_explain(request: web.Request) -> bool:
     return request.headers.get("X-Taskroute-Explain", "").strip().lower() in ("1", "true", "yes")
 
 
-def decision_headers(decision: Decision, model: str, request_id: str) -> dict[str, str]:
-    """The route, known before the answer: what a stream can send ahead of its first token."""
-    return {
+def decision_headers(
+    decision: Decision, model: str, request_id: str, stood_in_for: str | None = None,
+) -> dict[str, str]:
+    """The route, known before the answer: what a stream can send ahead of its first token.
+    `model` is the deployment answering; on failover, `stood_in_for` the policy's model it
+    answers for (`X-Taskroute-Stood-In-For`)."""
+    headers = {
         "X-Taskroute-Request-Id": request_id,
         "X-Taskroute-Task": decision.task,
         "X-Taskroute-Tier": decision.tier,
         "X-Taskroute-Model": model,
-        "X-Taskroute-Escalated": "true" if model != decision.model else "false",
+        "X-Taskroute-Escalated": "true" if (stood_in_for or model) != decision.model else "false",
         "X-Taskroute-Estimated-Cost-USD": f"{decision.estimated_cost_usd:.8f}",
     }
+    if stood_in_for is not None:
+        headers["X-Taskroute-Stood-In-For"] = stood_in_for
+    return headers
 
 
 def record_headers(record: RouteRecord) -> dict[str, str]:
     """The route a finished request took, with what it actually cost."""
     decision = record.decision
-    headers = decision_headers(decision, record.answered_by or decision.model, record.request_id)
+    headers = decision_headers(decision, record.answered_by or decision.model, record.request_id,
+                               record.stood_in_for)
     headers["X-Taskroute-Escalated"] = "true" if record.escalated else "false"
     headers["X-Taskroute-Cost-USD"] = f"{record.total_cost_usd:.8f}"
     return headers
@@ -115,6 +149,7 @@ def explain(record: RouteRecord) -> dict[str, Any]:
         "tier": decision.tier,
         "model": decision.model,
         "answered_by": record.answered_by,
+        "stood_in_for": record.stood_in_for,
         "chain": list(decision.chain),
         "routed": decision.routed,
         "escalated": record.escalated,

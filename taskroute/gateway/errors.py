@@ -35,13 +35,15 @@ log = logging.getLogger("taskroute.gateway")
 
 _OPENAI_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-    404: "not_found_error", 405: "invalid_request_error", 413: "invalid_request_error",
-    429: "rate_limit_error", 500: "server_error", 502: "upstream_error", 504: "timeout_error",
+    404: "not_found_error", 405: "invalid_request_error", 409: "conflict_error",
+    413: "invalid_request_error", 429: "rate_limit_error", 500: "server_error",
+    502: "upstream_error", 504: "timeout_error",
 }
 _ANTHROPIC_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-    404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large",
-    429: "rate_limit_error", 500: "api_error", 502: "api_error", 504: "timeout_error",
+    404: "not_found_error", 405: "invalid_request_error", 409: "invalid_request_error",
+    413: "request_too_large", 429: "rate_limit_error", 500: "api_error", 502: "api_error",
+    504: "timeout_error",
 }
 _CODES: dict[type[Exception], str] = {
     UnknownModel: "model_not_found", AuthenticationFailed: "invalid_api_key",
@@ -67,6 +69,18 @@ def status_of(exc: BaseException) -> int:
     return exc.status_code if isinstance(exc, TaskrouteError) else 500
 
 
+def error_type(exc: BaseException, api: Api) -> str:
+    """The error's `type` in `api`'s JSON, from its status (a caller's mistake that has no
+    type of its own is an invalid request, never a server error)."""
+    status = status_of(exc)
+    types = _ANTHROPIC_TYPES if api == "anthropic" else _OPENAI_TYPES
+    if status in types:
+        return types[status]
+    if 400 <= status < 500:
+        return "invalid_request_error"
+    return "api_error" if api == "anthropic" else "server_error"
+
+
 def render(exc: BaseException, api: Api) -> web.Response:
     status = status_of(exc)
     if not isinstance(exc, TaskrouteError):
@@ -80,11 +94,11 @@ def render(exc: BaseException, api: Api) -> web.Response:
         headers["Retry-After"] = str(max(1, round(retry_after)))
     if api == "anthropic":
         body: dict[str, Any] = {"type": "error", "error": {
-            "type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message}}
+            "type": error_type(exc, api), "message": message}}
         detail = body["error"]
     else:
         body = {"error": {
-            "message": message, "type": _OPENAI_TYPES.get(status, "server_error"),
+            "message": message, "type": error_type(exc, api),
             "param": getattr(exc, "param", None), "code": _code(exc)}}
         detail = body["error"]
     if isinstance(exc, UpstreamError):
@@ -95,15 +109,13 @@ def render(exc: BaseException, api: Api) -> web.Response:
 
 def error_event(exc: BaseException, api: Api) -> bytes:
     """The error as one SSE event, for a stream that already started."""
-    status = status_of(exc)
     message = exc.message if isinstance(exc, TaskrouteError) else "internal error"
     if api == "anthropic":
         payload = msgspec.json.encode({"type": "error", "error": {
-            "type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message}})
+            "type": error_type(exc, api), "message": message}})
         return b"event: error\ndata: " + payload + b"\n\n"
     payload = msgspec.json.encode({"error": {
-        "message": message, "type": _OPENAI_TYPES.get(status, "server_error"),
-        "param": None, "code": _code(exc)}})
+        "message": message, "type": error_type(exc, api), "param": None, "code": _code(exc)}})
     return b"data: " + payload + b"\n\n"
 
 

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from taskroute.gateway.context import GATEWAY
 from taskroute.gateway.openapi import openapi_document
+from taskroute.providers.keys import missing_keys, no_key_message
 
 
 async def models(request: web.Request) -> web.Response:
@@ -29,11 +30,20 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready: serving, and at least one deployment can be called (has its key)."""
     gateway = request.app[GATEWAY]
     if not gateway.ready:
         return web.json_response({"status": "shutting down"}, status=503)
-    return web.json_response({"status": "ready", "policy": gateway.routers.router.policy.name,
-                              "in_flight": gateway.in_flight - 1})
+    policy = gateway.routers.router.policy
+    reason = no_key_message(policy)
+    if reason is not None:
+        return web.json_response({"status": "not ready", "reason": reason,
+                                  "policy": policy.name}, status=503)
+    body = {"status": "ready", "policy": policy.name, "in_flight": gateway.in_flight - 1}
+    missing = missing_keys(policy)
+    if missing:  # some providers only: served, by the others
+        body["providers_without_keys"] = sorted(missing)
+    return web.json_response(body)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -19,6 +19,7 @@ from taskroute.gateway.context import (
     explain,
     read_json,
     record_headers,
+    refuse_empty_turns,
     request_context,
     wants_explain,
 )
@@ -29,8 +30,9 @@ _JSON = "application/json"
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
-    chat = ChatRequest.from_dict(await read_json(request, gateway.settings.max_body_bytes))
-    context = request_context(request, "openai")
+    chat = refuse_empty_turns(ChatRequest.from_dict(
+        await read_json(request, gateway.settings.max_body_bytes)), "openai")
+    context = request_context(request, "openai", chat)
     async with gateway.routers.lease() as router:  # held to the end, streams included
         if chat.stream:
             return await streaming.stream_openai(request, gateway, router, chat, context)

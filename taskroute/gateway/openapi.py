@@ -62,7 +62,9 @@ _ROUTE_HEADERS = {
         ("X-Taskroute-Request-Id", "the id of this request in the log"),
         ("X-Taskroute-Task", "the task class it was routed as"),
         ("X-Taskroute-Tier", "the tier it was sent to"),
-        ("X-Taskroute-Model", "the model that answered (for a stream: that started answering)"),
+        ("X-Taskroute-Model", "the deployment that answered (for a stream: that started "
+         "answering); on failover, another provider's"),
+        ("X-Taskroute-Stood-In-For", "on failover only: the policy's model it answered for"),
         ("X-Taskroute-Escalated", "true when a model past the first pick answered"),
         ("X-Taskroute-Cost-USD", "what the request cost, rejected attempts included"),
     )
@@ -106,10 +108,76 @@ def _get(summary: str, content_type: str = "application/json") -> dict[str, Any]
         "200": {"description": "OK", "content": {content_type: {"schema": schema}}}}}}
 
 
+def _query(name: str, text: str, **schema: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": text,
+            "schema": {"type": "string", **schema}}
+
+
+_SINCE = _query("since", "the window: 1h, 24h, 7d ... or all (default 24h; the A/B report 7d)")
+_QUALITY_ERRORS = {"400": {"description": "a query parameter it does not take", "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}}}}
+
+
+def _report(summary: str, *parameters: dict[str, Any]) -> dict[str, Any]:
+    op = _get(summary)
+    op["get"]["parameters"] = list(parameters)
+    op["get"]["responses"].update(_QUALITY_ERRORS)
+    return op
+
+
+def _taskroute_paths() -> dict[str, Any]:
+    """The gateway's own endpoints: route quality, feedback, reload, the dashboard (served
+    when the log can be read back; reload when admin keys are set)."""
+    by = _query("by", "one row per group", enum=["route", "class", "model", "tier", "policy"])
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}}
+    feedback_body = {"type": "object", "properties": {
+        "request_id": {"type": "string", "description":
+                       "the X-Taskroute-Request-Id of the answer (or send that header)"},
+        "score": {"type": "number", "minimum": 0, "maximum": 1},
+        "thumbs": {"type": "string", "enum": ["up", "down"]},
+        "corrected": {"type": "boolean", "description": "the user had to fix or redo it"},
+        "text": {"type": "string"}}}
+    return {
+        "/v1/taskroute/stats": _report(
+            "route quality from the request log: first-pass rate, escalations, cost per task, "
+            "latency; refused requests counted apart", _SINCE, by),
+        "/v1/taskroute/timeseries": _report(
+            "cost and escalations per hour against always using the strongest model", _SINCE),
+        "/v1/taskroute/ab": _report("the policy's A/B variants compared, with significance",
+                                    _SINCE),
+        "/v1/taskroute/feedback": {"post": {
+            "summary": "feedback on one answer: a score or thumbs, and whether it was corrected",
+            "parameters": [{"name": "X-Taskroute-Request-Id", "in": "header",
+                            "required": False, "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": feedback_body}}},
+            "responses": {
+                "201": {"description": "recorded", "content": {"application/json": {
+                    "schema": {"type": "object"}}}},
+                "400": {"description": "malformed feedback", "content": error},
+                "404": {"description": "no logged request has that id", "content": error},
+                "409": {"description": "the request already has feedback", "content": error},
+            }}},
+        "/v1/taskroute/reload": {"post": {
+            "summary": "reload the policy file (as SIGHUP does); needs X-Taskroute-Admin-Key",
+            "parameters": [{"name": "X-Taskroute-Admin-Key", "in": "header", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {
+                "200": {"description": "reloaded", "content": {"application/json": {
+                    "schema": {"type": "object"}}}},
+                "400": {"description": "the new policy does not load", "content": error},
+                "403": {"description": "reload is off, or the admin key is wrong",
+                        "content": error},
+            }}},
+        "/dashboard": _get("route quality at a glance, as an HTML page", "text/html"),
+    }
+
+
 @functools.cache
 def openapi_document() -> dict[str, Any]:
-    ready = _get("ready to serve (503 while shutting down)")
-    ready["get"]["responses"]["503"] = {"description": "shutting down"}
+    ready = _get("ready to serve (503 while shutting down, or when no deployment can be "
+                 "called: no provider has its key)")
+    ready["get"]["responses"]["503"] = {"description": "not ready, with the reason"}
     return {
         "openapi": "3.0.3",
         "info": {"title": "taskroute gateway", "version": "1.0.0", "description":
@@ -141,5 +209,6 @@ def openapi_document() -> dict[str, Any]:
             "/readyz": ready,
             "/metrics": _get("Prometheus metrics", "text/plain"),
             "/openapi.json": _get("this document"),
+            **_taskroute_paths(),
         },
     }

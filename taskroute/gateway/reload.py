@@ -57,7 +57,8 @@ async def post_reload(request: web.Request) -> web.Response:
         raise Forbidden(f"policy reload is off: set {ENV_ADMIN_KEYS} to enable it")
     if not any(hmac.compare_digest(given, key) for key in keys):
         raise Forbidden("reloading the policy needs the admin key in X-Taskroute-Admin-Key")
-    policy = await reload_policy(request.app)
+    # shielded: a caller that hangs up (which cancels its handler) does not stop a reload
+    policy = await asyncio.shield(reload_policy(request.app))
     return web.json_response({"reloaded": True, "policy": policy.name,
                               "variants": [v.name for v in policy.variants],
                               "shadow": policy.shadow.name if policy.shadow else None})

@@ -26,6 +26,7 @@ async def serve(
     settings = app[GATEWAY].settings
     runner = web.AppRunner(
         app, access_log=None, shutdown_timeout=settings.shutdown_timeout_s,
+        handler_cancellation=True,  # a client that hangs up cancels its upstream call
         max_line_size=MAX_LINE_SIZE, max_field_size=MAX_FIELD_SIZE,
     )
     await runner.setup()

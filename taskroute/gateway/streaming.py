@@ -3,6 +3,7 @@ first chunk is ready), so it goes out in the response headers ahead of the first
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -90,7 +91,7 @@ async def run_stream(
         raise
     model = stream.model or stream.decision.model
     state["stream"], state["model"] = stream, model
-    headers = decision_headers(stream.decision, model, request_id)
+    headers = decision_headers(stream.decision, model, request_id, stream.record.stood_in_for)
     headers.update(_SSE_HEADERS)
     response = _EventStreamResponse(headers=headers)
     finished = False
@@ -127,12 +128,27 @@ async def _relay(
                 pending.extend(frames(None))
                 ended = True
                 await response.write_eof(b"".join(pending))
+                break
     except TaskrouteError as exc:  # failed after the first byte: too late for a status
-        if ended:
-            raise
         pending.append(error_event(exc, api))
     else:
         if ended:
+            await _record_after_eof(stream)
             return
         pending.extend(frames(None))
     await response.write_eof(b"".join(pending))
+
+
+async def _record_after_eof(stream: RouteStream) -> None:
+    """The stream's last step (recording its route) once the caller has the whole answer: a
+    caller that hangs up now cancels nothing and is not logged as having hung up."""
+
+    async def rest() -> None:
+        async for _ in stream:
+            pass
+
+    task = asyncio.ensure_future(rest())
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task

@@ -46,6 +46,26 @@ class LogEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    """A request the gateway refused before it was routed (bad body, no key, unknown model,
+    too large, rate limit, budget): no decision, so it is not a routed request and no route
+    report counts it; `route_stats` shows refusals apart, by status."""
+
+    request_id: str
+    ts: float                         # unix seconds
+    api: Api
+    path: str
+    http_status: int
+    type: str                         # the error type the client got (invalid_request_error)
+    reason: str                       # the message the client got
+    model: str | None = None          # the `model` it asked for, when the body was read
+    task: str | None = None           # the class its caller named (X-Taskroute-Task)
+    user: str | None = None
+    api_key_id: str | None = None     # a fingerprint, never the key
+    prompt: str | None = None         # only when the policy's `log content` is true
+
+
+@dataclass(frozen=True, slots=True)
 class RatedAnswer:
     """A logged request with feedback and its prompt: one outcome for the training export."""
 
@@ -77,6 +97,10 @@ class RequestRoute:
 class Store(Protocol):
     def add(self, entry: LogEntry) -> None:
         """Queue one entry; never blocks the event loop (writes are batched off it)."""
+        ...
+
+    def add_refused(self, refusal: Refusal) -> None:
+        """Queue a request refused before routing; never blocks the loop."""
         ...
 
     def add_shadow(self, request_id: str, decision: Decision) -> None:

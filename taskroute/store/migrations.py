@@ -124,6 +124,26 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX attempts_status ON attempts (request_id, status)
         """,
     ),
+    (
+        "0006_refused_requests",
+        """
+        CREATE TABLE refused (                      -- refused before routing: no decision
+            request_id  TEXT PRIMARY KEY,
+            ts          REAL NOT NULL,
+            api         TEXT NOT NULL,
+            path        TEXT NOT NULL,
+            http_status INTEGER NOT NULL,           -- what the client got
+            type        TEXT NOT NULL,              -- the error type it got
+            reason      TEXT NOT NULL,              -- the message it got
+            model       TEXT,                       -- the model it asked for
+            task        TEXT,                       -- the class its caller named
+            user        TEXT,
+            api_key_id  TEXT,                       -- a fingerprint, never the key
+            prompt      TEXT                        -- only when the policy logs content
+        );
+        CREATE INDEX refused_ts ON refused (ts)
+        """,
+    ),
 )
 
 

@@ -35,7 +35,7 @@ from taskroute.policy.model import Price
 from taskroute.quality.budgets import Scope
 from taskroute.quality.feedback import Feedback
 from taskroute.quality.metrics import By
-from taskroute.store.base import LogEntry, RatedAnswer, RequestRoute
+from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute
 from taskroute.store.migrations import migrate
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,12 @@ _INSERT_ATTEMPT = (
 _INSERT_SHADOW = (
     "INSERT OR REPLACE INTO shadow_decisions (request_id, ts, policy, task, tier, model, "
     "decision) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+REFUSED_COLUMNS = ("request_id", "ts", "api", "path", "http_status", "type", "reason", "model",
+                   "task", "user", "api_key_id", "prompt")
+_INSERT_REFUSED = (
+    f"INSERT OR REPLACE INTO refused ({', '.join(REFUSED_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(REFUSED_COLUMNS))})"
 )
 Shadow = tuple[str, float, Decision]  # request id, when it was decided, the decision
 
@@ -86,7 +92,7 @@ class SqliteStore:
             raise DataError(f"cannot open it as the request log ({exc})", file=str(path)) from None
         migrate(self._conn)
         self._interval = interval_s
-        self._pending: deque[LogEntry] = deque()
+        self._pending: deque[LogEntry | Refusal] = deque()  # refusals ride with the entries
         self._shadows: deque[Shadow] = deque()
         self._waiters: deque[concurrent.futures.Future[None]] = deque()
         self._wake = threading.Event()
@@ -105,6 +111,11 @@ class SqliteStore:
         if self._closed:
             raise RuntimeError("the store is closed")
         self._pending.append(entry)
+
+    def add_refused(self, refusal: Refusal) -> None:
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        self._pending.append(refusal)
 
     def add_shadow(self, request_id: str, decision: Decision) -> None:
         if self._closed:
@@ -229,10 +240,13 @@ class SqliteStore:
                 break
         self._conn.close()
 
-    def _write(self, batch: list[LogEntry], shadows: list[Shadow]) -> None:
+    def _write(self, batch: list[LogEntry | Refusal], shadows: list[Shadow]) -> None:
         try:
             self._conn.execute("BEGIN")
             for entry in batch:
+                if isinstance(entry, Refusal):
+                    self._conn.execute(_INSERT_REFUSED, refused_row(entry))
+                    continue
                 request_id = entry.record.request_id
                 self._conn.execute(_INSERT_REQUEST, request_row(entry))
                 self._conn.execute("DELETE FROM attempts WHERE request_id = ?", (request_id,))
@@ -277,6 +291,11 @@ def attempt_rows(entry: LogEntry) -> list[tuple[Any, ...]]:
         )
         for seq, a in enumerate(entry.record.attempts)
     ]
+
+
+def refused_row(r: Refusal) -> tuple[Any, ...]:
+    return (r.request_id, r.ts, r.api, r.path, r.http_status, r.type, r.reason, r.model, r.task,
+            r.user, r.api_key_id, r.prompt)
 
 
 def shadow_row(shadow: Shadow) -> tuple[Any, ...]:

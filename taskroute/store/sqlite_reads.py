@@ -94,9 +94,26 @@ def route_stats(
     now = time.time() if now is None else now
     if roll_up:
         try_catch_up(conn)
-    groups = fine_counts(conn, window_start(since_s, now))
-    return report(groups, since_s=since_s, now=now, by=by, tier_order=tier_order,
-                  started=started)
+    since = window_start(since_s, now)
+    groups = fine_counts(conn, since)
+    stats = report(groups, since_s=since_s, now=now, by=by, tier_order=tier_order,
+                   started=started)
+    stats["refused"] = refused_counts(conn, since, now)
+    return stats
+
+
+_REFUSED = """
+SELECT http_status, COUNT(*) FROM refused INDEXED BY refused_ts
+WHERE ts >= ? AND ts < ? GROUP BY 1 ORDER BY 1
+"""
+
+
+def refused_counts(conn: sqlite3.Connection, since: float | None, now: float) -> dict[str, Any]:
+    """Requests refused before routing, by the status they got: apart from the routed
+    requests, which the rows and totals count (a refusal had no decision to report on)."""
+    rows = conn.execute(_REFUSED, (-math.inf if since is None else since, now + 1e-6))
+    by_status = {str(status): int(n) for status, n in rows}
+    return {"requests": sum(by_status.values()), "by_status": by_status}
 
 
 def hourly(
@@ -126,5 +143,6 @@ def ab_report(
         for name in names:
             rows = conn.execute(
                 _SAMPLES, (name, low, abtest.sample_stride(counts[name].requests))).fetchall()
-            samples[name] = ([r[0] for r in rows], [r[1] for r in rows if r[2] == "ok"])
+            answered = [r[1] for r in rows if r[2] in ("ok", "unchecked")]
+            samples[name] = ([r[0] for r in rows], answered)
     return abtest.compare(counts, names, samples)

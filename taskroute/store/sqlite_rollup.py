@@ -30,8 +30,8 @@ SUMS = (
 _FACTS = """
 INSERT INTO temp.rq
 SELECT q.ts, CAST(q.ts / 3600 AS INTEGER), q.task, q.tier, q.model, q.policy,
-       COALESCE(q.variant, ''), q.status = 'ok', q.escalated, q.cost_usd, q.input_tokens,
-       q.output_tokens, q.latency_s, q.first_token_s,
+       COALESCE(q.variant, ''), q.status IN ('ok', 'unchecked'), q.escalated, q.cost_usd,
+       q.input_tokens, q.output_tokens, q.latency_s, q.first_token_s,
        (SELECT COUNT(*) + (COALESCE(SUM(a.status = 'rejected'), 0) << 20)
                + (COALESCE(SUM(a.status = 'error'), 0) << 40)
         FROM attempts a INDEXED BY attempts_status WHERE a.request_id = q.request_id), 0, 0

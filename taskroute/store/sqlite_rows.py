@@ -16,10 +16,10 @@ from taskroute.store.base import RatedAnswer, RequestRoute
 # The request's route and outcome, copied next to its feedback so the stats read one index.
 _ROUTE = """
 SELECT ts, task, tier, model, policy, COALESCE(variant, ''),
-       status = 'ok' AND escalated = 0 AND NOT EXISTS (
+       status IN ('ok', 'unchecked') AND escalated = 0 AND NOT EXISTS (
            SELECT 1 FROM attempts a WHERE a.request_id = requests.request_id
            AND a.status IN ('rejected', 'error')),
-       status = 'ok' AND escalated = 0
+       status IN ('ok', 'unchecked') AND escalated = 0
 FROM requests WHERE request_id = ?
 """
 _INSERT_FEEDBACK = """

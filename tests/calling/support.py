@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ from taskroute.providers.simulated import SimulatedUpstream
 from taskroute.records import RouteRecord
 from taskroute.request import ChatRequest
 from taskroute.router import Router
-from taskroute.store.base import LogEntry
+from taskroute.store.base import LogEntry, Refusal
 
 POLICY = """
 name: calling-tests
@@ -71,9 +72,13 @@ class MemoryStore:
     def __init__(self) -> None:
         self.entries: list[LogEntry] = []
         self.shadows: list[tuple[str, Decision]] = []
+        self.refused: list[Refusal] = []
 
     def add(self, entry: LogEntry) -> None:
         self.entries.append(entry)
+
+    def add_refused(self, refusal: Refusal) -> None:
+        self.refused.append(refusal)
 
     def add_shadow(self, request_id: str, decision: Decision) -> None:
         self.shadows.append((request_id, decision))
@@ -93,7 +98,9 @@ def assert_all_recorded(record: RouteRecord, upstream: SimulatedUpstream) -> Non
     """Every request the upstream saw is an attempt in the record (skips reached nobody)."""
     called = [a for a in record.attempts if a.status != "skipped"]
     assert len(called) == sum(upstream.requests.values()), (record.attempts, upstream.requests)
-    assert all(a.cost_usd > 0 for a in called), record.attempts
+    refused = [a for a in called if re.search(r"^RateLimited|answered (5\d\d|429)", a.error or "")]
+    assert all(a.cost_usd == 0 for a in refused), record.attempts  # 5xx and 429: not billed
+    assert all(a.cost_usd > 0 for a in called if a not in refused), record.attempts
 
 
 async def eventually(condition: Callable[[], bool], within_s: float = 2.0) -> bool:

@@ -135,8 +135,8 @@ async def test_first_token_timeout_is_an_error_that_moves_on(
     first = result.record.attempts[0]
     assert first.status == "error" and "UpstreamTimeout" in (first.error or "")
     assert first.latency_s < 1.0
-    assert result.record.answered_by == "sim/small" and result.record.attempts[1].deployment == (
-        "alt/small-b")
+    assert result.record.answered_by == "alt/small-b" == result.record.attempts[1].deployment
+    assert result.record.stood_in_for == "sim/small"
 
 
 # -- circuit breaker ------------------------------------------------------------------------
@@ -190,7 +190,7 @@ async def test_circuit_opens_skips_the_deployment_then_probes_and_closes(
     upstream.fail("small", 503)
     for _ in range(2):
         result = await router.complete(ask(), task="chat")
-        assert result.record.answered_by == "sim/small"  # via alt/small-b
+        assert result.record.answered_model == "sim/small"  # via alt/small-b
     assert state(router.engine.wiring.breakers["sim/small"]) == "open"
     skipped = await router.complete(ask(), task="chat")
     assert skipped.record.attempts[0].status == "skipped"
@@ -239,7 +239,8 @@ async def test_fails_over_to_the_next_deployment_in_order(
     result = await make_router(retries=0).complete(ask(), task="chat")
     assert [(a.deployment, a.role, a.status) for a in result.record.attempts] == [
         ("sim/small", "first", "error"), ("alt/small-b", "failover", "ok")]
-    assert result.record.answered_by == "sim/small" and not result.record.escalated
+    assert result.record.answered_by == "alt/small-b" and not result.record.escalated
+    assert result.record.stood_in_for == "sim/small"
     assert result.response.text.startswith("small-b answers")
 
 

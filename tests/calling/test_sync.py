@@ -23,7 +23,7 @@ def test_breaker_state_carries_across_sync_calls() -> None:
                         classifier=False)
         upstream.fail("small", 503)
         for _ in range(2):
-            assert router.complete_sync(ask(), task="chat").record.answered_by == "sim/small"
+            assert router.complete_sync(ask(), task="chat").record.answered_model == "sim/small"
         third = router.complete_sync(ask(), task="chat")
         assert third.record.attempts[0].status == "skipped"  # the circuit stayed open
         assert upstream.requests["small"] == 2

@@ -72,3 +72,29 @@ def test_ask_failures_are_one_line(
     assert err.count("\n") == 0 and err.startswith("taskroute: error: no model in the chain")
     assert main(["ask", "hello", "--policy", policy, "--task", "nope"]) == 1
     assert "unknown task class 'nope'" in capsys.readouterr().err
+
+
+def test_ask_with_no_provider_key_says_so_in_one_short_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    assert main(["ask", "hi"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == ("taskroute: error: no provider key is set: "
+                   "set ANTHROPIC_API_KEY, OPENAI_API_KEY")
+
+
+def test_a_failed_chain_is_the_first_cause_and_a_count(
+    served: tuple[SimulatedUpstream, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    upstream, policy = served
+    upstream.fail("small", 500)
+    upstream.fail("large", 503)
+    assert main(["ask", "hello", "--policy", policy]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err) < 240 and "sim/small [first] error" in err
+    assert err.endswith("(2 attempts failed; --json for all)")
+    assert main(["ask", "hello", "--policy", policy, "--json"]) == 1
+    body = json.loads(capsys.readouterr().out)
+    assert len(body["route"]["attempts"]) == 2 and "sim/large" in body["error"]

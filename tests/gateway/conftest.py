@@ -73,7 +73,8 @@ async def start_gateway(
         store = SqliteStore(db)
         router = compose(Router(policy, store=store, **router_args))
         app = create_app(router, settings)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5,
+                               handler_cancellation=True)  # as `taskroute serve` runs it
         await runner.setup()
         runners.append(runner)
         site = web.TCPSite(runner, "127.0.0.1", 0)

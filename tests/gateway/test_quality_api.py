@@ -77,6 +77,7 @@ async def test_feedback_rules(gateway: RunningGateway) -> None:
     status, _, body = await send("POST", "/v1/taskroute/feedback",
                                  json={"request_id": request_id, "score": 1})
     assert status == 409 and b"already has feedback" in body
+    assert json.loads(body)["error"]["type"] == "conflict_error"  # the caller's, not ours
     status, _, body = await send("POST", "/v1/taskroute/feedback",
                                  json={"request_id": "req-nope", "score": 1})
     assert status == 404 and b"no logged request" in body
