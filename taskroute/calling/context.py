@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from taskroute.calling.attempt import UNUSED, Call
 from taskroute.calling.breaker import CircuitBreaker
 from taskroute.decision import Decision
+from taskroute.gates.confidence import Confidence
 from taskroute.policy.model import Policy, Price
 from taskroute.records import Attempt, AttemptRole, AttemptStatus, GateVerdict, RequestContext
 from taskroute.request import ChatRequest
@@ -54,6 +55,14 @@ class CallContext:
     origin: RequestContext = field(default_factory=RequestContext)   # who asked, for the log
     attempts: list[Attempt] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
+    # the request as providers are sent it, when it differs (logprobs asked for confidence)
+    upstream: ChatRequest | None = None
+    confidence: Confidence | None = None    # the race's judgement of the cheap answer
+
+    @property
+    def outgoing(self) -> ChatRequest:
+        """What providers are sent: the caller's request, or its copy asking for logprobs."""
+        return self.upstream if self.upstream is not None else self.request
 
     @property
     def input_estimate(self) -> int:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, TypeVar
 
 from taskroute.calling import chain as chain_layer
+from taskroute.calling import logprobs
 from taskroute.calling import race as race_layer
 from taskroute.calling.assemble import response_chunks
 from taskroute.calling.attempt import Call
@@ -104,7 +105,7 @@ class CallEngine:
                 answer.started_at - record.started_at + answer.first_token_s, 6
             )
         self.finish(ctx, record, answer.response.text, None)
-        return RouteResult(answer.response, record)
+        return RouteResult(logprobs.for_caller(answer.response, request), record)
 
     def stream(
         self, request: ChatRequest, decision: Decision, origin: RequestContext | None = None,
@@ -116,6 +117,8 @@ class CallEngine:
         self, request: ChatRequest, decision: Decision, origin: RequestContext
     ) -> tuple[CallContext, RouteRecord]:
         ctx = CallContext(request, decision, self.policy, origin=origin)
+        if logprobs.needed(self._race(decision), self.gates_for(decision)):
+            ctx.upstream = logprobs.upstream_request(request)
         record = RouteRecord(origin.request_id or new_id("req"), decision,
                              attempts=ctx.attempts, started_at=time.time())
         return ctx, record
@@ -144,14 +147,18 @@ class CallEngine:
         """The first output of a streamed request (see `RouteStream`)."""
         decision = ctx.decision
         task = self.policy.tasks.get(decision.task)
+        request = ctx.request
         if self._race(decision) is not None:
             answer, winner = await self._answer(ctx)
-            return StreamStart(response_chunks(answer.response), None, answer.model, winner)
+            replay = response_chunks(logprobs.for_caller(answer.response, request))
+            return StreamStart(replay, None, answer.model, winner)
         if task is not None and task.buffer_stream:
             ask = self._asker(ctx, read_whole_once, "stream")
             gated = chain_layer.gated(ctx, self.gates_for(decision))
             answer = await chain_layer.escalate(ctx, decision.chain, ask, gated)
-            return StreamStart(list(answer.chunks or ()), None, answer.model)
+            replay = logprobs.chunks_for_caller(answer.chunks or (), request)
+            return StreamStart(replay, None, answer.model)
+        ctx.upstream = None  # a live stream goes out as it comes: no gate judges it first
         opened = await chain_layer.escalate(
             ctx, decision.chain, self._asker(ctx, open_stream, "stream"), chain_layer.accept_any
         )
@@ -212,6 +219,9 @@ class CallEngine:
     ) -> None:
         """The one way every request ends, answered or not."""
         ctx.settle()  # every call no layer ended (an answer never used) is recorded now
+        if ctx.confidence is not None:
+            record.race_confidence = round(ctx.confidence.value, 6)
+            record.confidence_source = ctx.confidence.source
         request, origin = ctx.request, ctx.origin
         if isinstance(error, TaskrouteError):
             error.record = record

@@ -2,7 +2,12 @@
 strong model start together. When the cheap answer arrives first and passes its gates with
 enough confidence, it is returned and the strong call is cancelled (the connection is closed,
 so the provider stops generating); otherwise the strong answer is used. Both calls are
-recorded with what they cost — a cancelled call at least its input tokens."""
+recorded with what they cost — a cancelled call at least its input tokens.
+
+The cheap answer's confidence is `gates.confidence.judge`: a gate's own, else its logprobs
+(asked for upstream), else an estimate from the answer (Anthropic returns no logprobs). Its
+`race_confidence` verdict says how sure it was and which signal decided, won or lost, and the
+context keeps it for the request's record (`confidence_source`)."""
 
 from __future__ import annotations
 
@@ -15,7 +20,8 @@ from taskroute.calling.context import Answer, CallContext
 from taskroute.calling.hedge import cancel_and_wait
 from taskroute.exceptions import ConfigError, UpstreamError
 from taskroute.gates.base import Gate
-from taskroute.gates.runner import confidence, passed, run_gates
+from taskroute.gates.confidence import judge
+from taskroute.gates.runner import passed, run_gates
 from taskroute.policy.model import RaceSpec
 from taskroute.records import GateVerdict
 
@@ -66,12 +72,12 @@ async def _cheap(
     except asyncio.CancelledError:
         ctx.record_answer(answer, "cancelled", verdicts)
         raise
-    sure = confidence(verdicts, answer.response)
-    unsure = sure is None or sure < spec.min_confidence
-    if passed(verdicts) and spec.min_confidence > 0 and unsure:
-        shown = "unknown" if sure is None else f"{sure:.2f}"
-        verdicts += (GateVerdict("race_confidence", False,
-                                 f"confidence {shown}, needs {spec.min_confidence:.2f}", sure),)
+    if passed(verdicts) and spec.min_confidence > 0:
+        sure = ctx.confidence = judge(verdicts, answer.response, ctx.decision.task)
+        verdicts += (GateVerdict(
+            "race_confidence", sure.value >= spec.min_confidence,
+            f"confidence {sure.value:.2f} from {sure.source} ({sure.detail}), "
+            f"needs {spec.min_confidence:.2f}", sure.value),)
     ok = passed(verdicts)
     ctx.record_answer(answer, "ok" if ok else "rejected", verdicts)
     return answer if ok else None
