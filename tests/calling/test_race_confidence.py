@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,7 +67,7 @@ async def router(upstream: SimulatedUpstream) -> AsyncIterator[Router]:
     await built.aclose()
 
 
-def ask(text: str, **fields: object) -> ChatRequest:
+def ask(text: str, **fields: Any) -> ChatRequest:
     return ChatRequest.from_prompt(text, **fields)
 
 
