@@ -20,7 +20,7 @@ The first of these that is available decides (measured beats estimated):
      sure", "I don't know", ...); × 0.9 for each soft hedge anywhere ("might", "maybe",
      "perhaps", "possibly", "probably", "I think", "I believe", "I guess"), three at most.
    - `length`: r = the answer's output tokens / the task's typical output
-     (`tasks.TYPICAL_OUTPUT_TOKENS`, else `DEFAULT_OUTPUT_TOKENS`): 1 for 1/32 ≤ r ≤ 4;
+     (`tasks.TYPICAL_OUTPUT_TOKENS`, else `DEFAULT_OUTPUT_TOKENS`): 1 for 1/64 ≤ r ≤ 4;
      0.9 below (a one-liner where answers are usually long); above 4,
      max(0.7, 1 − 0.1 × log2(r / 4)) (rambling); 0 for no text and no tool call.
 
@@ -50,7 +50,7 @@ NO_FINISH = 0.8
 HEDGE_FACTOR = 0.5
 SOFT_HEDGE_FACTOR = 0.9
 SOFT_HEDGES_COUNTED = 3
-SHORT_RATIO, LONG_RATIO = 1 / 32, 4.0
+SHORT_RATIO, LONG_RATIO = 1 / 64, 4.0
 SHORT_FACTOR, LONG_FLOOR = 0.9, 0.7
 SOFT_HEDGE = re.compile(
     r"\b(?:might|maybe|perhaps|possibly|probably|I think|I believe|I guess)\b", re.IGNORECASE
