@@ -34,6 +34,7 @@ from taskroute.calling.streaming import RouteStream, StreamStart
 from taskroute.decision import Decision
 from taskroute.exceptions import TaskrouteError
 from taskroute.gates.base import Gate, GateEnv
+from taskroute.gates.judge import JudgeGate
 from taskroute.gates.registry import GateRegistry
 from taskroute.policy.model import Policy, RaceSpec
 from taskroute.providers.base import Provider, Timeouts
@@ -131,7 +132,7 @@ class CallEngine:
         spec = self._race(ctx.decision)
         models = ctx.decision.chain
         if spec is not None:
-            outcome = await race_layer.race(ctx, spec, ask, gates)
+            outcome = await race_layer.race(ctx, spec, ask, gates, self._race_judge(spec))
             if outcome.answer is not None:
                 return outcome.answer, outcome.winner
             models = tuple(m for m in models if m not in (ctx.decision.model, spec.against))
@@ -189,6 +190,13 @@ class CallEngine:
         if spec is None or not decision.routed or spec.against == decision.model:
             return None
         return spec
+
+    def _race_judge(self, spec: RaceSpec) -> Gate | None:
+        """The gate calling a race's judge model: every score counts (min score 1), the race
+        reads its confidence."""
+        if spec.judge is None:
+            return None
+        return JudgeGate(spec.judge, 1.0, self.call_for_gate)
 
     def gates_for(self, decision: Decision) -> tuple[Gate, ...]:
         key = (decision.task, decision.tier)

@@ -27,6 +27,12 @@ The first of these that is available decides (measured beats estimated):
    0.95 is the ceiling: without the model's own word the estimate is never certain, so a
    `min confidence` above 0.95 needs logprobs or a judge. The factor furthest below 1 is the
    signal that decided, and the reason names it.
+
+   **With a judge** (`race: {judge: <model>}`, source `judge` or `estimate`): when the
+   estimate clears `min confidence`, that model grades the answer from 1 to 10 (the `judge`
+   gate's call, paid for on the verdict) and the confidence is min(estimate, score / 10): the
+   judge catches a wrong answer said plainly, the estimate a hedged one the judge let pass. A
+   judge that fails or gives no score leaves the estimate.
 """
 
 from __future__ import annotations
@@ -64,7 +70,7 @@ class Confidence:
     detail: str          # the signal that decided, in words
 
 
-def judge(verdicts: Sequence[GateVerdict], answer: ChatResponse, task: str) -> Confidence:
+def assess(verdicts: Sequence[GateVerdict], answer: ChatResponse, task: str) -> Confidence:
     """How sure `answer` (to a request of class `task`) is; see the module's docstring."""
     reported = [v for v in verdicts if v.confidence is not None]
     if reported:
@@ -90,6 +96,13 @@ def estimate(verdicts: Sequence[GateVerdict], answer: ChatResponse, task: str) -
         return Confidence(value, "estimate", "no warning sign: gates passed, finished, "
                                              "no hedging, a typical length")
     return Confidence(value, "estimate", f"{name} ×{low:.2f}: {why}")
+
+
+def graded(estimated: Confidence, verdict: GateVerdict) -> Confidence:
+    """The estimate with a judge's verdict on the same answer (module docstring)."""
+    if verdict.confidence is None or verdict.confidence >= estimated.value:
+        return estimated
+    return Confidence(verdict.confidence, "judge", verdict.reason)
 
 
 def _gates(verdicts: Sequence[GateVerdict]) -> tuple[float, str]:

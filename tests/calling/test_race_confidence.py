@@ -26,6 +26,7 @@ models:
   sim/small: {{tier: fast, price: {{input: 1, output: 2}}}}
   ant/haiku-sim: {{tier: fast_ant, price: {{input: 1, output: 2}}}}
   sim/large: {{tier: strong, price: {{input: 20, output: 40}}}}
+  sim/grader: {{tier: strong, price: {{input: 1, output: 2}}}}
 tiers:
   fast: {{use: sim/small, escalate to: [sim/large]}}
   fast_ant: {{use: ant/haiku-sim, escalate to: [sim/large]}}
@@ -39,6 +40,10 @@ tasks:
     tier: fast_ant
     gates: [non_empty]
     race: {{against: sim/large, min confidence: 0.9}}
+  qa:
+    tier: fast_ant
+    gates: [non_empty]
+    race: {{against: sim/large, min confidence: 0.9, judge: sim/grader}}
   summarization:
     tier: fast
     gates: [non_empty, {{logprob: {{min confidence: 0.8}}}}]
@@ -169,6 +174,31 @@ async def test_an_anthropic_cheap_model_that_hedges_loses_on_a_hard_prompt(
     assert not verdict.passed and "from estimate (wording" in verdict.reason
     assert "hedges" in verdict.reason
     assert record.confidence_source == "estimate" and (record.race_confidence or 1) < 0.5
+
+
+async def test_a_race_judge_grades_an_answer_without_logprobs(
+    router: Router, upstream: SimulatedUpstream
+) -> None:
+    # The simulated grader echoes the grading prompt, so the question's leading number is its
+    # score: 9/10 clears 0.9 (below the estimate's 0.95, so the judge decides); 4/10 does not.
+    won = await router.complete(ask("[difficulty=0.1] 9 lives of a cat"), task="qa")
+    assert won.record.race_winner == "cheap" and won.record.confidence_source == "judge"
+    assert won.record.race_confidence == pytest.approx(0.9)
+    cheap = won.record.attempts[0]
+    graded = next(v for v in cheap.verdicts if v.gate == "judge")
+    assert graded.cost_usd > 0 and upstream.requests["grader"] == 1
+    lost = await router.complete(ask("[difficulty=0.1] 4 plus 4"), task="qa")
+    assert lost.record.race_winner == "strong" and lost.record.confidence_source == "judge"
+    assert lost.record.race_confidence == pytest.approx(0.4)
+
+
+async def test_a_race_judge_is_not_called_when_the_estimate_already_fails(
+    router: Router, upstream: SimulatedUpstream
+) -> None:
+    result = await router.complete(ask(HARD), task="qa")
+    assert result.record.race_winner == "strong"
+    assert result.record.confidence_source == "estimate"
+    assert upstream.requests["grader"] == 0
 
 
 async def test_the_log_names_the_confidence_source(

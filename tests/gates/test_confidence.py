@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from taskroute.gates.confidence import CEILING, estimate, judge
+from taskroute.gates.confidence import CEILING, assess, estimate
 from taskroute.records import GateVerdict
 from taskroute.response import ChatResponse, Choice, ResponseMessage, Usage
 
@@ -25,18 +25,18 @@ def answer(text: str = "Spam.", *, finish: str | None = "stop", tokens: int | No
 
 def test_a_gates_own_confidence_decides_first() -> None:
     verdicts = (*PASSED, GateVerdict("judge", True, "scored it 8/10", confidence=0.8))
-    sure = judge(verdicts, answer(logprobs={"content": [{"logprob": 0.0}]}), "qa")
+    sure = assess(verdicts, answer(logprobs={"content": [{"logprob": 0.0}]}), "qa")
     assert (sure.value, sure.source) == (0.8, "gate:judge")
 
 
 def test_logprobs_decide_before_the_estimate() -> None:
     lp = {"content": [{"logprob": math.log(0.9)}, {"logprob": math.log(0.9)}]}
-    sure = judge(PASSED, answer("I'm not sure", logprobs=lp), "qa")
+    sure = assess(PASSED, answer("I'm not sure", logprobs=lp), "qa")
     assert sure.source == "logprobs" and sure.value == pytest.approx(0.9)
 
 
 def test_a_clean_answer_is_estimated_at_the_ceiling() -> None:
-    sure = judge(PASSED, answer("Spam: it promises a prize.", tokens=8), "classification")
+    sure = assess(PASSED, answer("Spam: it promises a prize.", tokens=8), "classification")
     assert sure.source == "estimate" and sure.value == pytest.approx(CEILING)
     assert "no warning sign" in sure.detail
 
