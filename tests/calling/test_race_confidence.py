@@ -213,6 +213,7 @@ async def test_the_log_names_the_confidence_source(
         await store.flush()
     finally:
         await router.aclose()
+        await store.aclose()        # the store is ours: the router only flushes it
     with sqlite3.connect(tmp_path / "log.db") as conn:
         rows = sorted(conn.execute(
             "SELECT task, race_winner, confidence_source, race_confidence FROM requests"))
