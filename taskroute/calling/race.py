@@ -6,9 +6,9 @@ recorded with what they cost — a cancelled call at least its input tokens.
 
 The cheap answer's confidence is `gates.confidence.assess`: a gate's own, else its logprobs
 (asked for upstream), else an estimate from the answer (Anthropic returns no logprobs), graded
-by the race's `judge` model when the policy names one. Its
-`race_confidence` verdict says how sure it was and which signal decided, won or lost, and the
-context keeps it for the request's record (`confidence_source`)."""
+by the race's `judge` model when the policy names one. Its `race_confidence` verdict says how
+sure it was and which signal decided, won or lost; the context keeps it for the request's
+record (`race_confidence`, `confidence_source`)."""
 
 from __future__ import annotations
 
