@@ -1,7 +1,7 @@
 """Speculative race vs always-strong vs chain-with-gates, on simulated models, with plain
 client requests (no `logprobs`) and with an Anthropic-wire cheap model.
 
-    .venv/bin/python bench/race.py [--requests 200] [--hard 0.3] [--concurrency 32]
+    .venv/bin/python bench/race.py [--requests 200] [--hard 0.3] [--concurrency 32] [--rounds 3]
 
 SIMULATED: the stand-in upstream (taskroute.providers.simulated) serves three models on
 127.0.0.1 — `fast` (OpenAI wire; first token after 150 ms, skill 0.5, $0.40/$1.60 per M
@@ -161,8 +161,9 @@ def sources(outcomes: list[Outcome]) -> str:
 
 
 def report(rows: dict[str, dict[str, float]], seen: dict[str, str], n: int,
-           hard_share: float) -> bool:
-    print(f"{n} requests, {hard_share:.0%} hard; first token fast 150 ms, strong 800 ms; "
+           hard_share: float, rounds: int) -> bool:
+    print(f"{n} requests x {rounds} rounds per strategy, {hard_share:.0%} hard; first token "
+          "fast 150 ms, strong 800 ms; "
           "plain client requests, no logprobs asked (SIMULATED upstream on 127.0.0.1)\n")
     print(f"{'strategy':<20}{'p50 TTFT':>10}{'p99 TTFT':>10}{'$/request':>12}{'correct':>9}"
           f"{'hard ok':>9}{'strong':>8}{'cheap wins easy/hard':>22}  confidence from")
@@ -196,20 +197,22 @@ def report(rows: dict[str, dict[str, float]], seen: dict[str, str], n: int,
     return ok
 
 
-async def measure(url: str, prompts: list[tuple[str, bool]], concurrency: int
+async def measure(url: str, prompts: list[tuple[str, bool]], concurrency: int, rounds: int
                   ) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
-    rows: dict[str, dict[str, float]] = {}
-    seen: dict[str, str] = {}
+    """Every strategy once per round, the rounds pooled: a machine busy with something else
+    for a moment slows every strategy alike instead of the one that happened to be running."""
+    outcomes: dict[str, list[Outcome]] = {task: [] for task in STRATEGIES}
     router = Router(parse_policy(POLICY.format(url=url)), classifier=False)
     try:
         for warm in ("always_fast", "always_fast_claude"):  # warm the connections
             await run_strategy(router, warm, prompts[:4], 4)
-        for task in STRATEGIES:
-            outcomes = await run_strategy(router, task, prompts, concurrency)
-            rows[task], seen[task] = summarize(outcomes), sources(outcomes)
+        for _ in range(rounds):
+            for task in STRATEGIES:
+                outcomes[task] += await run_strategy(router, task, prompts, concurrency)
     finally:
         await router.aclose()
-    return rows, seen
+    return ({task: summarize(o) for task, o in outcomes.items()},
+            {task: sources(o) for task, o in outcomes.items()})
 
 
 def main() -> int:
@@ -217,11 +220,12 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--hard", type=float, default=0.3, help="share of hard prompts")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="each strategy, interleaved")
     args = parser.parse_args()
     prompts = workload(args.requests, args.hard)
     with SimulatedUpstream(PROFILES) as upstream:  # served from its own thread and loop
-        rows, seen = asyncio.run(measure(upstream.url, prompts, args.concurrency))
-    return 0 if report(rows, seen, args.requests, args.hard) else 1
+        rows, seen = asyncio.run(measure(upstream.url, prompts, args.concurrency, args.rounds))
+    return 0 if report(rows, seen, args.requests, args.hard, args.rounds) else 1
 
 
 if __name__ == "__main__":
