@@ -65,6 +65,8 @@ class RouteRecord:
     first_token_s: float | None = None
     race_winner: str | None = None
     started_at: float = 0.0
+    race_confidence: float | None = None    # how sure the race's cheap answer was
+    confidence_source: str | None = None    # what said so: gate:<name>, logprobs or estimate
 
     @property
     def total_cost_usd(self) -> float:
@@ -100,6 +102,8 @@ class RouteRecord:
             "latency_s": self.latency_s,
             "first_token_s": self.first_token_s,
             "race_winner": self.race_winner,
+            "race_confidence": self.race_confidence,
+            "confidence_source": self.confidence_source,
             "escalated": self.escalated,
             "total_cost_usd": self.total_cost_usd,
             "started_at": self.started_at,

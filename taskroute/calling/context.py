@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from taskroute.calling.attempt import UNUSED, Call
 from taskroute.calling.breaker import CircuitBreaker
 from taskroute.decision import Decision
+from taskroute.gates.confidence import Confidence
 from taskroute.policy.model import Policy, Price
 from taskroute.quality.budgets import Hold
 from taskroute.records import Attempt, AttemptRole, AttemptStatus, GateVerdict, RequestContext
@@ -56,6 +57,14 @@ class CallContext:
     attempts: list[Attempt] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     hold: Hold | None = None        # the budget reservation admitting it, until it settles
+    # the request as providers are sent it, when it differs (logprobs asked for confidence)
+    upstream: ChatRequest | None = None
+    confidence: Confidence | None = None    # the race's judgement of the cheap answer
+
+    @property
+    def outgoing(self) -> ChatRequest:
+        """What providers are sent: the caller's request, or its copy asking for logprobs."""
+        return self.upstream if self.upstream is not None else self.request
 
     @property
     def input_estimate(self) -> int:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, TypeVar
 
 from taskroute.calling import chain as chain_layer
+from taskroute.calling import logprobs
 from taskroute.calling import race as race_layer
 from taskroute.calling.assemble import response_chunks
 from taskroute.calling.attempt import Call
@@ -33,6 +34,7 @@ from taskroute.calling.streaming import RouteStream, StreamStart
 from taskroute.decision import Decision
 from taskroute.exceptions import TaskrouteError
 from taskroute.gates.base import Gate, GateEnv
+from taskroute.gates.judge import JudgeGate
 from taskroute.gates.registry import GateRegistry
 from taskroute.policy.model import Policy, RaceSpec
 from taskroute.providers.base import Provider, Timeouts
@@ -115,7 +117,7 @@ class CallEngine:
                 answer.started_at - record.started_at + answer.first_token_s, 6
             )
         self.finish(ctx, record, answer.response.text, None)
-        return RouteResult(answer.response, record)
+        return RouteResult(logprobs.for_caller(answer.response, request), record)
 
     def stream(
         self, request: ChatRequest, decision: Decision, origin: RequestContext | None = None,
@@ -129,6 +131,8 @@ class CallEngine:
         hold: Hold | None,
     ) -> tuple[CallContext, RouteRecord]:
         ctx = CallContext(request, decision, self.policy, origin=origin, hold=hold)
+        if logprobs.needed(self._race(decision), self.gates_for(decision)):
+            ctx.upstream = logprobs.upstream_request(request)
         record = RouteRecord(origin.request_id or new_id("req"), decision,
                              attempts=ctx.attempts, started_at=time.time())
         return ctx, record
@@ -141,7 +145,7 @@ class CallEngine:
         spec = self._race(ctx.decision)
         models = ctx.decision.chain
         if spec is not None:
-            outcome = await race_layer.race(ctx, spec, ask, gates)
+            outcome = await race_layer.race(ctx, spec, ask, gates, self._race_judge(spec))
             if outcome.answer is not None:
                 return outcome.answer, outcome.winner
             models = tuple(m for m in models if m not in (ctx.decision.model, spec.against))
@@ -157,16 +161,19 @@ class CallEngine:
         """The first output of a streamed request (see `RouteStream`)."""
         decision = ctx.decision
         task = self.policy.tasks.get(decision.task)
+        request = ctx.request
         if self._race(decision) is not None:
             answer, winner = await self._answer(ctx)
-            return StreamStart(response_chunks(answer.response), None, answer.model, winner,
+            replay = response_chunks(logprobs.for_caller(answer.response, request))
+            return StreamStart(replay, None, answer.model, winner,
                                deployment=answer.deployment)
         if task is not None and task.buffer_stream:
             ask = self._asker(ctx, read_whole_once, "stream")
             gated = chain_layer.gated(ctx, self.gates_for(decision))
             answer = await chain_layer.escalate(ctx, decision.chain, ask, gated)
-            return StreamStart(list(answer.chunks or ()), None, answer.model,
-                               deployment=answer.deployment)
+            replay = logprobs.chunks_for_caller(answer.chunks or (), request)
+            return StreamStart(replay, None, answer.model, deployment=answer.deployment)
+        ctx.upstream = None  # a live stream goes out as it comes: no gate judges it first
         opened = await chain_layer.escalate(
             ctx, decision.chain, self._asker(ctx, open_stream, "stream"), chain_layer.accept_any
         )
@@ -199,6 +206,13 @@ class CallEngine:
             return None
         return spec
 
+    def _race_judge(self, spec: RaceSpec) -> Gate | None:
+        """The gate calling a race's judge model: every score counts (min score 1), the race
+        reads its confidence."""
+        if spec.judge is None:
+            return None
+        return JudgeGate(spec.judge, 1.0, self.call_for_gate)
+
     def gates_for(self, decision: Decision) -> tuple[Gate, ...]:
         key = (decision.task, decision.tier)
         gates = self._gates.get(key)
@@ -230,6 +244,9 @@ class CallEngine:
         client got: the error's (a cancellation is the client hanging up, 499), or
         `http_status` when the response had started before the error (a stream's 200)."""
         ctx.settle()  # every call no layer ended (an answer never used) is recorded now
+        if ctx.confidence is not None:
+            record.race_confidence = round(ctx.confidence.value, 6)
+            record.confidence_source = ctx.confidence.source
         request, origin = ctx.request, ctx.origin
         if isinstance(error, TaskrouteError):
             error.record = record

@@ -73,7 +73,7 @@ async def complete_once(
         provider, upstream_model = wiring.provider(deployment)
         async with asyncio.timeout(wiring.timeouts.total + BACKSTOP_GRACE_S):
             response = await provider.complete(
-                ctx.request, model=upstream_model, timeouts=wiring.timeouts
+                ctx.outgoing, model=upstream_model, timeouts=wiring.timeouts
             )
     except (TaskrouteError, TimeoutError, asyncio.CancelledError) as exc:
         call.failed(_translated(exc, deployment, ctx))
@@ -96,7 +96,7 @@ async def open_stream(
     timeouts = wiring.timeouts
     try:
         provider, upstream_model = wiring.provider(deployment)
-        rest = aiter(provider.stream(ctx.request, model=upstream_model, timeouts=timeouts))
+        rest = aiter(provider.stream(ctx.outgoing, model=upstream_model, timeouts=timeouts))
         async with asyncio.timeout(timeouts.connect + timeouts.first_token + BACKSTOP_GRACE_S):
             async for chunk in rest:
                 held.append(chunk)

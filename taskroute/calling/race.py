@@ -2,7 +2,13 @@
 strong model start together. When the cheap answer arrives first and passes its gates with
 enough confidence, it is returned and the strong call is cancelled (the connection is closed,
 so the provider stops generating); otherwise the strong answer is used. Both calls are
-recorded with what they cost — a cancelled call at least its input tokens."""
+recorded with what they cost — a cancelled call at least its input tokens.
+
+The cheap answer's confidence is `gates.confidence.assess`: a gate's own, else its logprobs
+(asked for upstream), else an estimate from the answer (Anthropic returns no logprobs), graded
+by the race's `judge` model when the policy names one. Its `race_confidence` verdict says how
+sure it was and which signal decided, won or lost; the context keeps it for the request's
+record (`race_confidence`, `confidence_source`)."""
 
 from __future__ import annotations
 
@@ -15,7 +21,8 @@ from taskroute.calling.context import Answer, CallContext
 from taskroute.calling.hedge import cancel_and_wait
 from taskroute.exceptions import ConfigError, UpstreamError
 from taskroute.gates.base import Gate
-from taskroute.gates.runner import confidence, passed, run_gates
+from taskroute.gates.confidence import Confidence, assess, graded
+from taskroute.gates.runner import passed, run_gates
 from taskroute.policy.model import RaceSpec
 from taskroute.records import GateVerdict
 
@@ -29,9 +36,11 @@ class RaceOutcome:
 
 
 async def race(
-    ctx: CallContext, spec: RaceSpec, ask: Ask[Answer], gates: Sequence[Gate]
+    ctx: CallContext, spec: RaceSpec, ask: Ask[Answer], gates: Sequence[Gate],
+    judge: Gate | None = None,
 ) -> RaceOutcome:
-    cheap = asyncio.ensure_future(_cheap(ctx, spec, ask, gates))
+    """`judge`: the gate that calls the race's judge model, when the policy names one."""
+    cheap = asyncio.ensure_future(_cheap(ctx, spec, ask, gates, judge))
     strong = asyncio.ensure_future(ask(spec.against, "race"))
     try:
         done, _ = await asyncio.wait({cheap, strong}, return_when=asyncio.FIRST_COMPLETED)
@@ -53,7 +62,8 @@ async def race(
 
 
 async def _cheap(
-    ctx: CallContext, spec: RaceSpec, ask: Ask[Answer], gates: Sequence[Gate]
+    ctx: CallContext, spec: RaceSpec, ask: Ask[Answer], gates: Sequence[Gate],
+    judge: Gate | None,
 ) -> Answer | None:
     """The cheap answer when it is good enough, else None; recorded either way."""
     try:
@@ -63,18 +73,28 @@ async def _cheap(
     verdicts: tuple[GateVerdict, ...] = ()
     try:
         verdicts = await run_gates(gates, answer.response, ctx.request)
+        if passed(verdicts) and spec.min_confidence > 0:
+            sure = assess(verdicts, answer.response, ctx.decision.task)
+            if judge is not None and sure.source == "estimate" and (
+                    sure.value >= spec.min_confidence):
+                (graded_by,) = await run_gates((judge,), answer.response, ctx.request)
+                verdicts, sure = (*verdicts, graded_by), graded(sure, graded_by)
+            ctx.confidence = sure
+            verdicts += (_verdict(sure, spec.min_confidence),)
     except asyncio.CancelledError:
         ctx.record_answer(answer, "cancelled", verdicts)
         raise
-    sure = confidence(verdicts, answer.response)
-    unsure = sure is None or sure < spec.min_confidence
-    if passed(verdicts) and spec.min_confidence > 0 and unsure:
-        shown = "unknown" if sure is None else f"{sure:.2f}"
-        verdicts += (GateVerdict("race_confidence", False,
-                                 f"confidence {shown}, needs {spec.min_confidence:.2f}", sure),)
     ok = passed(verdicts)
     ctx.record_answer(answer, "ok" if ok else "rejected", verdicts)
     return answer if ok else None
+
+
+def _verdict(sure: Confidence, needed: float) -> GateVerdict:
+    return GateVerdict(
+        "race_confidence", sure.value >= needed,
+        f"confidence {sure.value:.2f} from {sure.source} ({sure.detail}), needs {needed:.2f}",
+        sure.value,
+    )
 
 
 async def _gated(ctx: CallContext, answer: Answer, gates: Sequence[Gate]) -> bool:

@@ -98,7 +98,10 @@ def print_route(record: RouteRecord, out: TextIO) -> None:
     out.write(f"Route: {decision.task} → {decision.tier} tier; "
               f"answered by {record.answered_by or 'nobody'}")
     if record.race_winner:
-        out.write(f" (the {record.race_winner} model won the race)")
+        sure = "" if record.race_confidence is None else (
+            f"; the cheap answer's confidence {record.race_confidence:.2f} "
+            f"from {record.confidence_source}")
+        out.write(f" (the {record.race_winner} model won the race{sure})")
     out.write(".\n")
     for number, attempt in enumerate(record.attempts, 1):
         out.write(f"  {number}. {attempt_line(attempt)}\n")

@@ -1,8 +1,10 @@
 """`{logprob: {min confidence: 0.8}}`: the model's own confidence, read from the token
 log-probabilities it returned — exp(mean token logprob), the geometric mean of the token
-probabilities. When the provider returned no logprobs the gate passes and says so.
+probabilities. taskroute asks the provider for logprobs whenever a task has this gate
+(`needs_logprobs`, read by `calling/logprobs.py`), whether or not the caller asked; when the
+provider has none to give (Anthropic) the gate passes and says so.
 
-`answer_confidence` is also what the speculative race reads.
+`answer_confidence` is also what the speculative race reads (`gates/confidence.py`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def answer_confidence(answer: ChatResponse) -> float | None:
 
 class LogprobGate:
     name = "logprob"
+    needs_logprobs = True       # the call path asks the provider for them
 
     def __init__(self, min_confidence: float) -> None:
         self.min_confidence = min_confidence

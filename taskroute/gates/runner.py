@@ -6,7 +6,6 @@ import inspect
 from collections.abc import Sequence
 
 from taskroute.gates.base import Gate
-from taskroute.gates.logprob import answer_confidence
 from taskroute.records import GateVerdict
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse
@@ -47,11 +46,3 @@ async def _one(gate: Gate, answer: ChatResponse, request: ChatRequest) -> GateVe
 def passed(verdicts: Sequence[GateVerdict]) -> bool:
     return all(v.passed for v in verdicts)
 
-
-def confidence(verdicts: Sequence[GateVerdict], answer: ChatResponse) -> float | None:
-    """How sure the answer is: the lowest confidence a gate reported, else the answer's
-    log-probability confidence, else None (unknown)."""
-    reported = [v.confidence for v in verdicts if v.confidence is not None]
-    if reported:
-        return min(reported)
-    return answer_confidence(answer)

@@ -278,12 +278,13 @@ def _race(
 ) -> RaceSpec | None:
     if not node.is_mapping():
         return RaceSpec(tiers[-1].model, 0.0) if node.boolean() else None
-    f = node.fields(("against", "min confidence"))
+    f = node.fields(("against", "min confidence", "judge"))
     against = _resolve_model(f["against"], models, tier_names, tiers) if "against" in f else (
         tiers[-1].model
     )
     conf = f["min confidence"].number(low=0, high=1) if "min confidence" in f else 0.0
-    return RaceSpec(against=against, min_confidence=conf)
+    judge = _resolve_model(f["judge"], models, tier_names, tiers) if "judge" in f else None
+    return RaceSpec(against=against, min_confidence=conf, judge=judge)
 
 
 def _gates(node: Node) -> tuple[GateSpec, ...]:

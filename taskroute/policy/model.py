@@ -74,6 +74,7 @@ class GateSpec:
 class RaceSpec:
     against: str            # the strong model raced against the first pick
     min_confidence: float   # the cheap answer wins only at or above this confidence
+    judge: str | None = None  # a model grading the cheap answer when it has no logprobs
 
 
 @dataclass(frozen=True, slots=True)

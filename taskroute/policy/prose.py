@@ -54,7 +54,9 @@ def describe_policy(policy: Policy) -> str:
         if task.race is not None:
             sentence += (
                 f" It races {tier.model} against {task.race.against} and keeps the cheap answer "
-                f"when it passes with at least {task.race.min_confidence:.0%} confidence."
+                f"when it passes with at least {task.race.min_confidence:.0%} confidence"
+                + (f" ({task.race.judge} grades it when it has no logprobs)."
+                   if task.race.judge else ".")
             )
         if task.router is not None:
             sentence += f" A learned router ({task.router.file}) picks its first model."

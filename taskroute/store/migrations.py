@@ -124,6 +124,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX attempts_status ON attempts (request_id, status)
         """,
     ),
+    (   # how sure a race's cheap answer was, and what said so (gate:<name>, logprobs, estimate)
+        "0004_race_confidence",
+        """
+        ALTER TABLE requests ADD COLUMN race_confidence REAL;
+        ALTER TABLE requests ADD COLUMN confidence_source TEXT
+        """,
+    ),
     (
         "0006_refused_requests",
         """

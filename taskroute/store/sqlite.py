@@ -46,7 +46,7 @@ REQUEST_COLUMNS = (
     "task_source", "task_confidence", "tier", "model", "answered_by", "routed", "escalated",
     "race_winner", "estimated_cost_usd", "cost_usd", "input_tokens", "output_tokens",
     "latency_s", "first_token_s", "user", "session_id", "api_key_id", "decision", "prompt",
-    "answer", "variant",
+    "answer", "variant", "race_confidence", "confidence_source",
 )
 _INSERT_REQUEST = (
     f"INSERT OR REPLACE INTO requests ({', '.join(REQUEST_COLUMNS)}) "
@@ -273,7 +273,7 @@ def request_row(entry: LogEntry) -> tuple[Any, ...]:
         sum(a.output_tokens for a in record.attempts),
         record.latency_s, record.first_token_s, entry.user, entry.session_id, entry.api_key_id,
         msgspec.json.encode(decision.to_dict()).decode(), entry.prompt, entry.answer,
-        entry.variant,
+        entry.variant, record.race_confidence, record.confidence_source,
     )
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from taskroute.cli.ask import print_route
 from taskroute.cli.main import main
 from taskroute.providers.simulated import SimulatedUpstream
+from taskroute.records import RouteRecord
+from taskroute.request import ChatRequest
+from taskroute.router import Router
 
 POLICY = """
 providers:
@@ -98,3 +103,11 @@ def test_a_failed_chain_is_the_first_cause_and_a_count(
     assert main(["ask", "hello", "--policy", policy, "--json"]) == 1
     body = json.loads(capsys.readouterr().out)
     assert len(body["route"]["attempts"]) == 2 and "sim/large" in body["error"]
+
+
+def test_the_route_line_says_how_sure_the_race_was_and_what_said_so() -> None:
+    decision = Router.default(classifier=False).decide(ChatRequest.from_prompt("hi"))
+    out = io.StringIO()
+    print_route(RouteRecord("r", decision, answered_by=decision.model, race_winner="cheap",
+                            race_confidence=0.95, confidence_source="estimate"), out)
+    assert "won the race; the cheap answer's confidence 0.95 from estimate" in out.getvalue()

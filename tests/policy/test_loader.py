@@ -168,3 +168,13 @@ def test_unreadable_file(tmp_path: Path) -> None:
     empty.write_text("")
     with pytest.raises(PolicyError, match="empty"):
         load_policy(empty)
+
+
+def test_a_race_may_name_a_judge_model_which_must_be_declared() -> None:
+    raced = MINIMAL.replace("  chat: fast", "  chat: {tier: fast, race: {against: strong, "
+                            "min confidence: 0.9, judge: openai/small}}")
+    race = parse_policy(raced, file="p.yaml").tasks["chat"].race
+    assert race is not None and race.judge == "openai/small" and race.against == "openai/big"
+    assert "openai/small grades it" in describe_policy(parse_policy(raced, file="p.yaml"))
+    error = error_of(raced.replace("judge: openai/small", "judge: nobody/here"))
+    assert "nobody/here" in str(error) and "p.yaml:" in str(error)
