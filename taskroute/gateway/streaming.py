@@ -22,7 +22,7 @@ from taskroute.gateway.context import (
 from taskroute.gateway.errors import error_event
 from taskroute.records import Api, RequestContext, RouteRecord
 from taskroute.request import ChatRequest
-from taskroute.response import StreamChunk
+from taskroute.response import StreamChunk, complete_chunk
 
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                 "X-Accel-Buffering": "no"}
@@ -61,7 +61,7 @@ async def stream_openai(
             else:
                 data = {k: v for k, v in data.items() if k != "usage"}
         data["model"] = state["model"]
-        state.setdefault("id", data.get("id"))
+        complete_chunk(data, fallback_id=state.setdefault("id", data.get("id") or request_id))
         yield b"data: " + msgspec.json.encode(data) + b"\n\n"
 
     return await run_stream(request, gateway, router, chat, context, frames, state)
