@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from taskroute.decision import Decision
-from taskroute.response import ChatResponse
+from taskroute.response import ChatResponse, Usage
 
 # Who asked: one of the gateway's client APIs, or the library itself.
 Api = Literal["openai", "anthropic", "library"]
@@ -26,6 +26,23 @@ class GateVerdict:
 
 
 @dataclass(frozen=True, slots=True)
+class Tokens:
+    """One call's tokens by kind. `input` counts every input token, the cached and
+    cache-written ones included; `output` counts the reasoning ones."""
+
+    input: int = 0
+    output: int = 0
+    cached_input: int = 0           # read from the prompt cache (cheaper)
+    cache_write: int = 0            # written to the prompt cache (Anthropic: dearer)
+    reasoning: int = 0              # spent thinking, part of `output`
+
+    @classmethod
+    def of(cls, usage: Usage) -> Tokens:
+        return cls(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens,
+                   usage.cache_write_tokens, usage.reasoning_tokens)
+
+
+@dataclass(frozen=True, slots=True)
 class Attempt:
     model: str                      # the policy's model id (provider/model)
     deployment: str                 # the deployment actually called (differs on failover)
@@ -34,11 +51,19 @@ class Attempt:
     started_at: float               # unix seconds
     latency_s: float
     first_token_s: float | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
+    input_tokens: int = 0           # every input token, cached ones included
+    output_tokens: int = 0          # reasoning ones included
     cost_usd: float = 0.0
     verdicts: tuple[GateVerdict, ...] = ()
     error: str | None = None        # exception class and message; never a key
+    cached_input_tokens: int = 0    # of input_tokens, read from the prompt cache
+    cache_write_tokens: int = 0     # of input_tokens, written to the prompt cache
+    reasoning_tokens: int = 0       # of output_tokens, spent reasoning
+
+    @property
+    def tokens(self) -> Tokens:
+        return Tokens(self.input_tokens, self.output_tokens, self.cached_input_tokens,
+                      self.cache_write_tokens, self.reasoning_tokens)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +91,12 @@ class RouteRecord:
         return sum(a.cost_usd + sum(v.cost_usd for v in a.verdicts) for a in self.attempts)
 
     @property
+    def tokens(self) -> Tokens:
+        """Every attempt's tokens, summed by kind."""
+        kinds = [a.tokens for a in self.attempts]
+        return Tokens(*(sum(getattr(t, name) for t in kinds) for name in _TOKEN_KINDS))
+
+    @property
     def escalated(self) -> bool:
         return (self.answered_by is not None and self.answered_by != self.decision.model) or any(
             a.role == "escalation" for a in self.attempts
@@ -86,6 +117,9 @@ class RouteRecord:
             "total_cost_usd": self.total_cost_usd,
             "started_at": self.started_at,
         }
+
+
+_TOKEN_KINDS = ("input", "output", "cached_input", "cache_write", "reasoning")
 
 
 @dataclass(slots=True)

@@ -4,8 +4,10 @@ whole answer (a race's winner) is replayed to a streaming caller as chunks."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
+from taskroute.records import Tokens
 from taskroute.response import ChatResponse, Choice, ResponseMessage, StreamChunk, Usage
 from taskroute.signals import estimate_tokens
 
@@ -14,8 +16,8 @@ def carries_output(chunk: StreamChunk) -> bool:
     """Does this chunk give the caller something (text, a tool call, the end)? A bare role
     announcement does not: until a chunk does, the call can still escalate unseen."""
     data = chunk.data
-    if data.get("usage"):
-        return True
+    if data.get("usage") and not data.get("choices"):
+        return True  # the usage at the end (a first chunk may carry the input count alone)
     for choice in data.get("choices") or []:
         delta = choice.get("delta") or {}
         if delta.get("content") or delta.get("tool_calls") or delta.get("refusal"):
@@ -91,11 +93,7 @@ def response_chunks(response: ChatResponse) -> list[StreamChunk]:
         ]}),
     ]
     if response.usage is not None:
-        chunks.append(StreamChunk({**base, "choices": [], "usage": {
-            "prompt_tokens": response.usage.prompt_tokens,
-            "completion_tokens": response.usage.completion_tokens,
-            "total_tokens": response.usage.total_tokens,
-        }}))
+        chunks.append(StreamChunk({**base, "choices": [], "usage": response.usage.to_dict()}))
     return chunks
 
 
@@ -120,8 +118,13 @@ class Tally:
         self.usage = chunk.usage or self.usage
         self.finish_reason = chunk.finish_reason or self.finish_reason
 
-    def tokens(self, input_estimate: int) -> tuple[int, int]:
-        """(input, output) tokens: the stream's reported usage, else estimates."""
-        if self.usage is not None and (self.usage.prompt_tokens or self.usage.completion_tokens):
-            return self.usage.prompt_tokens, self.usage.completion_tokens
-        return input_estimate, estimate_tokens("".join(self.text))
+    def tokens(self, input_estimate: int) -> Tokens:
+        """The stream's tokens: its reported usage, else estimates (the output estimated too
+        when usage arrived before the answer, as Anthropic's input count does)."""
+        usage = self.usage
+        if usage is None or not (usage.prompt_tokens or usage.completion_tokens):
+            return Tokens(input_estimate, estimate_tokens("".join(self.text)))
+        tokens = Tokens.of(usage)
+        if not usage.completion_tokens and any(self.text):
+            tokens = replace(tokens, output=estimate_tokens("".join(self.text)))
+        return tokens

@@ -97,7 +97,9 @@ async def _stream(
     def frames(chunk: StreamChunk | None) -> Iterable[bytes]:
         events: AnthropicEvents | None = state.get("events")
         if events is None:
-            events = state["events"] = AnthropicEvents(state["model"], "msg_" + request_id[4:])
+            events = state["events"] = AnthropicEvents(
+                state["model"], "msg_" + request_id[4:],
+                input_estimate=state["stream"].decision.signals.input_tokens)
         pairs = events.feed(chunk.data) if chunk is not None else events.finish()
         for kind, data in pairs:
             if kind == "message_stop" and with_explain:

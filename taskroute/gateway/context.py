@@ -102,6 +102,11 @@ def record_headers(record: RouteRecord) -> dict[str, str]:
     headers = decision_headers(decision, record.answered_by or decision.model, record.request_id)
     headers["X-Taskroute-Escalated"] = "true" if record.escalated else "false"
     headers["X-Taskroute-Cost-USD"] = f"{record.total_cost_usd:.8f}"
+    tokens = record.tokens  # every attempt's, by kind (cached input is in input, and so on)
+    for name, value in (("Input", tokens.input), ("Cached-Input", tokens.cached_input),
+                        ("Cache-Write", tokens.cache_write), ("Output", tokens.output),
+                        ("Reasoning", tokens.reasoning)):
+        headers[f"X-Taskroute-{name}-Tokens"] = str(value)
     return headers
 
 

@@ -53,13 +53,13 @@ async def stream_openai(
             yield _DONE
             return
         data = chunk.data
-        if not include_usage and "usage" in data:
+        if "usage" in data and (data.get("choices") or not include_usage):
             if not data.get("choices"):
                 return
-            if data["usage"] is None:  # what OpenAI sends in every chunk but the last
-                del data["usage"]
-            else:
-                data = {k: v for k, v in data.items() if k != "usage"}
+            # OpenAI sends usage in the last chunk only (null in the others when asked for)
+            data = {k: v for k, v in data.items() if k != "usage"}
+            if include_usage:
+                data["usage"] = None
         data["model"] = state["model"]
         complete_chunk(data, fallback_id=state.setdefault("id", data.get("id") or request_id))
         yield b"data: " + msgspec.json.encode(data) + b"\n\n"

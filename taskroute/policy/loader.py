@@ -161,11 +161,10 @@ def _models(node: Node, providers: dict[str, ProviderSpec]) -> dict[str, ModelSp
         if providers and provider not in providers:
             spec.fail(f"unknown provider '{provider}'; declared: {', '.join(providers)}")
         f = spec.fields(("tier", "price", "context", "also at"), required=("tier", "price"))
-        price = f["price"].fields(("input", "output"), required=("input", "output"))
         models[model_id] = ModelSpec(
             id=model_id,
             tier=f["tier"].text(),
-            price=Price(price["input"].number(low=0), price["output"].number(low=0)),
+            price=_price(f["price"]),
             context=f["context"].integer(low=1) if "context" in f else 128_000,
             also_at=tuple(
                 _model_id(item, providers) for item in f["also at"].sequence()
@@ -174,6 +173,17 @@ def _models(node: Node, providers: dict[str, ProviderSpec]) -> dict[str, ModelSp
     if not models:
         node.fail("declare at least one model")
     return models
+
+
+def _price(node: Node) -> Price:
+    """`{input, output, cached input, cache write}`: USD per million tokens."""
+    f = node.fields(("input", "output", "cached input", "cache write"),
+                    required=("input", "output"))
+    return Price(
+        f["input"].number(low=0), f["output"].number(low=0),
+        cached_input=f["cached input"].number(low=0) if "cached input" in f else None,
+        cache_write=f["cache write"].number(low=0) if "cache write" in f else None,
+    )
 
 
 def _tiers(node: Node, models: dict[str, ModelSpec]) -> tuple[TierSpec, ...]:

@@ -166,11 +166,24 @@ def tool_call(call_id: str, name: str, arguments: Any) -> dict[str, Any]:
 
 
 def usage(data: dict[str, Any]) -> Usage:
-    prompt = sum(int(data.get(k) or 0) for k in (
-        "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+    """Anthropic's usage in OpenAI's shape: `prompt_tokens` is every input token (Anthropic's
+    `input_tokens` counts only those after the last cache breakpoint), the cache reads as
+    `prompt_tokens_details.cached_tokens`, the cache writes as `cache_creation_input_tokens`."""
+    read = int(data.get("cache_read_input_tokens") or 0)
+    write = int(data.get("cache_creation_input_tokens") or 0)
+    prompt = int(data.get("input_tokens") or 0) + read + write
     completion = int(data.get("output_tokens") or 0)
     return Usage(prompt_tokens=prompt, completion_tokens=completion,
-                 total_tokens=prompt + completion)
+                 total_tokens=prompt + completion, prompt_tokens_details={"cached_tokens": read},
+                 cache_creation_input_tokens=write)
+
+
+def messages_usage(used: Usage) -> dict[str, int]:
+    """OpenAI-shaped usage as Anthropic's: input after the cache, cache reads and writes."""
+    read, write = used.cached_tokens, used.cache_write_tokens
+    return {"input_tokens": max(used.prompt_tokens - read - write, 0),
+            "cache_creation_input_tokens": write, "cache_read_input_tokens": read,
+            "output_tokens": used.completion_tokens}
 
 
 # -- Anthropic → OpenAI (the gateway's request) -------------------------------------------------
@@ -260,5 +273,5 @@ def to_messages_response(response: ChatResponse) -> dict[str, Any]:
         "type": "message", "role": "assistant", "model": response.model, "content": content,
         "stop_reason": STOP_REASONS.get(response.finish_reason or "stop", "end_turn"),
         "stop_sequence": None,
-        "usage": {"input_tokens": used.prompt_tokens, "output_tokens": used.completion_tokens},
+        "usage": messages_usage(used),
     }

@@ -1,8 +1,11 @@
 """Streams between the two wire formats, one event at a time.
 
 `OpenAIChunks` turns Anthropic's SSE events into OpenAI `chat.completion.chunk` dicts, the last
-carrying usage (the adapter). `AnthropicEvents` turns OpenAI chunks into Anthropic's events
-(the gateway serving `/v1/messages` with `stream: true`).
+carrying usage (the adapter); the first carries the input usage `message_start` announced
+(completion 0), so a gateway serving Anthropic's events can report it up front.
+`AnthropicEvents` turns OpenAI chunks into Anthropic's events (the gateway serving
+`/v1/messages` with `stream: true`): `message_start` reports the input tokens as soon as they
+are known (else the caller's estimate), `message_delta` the final usage, cache counts included.
 """
 
 from __future__ import annotations
@@ -13,7 +16,13 @@ from typing import Any
 import msgspec
 
 from taskroute.exceptions import MalformedResponse, UpstreamStatus
-from taskroute.providers.anthropic_format import FINISH_REASONS, STOP_REASONS
+from taskroute.providers.anthropic_format import (
+    FINISH_REASONS,
+    STOP_REASONS,
+    messages_usage,
+    usage,
+)
+from taskroute.response import Usage
 
 ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401,
                 "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
@@ -25,7 +34,7 @@ class OpenAIChunks:
 
     def __init__(self, model: str) -> None:
         self.model, self.id, self.created = model, "", int(time.time())
-        self.input_tokens = self.output_tokens = 0
+        self._usage: dict[str, Any] = {}    # Anthropic's latest counts, key by key
         self.finish: str | None = None
         self.done = False
         self._tools: dict[int, int] = {}   # content block index → tool call index
@@ -36,7 +45,10 @@ class OpenAIChunks:
             message = data["message"]
             self.id, self.model = str(message.get("id", "")), str(message.get("model", self.model))
             self._count(message.get("usage") or {})
-            return [self._chunk({"role": "assistant", "content": ""})]
+            first = self._chunk({"role": "assistant", "content": ""})
+            first["usage"] = {**usage(self._usage).to_dict(), "completion_tokens": 0}
+            first["usage"]["total_tokens"] = first["usage"]["prompt_tokens"]
+            return [first]
         if kind == "content_block_start":
             block = data["content_block"]
             if block.get("type") == "tool_use":
@@ -75,12 +87,8 @@ class OpenAIChunks:
         return []  # thinking, signature and citations deltas have no OpenAI counterpart
 
     def _count(self, used: dict[str, Any]) -> None:
-        """Anthropic's usage counts are cumulative: the latest value wins."""
-        if used.get("input_tokens") is not None:
-            self.input_tokens = sum(int(used.get(k) or 0) for k in (
-                "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
-        if used.get("output_tokens") is not None:
-            self.output_tokens = int(used["output_tokens"])
+        """Anthropic's usage counts are cumulative: the latest value of each wins."""
+        self._usage.update({k: v for k, v in used.items() if isinstance(v, int)})
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
@@ -88,29 +96,26 @@ class OpenAIChunks:
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
     def _usage_chunk(self) -> dict[str, Any]:
-        usage = {"prompt_tokens": self.input_tokens, "completion_tokens": self.output_tokens,
-                 "total_tokens": self.input_tokens + self.output_tokens}
         return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                "model": self.model, "choices": [], "usage": usage}
+                "model": self.model, "choices": [], "usage": usage(self._usage).to_dict()}
 
 
 class AnthropicEvents:
     """OpenAI chunks in, Anthropic `(event, data)` pairs out; call `finish()` after the last."""
 
-    def __init__(self, model: str, message_id: str) -> None:
+    def __init__(self, model: str, message_id: str, *, input_estimate: int = 0) -> None:
         self.model, self.id = model, message_id
         self._started = False
         self._block: tuple[int, str] | None = None     # (index, "text" | "tool_use")
         self._next_index = 0
         self._tool_blocks: dict[int, int] = {}          # tool call index → block index
         self._stop_reason = "end_turn"
-        self._usage = {"input_tokens": 0, "output_tokens": 0}
+        self._usage = messages_usage(Usage(prompt_tokens=input_estimate))
 
     def feed(self, chunk: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        if chunk.get("usage"):  # the input count may come first (an Anthropic upstream)
+            self._usage = messages_usage(msgspec.convert(chunk["usage"], Usage, strict=False))
         out = self._start()
-        if chunk.get("usage"):
-            self._usage = {"input_tokens": int(chunk["usage"].get("prompt_tokens") or 0),
-                           "output_tokens": int(chunk["usage"].get("completion_tokens") or 0)}
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             if delta.get("content"):
@@ -128,7 +133,7 @@ class AnthropicEvents:
         out = self._start() + self._close()
         out.append(("message_delta", {"type": "message_delta",
                     "delta": {"stop_reason": self._stop_reason, "stop_sequence": None},
-                    "usage": {"output_tokens": self._usage["output_tokens"]}}))
+                    "usage": dict(self._usage)}))
         out.append(("message_stop", {"type": "message_stop"}))
         return out
 

@@ -12,6 +12,7 @@ import asyncio
 import threading
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
 from types import ModuleType, TracebackType
 from typing import Any
 
@@ -24,6 +25,7 @@ import taskroute.providers.simulated.wire_openai as wire_openai
 from taskroute.policy.model import ProviderSpec
 from taskroute.providers.simulated.answers import Answer, Ask, plan
 from taskroute.providers.simulated.behaviours import BehaviourBook
+from taskroute.providers.simulated.cache import PromptCache
 from taskroute.providers.simulated.profiles import INSTANT, Behaviour, ModelProfile
 from taskroute.response import new_id
 
@@ -55,6 +57,7 @@ class SimulatedUpstream(BehaviourBook):
         self.cancelled: Counter[str] = Counter()
         self.last_body: dict[str, dict[str, Any]] = {}
         self.last_headers: dict[str, dict[str, str]] = {}
+        self.prompt_cache = PromptCache()
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -89,6 +92,7 @@ class SimulatedUpstream(BehaviourBook):
             counter.clear()
         self.last_body.clear()
         self.last_headers.clear()
+        self.prompt_cache.clear()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -207,7 +211,7 @@ class SimulatedUpstream(BehaviourBook):
         if behaviour.malformed_body:
             return web.Response(body=b"<html>502 Bad Gateway</html>",
                                 content_type="application/json")
-        answer = plan(ask, profile, behaviour)
+        answer = self._cached(wire, data, ask, plan(ask, profile, behaviour), profile)
         token_delay = behaviour.token_delay_s
         if token_delay is None:
             token_delay = 1 / profile.tokens_per_s if profile.tokens_per_s else 0.0
@@ -222,6 +226,18 @@ class SimulatedUpstream(BehaviourBook):
             return await _drop_body(request, payload)
         self.completed[ask.model] += 1
         return web.Response(body=payload, content_type="application/json")
+
+    def _cached(
+        self, wire: ModuleType, data: dict[str, Any], ask: Ask, answer: Answer,
+        profile: ModelProfile,
+    ) -> Answer:
+        """The answer with its prompt-cache reads and writes, and its reasoning tokens."""
+        read, write = self.prompt_cache.use(ask.model, wire.cache_prefix(data),
+                                            min_tokens=wire.CACHE_MIN_TOKENS)
+        read = min(read, answer.prompt_tokens)
+        write = min(write, answer.prompt_tokens - read) if wire.REPORTS_CACHE_WRITES else 0
+        return replace(answer, cache_read_tokens=read, cache_write_tokens=write,
+                       reasoning_tokens=profile.reasoning_tokens)
 
     async def _stream(
         self, request: web.Request, wire: ModuleType, ask: Ask, answer: Answer,

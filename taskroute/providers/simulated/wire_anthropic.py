@@ -10,10 +10,15 @@ import msgspec
 
 from taskroute.providers.anthropic_format import JSON_INSTRUCTION, SCHEMA_INSTRUCTION
 from taskroute.providers.simulated.answers import Answer, Ask, Tool
+from taskroute.providers.simulated.cache import anthropic_prefix as cache_prefix
 from taskroute.providers.simulated.wire_openai import BadRequest, Frame
 
 _encode = msgspec.json.encode
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+CACHE_MIN_TOKENS = 1            # what a request marks with cache_control is cached
+REPORTS_CACHE_WRITES = True
+__all__ = ["CACHE_MIN_TOKENS", "REPORTS_CACHE_WRITES", "body", "cache_prefix", "error",
+           "frames", "parse"]
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
@@ -80,9 +85,15 @@ def body(ask: Ask, answer: Answer, response_id: str) -> dict[str, Any]:
         "id": response_id.replace("chatcmpl-", "msg_"), "type": "message", "role": "assistant",
         "model": ask.model, "content": _content(answer), "stop_reason": _stop_reason(answer),
         "stop_sequence": answer.stop_sequence,
-        "usage": {"input_tokens": answer.prompt_tokens,
-                  "output_tokens": answer.completion_tokens},
+        "usage": _usage(answer, answer.completion_tokens),
     }
+
+
+def _usage(answer: Answer, output_tokens: int) -> dict[str, Any]:
+    read, write = answer.cache_read_tokens, answer.cache_write_tokens
+    return {"input_tokens": answer.prompt_tokens - read - write,
+            "cache_creation_input_tokens": write, "cache_read_input_tokens": read,
+            "output_tokens": output_tokens}
 
 
 def _event(kind: str, data: dict[str, Any]) -> bytes:
@@ -92,7 +103,7 @@ def _event(kind: str, data: dict[str, Any]) -> bytes:
 def frames(ask: Ask, answer: Answer, response_id: str, include_usage: bool) -> Iterator[Frame]:
     message = {**body(ask, answer, response_id), "content": [], "stop_reason": None,
                "stop_sequence": None}
-    message["usage"] = {"input_tokens": answer.prompt_tokens, "output_tokens": 1}
+    message["usage"] = _usage(answer, 1)
     yield _event("message_start", {"message": message}), False
     index = 0
     if answer.tokens:
