@@ -23,6 +23,7 @@ from taskroute.gateway.context import (
 )
 from taskroute.providers.anthropic_format import from_messages_request, to_messages_response
 from taskroute.providers.anthropic_stream import AnthropicEvents, sse_event
+from taskroute.providers.vendor_fields import forwarded_headers
 from taskroute.records import RequestContext
 from taskroute.request import ChatRequest
 from taskroute.response import StreamChunk
@@ -31,7 +32,7 @@ from taskroute.response import StreamChunk
 async def messages(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     body = await read_json(request, gateway.settings.max_body_bytes)
-    chat = to_chat_request(body)
+    chat = to_chat_request(body).with_upstream_headers(forwarded_headers(request.headers))
     context = request_context(request, "anthropic")
     async with gateway.routers.lease() as router:  # held to the end, streams included
         if chat.stream:

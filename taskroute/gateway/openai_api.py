@@ -22,6 +22,7 @@ from taskroute.gateway.context import (
     request_context,
     wants_explain,
 )
+from taskroute.providers.vendor_fields import forwarded_headers
 from taskroute.request import ChatRequest
 
 _JSON = "application/json"
@@ -30,6 +31,7 @@ _JSON = "application/json"
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     chat = ChatRequest.from_dict(await read_json(request, gateway.settings.max_body_bytes))
+    chat = chat.with_upstream_headers(forwarded_headers(request.headers))
     context = request_context(request, "openai")
     async with gateway.routers.lease() as router:  # held to the end, streams included
         if chat.stream:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from taskroute.providers.vendor_fields import WRAPPED, wrap
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, Choice, ResponseMessage, Usage, new_id
 
@@ -37,29 +38,40 @@ def to_messages_request(
     if system:
         body["system"] = system
     if request.tools:
-        body["tools"] = [_tool(t) for t in request.tools if t.get("type", "function") == "function"]
+        body["tools"] = [_tool(t) for t in request.tools
+                         if t.get("type", "function") in ("function", WRAPPED)]
     choice = _tool_choice(request.tool_choice, request.extra.get("parallel_tool_calls"))
     if choice and request.tools:
         body["tool_choice"] = choice
     if request.temperature is not None:
         body["temperature"] = min(request.temperature, 1.0)  # OpenAI allows 0-2, Anthropic 0-1
-    stop = request.extra.get("stop")
+    stop = request.extra.get("stop") or request.extra.get("stop_sequences")
     if stop:
         body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
-    if request.extra.get("top_p") is not None:
-        body["top_p"] = request.extra["top_p"]
-    if request.user:
-        body["metadata"] = {"user_id": request.user}
+    for name in ("top_p", "top_k", "thinking"):  # Anthropic's own ride in extra (vendor_fields)
+        if request.extra.get(name) is not None:
+            body[name] = request.extra[name]
+    user = request.user or request.meta("user_id")
+    if user:
+        body["metadata"] = {"user_id": user}
     return body
 
 
-def _system(request: ChatRequest) -> str:
-    parts = [m.text for m in request.messages if m.role in ("system", "developer") and m.text]
+def _system(request: ChatRequest) -> str | list[Block]:
+    """The system prompt: a string, or blocks when a part carries more than text (a
+    `cache_control` breakpoint)."""
+    blocks: list[Block] = []
+    for message in request.messages:
+        if message.role in ("system", "developer"):
+            blocks += [b for b in _content_blocks(message.content) if b.get("text") != ""]
     if request.format_kind != "text":
-        parts.append(JSON_INSTRUCTION)
+        blocks.append({"type": "text", "text": JSON_INSTRUCTION})
         if request.json_schema is not None:
-            parts.append(SCHEMA_INSTRUCTION + json.dumps(request.json_schema))
-    return "\n\n".join(parts)
+            blocks.append({"type": "text",
+                           "text": SCHEMA_INSTRUCTION + json.dumps(request.json_schema)})
+    if any(b.keys() != {"type", "text"} or b["type"] != "text" for b in blocks):
+        return blocks
+    return "\n\n".join(b["text"] for b in blocks)
 
 
 def _turns(request: ChatRequest) -> list[dict[str, Any]]:
@@ -68,8 +80,8 @@ def _turns(request: ChatRequest) -> list[dict[str, Any]]:
         if message.role in ("system", "developer"):
             continue
         if message.role in ("tool", "function"):
-            role, blocks = "user", [{"type": "tool_result", "tool_use_id": message.tool_call_id
-                                     or "", "content": message.text}]
+            role, blocks = "user", [_tool_result(message.tool_call_id, message.content,
+                                                 message.text)]
         else:
             role = "assistant" if message.role == "assistant" else "user"
             blocks = _content_blocks(message.content)
@@ -89,11 +101,32 @@ def _content_blocks(content: str | list[dict[str, Any]] | None) -> list[Block]:
     blocks: list[Block] = []
     for part in content:
         kind = part.get("type")
+        if kind == WRAPPED:               # an Anthropic block kept whole (vendor_fields)
+            blocks.append(part["block"])
+            continue
         if kind == "text":
-            blocks.append({"type": "text", "text": part.get("text", "")})
+            block = {"type": "text", "text": part.get("text", "")}
         elif kind == "image_url":
-            blocks.append(_image(part.get("image_url") or {}))
+            block = _image(part.get("image_url") or {})
+        else:                             # a type the translator does not know: as sent
+            blocks.append(part)
+            continue
+        if part.get("cache_control"):
+            block["cache_control"] = part["cache_control"]
+        blocks.append(block)
     return blocks
+
+
+def _tool_result(call_id: str | None, content: Any, text: str) -> Block:
+    parts = content if isinstance(content, list) else []
+    for part in parts:
+        if part.get("type") == WRAPPED and part["block"].get("type") == "tool_result":
+            return dict(part["block"])    # the client's own block, whole
+    block: Block = {"type": "tool_result", "tool_use_id": call_id or "", "content": text}
+    marks = [p["cache_control"] for p in parts if p.get("cache_control")]
+    if marks:
+        block["cache_control"] = marks[-1]
+    return block
 
 
 def _image(image: dict[str, Any]) -> Block:
@@ -116,12 +149,16 @@ def _tool_use(call: dict[str, Any]) -> Block:
 
 
 def _tool(tool: dict[str, Any]) -> Block:
+    if tool.get("type") == WRAPPED:
+        return dict(tool["block"])
     function = tool.get("function") or {}
     converted: Block = {"name": function.get("name", ""),
                         "input_schema": function.get("parameters")
                         or {"type": "object", "properties": {}}}
     if function.get("description"):
         converted["description"] = function["description"]
+    if tool.get("cache_control"):
+        converted["cache_control"] = tool["cache_control"]
     return converted
 
 
@@ -193,22 +230,19 @@ def from_messages_request(body: dict[str, Any]) -> ChatRequest:
     messages: list[dict[str, Any]] = []
     system = body.get("system")
     if system:
-        text = system if isinstance(system, str) else "\n".join(
-            b.get("text", "") for b in system if isinstance(b, dict))
-        messages.append({"role": "system", "content": text})
+        messages.append({"role": "system", "content": _system_content(system)})
     for turn in body.get("messages") or []:
         messages.extend(_openai_messages(turn))
     fields: dict[str, Any] = {"messages": messages, "model": body.get("model", "auto")}
     if body.get("max_tokens") is not None:
         fields["max_tokens"] = body["max_tokens"]
     for name, target in (("temperature", "temperature"), ("top_p", "top_p"),
-                         ("stop_sequences", "stop"), ("stream", "stream")):
+                         ("stop_sequences", "stop"), ("stream", "stream"), ("top_k", "top_k"),
+                         ("thinking", "thinking")):
         if body.get(name) is not None:
             fields[target] = body[name]
     if body.get("tools"):
-        fields["tools"] = [{"type": "function", "function": {
-            "name": t.get("name"), "description": t.get("description", ""),
-            "parameters": t.get("input_schema") or {}}} for t in body["tools"]]
+        fields["tools"] = [_function_tool(t) for t in body["tools"]]
     choice = body.get("tool_choice")
     if isinstance(choice, dict):
         fields["tool_choice"] = {"auto": "auto", "any": "required", "none": "none"}.get(
@@ -217,6 +251,42 @@ def from_messages_request(body: dict[str, Any]) -> ChatRequest:
     if user:
         fields["user"] = user
     return ChatRequest.from_dict(fields)
+
+
+def _system_content(system: Any) -> str | list[dict[str, Any]]:
+    """A system string, or its blocks as parts when one carries more than text."""
+    if isinstance(system, str):
+        return system
+    blocks = [b for b in system if isinstance(b, dict)]
+    if all(b.keys() <= {"type", "text"} and b.get("type") == "text" for b in blocks):
+        return "\n".join(b.get("text", "") for b in blocks)
+    return [_part(b) if b.get("type") == "text" else wrap(b) for b in blocks]
+
+
+def _function_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """A client tool as an OpenAI function; a server tool (web search, bash, ...) whole."""
+    if tool.get("type") not in (None, "custom"):
+        return wrap(tool)
+    converted: dict[str, Any] = {"type": "function", "function": {
+        "name": tool.get("name"), "description": tool.get("description", ""),
+        "parameters": tool.get("input_schema") or {}}}
+    if tool.get("cache_control"):
+        converted["cache_control"] = tool["cache_control"]
+    return converted
+
+
+def _part(block: dict[str, Any]) -> dict[str, Any]:
+    """A text or image block as an OpenAI content part, its `cache_control` kept."""
+    if block.get("type") == "image":
+        source = block.get("source") or {}
+        url = source.get("url") or (
+            f"data:{source.get('media_type')};base64,{source.get('data')}")
+        part: dict[str, Any] = {"type": "image_url", "image_url": {"url": url}}
+    else:
+        part = {"type": "text", "text": block.get("text", "")}
+    if block.get("cache_control"):
+        part["cache_control"] = block["cache_control"]
+    return part
 
 
 def _openai_messages(turn: dict[str, Any]) -> list[dict[str, Any]]:
@@ -228,27 +298,37 @@ def _openai_messages(turn: dict[str, Any]) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
     for block in content or []:
         kind = block.get("type")
-        if kind == "text":
-            parts.append({"type": "text", "text": block.get("text", "")})
-        elif kind == "image":
-            source = block.get("source") or {}
-            url = source.get("url") or (
-                f"data:{source.get('media_type')};base64,{source.get('data')}")
-            parts.append({"type": "image_url", "image_url": {"url": url}})
+        if kind in ("text", "image"):
+            parts.append(_part(block))
         elif kind == "tool_use":
             calls.append(tool_call(block.get("id", ""), block.get("name", ""),
                                    block.get("input") or {}))
         elif kind == "tool_result":
-            out.append({"role": "tool", "tool_call_id": block.get("tool_use_id", ""),
-                        "content": _result_text(block.get("content"))})
+            out.append(_tool_message(block))
+        else:  # document, thinking, search results, ...: kept whole for Anthropic upstreams
+            parts.append(wrap(block))
     if parts or calls:
         message: dict[str, Any] = {"role": role}
-        only_text = all(p["type"] == "text" for p in parts)
+        only_text = all(p["type"] == "text" and p.keys() == {"type", "text"} for p in parts)
         message["content"] = "".join(p["text"] for p in parts) if only_text else parts
         if calls:
             message["tool_calls"] = calls
         out.append(message)
     return out
+
+
+def _tool_message(block: dict[str, Any]) -> dict[str, Any]:
+    """A tool result as a tool message; one with more than text (images, `is_error`,
+    `cache_control`) also keeps its block whole for an Anthropic upstream."""
+    text = _result_text(block.get("content"))
+    message: dict[str, Any] = {"role": "tool", "tool_call_id": block.get("tool_use_id", ""),
+                               "content": text}
+    content = block.get("content")
+    plain = isinstance(content, str) or all(
+        isinstance(b, dict) and b.keys() <= {"type", "text"} for b in content or [])
+    if not plain or block.keys() - {"type", "tool_use_id", "content"}:
+        message["content"] = [{"type": "text", "text": text}, wrap(block)]
+    return message
 
 
 def _result_text(content: Any) -> str:

@@ -29,6 +29,7 @@ from taskroute.providers.errors import Clock, status_error, upstream_errors
 from taskroute.providers.http import HttpClient
 from taskroute.providers.registry import no_options
 from taskroute.providers.sse import EventReader
+from taskroute.providers.vendor_fields import openai_body
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, StreamChunk
 
@@ -109,7 +110,7 @@ class OpenAIProvider:
         return headers
 
     def _body(self, request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
-        body = request.to_dict()
+        body = openai_body(request.to_dict())  # without Anthropic's own fields (vendor_fields)
         body["model"] = model
         if "max_tokens" in body and self._max_tokens_field != "max_tokens":
             body[self._max_tokens_field] = body.pop("max_tokens")

@@ -52,8 +52,8 @@ async def test_openai_cached_and_reasoning_tokens_are_recorded_and_priced(
     gateway: RunningGateway,
 ) -> None:
     gateway.upstream.set_profile("gpt-4.1-mini", ModelProfile(reasoning_tokens=40))
-    messages: list[dict[str, Any]] = [{"role": "system", "content": LONG},
-                                      {"role": "user", "content": "hello there"}]
+    messages: Any = [{"role": "system", "content": LONG},
+                     {"role": "user", "content": "hello there"}]
     async with openai.AsyncOpenAI(base_url=gateway.base_url, api_key="none",
                                   max_retries=0) as c:
         await c.chat.completions.create(model=MINI, messages=messages)      # writes the cache
@@ -114,3 +114,27 @@ async def test_anthropic_cache_reads_and_writes_are_recorded_and_priced(
     rows = await gateway.log_rows("SELECT * FROM attempts ORDER BY started_at")
     assert rows[0]["cache_write_tokens"] > 1000 and rows[0]["cached_input_tokens"] == 0
     assert rows[1]["cached_input_tokens"] > 1000 and rows[1]["cache_write_tokens"] == 0
+
+
+async def test_messages_stream_reports_usage_in_message_start_and_delta(
+    gateway: RunningGateway,
+) -> None:
+    events: list[Any] = []
+    async with anthropic.AsyncAnthropic(base_url=gateway.url, api_key="none",
+                                        max_retries=0) as c:
+        for model in (HAIKU, MINI):   # an Anthropic upstream, then an OpenAI one
+            async with c.messages.stream(
+                model=model, max_tokens=100,
+                messages=[{"role": "user", "content": "hello there, tell me about owls"}],
+            ) as stream:
+                events.append([event async for event in stream])
+    for served in events:
+        start = next(e for e in served if e.type == "message_start")
+        delta = next(e for e in served if e.type == "message_delta")
+        assert start.message.usage.input_tokens > 0
+        assert delta.usage.input_tokens and delta.usage.input_tokens > 0
+        assert delta.usage.output_tokens > 0
+    # an Anthropic upstream's own count is known at the start (an OpenAI one's at the end)
+    start, delta = (next(e for e in events[0] if e.type == kind)
+                    for kind in ("message_start", "message_delta"))
+    assert start.message.usage.input_tokens == delta.usage.input_tokens
