@@ -112,18 +112,32 @@ def _providers(node: Node) -> dict[str, ProviderSpec]:
         base_url = f["base url"].text().rstrip("/")
         if not re.match(r"^https?://", base_url):
             f["base url"].fail(f"expected an http:// or https:// URL, got {base_url!r}")
-        headers = {k: v.text() for k, v in f["headers"].items()} if "headers" in f else {}
+        headers, header_env = _headers(f["headers"]) if "headers" in f else ({}, {})
         providers[name] = ProviderSpec(
             name=name,
             api=_registered(f["api"], PROVIDERS) if "api" in f else "openai",
             base_url=base_url,
             api_key_env=f["api key env"].text() if "api key env" in f else None,
             headers=MappingProxyType(headers),
+            header_env=MappingProxyType(header_env),
             simulated=f["simulated"].boolean() if "simulated" in f else False,
             options=_options(f["options"]) if "options" in f else MappingProxyType({}),
             line=spec.line,
         )
     return providers
+
+
+def _headers(node: Node) -> tuple[dict[str, str], dict[str, str]]:
+    """Fixed header values, and those read from the environment (`api-key: {env: AZURE_KEY}`,
+    so a key is never written in the policy)."""
+    fixed: dict[str, str] = {}
+    from_env: dict[str, str] = {}
+    for name, value in node.items():
+        if value.is_mapping():
+            from_env[name] = value.fields(("env",), required=("env",))["env"].text()
+        else:
+            fixed[name] = value.text()
+    return fixed, from_env
 
 
 def _registered(node: Node, registry: Registry) -> str:

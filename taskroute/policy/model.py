@@ -49,6 +49,8 @@ class ProviderSpec:
     base_url: str
     api_key_env: str | None = None
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    header_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # ^ header name → the environment variable holding its value (a key: never in the file)
     simulated: bool = False
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     # ^ the kind's own settings, passed through to its factory (built-ins take none)

@@ -91,7 +91,7 @@ class AnthropicProvider:
                 response.close()  # a consumer that stops early hangs up: the upstream stops too
 
     def _headers(self, request: ChatRequest) -> dict[str, str]:
-        fixed = self._http.spec.headers
+        fixed = self._http.headers()
         headers = {"Content-Type": "application/json", "Accept": "application/json",
                    "anthropic-version": API_VERSION, **fixed}
         # the client's anthropic-beta, after the policy's own (vendor_fields)

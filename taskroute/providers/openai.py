@@ -66,7 +66,7 @@ class OpenAIProvider:
         headers, body = self._headers(), self._body(request, model, stream=False)
         clock = Clock(timeouts)
         with upstream_errors(self.name, model, clock, self._http.redact):
-            response = await self._http.post("/chat/completions", body, headers, clock)
+            response = await self._http.post(self.path(model), body, headers, clock)
             try:
                 raw = await self._http.read(response, clock)
             finally:
@@ -85,7 +85,7 @@ class OpenAIProvider:
     ) -> aiohttp.ClientResponse:
         """Send a streamed request; the response once its headers show an event stream."""
         headers, body = self._headers(), self._body(request, model, stream=True)
-        response = await self._http.post("/chat/completions", body, headers, clock)
+        response = await self._http.post(self.path(model), body, headers, clock)
         try:
             if not 200 <= response.status < 300:
                 raise self._status_error(response, await self._http.read(response, clock), model)
@@ -95,6 +95,10 @@ class OpenAIProvider:
             raise
         return response
 
+    def path(self, model: str) -> str:
+        """Where a model's chat completions are posted, after the base URL (Azure differs)."""
+        return "/chat/completions"
+
     def errors(self, model: str, clock: Clock) -> AbstractContextManager[None]:
         """The block's failures as `UpstreamError`s (see `upstream_errors`)."""
         return upstream_errors(self.name, model, clock, self._http.redact)
@@ -103,7 +107,7 @@ class OpenAIProvider:
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json",
-                   **self._http.spec.headers}
+                   **self._http.headers()}
         key = self._http.key()
         if key is not None:
             headers[self._key_header] = f"{self._key_prefix}{key.reveal()}"

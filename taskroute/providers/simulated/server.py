@@ -1,14 +1,17 @@
 """`SimulatedUpstream`: a stand-in LLM provider on 127.0.0.1, speaking OpenAI and Anthropic.
 
 SIMULATED — no real model is called. It serves `POST /v1/chat/completions` (OpenAI),
-`POST /v1/messages` (Anthropic) and `GET /v1/models`, answers deterministically from the prompt,
-and can be told per model to misbehave (see `Behaviour`). It counts requests, completed answers
-and cancellations (the client went away before the answer was finished) per model.
+`POST /v1/messages` (Anthropic), Azure OpenAI's deployment path (`POST /openai/deployments/
+{deployment}/chat/completions?api-version=...`, the deployment being the model) and
+`GET /v1/models`, answers deterministically from the prompt, and can be told per model to
+misbehave (see `Behaviour`). It counts requests, completed answers and cancellations (the
+client went away before the answer was finished) per model, and caches prompts (`cache.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections import Counter
 from collections.abc import Mapping
@@ -30,6 +33,7 @@ from taskroute.providers.simulated.profiles import INSTANT, Behaviour, ModelProf
 from taskroute.response import new_id
 
 _MALFORMED_EVENT = b"data: {this is not json\n\n"
+_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
 _Gone = (ConnectionResetError, ClientConnectionResetError)
 
 
@@ -100,6 +104,7 @@ class SimulatedUpstream(BehaviourBook):
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._azure)
         app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
@@ -166,6 +171,13 @@ class SimulatedUpstream(BehaviourBook):
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, wire_openai)
 
+    async def _azure(self, request: web.Request) -> web.StreamResponse:
+        version = request.query.get("api-version", "")
+        if not _API_VERSION.fullmatch(version):
+            return _error(wire_openai, 404 if not version else 400,
+                          f"missing or unsupported api-version {version!r}")
+        return await self._serve(request, wire_openai, model=request.match_info["deployment"])
+
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         if "anthropic-version" not in request.headers:
             return _error(wire_anthropic, 400, "anthropic-version: header is required")
@@ -174,14 +186,20 @@ class SimulatedUpstream(BehaviourBook):
     def _authorized(self, request: web.Request) -> bool:
         if self.api_key is None:
             return True
-        given = request.headers.get("x-api-key") or request.headers.get("Authorization", "")
+        given = (request.headers.get("x-api-key") or request.headers.get("api-key")
+                 or request.headers.get("Authorization", ""))
         return given in (self.api_key, f"Bearer {self.api_key}")
 
-    async def _serve(self, request: web.Request, wire: ModuleType) -> web.StreamResponse:
+    async def _serve(
+        self, request: web.Request, wire: ModuleType, model: str | None = None
+    ) -> web.StreamResponse:
+        """`model`: the deployment named in the path (Azure), which the body need not name."""
         if not self._authorized(request):
-            return _error(wire, 401, "invalid x-api-key or bearer token")
+            return _error(wire, 401, "invalid x-api-key, api-key or bearer token")
         try:
             data = msgspec.json.decode(await request.read())
+            if model is not None and isinstance(data, dict):
+                data["model"] = model
             ask: Ask = wire.parse(data)
         except (msgspec.DecodeError, wire_openai.BadRequest, TypeError, KeyError, AttributeError,
                 ValueError) as exc:
