@@ -23,6 +23,7 @@ class Message(msgspec.Struct, frozen=True, omit_defaults=True):
     name: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None  # an Anthropic answer's, sent back
 
     @property
     def text(self) -> str:

@@ -65,6 +65,10 @@ class ResponseMessage(msgspec.Struct):
     content: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     refusal: str | None = None
+    # An Anthropic model's thinking (LiteLLM's names), left out of the JSON when there is none:
+    # as text, and as the blocks themselves (with their signatures, to send back next turn).
+    reasoning_content: str | msgspec.UnsetType | None = msgspec.UNSET
+    thinking_blocks: list[dict[str, Any]] | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class Choice(msgspec.Struct):

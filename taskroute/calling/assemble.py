@@ -20,7 +20,8 @@ def carries_output(chunk: StreamChunk) -> bool:
         return True  # the usage at the end (a first chunk may carry the input count alone)
     for choice in data.get("choices") or []:
         delta = choice.get("delta") or {}
-        if delta.get("content") or delta.get("tool_calls") or delta.get("refusal"):
+        if (delta.get("content") or delta.get("tool_calls") or delta.get("refusal")
+                or delta.get("reasoning_content")):
             return True
         if choice.get("finish_reason"):
             return True
@@ -33,6 +34,8 @@ def assemble(chunks: Sequence[StreamChunk], *, model: str) -> ChatResponse:
     refusal: list[str] = []
     tools: dict[int, dict[str, Any]] = {}
     logprobs: list[Any] = []
+    reasoning: list[str] = []
+    thinking: list[dict[str, Any]] = []
     finish: str | None = None
     usage: Usage | None = None
     first = chunks[0].data if chunks else {}
@@ -44,6 +47,8 @@ def assemble(chunks: Sequence[StreamChunk], *, model: str) -> ChatResponse:
             delta = choice.get("delta") or {}
             text.append(delta.get("content") or "")
             refusal.append(delta.get("refusal") or "")
+            reasoning.append(delta.get("reasoning_content") or "")
+            thinking.extend(delta.get("thinking_blocks") or ())
             for call in delta.get("tool_calls") or []:
                 _merge_tool_call(tools, call)
             logprobs.extend((choice.get("logprobs") or {}).get("content") or [])
@@ -53,6 +58,9 @@ def assemble(chunks: Sequence[StreamChunk], *, model: str) -> ChatResponse:
         tool_calls=[tools[i] for i in sorted(tools)] or None,
         refusal="".join(refusal) or None,
     )
+    if thinking:
+        message.thinking_blocks = thinking
+        message.reasoning_content = "".join(reasoning)
     return ChatResponse(
         model=str(first.get("model") or model),
         choices=[Choice(message=message, finish_reason=finish,
@@ -83,6 +91,9 @@ def response_chunks(response: ChatResponse) -> list[StreamChunk]:
         delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(message.tool_calls)]
     if message.refusal:
         delta["refusal"] = message.refusal
+    if isinstance(message.thinking_blocks, list):
+        delta["reasoning_content"] = message.reasoning_content or ""
+        delta["thinking_blocks"] = message.thinking_blocks
     first: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": None}
     if response.logprobs:
         first["logprobs"] = response.logprobs

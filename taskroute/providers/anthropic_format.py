@@ -25,6 +25,7 @@ FINISH_REASONS = {"end_turn": "stop", "max_tokens": "length", "tool_use": "tool_
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                 "function_call": "tool_use", "content_filter": "refusal"}
 Block = dict[str, Any]
+THINKING_BLOCKS = ("thinking", "redacted_thinking")
 
 
 # -- OpenAI → Anthropic (the adapter's request) -------------------------------------------------
@@ -84,7 +85,7 @@ def _turns(request: ChatRequest) -> list[dict[str, Any]]:
                                                  message.text)]
         else:
             role = "assistant" if message.role == "assistant" else "user"
-            blocks = _content_blocks(message.content)
+            blocks = [*(message.thinking_blocks or ()), *_content_blocks(message.content)]
             blocks += [_tool_use(call) for call in message.tool_calls or []]
         if turns and turns[-1]["role"] == role:
             turns[-1]["content"].extend(blocks)
@@ -189,8 +190,12 @@ def from_messages_response(data: dict[str, Any]) -> ChatResponse:
     text = "".join(b["text"] for b in content if b.get("type") == "text")
     calls = [tool_call(b["id"], b["name"], b.get("input") or {})
              for b in content if b.get("type") == "tool_use"]
+    thinking = [b for b in content if b.get("type") in THINKING_BLOCKS]
     message = ResponseMessage(content=text if text or not calls else None,
                               tool_calls=calls or None)
+    if thinking:
+        message.thinking_blocks = thinking
+        message.reasoning_content = "".join(str(b.get("thinking", "")) for b in thinking)
     finish = FINISH_REASONS.get(str(data.get("stop_reason")), "stop")
     return ChatResponse(model=str(data["model"]), choices=[Choice(message=message,
                         finish_reason=finish)], usage=usage(data.get("usage") or {}),
@@ -342,7 +347,8 @@ def _result_text(content: Any) -> str:
 def to_messages_response(response: ChatResponse) -> dict[str, Any]:
     """A `ChatResponse` in the Messages API's shape."""
     message = response.choices[0].message if response.choices else ResponseMessage()
-    content: list[Block] = []
+    thinking = message.thinking_blocks
+    content: list[Block] = list(thinking) if isinstance(thinking, list) else []
     if message.content:
         content.append({"type": "text", "text": message.content})
     for call in message.tool_calls or []:

@@ -19,6 +19,7 @@ from taskroute.exceptions import MalformedResponse, UpstreamStatus
 from taskroute.providers.anthropic_format import (
     FINISH_REASONS,
     STOP_REASONS,
+    THINKING_BLOCKS,
     messages_usage,
     usage,
 )
@@ -38,6 +39,7 @@ class OpenAIChunks:
         self.finish: str | None = None
         self.done = False
         self._tools: dict[int, int] = {}   # content block index → tool call index
+        self._thinking: dict[int, dict[str, Any]] = {}  # block index → the block so far
 
     def feed(self, kind: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         kind = data.get("type", kind)
@@ -56,8 +58,14 @@ class OpenAIChunks:
                 head = {"index": index, "id": block["id"], "type": "function",
                         "function": {"name": block["name"], "arguments": ""}}
                 return [self._chunk({"tool_calls": [head]})]
+            if block.get("type") in THINKING_BLOCKS:
+                self._thinking[int(data["index"])] = dict(block)
+                return []
             text = block.get("text") or ""
             return [self._chunk({"content": text})] if text else []
+        if kind == "content_block_stop" and int(data.get("index", -1)) in self._thinking:
+            whole = self._thinking.pop(int(data["index"]))
+            return [self._chunk({"thinking_blocks": [whole]})]
         if kind == "content_block_delta":
             return self._delta(int(data["index"]), data["delta"])
         if kind == "message_delta":
@@ -79,12 +87,18 @@ class OpenAIChunks:
         kind = delta.get("type")
         if kind == "text_delta":
             return [self._chunk({"content": delta["text"]})]
+        if kind in ("thinking_delta", "signature_delta") and block in self._thinking:
+            field = "thinking" if kind == "thinking_delta" else "signature"
+            thought = self._thinking[block]
+            thought[field] = str(thought.get(field) or "") + delta[field]
+            return [self._chunk({"reasoning_content": delta["thinking"]})] \
+                if kind == "thinking_delta" else []
         if kind == "input_json_delta":
             if block not in self._tools:
                 raise MalformedResponse("input_json_delta for a block that is not a tool_use")
             call = {"index": self._tools[block], "function": {"arguments": delta["partial_json"]}}
             return [self._chunk({"tool_calls": [call]})]
-        return []  # thinking, signature and citations deltas have no OpenAI counterpart
+        return []  # citations deltas have no OpenAI counterpart
 
     def _count(self, used: dict[str, Any]) -> None:
         """Anthropic's usage counts are cumulative: the latest value of each wins."""
@@ -118,6 +132,14 @@ class AnthropicEvents:
         out = self._start()
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
+            if delta.get("reasoning_content"):
+                out += self._open("thinking", {"type": "thinking", "thinking": ""})
+                out.append(("content_block_delta", {"type": "content_block_delta",
+                            "index": self._block_index(), "delta": {
+                                "type": "thinking_delta",
+                                "thinking": delta["reasoning_content"]}}))
+            for whole in delta.get("thinking_blocks") or []:
+                out += self._thought(whole)
             if delta.get("content"):
                 out += self._open("text", {"type": "text", "text": ""})
                 out.append(("content_block_delta", {"type": "content_block_delta",
@@ -147,12 +169,22 @@ class AnthropicEvents:
         }
         return [("message_start", {"type": "message_start", "message": message})]
 
+    def _thought(self, whole: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """A thinking block has ended: its signature (or, redacted, the block whole)."""
+        if whole.get("type") == "thinking" and self._block and self._block[1] == "thinking":
+            out = [("content_block_delta", {"type": "content_block_delta",
+                    "index": self._block_index(), "delta": {
+                        "type": "signature_delta", "signature": whole.get("signature", "")}})]
+            return out + self._close()
+        out = self._open("whole", whole)
+        return out + self._close()
+
     def _block_index(self) -> int:
         assert self._block is not None
         return self._block[0]
 
     def _open(self, kind: str, block: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-        if self._block is not None and self._block[1] == kind and kind == "text":
+        if self._block is not None and self._block[1] == kind and kind in ("text", "thinking"):
             return []
         out = self._close()
         self._block = (self._next_index, kind)

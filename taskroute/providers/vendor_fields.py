@@ -13,6 +13,11 @@ each adapter keeps the other vendor's out of its request.
   `{"type": "anthropic", "block": {...}}`: the Anthropic adapter unwraps them, the OpenAI
   adapter leaves them out. A part of a type the translator does not know sent by an
   OpenAI-API client is the caller's own and goes to either upstream as it is.
+- **Thinking**: an Anthropic answer's thinking blocks come back on the message as
+  `reasoning_content` (text) and `thinking_blocks` (whole, signed), streamed as
+  `reasoning_content` deltas and each whole block in a `thinking_blocks` delta when it ends;
+  an assistant message sent back with `thinking_blocks` gives them to an Anthropic upstream
+  and not to an OpenAI one.
 - **Client headers meant for an upstream** (`anthropic-beta`) travel in
   `ChatRequest.upstream_headers`, set by the gateway from the client's request and never read
   from the body; each adapter sends only the ones for its vendor (`FORWARDED`).
@@ -64,6 +69,8 @@ def openai_body(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _message(message: dict[str, Any]) -> dict[str, Any]:
+    if "thinking_blocks" in message:
+        message = {k: v for k, v in message.items() if k != "thinking_blocks"}
     content = message.get("content")
     if not isinstance(content, list):
         return message

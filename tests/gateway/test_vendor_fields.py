@@ -141,3 +141,44 @@ def test_server_tools_and_rich_tool_results_round_trip_to_anthropic() -> None:
     assert body["messages"][1]["content"][0] == thinking
     assert body["messages"][2]["content"] == [result]
     assert chat.messages[2].text == "no such city"   # what routing reads of it
+
+
+THOUGHT = {"type": "thinking", "thinking": "Let me think this through.",
+           "signature": "sig-simulated"}     # what the simulated Anthropic upstream thinks
+
+
+async def test_thinking_comes_back_through_the_messages_api(gateway: RunningGateway) -> None:
+    ask: dict[str, Any] = {"model": HAIKU, "max_tokens": 2000, "thinking": THINKING,
+                           "messages": [{"role": "user", "content": "hello there"}]}
+    async with anthropic_client(gateway) as c:
+        message = await c.messages.create(**ask)
+        async with c.messages.stream(**ask) as stream:
+            streamed = await stream.get_final_message()
+    for got in (message, streamed):
+        assert got.content[0].model_dump(exclude_none=True) == THOUGHT
+        assert got.content[1].type == "text"
+
+
+async def test_thinking_comes_back_through_chat_completions_and_goes_upstream_again(
+    gateway: RunningGateway,
+) -> None:
+    question: Any = {"role": "user", "content": "hello there"}
+    async with openai_client(gateway) as c:
+        raw = await c.chat.completions.with_raw_response.create(
+            model=HAIKU, messages=[question], extra_body={"thinking": THINKING})
+        stream = await c.chat.completions.create(
+            model=HAIKU, messages=[question], extra_body={"thinking": THINKING}, stream=True)
+        deltas = [ch.choices[0].delta.model_dump() async for ch in stream if ch.choices]
+        message = raw.parse().choices[0].message.model_dump()
+        assert message["reasoning_content"] == THOUGHT["thinking"]
+        assert message["thinking_blocks"] == [THOUGHT]
+        assert "".join(d.get("reasoning_content") or "" for d in deltas) == THOUGHT["thinking"]
+        assert [b for d in deltas for b in d.get("thinking_blocks") or []] == [THOUGHT]
+        turns: Any = [question, {"role": "assistant", "content": message["content"],
+                                 "thinking_blocks": [THOUGHT]},
+                      {"role": "user", "content": "and then?"}]
+        for model in (HAIKU, MINI):
+            await c.chat.completions.create(model=model, messages=turns,
+                                            extra_body={"thinking": THINKING})
+    assert gateway.upstream.last_body[HAIKU_NAME]["messages"][1]["content"][0] == THOUGHT
+    assert "thinking" not in repr(gateway.upstream.last_body[MINI_NAME])

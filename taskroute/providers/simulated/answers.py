@@ -44,6 +44,7 @@ class Ask:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     logprobs: bool = False
+    thinking: bool = False                       # extended thinking asked for (Anthropic)
 
 
 @dataclass(frozen=True, slots=True)
