@@ -138,3 +138,29 @@ async def test_messages_stream_reports_usage_in_message_start_and_delta(
     start, delta = (next(e for e in events[0] if e.type == kind)
                     for kind in ("message_start", "message_delta"))
     assert start.message.usage.input_tokens == delta.usage.input_tokens
+
+
+@pytest.mark.parametrize("model", [MINI, HAIKU])
+async def test_streamed_cache_reads_are_logged_and_priced(
+    gateway: RunningGateway, model: str,
+) -> None:
+    system: Any = [{"type": "text", "text": LONG, "cache_control": {"type": "ephemeral"}}]
+    messages: Any = [{"role": "system", "content": system},
+                     {"role": "user", "content": "hello there"}]
+    async with openai.AsyncOpenAI(base_url=gateway.base_url, api_key="none",
+                                  max_retries=0) as c:
+        for _ in range(2):
+            stream = await c.chat.completions.create(
+                model=model, messages=messages, stream=True,
+                stream_options={"include_usage": True})
+            chunks = [chunk async for chunk in stream]
+    usage = chunks[-1].usage
+    assert usage is not None and usage.prompt_tokens_details is not None
+    cached = usage.prompt_tokens_details.cached_tokens or 0
+    assert cached > 1000
+    assert all(chunk.usage is None for chunk in chunks[:-1])
+    rows = await gateway.log_rows("SELECT * FROM attempts ORDER BY started_at")
+    assert rows[-1]["cached_input_tokens"] == cached
+    price = load_default_policy().models[model].price
+    assert rows[-1]["cost_usd"] == pytest.approx(price.cost(
+        usage.prompt_tokens, usage.completion_tokens, cached_input_tokens=cached), abs=1e-9)
