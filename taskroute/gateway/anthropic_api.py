@@ -1,5 +1,5 @@
 """`POST /v1/messages`: Anthropic's Messages API, routed like chat completions, so Anthropic SDK
-users get routing too. The shapes are converted by `taskroute.providers.anthropic_format` and
+users get routing too. The shapes are converted by `taskroute.providers.anthropic_inbound` and
 `anthropic_stream` (the same code the Anthropic adapter uses the other way round)."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from taskroute.gateway.context import (
     request_context,
     wants_explain,
 )
-from taskroute.providers.anthropic_format import from_messages_request, to_messages_response
+from taskroute.providers.anthropic_inbound import from_messages_request, to_messages_response
 from taskroute.providers.anthropic_stream import AnthropicEvents, sse_event
 from taskroute.providers.vendor_fields import forwarded_headers
 from taskroute.records import RequestContext

@@ -20,9 +20,9 @@ from taskroute.providers.anthropic_format import (
     FINISH_REASONS,
     STOP_REASONS,
     THINKING_BLOCKS,
-    messages_usage,
     usage,
 )
+from taskroute.providers.anthropic_inbound import messages_usage
 from taskroute.response import Usage
 
 ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401,

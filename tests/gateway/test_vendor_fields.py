@@ -124,7 +124,8 @@ async def test_anthropic_details_do_not_reach_an_openai_upstream(
 
 
 def test_server_tools_and_rich_tool_results_round_trip_to_anthropic() -> None:
-    from taskroute.providers.anthropic_format import from_messages_request, to_messages_request
+    from taskroute.providers.anthropic_format import to_messages_request
+    from taskroute.providers.anthropic_inbound import from_messages_request
 
     search = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
     result = {"type": "tool_result", "tool_use_id": "toolu_1", "is_error": True,

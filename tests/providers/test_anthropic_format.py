@@ -11,11 +11,10 @@ from taskroute.exceptions import UpstreamStatus
 from taskroute.providers.anthropic_format import (
     JSON_INSTRUCTION,
     SCHEMA_INSTRUCTION,
-    from_messages_request,
     from_messages_response,
     to_messages_request,
-    to_messages_response,
 )
+from taskroute.providers.anthropic_inbound import from_messages_request, to_messages_response
 from taskroute.providers.anthropic_stream import AnthropicEvents, OpenAIChunks
 from taskroute.request import ChatRequest
 
