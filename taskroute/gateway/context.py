@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import msgspec
@@ -124,6 +124,7 @@ def explain(record: RouteRecord) -> dict[str, Any]:
         "routed": decision.routed,
         "escalated": record.escalated,
         "cost_usd": record.total_cost_usd,
+        "tokens": asdict(record.tokens),
         "estimated_cost_usd": decision.estimated_cost_usd,
         "reasons": list(decision.reasons),
         "attempts": summarise_attempts(record.attempts),

@@ -115,3 +115,14 @@ async def test_a_base_url_query_stays_after_the_path_for_any_openai_provider(
     finally:
         await provider.aclose()
     assert answer.text and upstream.requests["my-gpt-4o"] == 1
+
+
+def test_a_header_from_the_environment_names_only_its_variable() -> None:
+    spec = parse_policy(policy_text("https://r.openai.azure.com",
+                                    "    headers: {api-key: {env: AZURE_KEY}, X-Team: routing}")
+                        ).providers["azure"]
+    assert dict(spec.header_env) == {"api-key": "AZURE_KEY"}
+    assert dict(spec.headers) == {"X-Team": "routing"}
+    with pytest.raises(PolicyError, match=r"unknown key 'value'; expected one of: env"):
+        parse_policy(policy_text("https://r.openai.azure.com",
+                                 "    headers: {api-key: {value: s3cret}}"))
