@@ -56,5 +56,6 @@ async def test_anthropic_sdk_reads_cache_usage_and_thinking(upstream: SimulatedU
     assert second.usage.cache_read_input_tokens and not second.usage.cache_creation_input_tokens
     for message in (first, second):
         thought = message.content[0]
-        assert thought.type == "thinking" and thought.thinking and thought.signature
+        assert isinstance(thought, anthropic.types.ThinkingBlock)
+        assert thought.thinking and thought.signature
         assert message.content[1].type == "text"
