@@ -50,6 +50,7 @@ class AzureOpenAIProvider(OpenAIProvider):
         super().__init__(replace(spec, base_url=base), env=env, key_header="api-key",
                          key_prefix="")
         self._query = "?" + urlencode(query)
+        self.openai_itself = True   # Azure refuses arguments OpenAI does not know, as OpenAI does
         # A base URL naming one deployment serves every model of this provider from it.
         self._one_deployment = DEPLOYMENTS in url.path
 

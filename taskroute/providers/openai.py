@@ -47,10 +47,8 @@ class OpenAIProvider:
         self._http = HttpClient(spec, env=env)
         self._key_header, self._key_prefix = key_header, key_prefix
         # api.openai.com rejects max_tokens for reasoning models; others may not know the new name
-        self._max_tokens_field = (
-            "max_completion_tokens" if urlsplit(spec.base_url).hostname == "api.openai.com"
-            else "max_tokens"
-        )
+        self.openai_itself = urlsplit(spec.base_url).hostname == "api.openai.com"
+        self._max_tokens_field = "max_completion_tokens" if self.openai_itself else "max_tokens"
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(name={self.name!r}, base_url={self._http.base_url!r})"
@@ -114,7 +112,8 @@ class OpenAIProvider:
         return headers
 
     def _body(self, request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
-        body = openai_body(request.to_dict())  # without Anthropic's own fields (vendor_fields)
+        # without Anthropic's own fields (vendor_fields)
+        body = openai_body(request.to_dict(), openai_itself=self.openai_itself)
         body["model"] = model
         if "max_tokens" in body and self._max_tokens_field != "max_tokens":
             body[self._max_tokens_field] = body.pop("max_tokens")

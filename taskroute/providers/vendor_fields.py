@@ -3,8 +3,10 @@ each adapter keeps the other vendor's out of its request.
 
 - **Anthropic's top-level fields** (`thinking`, `top_k`, `stop_sequences`) ride in
   `ChatRequest.extra` under their own names, whichever API the client used: the Anthropic
-  adapter sends them, the OpenAI adapter drops them (`stop_sequences` becomes `stop` when the
-  request has none).
+  adapter sends them, the OpenAI adapter drops `thinking` and `stop_sequences` (which becomes
+  `stop` when the request has none), and `top_k` too for OpenAI's own API (api.openai.com,
+  Azure), which refuses arguments it does not know; OpenAI-compatible servers (vLLM, llama.cpp,
+  Together...) take `top_k`, so it reaches them as it always did.
 - **`cache_control`** stays on the content part, system part or tool it marks (as LiteLLM
   writes it in OpenAI's shape): the Anthropic adapter puts it on the block it translates that
   part into, the OpenAI adapter removes it.
@@ -29,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 ANTHROPIC_FIELDS = ("thinking", "top_k", "stop_sequences")
+COMPATIBLE_SERVERS_TAKE = ("top_k",)   # ... but not OpenAI's own API
 WRAPPED = "anthropic"   # the part / tool type that carries an Anthropic block whole
 FORWARDED = {"anthropic-beta": "anthropic"}   # client header → the provider kind it is for
 
@@ -55,9 +58,12 @@ def headers_for(kind: str, upstream: Mapping[str, str], fixed: Mapping[str, str]
     return out
 
 
-def openai_body(body: dict[str, Any]) -> dict[str, Any]:
-    """`body` (a chat-completions body) without what only Anthropic understands."""
+def openai_body(body: dict[str, Any], *, openai_itself: bool = True) -> dict[str, Any]:
+    """`body` (a chat-completions body) without what only Anthropic understands
+    (`openai_itself`: for OpenAI's own API, else for a compatible server)."""
     for name in ANTHROPIC_FIELDS:
+        if name in COMPATIBLE_SERVERS_TAKE and not openai_itself:
+            continue
         value = body.pop(name, None)
         if name == "stop_sequences" and value and not body.get("stop"):
             body["stop"] = value

@@ -110,7 +110,8 @@ async def test_anthropic_details_do_not_reach_an_openai_upstream(
     up = gateway.upstream
     body, headers = up.last_body[MINI_NAME], up.last_headers[MINI_NAME]
     assert "anthropic-beta" not in {k.lower() for k in headers}
-    assert not {"thinking", "top_k", "stop_sequences"} & body.keys()
+    assert not {"thinking", "stop_sequences"} & body.keys()
+    assert body["top_k"] == 5      # an OpenAI-compatible server takes it (OpenAI's own: below)
     assert body["stop"] == ["STOP"]
     assert "cache_control" not in repr(body)
     assert body["messages"][1]["content"][0] == DOCUMENT   # the caller's own part, as sent
@@ -119,7 +120,7 @@ async def test_anthropic_details_do_not_reach_an_openai_upstream(
         await ac.messages.create(**messages_body(MINI))
     body = up.last_body[MINI_NAME]
     assert "cache_control" not in repr(body) and "document" not in repr(body)
-    assert not {"thinking", "top_k", "stop_sequences"} & body.keys()
+    assert not {"thinking", "stop_sequences"} & body.keys()
     assert body["messages"][1]["content"] == [{"type": "text", "text": "What bird is it?"}]
 
 
@@ -183,3 +184,17 @@ async def test_thinking_comes_back_through_chat_completions_and_goes_upstream_ag
                                             extra_body={"thinking": THINKING})
     assert gateway.upstream.last_body[HAIKU_NAME]["messages"][1]["content"][0] == THOUGHT
     assert "thinking" not in repr(gateway.upstream.last_body[MINI_NAME])
+
+
+def test_openai_itself_gets_none_of_anthropics_fields() -> None:
+    from taskroute.policy.model import ProviderSpec
+    from taskroute.providers.openai import OpenAIProvider
+    from taskroute.request import ChatRequest
+
+    request = ChatRequest.from_dict({**chat_body(), **ANTHROPIC_EXTRA})
+    for url, itself in (("https://api.openai.com/v1", True), ("http://vllm:8000/v1", False)):
+        provider = OpenAIProvider(ProviderSpec("p", "openai", url))
+        body = provider._body(request, "m", stream=False)
+        assert not {"thinking", "stop_sequences"} & body.keys()
+        assert ("top_k" in body) is not itself
+        assert "cache_control" not in repr(body)
