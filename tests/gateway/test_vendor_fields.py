@@ -102,26 +102,47 @@ async def test_chat_completions_details_reach_an_anthropic_upstream(
     assert_anthropic_details(up.last_body[HAIKU_NAME], up.last_headers[HAIKU_NAME])
 
 
-async def test_anthropic_details_do_not_reach_an_openai_upstream(
+async def test_a_compatible_server_gets_the_callers_body_less_taskroutes_wrappers(
     gateway: RunningGateway,
 ) -> None:
+    """The simulated upstream at 127.0.0.1 is an OpenAI-compatible server, not OpenAI itself
+    (for which see the next test): it gets what the caller sent, as before."""
     async with openai_client(gateway) as c:
         await c.chat.completions.create(model=MINI, extra_body=ANTHROPIC_EXTRA, **chat_body())
     up = gateway.upstream
     body, headers = up.last_body[MINI_NAME], up.last_headers[MINI_NAME]
     assert "anthropic-beta" not in {k.lower() for k in headers}
-    assert not {"thinking", "stop_sequences"} & body.keys()
-    assert body["top_k"] == 5      # an OpenAI-compatible server takes it (OpenAI's own: below)
-    assert body["stop"] == ["STOP"]
-    assert "cache_control" not in repr(body)
-    assert body["messages"][1]["content"][0] == DOCUMENT   # the caller's own part, as sent
+    assert body["top_k"] == 5 and body["messages"][1]["content"][0] == DOCUMENT
 
     async with anthropic_client(gateway) as ac:
         await ac.messages.create(**messages_body(MINI))
     body = up.last_body[MINI_NAME]
-    assert "cache_control" not in repr(body) and "document" not in repr(body)
-    assert not {"thinking", "stop_sequences"} & body.keys()
-    assert body["messages"][1]["content"] == [{"type": "text", "text": "What bird is it?"}]
+    assert "document" not in repr(body)    # a wrapped Anthropic block: never for OpenAI kinds
+    assert body["messages"][1]["content"] == [
+        {"type": "text", "text": "What bird is it?", "cache_control": EPHEMERAL}]
+
+
+def test_openai_itself_gets_none_of_anthropics_details() -> None:
+    from taskroute.policy.model import ProviderSpec
+    from taskroute.providers.anthropic_inbound import from_messages_request
+    from taskroute.providers.openai import OpenAIProvider
+    from taskroute.request import ChatRequest
+
+    chat = chat_body()
+    chat["messages"] += [{"role": "assistant", "content": "An owl.", "thinking_blocks": [
+        {"type": "thinking", "thinking": "Night bird...", "signature": "s"}]},
+        {"role": "user", "content": "Sure?"}]
+    from_chat = ChatRequest.from_dict({**chat, **ANTHROPIC_EXTRA})
+    assert from_chat.messages[2].thinking_blocks
+    messages = {k: v for k, v in messages_body(HAIKU).items() if k != "extra_body"}
+    from_messages = from_messages_request({**messages, "top_k": 5})
+    provider = OpenAIProvider(ProviderSpec("openai", "openai", "https://api.openai.com/v1"))
+    for request in (from_chat, from_messages):
+        body = provider._body(request, "gpt-4.1-mini", stream=False)
+        assert not {"thinking", "stop_sequences", "top_k"} & body.keys()
+        assert body["stop"] == ["STOP"]
+        assert "cache_control" not in repr(body) and "thinking_blocks" not in repr(body)
+    assert "document" not in repr(provider._body(from_messages, "m", stream=False))
 
 
 def test_server_tools_and_rich_tool_results_round_trip_to_anthropic() -> None:
@@ -179,22 +200,6 @@ async def test_thinking_comes_back_through_chat_completions_and_goes_upstream_ag
         turns: Any = [question, {"role": "assistant", "content": message["content"],
                                  "thinking_blocks": [THOUGHT]},
                       {"role": "user", "content": "and then?"}]
-        for model in (HAIKU, MINI):
-            await c.chat.completions.create(model=model, messages=turns,
-                                            extra_body={"thinking": THINKING})
+        await c.chat.completions.create(model=HAIKU, messages=turns,
+                                        extra_body={"thinking": THINKING})
     assert gateway.upstream.last_body[HAIKU_NAME]["messages"][1]["content"][0] == THOUGHT
-    assert "thinking" not in repr(gateway.upstream.last_body[MINI_NAME])
-
-
-def test_openai_itself_gets_none_of_anthropics_fields() -> None:
-    from taskroute.policy.model import ProviderSpec
-    from taskroute.providers.openai import OpenAIProvider
-    from taskroute.request import ChatRequest
-
-    request = ChatRequest.from_dict({**chat_body(), **ANTHROPIC_EXTRA})
-    for url, itself in (("https://api.openai.com/v1", True), ("http://vllm:8000/v1", False)):
-        provider = OpenAIProvider(ProviderSpec("p", "openai", url))
-        body = provider._body(request, "m", stream=False)
-        assert not {"thinking", "stop_sequences"} & body.keys()
-        assert ("top_k" in body) is not itself
-        assert "cache_control" not in repr(body)
