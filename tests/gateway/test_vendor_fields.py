@@ -203,3 +203,14 @@ async def test_thinking_comes_back_through_chat_completions_and_goes_upstream_ag
         await c.chat.completions.create(model=HAIKU, messages=turns,
                                         extra_body={"thinking": THINKING})
     assert gateway.upstream.last_body[HAIKU_NAME]["messages"][1]["content"][0] == THOUGHT
+
+
+def test_the_clients_anthropic_beta_follows_the_policys_and_only_for_anthropic() -> None:
+    from taskroute.providers.vendor_fields import forwarded_headers, headers_for
+
+    client = forwarded_headers({"anthropic-beta": BETA, "authorization": "Bearer k"})
+    assert client == {"anthropic-beta": BETA}
+    assert headers_for("anthropic", client, {"Anthropic-Beta": "files-api-2025-04-14"}) == {
+        "anthropic-beta": f"files-api-2025-04-14,{BETA}"}
+    assert headers_for("anthropic", client, {}) == {"anthropic-beta": BETA}
+    assert headers_for("openai", client, {}) == {}
