@@ -2,8 +2,8 @@
 
     registry      entry-point group        an entry names                         built in
     PROVIDERS     taskroute.providers      factory(spec: ProviderSpec,            openai,
-                                                   env: Mapping[str, str] | None)  anthropic
-                                                   -> Provider
+                                                   env: Mapping[str, str] | None)  anthropic,
+                                                   -> Provider                      azure
     GATES         taskroute.gates          factory(settings: Mapping[str, Any],   non_empty,
                                                    env: GateEnv) -> Gate, or a Gate  regex, ...
     CLASSIFIERS   taskroute.classifiers    factory(settings: ClassifierSettings)  linear
@@ -14,7 +14,7 @@
 A plugin is a distribution declaring entry points, e.g. in its pyproject.toml:
 
     [project.entry-points."taskroute.providers"]
-    azure = "taskroute_azure:provider"
+    bedrock = "taskroute_bedrock:provider"
 
 Built-ins are `"module:attr"` references too, so importing this module imports nothing else.
 Installed entry points are read once, on the first lookup of a name that is not built in (or
@@ -226,6 +226,7 @@ def _gate_like(obj: Any) -> bool:
 PROVIDERS = _registry("taskroute.providers", "provider kind", {
     "openai": "taskroute.providers.openai:build",
     "anthropic": "taskroute.providers.anthropic:build",
+    "azure": "taskroute.providers.azure:build",
 })
 GATES = _registry("taskroute.gates", "gate", {
     "non_empty": "taskroute.gates.non_empty:build",

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from taskroute.decision import Decision
-from taskroute.response import ChatResponse
+from taskroute.response import ChatResponse, Usage
 
 # What a request that its caller gave up on is logged with (499, as nginx logs it).
 CLIENT_CLOSED = "the client closed the connection"
@@ -32,6 +32,23 @@ class GateVerdict:
 
 
 @dataclass(frozen=True, slots=True)
+class Tokens:
+    """One call's tokens by kind. `input` counts every input token, the cached and
+    cache-written ones included; `output` counts the reasoning ones."""
+
+    input: int = 0
+    output: int = 0
+    cached_input: int = 0           # read from the prompt cache (cheaper)
+    cache_write: int = 0            # written to the prompt cache (Anthropic: dearer)
+    reasoning: int = 0              # spent thinking, part of `output`
+
+    @classmethod
+    def of(cls, usage: Usage) -> Tokens:
+        return cls(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens,
+                   usage.cache_write_tokens, usage.reasoning_tokens)
+
+
+@dataclass(frozen=True, slots=True)
 class Attempt:
     model: str                      # the policy's model id (provider/model)
     deployment: str                 # the deployment actually called (differs on failover)
@@ -40,11 +57,19 @@ class Attempt:
     started_at: float               # unix seconds
     latency_s: float
     first_token_s: float | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
+    input_tokens: int = 0           # every input token, cached ones included
+    output_tokens: int = 0          # reasoning ones included
     cost_usd: float = 0.0
     verdicts: tuple[GateVerdict, ...] = ()
     error: str | None = None        # exception class and message; never a key
+    cached_input_tokens: int = 0    # of input_tokens, read from the prompt cache
+    cache_write_tokens: int = 0     # of input_tokens, written to the prompt cache
+    reasoning_tokens: int = 0       # of output_tokens, spent reasoning
+
+    @property
+    def tokens(self) -> Tokens:
+        return Tokens(self.input_tokens, self.output_tokens, self.cached_input_tokens,
+                      self.cache_write_tokens, self.reasoning_tokens)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +109,12 @@ class RouteRecord:
         self.stood_in_for = model if model != deployment else None
 
     @property
+    def tokens(self) -> Tokens:
+        """Every attempt's tokens, summed by kind."""
+        kinds = [a.tokens for a in self.attempts]
+        return Tokens(*(sum(getattr(t, name) for t in kinds) for name in _TOKEN_KINDS))
+
+    @property
     def escalated(self) -> bool:
         model = self.answered_model
         return (model is not None and model != self.decision.model) or any(
@@ -108,6 +139,9 @@ class RouteRecord:
             "total_cost_usd": self.total_cost_usd,
             "started_at": self.started_at,
         }
+
+
+_TOKEN_KINDS = ("input", "output", "cached_input", "cache_write", "reasoning")
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ class Message(msgspec.Struct, frozen=True, omit_defaults=True):
     name: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None  # an Anthropic answer's, sent back
 
     @property
     def text(self) -> str:
@@ -52,6 +53,9 @@ class ChatRequest(msgspec.Struct, frozen=True, omit_defaults=True):
     user: str | None = None
     metadata: dict[str, str] | None = None
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
+    # Client headers meant for an upstream (`anthropic-beta`), set by the gateway, never read
+    # from the body nor sent in it: `taskroute.providers.vendor_fields` says who gets which.
+    upstream_headers: dict[str, str] = msgspec.field(default_factory=dict)
 
     # -- construction -------------------------------------------------------------------------
 
@@ -105,10 +109,15 @@ class ChatRequest(msgspec.Struct, frozen=True, omit_defaults=True):
         messages.append({"role": "user", "content": prompt})
         return cls.from_dict({"messages": messages, **fields})
 
+    def with_upstream_headers(self, headers: dict[str, str]) -> ChatRequest:
+        """The request carrying client headers meant for an upstream (see `upstream_headers`)."""
+        return msgspec.structs.replace(self, upstream_headers=headers) if headers else self
+
     def to_dict(self) -> dict[str, Any]:
         """The body to send on: the validated fields plus every pass-through field."""
         body: dict[str, Any] = msgspec.to_builtins(self)
         body.pop("extra", None)
+        body.pop("upstream_headers", None)
         body.update(self.extra)
         return body
 
@@ -153,7 +162,8 @@ class ChatRequest(msgspec.Struct, frozen=True, omit_defaults=True):
         return None
 
 
-_FIELDS = frozenset(f for f in ChatRequest.__struct_fields__ if f != "extra")
+_FIELDS = frozenset(
+    f for f in ChatRequest.__struct_fields__ if f not in ("extra", "upstream_headers"))
 _FORMAT_TYPES = frozenset({"text", "json_object", "json_schema"})
 
 

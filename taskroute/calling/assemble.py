@@ -4,8 +4,10 @@ whole answer (a race's winner) is replayed to a streaming caller as chunks."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
+from taskroute.records import Tokens
 from taskroute.response import ChatResponse, Choice, ResponseMessage, StreamChunk, Usage
 from taskroute.signals import estimate_tokens
 
@@ -14,11 +16,12 @@ def carries_output(chunk: StreamChunk) -> bool:
     """Does this chunk give the caller something (text, a tool call, the end)? A bare role
     announcement does not: until a chunk does, the call can still escalate unseen."""
     data = chunk.data
-    if data.get("usage"):
-        return True
+    if data.get("usage") and not data.get("choices"):
+        return True  # the usage at the end (a first chunk may carry the input count alone)
     for choice in data.get("choices") or []:
         delta = choice.get("delta") or {}
-        if delta.get("content") or delta.get("tool_calls") or delta.get("refusal"):
+        if (delta.get("content") or delta.get("tool_calls") or delta.get("refusal")
+                or delta.get("reasoning_content")):
             return True
         if choice.get("finish_reason"):
             return True
@@ -31,6 +34,8 @@ def assemble(chunks: Sequence[StreamChunk], *, model: str) -> ChatResponse:
     refusal: list[str] = []
     tools: dict[int, dict[str, Any]] = {}
     logprobs: list[Any] = []
+    reasoning: list[str] = []
+    thinking: list[dict[str, Any]] = []
     finish: str | None = None
     usage: Usage | None = None
     first = chunks[0].data if chunks else {}
@@ -42,6 +47,8 @@ def assemble(chunks: Sequence[StreamChunk], *, model: str) -> ChatResponse:
             delta = choice.get("delta") or {}
             text.append(delta.get("content") or "")
             refusal.append(delta.get("refusal") or "")
+            reasoning.append(delta.get("reasoning_content") or "")
+            thinking.extend(delta.get("thinking_blocks") or ())
             for call in delta.get("tool_calls") or []:
                 _merge_tool_call(tools, call)
             logprobs.extend((choice.get("logprobs") or {}).get("content") or [])
@@ -51,6 +58,9 @@ def assemble(chunks: Sequence[StreamChunk], *, model: str) -> ChatResponse:
         tool_calls=[tools[i] for i in sorted(tools)] or None,
         refusal="".join(refusal) or None,
     )
+    if thinking:
+        message.thinking_blocks = thinking
+        message.reasoning_content = "".join(reasoning)
     return ChatResponse(
         model=str(first.get("model") or model),
         choices=[Choice(message=message, finish_reason=finish,
@@ -81,6 +91,9 @@ def response_chunks(response: ChatResponse) -> list[StreamChunk]:
         delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(message.tool_calls)]
     if message.refusal:
         delta["refusal"] = message.refusal
+    if isinstance(message.thinking_blocks, list):
+        delta["reasoning_content"] = message.reasoning_content or ""
+        delta["thinking_blocks"] = message.thinking_blocks
     first: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": None}
     if response.logprobs:
         first["logprobs"] = response.logprobs
@@ -91,11 +104,7 @@ def response_chunks(response: ChatResponse) -> list[StreamChunk]:
         ]}),
     ]
     if response.usage is not None:
-        chunks.append(StreamChunk({**base, "choices": [], "usage": {
-            "prompt_tokens": response.usage.prompt_tokens,
-            "completion_tokens": response.usage.completion_tokens,
-            "total_tokens": response.usage.total_tokens,
-        }}))
+        chunks.append(StreamChunk({**base, "choices": [], "usage": response.usage.to_dict()}))
     return chunks
 
 
@@ -120,8 +129,13 @@ class Tally:
         self.usage = chunk.usage or self.usage
         self.finish_reason = chunk.finish_reason or self.finish_reason
 
-    def tokens(self, input_estimate: int) -> tuple[int, int]:
-        """(input, output) tokens: the stream's reported usage, else estimates."""
-        if self.usage is not None and (self.usage.prompt_tokens or self.usage.completion_tokens):
-            return self.usage.prompt_tokens, self.usage.completion_tokens
-        return input_estimate, estimate_tokens("".join(self.text))
+    def tokens(self, input_estimate: int) -> Tokens:
+        """The stream's tokens: its reported usage, else estimates (the output estimated too
+        when usage arrived before the answer, as Anthropic's input count does)."""
+        usage = self.usage
+        if usage is None or not (usage.prompt_tokens or usage.completion_tokens):
+            return Tokens(input_estimate, estimate_tokens("".join(self.text)))
+        tokens = Tokens.of(usage)
+        if not usage.completion_tokens and any(self.text):
+            tokens = replace(tokens, output=estimate_tokens("".join(self.text)))
+        return tokens

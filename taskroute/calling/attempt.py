@@ -21,7 +21,7 @@ from taskroute.calling.assemble import Tally
 from taskroute.calling.breaker import CircuitBreaker
 from taskroute.calling.retry import counts_against_deployment
 from taskroute.exceptions import ConfigError, UpstreamStatus
-from taskroute.records import Attempt, AttemptRole, AttemptStatus, GateVerdict
+from taskroute.records import Attempt, AttemptRole, AttemptStatus, GateVerdict, Tokens
 from taskroute.response import ChatResponse
 from taskroute.signals import estimate_tokens
 
@@ -39,6 +39,7 @@ class Ledger(Protocol):
         started_at: float, latency_s: float, first_token_s: float | None = None,
         input_tokens: int | None = None, output_tokens: int = 0,
         verdicts: tuple[GateVerdict, ...] = (), error: str | None = None,
+        cached_input_tokens: int = 0, cache_write_tokens: int = 0, reasoning_tokens: int = 0,
     ) -> Attempt: ...
 
 
@@ -79,13 +80,12 @@ class Call:
         if self.recorded is not None:
             return None
         if tally is not None:
-            input_tokens, output_tokens = tally.tokens(self._ctx.input_estimate)
+            tokens = tally.tokens(self._ctx.input_estimate)
         elif self.response is not None:
-            input_tokens, output_tokens = usage_tokens(self.response, self._ctx.input_estimate)
+            tokens = usage_tokens(self.response, self._ctx.input_estimate)
         else:
-            input_tokens, output_tokens = self._ctx.input_estimate, 0
-        return self._record(status, input_tokens=input_tokens, output_tokens=output_tokens,
-                            verdicts=verdicts, error=error)
+            tokens = Tokens(self._ctx.input_estimate)
+        return self._record(status, tokens=tokens, verdicts=verdicts, error=error)
 
     def failed(self, exc: BaseException, tally: Tally | None = None) -> Attempt | None:
         """Record an error or a cancellation, and tell the deployment's breaker what it says
@@ -102,11 +102,10 @@ class Call:
                 self.breaker.success()  # it answered, if only to say no: the deployment is up
         tokens = tally.tokens(self._ctx.input_estimate) if tally is not None else None
         if tokens is None and not_billed(exc):
-            tokens = (0, 0)
+            tokens = Tokens()
         return self._record(
             "cancelled" if cancelled else "error",
-            input_tokens=None if tokens is None else tokens[0],
-            output_tokens=0 if tokens is None else tokens[1],
+            tokens=tokens,
             error="cancelled" if cancelled else f"{type(exc).__name__}: {exc}",
         )
 
@@ -114,20 +113,23 @@ class Call:
         """Never started (its circuit is open): recorded at no cost."""
         if self.recorded is not None:
             return None
-        return self._record("skipped", input_tokens=0, error=why, latency_s=0.0)
+        return self._record("skipped", tokens=Tokens(), error=why, latency_s=0.0)
 
     def _record(
-        self, status: AttemptStatus, *, input_tokens: int | None, output_tokens: int = 0,
+        self, status: AttemptStatus, *, tokens: Tokens | None,
         verdicts: tuple[GateVerdict, ...] = (), error: str | None = None,
         latency_s: float | None = None,
     ) -> Attempt:
+        """`tokens` None: none reported (the ledger counts the request's input estimate)."""
         if latency_s is None:
             latency_s = self.latency_s if self.latency_s is not None else self.elapsed()
+        counted = tokens or Tokens()
         self.recorded = self._ctx.record(
             model=self.model, deployment=self.deployment, role=self.role, status=status,
             started_at=self.started_at, latency_s=latency_s, first_token_s=self.first_token_s,
-            input_tokens=input_tokens, output_tokens=output_tokens, verdicts=verdicts,
-            error=error,
+            input_tokens=None if tokens is None else tokens.input, output_tokens=counted.output,
+            verdicts=verdicts, error=error, cached_input_tokens=counted.cached_input,
+            cache_write_tokens=counted.cache_write, reasoning_tokens=counted.reasoning,
         )
         return self.recorded
 
@@ -141,12 +143,12 @@ def not_billed(exc: BaseException) -> bool:
     return isinstance(exc, UpstreamStatus) and (exc.status >= 500 or exc.status == 429)
 
 
-def usage_tokens(response: ChatResponse, input_estimate: int) -> tuple[int, int]:
-    """(input, output) tokens: as reported, else estimated from the text."""
+def usage_tokens(response: ChatResponse, input_estimate: int) -> Tokens:
+    """The answer's tokens by kind: as reported, else estimated from the text."""
     usage = response.usage
     if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
-        return usage.prompt_tokens, usage.completion_tokens
+        return Tokens.of(usage)
     output = estimate_tokens(response.text)
     for call in response.tool_calls or []:
         output += estimate_tokens(str(call.get("function", call)))
-    return input_estimate, output
+    return Tokens(input_estimate, output)

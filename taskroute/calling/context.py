@@ -99,19 +99,23 @@ class CallContext:
         started_at: float, latency_s: float, first_token_s: float | None = None,
         input_tokens: int | None = None, output_tokens: int = 0,
         verdicts: tuple[GateVerdict, ...] = (), error: str | None = None,
+        cached_input_tokens: int = 0, cache_write_tokens: int = 0, reasoning_tokens: int = 0,
     ) -> Attempt:
         """Append one attempt (only `Call` calls this). Without reported input tokens the
         request's estimate is used for any call that reached the provider (a cancelled call
-        still pays for its input)."""
+        still pays for its input). Cached and cache-written input is priced at its own rate."""
         if input_tokens is None:
             input_tokens = 0 if status == "skipped" else self.input_estimate
-        cost = self.price(model, deployment).cost(input_tokens, output_tokens)
+        cost = self.price(model, deployment).cost(
+            input_tokens, output_tokens, cached_input_tokens=cached_input_tokens,
+            cache_write_tokens=cache_write_tokens)
         attempt = Attempt(
             model=model, deployment=deployment, role=role, status=status,
             started_at=started_at, latency_s=round(latency_s, 6),
             first_token_s=None if first_token_s is None else round(first_token_s, 6),
             input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=round(cost, 10),
-            verdicts=verdicts, error=error,
+            verdicts=verdicts, error=error, cached_input_tokens=cached_input_tokens,
+            cache_write_tokens=cache_write_tokens, reasoning_tokens=reasoning_tokens,
         )
         self.attempts.append(attempt)
         return attempt

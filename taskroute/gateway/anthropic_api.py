@@ -1,5 +1,5 @@
 """`POST /v1/messages`: Anthropic's Messages API, routed like chat completions, so Anthropic SDK
-users get routing too. The shapes are converted by `taskroute.providers.anthropic_format` and
+users get routing too. The shapes are converted by `taskroute.providers.anthropic_inbound` and
 `anthropic_stream` (the same code the Anthropic adapter uses the other way round)."""
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from taskroute.gateway.context import (
     request_context,
     wants_explain,
 )
-from taskroute.providers.anthropic_format import from_messages_request, to_messages_response
+from taskroute.providers.anthropic_inbound import from_messages_request, to_messages_response
 from taskroute.providers.anthropic_stream import AnthropicEvents, sse_event
+from taskroute.providers.vendor_fields import forwarded_headers
 from taskroute.records import RequestContext
 from taskroute.request import ChatRequest
 from taskroute.response import StreamChunk
@@ -32,7 +33,8 @@ from taskroute.response import StreamChunk
 async def messages(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     body = await read_json(request, gateway.settings.max_body_bytes)
-    chat = refuse_empty_turns(to_chat_request(body), "anthropic")
+    chat = refuse_empty_turns(to_chat_request(body), "anthropic").with_upstream_headers(
+        forwarded_headers(request.headers))
     context = request_context(request, "anthropic", chat)
     async with gateway.routers.lease() as router:  # held to the end, streams included
         if chat.stream:
@@ -98,7 +100,9 @@ async def _stream(
     def frames(chunk: StreamChunk | None) -> Iterable[bytes]:
         events: AnthropicEvents | None = state.get("events")
         if events is None:
-            events = state["events"] = AnthropicEvents(state["model"], "msg_" + request_id[4:])
+            events = state["events"] = AnthropicEvents(
+                state["model"], "msg_" + request_id[4:],
+                input_estimate=state["stream"].decision.signals.input_tokens)
         pairs = events.feed(chunk.data) if chunk is not None else events.finish()
         for kind, data in pairs:
             if kind == "message_stop" and with_explain:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import msgspec
@@ -136,6 +136,11 @@ def record_headers(record: RouteRecord) -> dict[str, str]:
                                record.stood_in_for)
     headers["X-Taskroute-Escalated"] = "true" if record.escalated else "false"
     headers["X-Taskroute-Cost-USD"] = f"{record.total_cost_usd:.8f}"
+    tokens = record.tokens  # every attempt's, by kind (cached input is in input, and so on)
+    for name, value in (("Input", tokens.input), ("Cached-Input", tokens.cached_input),
+                        ("Cache-Write", tokens.cache_write), ("Output", tokens.output),
+                        ("Reasoning", tokens.reasoning)):
+        headers[f"X-Taskroute-{name}-Tokens"] = str(value)
     return headers
 
 
@@ -154,6 +159,7 @@ def explain(record: RouteRecord) -> dict[str, Any]:
         "routed": decision.routed,
         "escalated": record.escalated,
         "cost_usd": record.total_cost_usd,
+        "tokens": asdict(record.tokens),
         "estimated_cost_usd": decision.estimated_cost_usd,
         "reasons": list(decision.reasons),
         "attempts": summarise_attempts(record.attempts),

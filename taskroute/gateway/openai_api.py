@@ -23,6 +23,7 @@ from taskroute.gateway.context import (
     request_context,
     wants_explain,
 )
+from taskroute.providers.vendor_fields import forwarded_headers
 from taskroute.request import ChatRequest
 
 _JSON = "application/json"
@@ -32,6 +33,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     chat = refuse_empty_turns(ChatRequest.from_dict(
         await read_json(request, gateway.settings.max_body_bytes)), "openai")
+    chat = chat.with_upstream_headers(forwarded_headers(request.headers))
     context = request_context(request, "openai", chat)
     async with gateway.routers.lease() as router:  # held to the end, streams included
         if chat.stream:

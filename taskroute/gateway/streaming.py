@@ -23,7 +23,7 @@ from taskroute.gateway.context import (
 from taskroute.gateway.errors import error_event
 from taskroute.records import Api, RequestContext, RouteRecord
 from taskroute.request import ChatRequest
-from taskroute.response import StreamChunk
+from taskroute.response import StreamChunk, complete_chunk
 
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                 "X-Accel-Buffering": "no"}
@@ -54,15 +54,15 @@ async def stream_openai(
             yield _DONE
             return
         data = chunk.data
-        if not include_usage and "usage" in data:
+        if "usage" in data and (data.get("choices") or not include_usage):
             if not data.get("choices"):
                 return
-            if data["usage"] is None:  # what OpenAI sends in every chunk but the last
-                del data["usage"]
-            else:
-                data = {k: v for k, v in data.items() if k != "usage"}
+            # OpenAI sends usage in the last chunk only (null in the others when asked for)
+            data = {k: v for k, v in data.items() if k != "usage"}
+            if include_usage:
+                data["usage"] = None
         data["model"] = state["model"]
-        state.setdefault("id", data.get("id"))
+        complete_chunk(data, fallback_id=state.setdefault("id", data.get("id") or request_id))
         yield b"data: " + msgspec.json.encode(data) + b"\n\n"
 
     return await run_stream(request, gateway, router, chat, context, frames, state)

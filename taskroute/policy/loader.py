@@ -112,18 +112,32 @@ def _providers(node: Node) -> dict[str, ProviderSpec]:
         base_url = f["base url"].text().rstrip("/")
         if not re.match(r"^https?://", base_url):
             f["base url"].fail(f"expected an http:// or https:// URL, got {base_url!r}")
-        headers = {k: v.text() for k, v in f["headers"].items()} if "headers" in f else {}
+        headers, header_env = _headers(f["headers"]) if "headers" in f else ({}, {})
         providers[name] = ProviderSpec(
             name=name,
             api=_registered(f["api"], PROVIDERS) if "api" in f else "openai",
             base_url=base_url,
             api_key_env=f["api key env"].text() if "api key env" in f else None,
             headers=MappingProxyType(headers),
+            header_env=MappingProxyType(header_env),
             simulated=f["simulated"].boolean() if "simulated" in f else False,
             options=_options(f["options"]) if "options" in f else MappingProxyType({}),
             line=spec.line,
         )
     return providers
+
+
+def _headers(node: Node) -> tuple[dict[str, str], dict[str, str]]:
+    """Fixed header values, and those read from the environment (`api-key: {env: AZURE_KEY}`,
+    so a key is never written in the policy)."""
+    fixed: dict[str, str] = {}
+    from_env: dict[str, str] = {}
+    for name, value in node.items():
+        if value.is_mapping():
+            from_env[name] = value.fields(("env",), required=("env",))["env"].text()
+        else:
+            fixed[name] = value.text()
+    return fixed, from_env
 
 
 def _registered(node: Node, registry: Registry) -> str:
@@ -161,11 +175,10 @@ def _models(node: Node, providers: dict[str, ProviderSpec]) -> dict[str, ModelSp
         if providers and provider not in providers:
             spec.fail(f"unknown provider '{provider}'; declared: {', '.join(providers)}")
         f = spec.fields(("tier", "price", "context", "also at"), required=("tier", "price"))
-        price = f["price"].fields(("input", "output"), required=("input", "output"))
         models[model_id] = ModelSpec(
             id=model_id,
             tier=f["tier"].text(),
-            price=Price(price["input"].number(low=0), price["output"].number(low=0)),
+            price=_price(f["price"]),
             context=f["context"].integer(low=1) if "context" in f else 128_000,
             also_at=tuple(
                 _model_id(item, providers) for item in f["also at"].sequence()
@@ -174,6 +187,17 @@ def _models(node: Node, providers: dict[str, ProviderSpec]) -> dict[str, ModelSp
     if not models:
         node.fail("declare at least one model")
     return models
+
+
+def _price(node: Node) -> Price:
+    """`{input, output, cached input, cache write}`: USD per million tokens."""
+    f = node.fields(("input", "output", "cached input", "cache write"),
+                    required=("input", "output"))
+    return Price(
+        f["input"].number(low=0), f["output"].number(low=0),
+        cached_input=f["cached input"].number(low=0) if "cached input" in f else None,
+        cache_write=f["cache write"].number(low=0) if "cache write" in f else None,
+    )
 
 
 def _tiers(node: Node, models: dict[str, ModelSpec]) -> tuple[TierSpec, ...]:

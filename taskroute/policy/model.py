@@ -21,13 +21,25 @@ def split_model_id(model_id: str) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """USD per million tokens."""
+    """USD per million tokens: input, output, and the input read from (`cached_input`) or
+    written to (`cache_write`) a prompt cache. A cache price not given is the input price
+    (no discount assumed). Reasoning tokens are output tokens and priced as such."""
 
     input: float
     output: float
+    cached_input: float | None = None
+    cache_write: float | None = None
 
-    def cost(self, input_tokens: int, output_tokens: int) -> float:
-        return (input_tokens * self.input + output_tokens * self.output) / 1_000_000
+    def cost(
+        self, input_tokens: int, output_tokens: int, *, cached_input_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> float:
+        """`input_tokens` counts every input token, cached and cache-written ones included."""
+        cached = self.input if self.cached_input is None else self.cached_input
+        write = self.input if self.cache_write is None else self.cache_write
+        plain = max(input_tokens - cached_input_tokens - cache_write_tokens, 0)
+        return (plain * self.input + cached_input_tokens * cached
+                + cache_write_tokens * write + output_tokens * self.output) / 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +49,8 @@ class ProviderSpec:
     base_url: str
     api_key_env: str | None = None
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    header_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # ^ header name → the environment variable holding its value (a key: never in the file)
     simulated: bool = False
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     # ^ the kind's own settings, passed through to its factory (built-ins take none)

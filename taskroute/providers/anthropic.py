@@ -21,6 +21,7 @@ from taskroute.providers.errors import Clock, status_error, upstream_errors
 from taskroute.providers.http import HttpClient
 from taskroute.providers.registry import no_options
 from taskroute.providers.sse import events
+from taskroute.providers.vendor_fields import headers_for
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, StreamChunk
 
@@ -50,7 +51,7 @@ class AnthropicProvider:
     async def complete(
         self, request: ChatRequest, *, model: str, timeouts: Timeouts
     ) -> ChatResponse:
-        headers, body = self._headers(), self._body(request, model, stream=False)
+        headers, body = self._headers(request), self._body(request, model, stream=False)
         clock = Clock(timeouts)
         with upstream_errors(self.name, model, clock, self._http.redact):
             response = await self._http.post(self._path, body, headers, clock)
@@ -68,7 +69,7 @@ class AnthropicProvider:
     async def stream(
         self, request: ChatRequest, *, model: str, timeouts: Timeouts
     ) -> AsyncIterator[StreamChunk]:
-        headers, body = self._headers(), self._body(request, model, stream=True)
+        headers, body = self._headers(request), self._body(request, model, stream=True)
         clock = Clock(timeouts)
         with upstream_errors(self.name, model, clock, self._http.redact):
             response = await self._http.post(self._path, body, headers, clock)
@@ -89,9 +90,15 @@ class AnthropicProvider:
             finally:
                 response.close()  # a consumer that stops early hangs up: the upstream stops too
 
-    def _headers(self) -> dict[str, str]:
+    def _headers(self, request: ChatRequest) -> dict[str, str]:
+        fixed = self._http.headers()
         headers = {"Content-Type": "application/json", "Accept": "application/json",
-                   "anthropic-version": API_VERSION, **self._http.spec.headers}
+                   "anthropic-version": API_VERSION, **fixed}
+        # the client's anthropic-beta, after the policy's own (vendor_fields)
+        for name, value in headers_for("anthropic", request.upstream_headers, fixed).items():
+            for same in [k for k in headers if k.lower() == name]:
+                del headers[same]
+            headers[name] = value
         key = self._http.key()
         if key is not None:
             headers["x-api-key"] = key.reveal()

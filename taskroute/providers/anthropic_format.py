@@ -1,9 +1,9 @@
 """Conversions between OpenAI's chat-completions shapes and Anthropic's Messages API.
 
-Both directions: the Anthropic adapter sends OpenAI-shaped requests as Messages and reads the
-answers back (`to_messages_request`, `from_messages_response`); the gateway serves the Messages
-API to clients the other way round (`from_messages_request`, `to_messages_response`). Streams are
-translated in `anthropic_stream`.
+The adapter's direction: it sends OpenAI-shaped requests as Messages and reads the answers back
+(`to_messages_request`, `from_messages_response`). The gateway serves the Messages API to
+clients the other way round (`anthropic_inbound`); streams are translated in
+`anthropic_stream`; how Anthropic's own fields travel is `vendor_fields`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from taskroute.providers.vendor_fields import WRAPPED
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, Choice, ResponseMessage, Usage, new_id
 
@@ -24,6 +25,7 @@ FINISH_REASONS = {"end_turn": "stop", "max_tokens": "length", "tool_use": "tool_
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                 "function_call": "tool_use", "content_filter": "refusal"}
 Block = dict[str, Any]
+THINKING_BLOCKS = ("thinking", "redacted_thinking")
 
 
 # -- OpenAI → Anthropic (the adapter's request) -------------------------------------------------
@@ -37,29 +39,40 @@ def to_messages_request(
     if system:
         body["system"] = system
     if request.tools:
-        body["tools"] = [_tool(t) for t in request.tools if t.get("type", "function") == "function"]
+        body["tools"] = [_tool(t) for t in request.tools
+                         if t.get("type", "function") in ("function", WRAPPED)]
     choice = _tool_choice(request.tool_choice, request.extra.get("parallel_tool_calls"))
     if choice and request.tools:
         body["tool_choice"] = choice
     if request.temperature is not None:
         body["temperature"] = min(request.temperature, 1.0)  # OpenAI allows 0-2, Anthropic 0-1
-    stop = request.extra.get("stop")
+    stop = request.extra.get("stop") or request.extra.get("stop_sequences")
     if stop:
         body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
-    if request.extra.get("top_p") is not None:
-        body["top_p"] = request.extra["top_p"]
-    if request.user:
-        body["metadata"] = {"user_id": request.user}
+    for name in ("top_p", "top_k", "thinking"):  # Anthropic's own ride in extra (vendor_fields)
+        if request.extra.get(name) is not None:
+            body[name] = request.extra[name]
+    user = request.user or request.meta("user_id")
+    if user:
+        body["metadata"] = {"user_id": user}
     return body
 
 
-def _system(request: ChatRequest) -> str:
-    parts = [m.text for m in request.messages if m.role in ("system", "developer") and m.text]
+def _system(request: ChatRequest) -> str | list[Block]:
+    """The system prompt: a string, or blocks when a part carries more than text (a
+    `cache_control` breakpoint)."""
+    blocks: list[Block] = []
+    for message in request.messages:
+        if message.role in ("system", "developer"):
+            blocks += [b for b in _content_blocks(message.content) if b.get("text") != ""]
     if request.format_kind != "text":
-        parts.append(JSON_INSTRUCTION)
+        blocks.append({"type": "text", "text": JSON_INSTRUCTION})
         if request.json_schema is not None:
-            parts.append(SCHEMA_INSTRUCTION + json.dumps(request.json_schema))
-    return "\n\n".join(parts)
+            blocks.append({"type": "text",
+                           "text": SCHEMA_INSTRUCTION + json.dumps(request.json_schema)})
+    if any(b.keys() != {"type", "text"} or b["type"] != "text" for b in blocks):
+        return blocks
+    return "\n\n".join(b["text"] for b in blocks)
 
 
 def _turns(request: ChatRequest) -> list[dict[str, Any]]:
@@ -68,12 +81,12 @@ def _turns(request: ChatRequest) -> list[dict[str, Any]]:
         if message.role in ("system", "developer"):
             continue
         if message.role in ("tool", "function"):
-            role, blocks = "user", [{"type": "tool_result", "tool_use_id": message.tool_call_id
-                                     or "", "content": message.text}]
+            role, blocks = "user", [_tool_result(message.tool_call_id, message.content,
+                                                 message.text)]
         else:
             role = "assistant" if message.role == "assistant" else "user"
-            blocks = _content_blocks(message.content)
-            blocks += [_tool_use(call) for call in message.tool_calls or []]
+            blocks = [*(message.thinking_blocks or ()), *_content_blocks(message.content)]
+            blocks += [tool_use(call) for call in message.tool_calls or []]
         if turns and turns[-1]["role"] == role:
             turns[-1]["content"].extend(blocks)
         else:
@@ -89,11 +102,32 @@ def _content_blocks(content: str | list[dict[str, Any]] | None) -> list[Block]:
     blocks: list[Block] = []
     for part in content:
         kind = part.get("type")
+        if kind == WRAPPED:               # an Anthropic block kept whole (vendor_fields)
+            blocks.append(part["block"])
+            continue
         if kind == "text":
-            blocks.append({"type": "text", "text": part.get("text", "")})
+            block = {"type": "text", "text": part.get("text", "")}
         elif kind == "image_url":
-            blocks.append(_image(part.get("image_url") or {}))
+            block = _image(part.get("image_url") or {})
+        else:                             # a type the translator does not know: as sent
+            blocks.append(part)
+            continue
+        if part.get("cache_control"):
+            block["cache_control"] = part["cache_control"]
+        blocks.append(block)
     return blocks
+
+
+def _tool_result(call_id: str | None, content: Any, text: str) -> Block:
+    parts = content if isinstance(content, list) else []
+    for part in parts:
+        if part.get("type") == WRAPPED and part["block"].get("type") == "tool_result":
+            return dict(part["block"])    # the client's own block, whole
+    block: Block = {"type": "tool_result", "tool_use_id": call_id or "", "content": text}
+    marks = [p["cache_control"] for p in parts if p.get("cache_control")]
+    if marks:
+        block["cache_control"] = marks[-1]
+    return block
 
 
 def _image(image: dict[str, Any]) -> Block:
@@ -105,7 +139,7 @@ def _image(image: dict[str, Any]) -> Block:
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
-def _tool_use(call: dict[str, Any]) -> Block:
+def tool_use(call: dict[str, Any]) -> Block:
     function = call.get("function") or {}
     try:
         arguments = json.loads(function.get("arguments") or "{}")
@@ -116,12 +150,16 @@ def _tool_use(call: dict[str, Any]) -> Block:
 
 
 def _tool(tool: dict[str, Any]) -> Block:
+    if tool.get("type") == WRAPPED:
+        return dict(tool["block"])
     function = tool.get("function") or {}
     converted: Block = {"name": function.get("name", ""),
                         "input_schema": function.get("parameters")
                         or {"type": "object", "properties": {}}}
     if function.get("description"):
         converted["description"] = function["description"]
+    if tool.get("cache_control"):
+        converted["cache_control"] = tool["cache_control"]
     return converted
 
 
@@ -152,8 +190,12 @@ def from_messages_response(data: dict[str, Any]) -> ChatResponse:
     text = "".join(b["text"] for b in content if b.get("type") == "text")
     calls = [tool_call(b["id"], b["name"], b.get("input") or {})
              for b in content if b.get("type") == "tool_use"]
+    thinking = [b for b in content if b.get("type") in THINKING_BLOCKS]
     message = ResponseMessage(content=text if text or not calls else None,
                               tool_calls=calls or None)
+    if thinking:
+        message.thinking_blocks = thinking
+        message.reasoning_content = "".join(str(b.get("thinking", "")) for b in thinking)
     finish = FINISH_REASONS.get(str(data.get("stop_reason")), "stop")
     return ChatResponse(model=str(data["model"]), choices=[Choice(message=message,
                         finish_reason=finish)], usage=usage(data.get("usage") or {}),
@@ -166,99 +208,13 @@ def tool_call(call_id: str, name: str, arguments: Any) -> dict[str, Any]:
 
 
 def usage(data: dict[str, Any]) -> Usage:
-    prompt = sum(int(data.get(k) or 0) for k in (
-        "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+    """Anthropic's usage in OpenAI's shape: `prompt_tokens` is every input token (Anthropic's
+    `input_tokens` counts only those after the last cache breakpoint), the cache reads as
+    `prompt_tokens_details.cached_tokens`, the cache writes as `cache_creation_input_tokens`."""
+    read = int(data.get("cache_read_input_tokens") or 0)
+    write = int(data.get("cache_creation_input_tokens") or 0)
+    prompt = int(data.get("input_tokens") or 0) + read + write
     completion = int(data.get("output_tokens") or 0)
     return Usage(prompt_tokens=prompt, completion_tokens=completion,
-                 total_tokens=prompt + completion)
-
-
-# -- Anthropic → OpenAI (the gateway's request) -------------------------------------------------
-
-def from_messages_request(body: dict[str, Any]) -> ChatRequest:
-    """A client's Messages API body as an OpenAI-shaped `ChatRequest`."""
-    messages: list[dict[str, Any]] = []
-    system = body.get("system")
-    if system:
-        text = system if isinstance(system, str) else "\n".join(
-            b.get("text", "") for b in system if isinstance(b, dict))
-        messages.append({"role": "system", "content": text})
-    for turn in body.get("messages") or []:
-        messages.extend(_openai_messages(turn))
-    fields: dict[str, Any] = {"messages": messages, "model": body.get("model", "auto")}
-    if body.get("max_tokens") is not None:
-        fields["max_tokens"] = body["max_tokens"]
-    for name, target in (("temperature", "temperature"), ("top_p", "top_p"),
-                         ("stop_sequences", "stop"), ("stream", "stream")):
-        if body.get(name) is not None:
-            fields[target] = body[name]
-    if body.get("tools"):
-        fields["tools"] = [{"type": "function", "function": {
-            "name": t.get("name"), "description": t.get("description", ""),
-            "parameters": t.get("input_schema") or {}}} for t in body["tools"]]
-    choice = body.get("tool_choice")
-    if isinstance(choice, dict):
-        fields["tool_choice"] = {"auto": "auto", "any": "required", "none": "none"}.get(
-            choice.get("type", ""), {"type": "function", "function": {"name": choice.get("name")}})
-    user = (body.get("metadata") or {}).get("user_id")
-    if user:
-        fields["user"] = user
-    return ChatRequest.from_dict(fields)
-
-
-def _openai_messages(turn: dict[str, Any]) -> list[dict[str, Any]]:
-    role, content = turn.get("role", "user"), turn.get("content")
-    if isinstance(content, str):
-        return [{"role": role, "content": content}]
-    out: list[dict[str, Any]] = []
-    parts: list[dict[str, Any]] = []
-    calls: list[dict[str, Any]] = []
-    for block in content or []:
-        kind = block.get("type")
-        if kind == "text":
-            parts.append({"type": "text", "text": block.get("text", "")})
-        elif kind == "image":
-            source = block.get("source") or {}
-            url = source.get("url") or (
-                f"data:{source.get('media_type')};base64,{source.get('data')}")
-            parts.append({"type": "image_url", "image_url": {"url": url}})
-        elif kind == "tool_use":
-            calls.append(tool_call(block.get("id", ""), block.get("name", ""),
-                                   block.get("input") or {}))
-        elif kind == "tool_result":
-            out.append({"role": "tool", "tool_call_id": block.get("tool_use_id", ""),
-                        "content": _result_text(block.get("content"))})
-    if parts or calls:
-        message: dict[str, Any] = {"role": role}
-        only_text = all(p["type"] == "text" for p in parts)
-        message["content"] = "".join(p["text"] for p in parts) if only_text else parts
-        if calls:
-            message["tool_calls"] = calls
-        out.append(message)
-    return out
-
-
-def _result_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(b.get("text", "") for b in content or [] if isinstance(b, dict))
-
-
-# -- OpenAI → Anthropic (the gateway's response) ------------------------------------------------
-
-def to_messages_response(response: ChatResponse) -> dict[str, Any]:
-    """A `ChatResponse` in the Messages API's shape."""
-    message = response.choices[0].message if response.choices else ResponseMessage()
-    content: list[Block] = []
-    if message.content:
-        content.append({"type": "text", "text": message.content})
-    for call in message.tool_calls or []:
-        content.append(_tool_use(call))
-    used = response.usage or Usage()
-    return {
-        "id": response.id if response.id.startswith("msg_") else "msg_" + response.id[-24:],
-        "type": "message", "role": "assistant", "model": response.model, "content": content,
-        "stop_reason": STOP_REASONS.get(response.finish_reason or "stop", "end_turn"),
-        "stop_sequence": None,
-        "usage": {"input_tokens": used.prompt_tokens, "output_tokens": used.completion_tokens},
-    }
+                 total_tokens=prompt + completion, prompt_tokens_details={"cached_tokens": read},
+                 cache_creation_input_tokens=write)

@@ -1,8 +1,11 @@
 """Streams between the two wire formats, one event at a time.
 
 `OpenAIChunks` turns Anthropic's SSE events into OpenAI `chat.completion.chunk` dicts, the last
-carrying usage (the adapter). `AnthropicEvents` turns OpenAI chunks into Anthropic's events
-(the gateway serving `/v1/messages` with `stream: true`).
+carrying usage (the adapter); the first carries the input usage `message_start` announced
+(completion 0), so a gateway serving Anthropic's events can report it up front.
+`AnthropicEvents` turns OpenAI chunks into Anthropic's events (the gateway serving
+`/v1/messages` with `stream: true`): `message_start` reports the input tokens as soon as they
+are known (else the caller's estimate), `message_delta` the final usage, cache counts included.
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ from typing import Any
 import msgspec
 
 from taskroute.exceptions import MalformedResponse, UpstreamStatus
-from taskroute.providers.anthropic_format import FINISH_REASONS, STOP_REASONS
+from taskroute.providers.anthropic_format import (
+    FINISH_REASONS,
+    STOP_REASONS,
+    THINKING_BLOCKS,
+    usage,
+)
+from taskroute.providers.anthropic_inbound import messages_usage
+from taskroute.response import Usage
 
 ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401,
                 "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
@@ -25,10 +35,11 @@ class OpenAIChunks:
 
     def __init__(self, model: str) -> None:
         self.model, self.id, self.created = model, "", int(time.time())
-        self.input_tokens = self.output_tokens = 0
+        self._usage: dict[str, Any] = {}    # Anthropic's latest counts, key by key
         self.finish: str | None = None
         self.done = False
         self._tools: dict[int, int] = {}   # content block index → tool call index
+        self._thinking: dict[int, dict[str, Any]] = {}  # block index → the block so far
 
     def feed(self, kind: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         kind = data.get("type", kind)
@@ -36,7 +47,10 @@ class OpenAIChunks:
             message = data["message"]
             self.id, self.model = str(message.get("id", "")), str(message.get("model", self.model))
             self._count(message.get("usage") or {})
-            return [self._chunk({"role": "assistant", "content": ""})]
+            first = self._chunk({"role": "assistant", "content": ""})
+            first["usage"] = {**usage(self._usage).to_dict(), "completion_tokens": 0}
+            first["usage"]["total_tokens"] = first["usage"]["prompt_tokens"]
+            return [first]
         if kind == "content_block_start":
             block = data["content_block"]
             if block.get("type") == "tool_use":
@@ -44,8 +58,14 @@ class OpenAIChunks:
                 head = {"index": index, "id": block["id"], "type": "function",
                         "function": {"name": block["name"], "arguments": ""}}
                 return [self._chunk({"tool_calls": [head]})]
+            if block.get("type") in THINKING_BLOCKS:
+                self._thinking[int(data["index"])] = dict(block)
+                return []
             text = block.get("text") or ""
             return [self._chunk({"content": text})] if text else []
+        if kind == "content_block_stop" and int(data.get("index", -1)) in self._thinking:
+            whole = self._thinking.pop(int(data["index"]))
+            return [self._chunk({"thinking_blocks": [whole]})]
         if kind == "content_block_delta":
             return self._delta(int(data["index"]), data["delta"])
         if kind == "message_delta":
@@ -67,20 +87,22 @@ class OpenAIChunks:
         kind = delta.get("type")
         if kind == "text_delta":
             return [self._chunk({"content": delta["text"]})]
+        if kind in ("thinking_delta", "signature_delta") and block in self._thinking:
+            field = "thinking" if kind == "thinking_delta" else "signature"
+            thought = self._thinking[block]
+            thought[field] = str(thought.get(field) or "") + delta[field]
+            return [self._chunk({"reasoning_content": delta["thinking"]})] \
+                if kind == "thinking_delta" else []
         if kind == "input_json_delta":
             if block not in self._tools:
                 raise MalformedResponse("input_json_delta for a block that is not a tool_use")
             call = {"index": self._tools[block], "function": {"arguments": delta["partial_json"]}}
             return [self._chunk({"tool_calls": [call]})]
-        return []  # thinking, signature and citations deltas have no OpenAI counterpart
+        return []  # citations deltas have no OpenAI counterpart
 
     def _count(self, used: dict[str, Any]) -> None:
-        """Anthropic's usage counts are cumulative: the latest value wins."""
-        if used.get("input_tokens") is not None:
-            self.input_tokens = sum(int(used.get(k) or 0) for k in (
-                "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
-        if used.get("output_tokens") is not None:
-            self.output_tokens = int(used["output_tokens"])
+        """Anthropic's usage counts are cumulative: the latest value of each wins."""
+        self._usage.update({k: v for k, v in used.items() if isinstance(v, int)})
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
@@ -88,31 +110,36 @@ class OpenAIChunks:
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
     def _usage_chunk(self) -> dict[str, Any]:
-        usage = {"prompt_tokens": self.input_tokens, "completion_tokens": self.output_tokens,
-                 "total_tokens": self.input_tokens + self.output_tokens}
         return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                "model": self.model, "choices": [], "usage": usage}
+                "model": self.model, "choices": [], "usage": usage(self._usage).to_dict()}
 
 
 class AnthropicEvents:
     """OpenAI chunks in, Anthropic `(event, data)` pairs out; call `finish()` after the last."""
 
-    def __init__(self, model: str, message_id: str) -> None:
+    def __init__(self, model: str, message_id: str, *, input_estimate: int = 0) -> None:
         self.model, self.id = model, message_id
         self._started = False
         self._block: tuple[int, str] | None = None     # (index, "text" | "tool_use")
         self._next_index = 0
         self._tool_blocks: dict[int, int] = {}          # tool call index → block index
         self._stop_reason = "end_turn"
-        self._usage = {"input_tokens": 0, "output_tokens": 0}
+        self._usage = messages_usage(Usage(prompt_tokens=input_estimate))
 
     def feed(self, chunk: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        if chunk.get("usage"):  # the input count may come first (an Anthropic upstream)
+            self._usage = messages_usage(msgspec.convert(chunk["usage"], Usage, strict=False))
         out = self._start()
-        if chunk.get("usage"):
-            self._usage = {"input_tokens": int(chunk["usage"].get("prompt_tokens") or 0),
-                           "output_tokens": int(chunk["usage"].get("completion_tokens") or 0)}
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
+            if delta.get("reasoning_content"):
+                out += self._open("thinking", {"type": "thinking", "thinking": ""})
+                out.append(("content_block_delta", {"type": "content_block_delta",
+                            "index": self._block_index(), "delta": {
+                                "type": "thinking_delta",
+                                "thinking": delta["reasoning_content"]}}))
+            for whole in delta.get("thinking_blocks") or []:
+                out += self._thought(whole)
             if delta.get("content"):
                 out += self._open("text", {"type": "text", "text": ""})
                 out.append(("content_block_delta", {"type": "content_block_delta",
@@ -128,7 +155,7 @@ class AnthropicEvents:
         out = self._start() + self._close()
         out.append(("message_delta", {"type": "message_delta",
                     "delta": {"stop_reason": self._stop_reason, "stop_sequence": None},
-                    "usage": {"output_tokens": self._usage["output_tokens"]}}))
+                    "usage": dict(self._usage)}))
         out.append(("message_stop", {"type": "message_stop"}))
         return out
 
@@ -142,12 +169,22 @@ class AnthropicEvents:
         }
         return [("message_start", {"type": "message_start", "message": message})]
 
+    def _thought(self, whole: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """A thinking block has ended: its signature (or, redacted, the block whole)."""
+        if whole.get("type") == "thinking" and self._block and self._block[1] == "thinking":
+            out = [("content_block_delta", {"type": "content_block_delta",
+                    "index": self._block_index(), "delta": {
+                        "type": "signature_delta", "signature": whole.get("signature", "")}})]
+            return out + self._close()
+        out = self._open("whole", whole)
+        return out + self._close()
+
     def _block_index(self) -> int:
         assert self._block is not None
         return self._block[0]
 
     def _open(self, kind: str, block: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-        if self._block is not None and self._block[1] == kind and kind == "text":
+        if self._block is not None and self._block[1] == kind and kind in ("text", "thinking"):
             return []
         out = self._close()
         self._block = (self._next_index, kind)

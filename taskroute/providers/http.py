@@ -2,7 +2,9 @@
 
 The session is created lazily inside the running loop (never at import or construction), with a
 keep-alive connection pool. A key is read from the environment variable the policy names and
-held as a `Secret`; a missing key fails the first call with a `ConfigError` naming the variable.
+held as a `Secret`, as are header values the policy reads from the environment
+(`headers: {api-key: {env: AZURE_KEY}}`); a missing one fails the first call with a
+`ConfigError` naming the variable.
 """
 
 from __future__ import annotations
@@ -37,9 +39,14 @@ class HttpClient:
         self, spec: ProviderSpec, *, env: Mapping[str, str] | None = None, pool_size: int = 256,
     ) -> None:
         self.spec = spec
-        self.base_url = spec.base_url.rstrip("/")
+        # A query in the base URL (`...?api-version=...`) stays after the path each call adds.
+        base, _, self._query = spec.base_url.partition("?")
+        self.base_url = base.rstrip("/")
         # The environment is read here, not as a default argument, so no signature shows it.
-        self._key = read_key(spec, os.environ if env is None else env)
+        env = os.environ if env is None else env
+        self._key = read_key(spec, env)
+        self._header_secrets = {name: Secret(env[var].strip()) for name, var in
+                                spec.header_env.items() if env.get(var, "").strip()}
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -56,10 +63,22 @@ class HttpClient:
             )
         return self._key
 
+    def headers(self) -> dict[str, str]:
+        """The policy's headers, those from the environment included (`ConfigError` naming
+        the variable when one is unset)."""
+        missing = [var for name, var in self.spec.header_env.items()
+                   if name not in self._header_secrets]
+        if missing and not self.spec.simulated:
+            raise ConfigError(f"provider {self.spec.name!r} needs a header value: set the "
+                              f"environment variable {missing[0]}")
+        return {**self.spec.headers,
+                **{name: secret.reveal() for name, secret in self._header_secrets.items()}}
+
     def redact(self, text: str) -> str:
-        """`text` with the key (should an upstream echo it) replaced by '***'."""
-        if self._key is not None and self._key.reveal():
-            return text.replace(self._key.reveal(), "***")
+        """`text` with the key and secret headers (should an upstream echo them) as '***'."""
+        for secret in (self._key, *self._header_secrets.values()):
+            if secret is not None and secret.reveal():
+                text = text.replace(secret.reveal(), "***")
         return text
 
     def session(self) -> aiohttp.ClientSession:
@@ -100,8 +119,14 @@ class HttpClient:
         session = self.session()
         async with asyncio.timeout_at(clock.deadline()):
             return await session.post(
-                self.base_url + path, data=_encode(body), headers=headers, timeout=timeout,
+                self.url(path), data=_encode(body), headers=headers, timeout=timeout,
             )
+
+    def url(self, path: str) -> str:
+        """The base URL with `path` added, before any query the base URL carries."""
+        if not self._query:
+            return self.base_url + path
+        return self.base_url + path + ("&" if "?" in path else "?") + self._query
 
     async def read(self, response: aiohttp.ClientResponse, clock: Clock) -> bytes:
         """The whole body, within the total deadline."""

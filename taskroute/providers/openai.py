@@ -29,6 +29,7 @@ from taskroute.providers.errors import Clock, status_error, upstream_errors
 from taskroute.providers.http import HttpClient
 from taskroute.providers.registry import no_options
 from taskroute.providers.sse import EventReader
+from taskroute.providers.vendor_fields import openai_body
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, StreamChunk
 
@@ -46,10 +47,8 @@ class OpenAIProvider:
         self._http = HttpClient(spec, env=env)
         self._key_header, self._key_prefix = key_header, key_prefix
         # api.openai.com rejects max_tokens for reasoning models; others may not know the new name
-        self._max_tokens_field = (
-            "max_completion_tokens" if urlsplit(spec.base_url).hostname == "api.openai.com"
-            else "max_tokens"
-        )
+        self.openai_itself = urlsplit(spec.base_url).hostname == "api.openai.com"
+        self._max_tokens_field = "max_completion_tokens" if self.openai_itself else "max_tokens"
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(name={self.name!r}, base_url={self._http.base_url!r})"
@@ -65,7 +64,7 @@ class OpenAIProvider:
         headers, body = self._headers(), self._body(request, model, stream=False)
         clock = Clock(timeouts)
         with upstream_errors(self.name, model, clock, self._http.redact):
-            response = await self._http.post("/chat/completions", body, headers, clock)
+            response = await self._http.post(self.path(model), body, headers, clock)
             try:
                 raw = await self._http.read(response, clock)
             finally:
@@ -84,7 +83,7 @@ class OpenAIProvider:
     ) -> aiohttp.ClientResponse:
         """Send a streamed request; the response once its headers show an event stream."""
         headers, body = self._headers(), self._body(request, model, stream=True)
-        response = await self._http.post("/chat/completions", body, headers, clock)
+        response = await self._http.post(self.path(model), body, headers, clock)
         try:
             if not 200 <= response.status < 300:
                 raise self._status_error(response, await self._http.read(response, clock), model)
@@ -94,6 +93,10 @@ class OpenAIProvider:
             raise
         return response
 
+    def path(self, model: str) -> str:
+        """Where a model's chat completions are posted, after the base URL (Azure differs)."""
+        return "/chat/completions"
+
     def errors(self, model: str, clock: Clock) -> AbstractContextManager[None]:
         """The block's failures as `UpstreamError`s (see `upstream_errors`)."""
         return upstream_errors(self.name, model, clock, self._http.redact)
@@ -102,14 +105,15 @@ class OpenAIProvider:
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json",
-                   **self._http.spec.headers}
+                   **self._http.headers()}
         key = self._http.key()
         if key is not None:
             headers[self._key_header] = f"{self._key_prefix}{key.reveal()}"
         return headers
 
     def _body(self, request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
-        body = request.to_dict()
+        # without Anthropic's own fields (vendor_fields)
+        body = openai_body(request.to_dict(), openai_itself=self.openai_itself)
         body["model"] = model
         if "max_tokens" in body and self._max_tokens_field != "max_tokens":
             body[self._max_tokens_field] = body.pop("max_tokens")

@@ -22,6 +22,9 @@ model × policy × variant into `Counts` (the "fine groups", feedback joined to 
   first time and not corrected by the user. (Requests with a correction never count as
   over-served.) Tiers are ordered by the policy, cheapest first.
 - ``misrouting``: (under-served + over-served) over all requests.
+- ``tokens``: every attempt's tokens summed: ``input`` (cached ones included), of which
+  ``cached_input`` were read from a prompt cache and ``cache_write`` written to one;
+  ``output`` (reasoning ones included), of which ``reasoning`` were spent reasoning.
 """
 
 from __future__ import annotations
@@ -40,10 +43,14 @@ BY_CHOICES: tuple[By, ...] = ("route", "class", "model", "tier", "policy")
 OVER_SERVED_PASS_RATE = 0.9
 OVER_SERVED_MIN_REQUESTS = 30
 
+# Tokens: every input (cached ones included) and output (reasoning ones included) token, and
+# of those, the input read from and written to a prompt cache and the output spent reasoning.
+TOKEN_SUMS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens",
+              "reasoning_tokens")
 _SUMMED = (
     "requests", "completed", "first_pass", "escalated", "cost_usd", "attempts", "errors",
     "under_served", "answered_unescalated", "over_served", "feedback", "scored", "score_sum",
-    "corrected", "corrected_first_pass", "corrected_unescalated",
+    "corrected", "corrected_first_pass", "corrected_unescalated", *TOKEN_SUMS,
 )
 FineKey = tuple[str, str, str, str, str]  # task, tier, model, policy, variant
 
@@ -68,6 +75,11 @@ class Counts:
     corrected: int = 0
     corrected_first_pass: int = 0
     corrected_unescalated: int = 0
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
     first_ts: float = math.inf
     last_ts: float = -math.inf
     latency: dict[int, int] = field(default_factory=dict)      # bucket → completed requests
@@ -104,6 +116,7 @@ class Counts:
             "under_served": _ratio(self.under_served, n),
             "over_served": _ratio(self.over_served, n),
             "misrouting": _ratio(self.under_served + self.over_served, n),
+            "tokens": {name.removesuffix("_tokens"): getattr(self, name) for name in TOKEN_SUMS},
         }
 
 

@@ -132,6 +132,22 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         """,
     ),
     (
+        "0005_token_kinds",
+        # input_tokens keeps counting every input token and output_tokens every output token;
+        # these say how many of them were read from or written to a prompt cache, or reasoning.
+        """
+        ALTER TABLE requests ADD COLUMN cached_input_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE requests ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE requests ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE attempts ADD COLUMN cached_input_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE attempts ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE attempts ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE route_hourly ADD COLUMN cached_input_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE route_hourly ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE route_hourly ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0
+        """,
+    ),
+    (
         "0006_refused_requests",
         """
         CREATE TABLE refused (                      -- refused before routing: no decision

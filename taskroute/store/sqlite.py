@@ -46,7 +46,8 @@ REQUEST_COLUMNS = (
     "task_source", "task_confidence", "tier", "model", "answered_by", "routed", "escalated",
     "race_winner", "estimated_cost_usd", "cost_usd", "input_tokens", "output_tokens",
     "latency_s", "first_token_s", "user", "session_id", "api_key_id", "decision", "prompt",
-    "answer", "variant", "race_confidence", "confidence_source",
+    "answer", "variant", "race_confidence", "confidence_source", "cached_input_tokens",
+    "cache_write_tokens", "reasoning_tokens",
 )
 _INSERT_REQUEST = (
     f"INSERT OR REPLACE INTO requests ({', '.join(REQUEST_COLUMNS)}) "
@@ -54,8 +55,9 @@ _INSERT_REQUEST = (
 )
 _INSERT_ATTEMPT = (
     "INSERT INTO attempts (request_id, seq, model, deployment, role, status, started_at, "
-    "latency_s, first_token_s, input_tokens, output_tokens, cost_usd, verdicts, error) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "latency_s, first_token_s, input_tokens, output_tokens, cost_usd, verdicts, error, "
+    "cached_input_tokens, cache_write_tokens, reasoning_tokens) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_SHADOW = (
     "INSERT OR REPLACE INTO shadow_decisions (request_id, ts, policy, task, tier, model, "
@@ -263,17 +265,18 @@ class SqliteStore:
 def request_row(entry: LogEntry) -> tuple[Any, ...]:
     record = entry.record
     decision = record.decision
+    tokens = record.tokens
     return (
         record.request_id, record.started_at, entry.api, entry.http_status, record.status,
         record.error, decision.policy, decision.task, decision.task_source,
         decision.task_confidence, decision.tier, decision.model, record.answered_by,
         int(decision.routed), int(record.escalated), record.race_winner,
         decision.estimated_cost_usd, record.total_cost_usd,
-        sum(a.input_tokens for a in record.attempts),
-        sum(a.output_tokens for a in record.attempts),
+        tokens.input, tokens.output,
         record.latency_s, record.first_token_s, entry.user, entry.session_id, entry.api_key_id,
         msgspec.json.encode(decision.to_dict()).decode(), entry.prompt, entry.answer,
-        entry.variant, record.race_confidence, record.confidence_source,
+        entry.variant, record.race_confidence, record.confidence_source, tokens.cached_input,
+        tokens.cache_write, tokens.reasoning,
     )
 
 
@@ -287,7 +290,7 @@ def attempt_rows(entry: LogEntry) -> list[tuple[Any, ...]]:
                 {"gate": v.gate, "passed": v.passed, "reason": v.reason,
                  "confidence": v.confidence} for v in a.verdicts
             ]).decode(),
-            a.error,
+            a.error, a.cached_input_tokens, a.cache_write_tokens, a.reasoning_tokens,
         )
         for seq, a in enumerate(entry.record.attempts)
     ]

@@ -18,7 +18,7 @@ from taskroute.policy.model import Price
 from taskroute.quality import abtest, timeseries
 from taskroute.quality.metrics import By, Counts, FineKey, report
 from taskroute.quality.window import window_start
-from taskroute.store.sqlite_rollup import catch_up, window_rows
+from taskroute.store.sqlite_rollup import SUMS, catch_up, window_rows
 
 _FEEDBACK = """
 SELECT task, tier, model, policy, variant, COUNT(*), COUNT(score), SUM(score), SUM(corrected),
@@ -38,6 +38,11 @@ WHERE COALESCE(variant, '') = ? AND ts >= ? AND rowid % ? = 0
 """
 
 
+# The rollup sums `Counts` adds up as integers (cost apart; baselines are for time series).
+_COUNTED = tuple(s for s in SUMS if s not in ("cost_usd", "baseline_tokens_in",
+                                              "baseline_tokens_out"))
+
+
 def try_catch_up(conn: sqlite3.Connection) -> int:
     """Roll up what is new; a read-only log (or a busy one) is read as it is."""
     try:
@@ -54,17 +59,11 @@ def fine_counts(
     groups: dict[FineKey, Counts] = {}
     for row in hourly:
         c = groups.setdefault(_key(row), Counts())
-        (n, ok, first, esc, under, unesc, cost, attempts, errors, *_tokens, first_ts,
-         last_ts) = row[6:]
-        c.requests += int(n)  # type: ignore[call-overload]
-        c.completed += int(ok)  # type: ignore[call-overload]
-        c.first_pass += int(first)  # type: ignore[call-overload]
-        c.escalated += int(esc)  # type: ignore[call-overload]
-        c.under_served += int(under)  # type: ignore[call-overload]
-        c.answered_unescalated += int(unesc)  # type: ignore[call-overload]
-        c.cost_usd += float(cost)  # type: ignore[arg-type]
-        c.attempts += int(attempts)  # type: ignore[call-overload]
-        c.errors += int(errors)  # type: ignore[call-overload]
+        sums = dict(zip(SUMS, row[6:6 + len(SUMS)], strict=True))
+        for name in _COUNTED:
+            setattr(c, name, getattr(c, name) + int(sums[name] or 0))  # type: ignore[call-overload]
+        c.cost_usd += float(sums["cost_usd"] or 0.0)  # type: ignore[arg-type]
+        first_ts, last_ts = row[6 + len(SUMS):]
         c.first_ts = min(c.first_ts, float(first_ts))  # type: ignore[arg-type]
         c.last_ts = max(c.last_ts, float(last_ts))  # type: ignore[arg-type]
     for row in histograms:

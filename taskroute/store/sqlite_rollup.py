@@ -22,7 +22,7 @@ FINE = ("task", "tier", "model", "policy", "variant")
 SUMS = (
     "requests", "completed", "first_pass", "escalated", "under_served", "answered_unescalated",
     "cost_usd", "attempts", "errors", "input_tokens", "output_tokens", "baseline_tokens_in",
-    "baseline_tokens_out",
+    "baseline_tokens_out", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens",
 )
 
 # One row per request with what its attempts say: the facts every metric is summed from. The
@@ -34,7 +34,8 @@ SELECT q.ts, CAST(q.ts / 3600 AS INTEGER), q.task, q.tier, q.model, q.policy,
        q.input_tokens, q.output_tokens, q.latency_s, q.first_token_s,
        (SELECT COUNT(*) + (COALESCE(SUM(a.status = 'rejected'), 0) << 20)
                + (COALESCE(SUM(a.status = 'error'), 0) << 40)
-        FROM attempts a INDEXED BY attempts_status WHERE a.request_id = q.request_id), 0, 0
+        FROM attempts a INDEXED BY attempts_status WHERE a.request_id = q.request_id), 0, 0,
+       q.cached_input_tokens, q.cache_write_tokens, q.reasoning_tokens
 FROM requests q
 WHERE {where}
 """
@@ -47,7 +48,8 @@ _TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS rq (
     ts REAL, hour INTEGER, task TEXT, tier TEXT, model TEXT, policy TEXT, variant TEXT, ok INT,
     escalated INT, cost_usd REAL, input_tokens INT, output_tokens INT, latency_s REAL,
-    first_token_s REAL, n_attempts INT, n_rejected INT, n_errors INT)
+    first_token_s REAL, n_attempts INT, n_rejected INT, n_errors INT, cached_input_tokens INT,
+    cache_write_tokens INT, reasoning_tokens INT)
 """
 _HOURLY = """
 SELECT hour, task, tier, model, policy, variant, COUNT(*), SUM(ok),
@@ -55,7 +57,7 @@ SELECT hour, task, tier, model, policy, variant, COUNT(*), SUM(ok),
        SUM(escalated AND n_rejected > 0), SUM(ok AND escalated = 0), SUM(cost_usd),
        SUM(n_attempts), SUM(n_errors), SUM(input_tokens), SUM(output_tokens),
        SUM(input_tokens * 1.0 / MAX(n_attempts, 1)), SUM(output_tokens * 1.0 / MAX(n_attempts, 1)),
-       MIN(ts), MAX(ts)
+       SUM(cached_input_tokens), SUM(cache_write_tokens), SUM(reasoning_tokens), MIN(ts), MAX(ts)
 FROM temp.rq WHERE true GROUP BY 1, 2, 3, 4, 5, 6
 """
 _BUCKET = f"CAST(ln({{col}} * 1000.0 + 1.0) * {BUCKETS_PER_E} AS INTEGER)"

@@ -86,7 +86,7 @@ async def test_cheap_openai_model_wins_the_race_without_client_logprobs(
     assert upstream.last_body["small"]["logprobs"] is True       # taskroute asked upstream
     assert request.extra == {}                                   # the caller's request as sent
     assert result.response.logprobs is None                      # and its answer has none
-    assert "logprobs" not in result.response.to_dict()["choices"][0]
+    assert result.response.to_dict()["choices"][0].get("logprobs") is None  # stripped (null)
     assert record.confidence_source == "logprobs" and record.race_confidence == pytest.approx(0.97)
     verdict = next(v for v in record.attempts[0].verdicts if v.gate == "race_confidence")
     assert verdict.passed and "from logprobs" in verdict.reason

@@ -40,7 +40,7 @@ def test_json_lists_the_same(plugin_dir: Path, capsys: pytest.CaptureFixture[str
                    "distribution": DIST, "version": VERSION, "ref": f"{MODULE}:gate",
                    "ignored": None, "error": None}
     assert {r["name"] for r in report["taskroute.providers"]} == {"openai", "anthropic",
-                                                                  "keyheader"}
+                                                                  "azure", "keyheader"}
 
 
 def test_a_fresh_process_finds_the_plugin_on_its_path(plugin_dir: Path) -> None:

@@ -11,11 +11,10 @@ from taskroute.exceptions import UpstreamStatus
 from taskroute.providers.anthropic_format import (
     JSON_INSTRUCTION,
     SCHEMA_INSTRUCTION,
-    from_messages_request,
     from_messages_response,
     to_messages_request,
-    to_messages_response,
 )
+from taskroute.providers.anthropic_inbound import from_messages_request, to_messages_response
 from taskroute.providers.anthropic_stream import AnthropicEvents, OpenAIChunks
 from taskroute.request import ChatRequest
 
@@ -143,7 +142,8 @@ def test_chat_response_to_messages_response() -> None:
     assert back["type"] == "message"
     assert back["content"] == data["content"]
     assert back["stop_reason"] == "tool_use"
-    assert back["usage"] == {"input_tokens": 10, "output_tokens": 4}
+    assert back["usage"] == {"input_tokens": 10, "output_tokens": 4,
+                             "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
     assert back["id"] == "msg_1"
 
 
@@ -186,7 +186,8 @@ def test_anthropic_stream_to_openai_chunks() -> None:
     assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
     assert chunks[-1]["choices"] == []
     assert chunks[-1]["usage"] == {"prompt_tokens": 12, "completion_tokens": 9,
-                                   "total_tokens": 21}
+                                   "total_tokens": 21, "cache_creation_input_tokens": 0,
+                                   "prompt_tokens_details": {"cached_tokens": 0}}
 
 
 def test_an_error_event_in_the_stream_raises_with_its_status() -> None:
@@ -208,7 +209,9 @@ def test_openai_chunks_to_anthropic_events_round_trip() -> None:
     deltas = [d["delta"] for k, d in produced if k == "content_block_delta"]
     assert deltas == [d["delta"] for k, d in expected if k == "content_block_delta"]
     assert produced[-2][1]["delta"]["stop_reason"] == "tool_use"
-    assert produced[-2][1]["usage"] == {"output_tokens": 9}
+    assert produced[-2][1]["usage"] == {"input_tokens": 12, "output_tokens": 9,
+                                        "cache_creation_input_tokens": 0,
+                                        "cache_read_input_tokens": 0}
 
 
 def test_an_empty_openai_stream_still_makes_a_well_formed_message() -> None:

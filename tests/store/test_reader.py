@@ -77,8 +77,9 @@ async def test_reads_a_log_migrated_from_an_earlier_schema(tmp_path: Path, previ
     old = dict(zip(REQUEST_COLUMNS, request_row(entry), strict=True))
     conn.execute(f"INSERT INTO requests ({', '.join(existing)}) "
                  f"VALUES ({', '.join('?' * len(existing))})", [old[c] for c in existing])
-    conn.executemany("INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     attempt_rows(entry))
+    attempt_columns = len(list(conn.execute("PRAGMA table_info(attempts)")))
+    conn.executemany(f"INSERT INTO attempts VALUES ({', '.join('?' * attempt_columns)})",
+                     [row[:attempt_columns] for row in attempt_rows(entry)])
     conn.close()
 
     store = SqliteStore(path)

@@ -44,6 +44,7 @@ class Ask:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     logprobs: bool = False
+    thinking: bool = False                       # extended thinking asked for (Anthropic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,9 @@ class Answer:
     confidence: float = 0.95
     logprobs: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    cache_read_tokens: int = 0                   # of prompt_tokens, read from the cache
+    cache_write_tokens: int = 0                  # of prompt_tokens, written to the cache
+    reasoning_tokens: int = 0                    # of completion_tokens, spent thinking
 
     @property
     def text(self) -> str:
@@ -70,7 +74,8 @@ class Answer:
 
     @property
     def completion_tokens(self) -> int:
-        return len(self.tokens) + sum(len(c.arguments) // 4 + 1 for c in self.tool_calls)
+        return (len(self.tokens) + sum(len(c.arguments) // 4 + 1 for c in self.tool_calls)
+                + self.reasoning_tokens)
 
     def token_logprobs(self) -> list[dict[str, Any]]:
         """OpenAI-shaped `logprobs.content` entries, each at log(confidence)."""

@@ -23,6 +23,7 @@ class ModelProfile:
     skill: float = 1.0
     calls_tools: bool = True       # call a given tool instead of answering in text
     refuses_hard: bool = False     # below its skill, refuse instead of hedging
+    reasoning_tokens: int = 0      # reasoning tokens reported (and counted) for each answer
 
 
 INSTANT = ModelProfile()

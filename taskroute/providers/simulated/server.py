@@ -1,17 +1,21 @@
 """`SimulatedUpstream`: a stand-in LLM provider on 127.0.0.1, speaking OpenAI and Anthropic.
 
 SIMULATED — no real model is called. It serves `POST /v1/chat/completions` (OpenAI),
-`POST /v1/messages` (Anthropic) and `GET /v1/models`, answers deterministically from the prompt,
-and can be told per model to misbehave (see `Behaviour`). It counts requests, completed answers
-and cancellations (the client went away before the answer was finished) per model.
+`POST /v1/messages` (Anthropic), Azure OpenAI's deployment path (`POST /openai/deployments/
+{deployment}/chat/completions?api-version=...`, the deployment being the model) and
+`GET /v1/models`, answers deterministically from the prompt, and can be told per model to
+misbehave (see `Behaviour`). It counts requests, completed answers and cancellations (the
+client went away before the answer was finished) per model, and caches prompts (`cache.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
 from types import ModuleType, TracebackType
 from typing import Any
 
@@ -24,10 +28,12 @@ import taskroute.providers.simulated.wire_openai as wire_openai
 from taskroute.policy.model import ProviderSpec
 from taskroute.providers.simulated.answers import Answer, Ask, plan
 from taskroute.providers.simulated.behaviours import BehaviourBook
+from taskroute.providers.simulated.cache import PromptCache
 from taskroute.providers.simulated.profiles import INSTANT, Behaviour, ModelProfile
 from taskroute.response import new_id
 
 _MALFORMED_EVENT = b"data: {this is not json\n\n"
+_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
 _Gone = (ConnectionResetError, ClientConnectionResetError)
 
 
@@ -55,6 +61,7 @@ class SimulatedUpstream(BehaviourBook):
         self.cancelled: Counter[str] = Counter()
         self.last_body: dict[str, dict[str, Any]] = {}
         self.last_headers: dict[str, dict[str, str]] = {}
+        self.prompt_cache = PromptCache()
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -89,6 +96,7 @@ class SimulatedUpstream(BehaviourBook):
             counter.clear()
         self.last_body.clear()
         self.last_headers.clear()
+        self.prompt_cache.clear()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -96,6 +104,7 @@ class SimulatedUpstream(BehaviourBook):
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._azure)
         app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
@@ -162,6 +171,13 @@ class SimulatedUpstream(BehaviourBook):
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, wire_openai)
 
+    async def _azure(self, request: web.Request) -> web.StreamResponse:
+        version = request.query.get("api-version", "")
+        if not _API_VERSION.fullmatch(version):
+            return _error(wire_openai, 404 if not version else 400,
+                          f"missing or unsupported api-version {version!r}")
+        return await self._serve(request, wire_openai, model=request.match_info["deployment"])
+
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         if "anthropic-version" not in request.headers:
             return _error(wire_anthropic, 400, "anthropic-version: header is required")
@@ -170,14 +186,20 @@ class SimulatedUpstream(BehaviourBook):
     def _authorized(self, request: web.Request) -> bool:
         if self.api_key is None:
             return True
-        given = request.headers.get("x-api-key") or request.headers.get("Authorization", "")
+        given = (request.headers.get("x-api-key") or request.headers.get("api-key")
+                 or request.headers.get("Authorization", ""))
         return given in (self.api_key, f"Bearer {self.api_key}")
 
-    async def _serve(self, request: web.Request, wire: ModuleType) -> web.StreamResponse:
+    async def _serve(
+        self, request: web.Request, wire: ModuleType, model: str | None = None
+    ) -> web.StreamResponse:
+        """`model`: the deployment named in the path (Azure), which the body need not name."""
         if not self._authorized(request):
-            return _error(wire, 401, "invalid x-api-key or bearer token")
+            return _error(wire, 401, "invalid x-api-key, api-key or bearer token")
         try:
             data = msgspec.json.decode(await request.read())
+            if model is not None and isinstance(data, dict):
+                data["model"] = model
             ask: Ask = wire.parse(data)
         except (msgspec.DecodeError, wire_openai.BadRequest, TypeError, KeyError, AttributeError,
                 ValueError) as exc:
@@ -207,7 +229,7 @@ class SimulatedUpstream(BehaviourBook):
         if behaviour.malformed_body:
             return web.Response(body=b"<html>502 Bad Gateway</html>",
                                 content_type="application/json")
-        answer = plan(ask, profile, behaviour)
+        answer = self._cached(wire, data, ask, plan(ask, profile, behaviour), profile)
         token_delay = behaviour.token_delay_s
         if token_delay is None:
             token_delay = 1 / profile.tokens_per_s if profile.tokens_per_s else 0.0
@@ -222,6 +244,18 @@ class SimulatedUpstream(BehaviourBook):
             return await _drop_body(request, payload)
         self.completed[ask.model] += 1
         return web.Response(body=payload, content_type="application/json")
+
+    def _cached(
+        self, wire: ModuleType, data: dict[str, Any], ask: Ask, answer: Answer,
+        profile: ModelProfile,
+    ) -> Answer:
+        """The answer with its prompt-cache reads and writes, and its reasoning tokens."""
+        read, write = self.prompt_cache.use(ask.model, wire.cache_prefix(data),
+                                            min_tokens=wire.CACHE_MIN_TOKENS)
+        read = min(read, answer.prompt_tokens)
+        write = min(write, answer.prompt_tokens - read) if wire.REPORTS_CACHE_WRITES else 0
+        return replace(answer, cache_read_tokens=read, cache_write_tokens=write,
+                       reasoning_tokens=profile.reasoning_tokens)
 
     async def _stream(
         self, request: web.Request, wire: ModuleType, ask: Ask, answer: Answer,

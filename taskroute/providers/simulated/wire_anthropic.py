@@ -10,10 +10,15 @@ import msgspec
 
 from taskroute.providers.anthropic_format import JSON_INSTRUCTION, SCHEMA_INSTRUCTION
 from taskroute.providers.simulated.answers import Answer, Ask, Tool
+from taskroute.providers.simulated.cache import anthropic_prefix as cache_prefix
 from taskroute.providers.simulated.wire_openai import BadRequest, Frame
 
 _encode = msgspec.json.encode
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+CACHE_MIN_TOKENS = 1            # what a request marks with cache_control is cached
+REPORTS_CACHE_WRITES = True
+__all__ = ["CACHE_MIN_TOKENS", "REPORTS_CACHE_WRITES", "body", "cache_prefix", "error",
+           "frames", "parse"]
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
@@ -56,11 +61,18 @@ def parse(body: dict[str, Any]) -> Ask:
         schema=schema,
         max_tokens=body["max_tokens"],
         stop=tuple(body.get("stop_sequences") or ()),
+        thinking=(body.get("thinking") or {}).get("type") == "enabled",
     )
 
 
-def _content(answer: Answer) -> list[dict[str, Any]]:
+THOUGHT = "Let me think this through."   # SIMULATED thinking, signed with a fixed signature
+SIGNATURE = "sig-simulated"
+
+
+def _content(ask: Ask, answer: Answer) -> list[dict[str, Any]]:
     content: list[dict[str, Any]] = []
+    if ask.thinking:
+        content.append({"type": "thinking", "thinking": THOUGHT, "signature": SIGNATURE})
     if answer.tokens:
         content.append({"type": "text", "text": answer.text})
     content.extend(
@@ -78,11 +90,17 @@ def _stop_reason(answer: Answer) -> str:
 def body(ask: Ask, answer: Answer, response_id: str) -> dict[str, Any]:
     return {
         "id": response_id.replace("chatcmpl-", "msg_"), "type": "message", "role": "assistant",
-        "model": ask.model, "content": _content(answer), "stop_reason": _stop_reason(answer),
+        "model": ask.model, "content": _content(ask, answer), "stop_reason": _stop_reason(answer),
         "stop_sequence": answer.stop_sequence,
-        "usage": {"input_tokens": answer.prompt_tokens,
-                  "output_tokens": answer.completion_tokens},
+        "usage": _usage(answer, answer.completion_tokens),
     }
+
+
+def _usage(answer: Answer, output_tokens: int) -> dict[str, Any]:
+    read, write = answer.cache_read_tokens, answer.cache_write_tokens
+    return {"input_tokens": answer.prompt_tokens - read - write,
+            "cache_creation_input_tokens": write, "cache_read_input_tokens": read,
+            "output_tokens": output_tokens}
 
 
 def _event(kind: str, data: dict[str, Any]) -> bytes:
@@ -92,18 +110,26 @@ def _event(kind: str, data: dict[str, Any]) -> bytes:
 def frames(ask: Ask, answer: Answer, response_id: str, include_usage: bool) -> Iterator[Frame]:
     message = {**body(ask, answer, response_id), "content": [], "stop_reason": None,
                "stop_sequence": None}
-    message["usage"] = {"input_tokens": answer.prompt_tokens, "output_tokens": 1}
+    message["usage"] = _usage(answer, 1)
     yield _event("message_start", {"message": message}), False
     index = 0
+    if ask.thinking:
+        yield _event("content_block_start", {"index": 0, "content_block": {
+            "type": "thinking", "thinking": ""}}), False
+        for delta in ({"type": "thinking_delta", "thinking": THOUGHT},
+                      {"type": "signature_delta", "signature": SIGNATURE}):
+            yield _event("content_block_delta", {"index": 0, "delta": delta}), True
+        yield _event("content_block_stop", {"index": 0}), False
+        index = 1
     if answer.tokens:
-        yield _event("content_block_start", {"index": 0,
+        yield _event("content_block_start", {"index": index,
                                              "content_block": {"type": "text", "text": ""}}), False
         yield _event("ping", {}), False
         for token in answer.tokens:
             yield _event("content_block_delta", {
-                "index": 0, "delta": {"type": "text_delta", "text": token}}), True
-        yield _event("content_block_stop", {"index": 0}), False
-        index = 1
+                "index": index, "delta": {"type": "text_delta", "text": token}}), True
+        yield _event("content_block_stop", {"index": index}), False
+        index += 1
     for offset, call in enumerate(answer.tool_calls):
         block = {"type": "tool_use", "id": "toolu_" + call.id[5:], "name": call.name, "input": {}}
         yield _event("content_block_start", {"index": index + offset,

@@ -9,9 +9,14 @@ from typing import Any
 import msgspec
 
 from taskroute.providers.simulated.answers import Answer, Ask, Tool
+from taskroute.providers.simulated.cache import OPENAI_MIN_TOKENS as CACHE_MIN_TOKENS
+from taskroute.providers.simulated.cache import openai_prefix as cache_prefix
 
 Frame = tuple[bytes, bool]  # (encoded SSE event, carries a token: pace it)
 _encode = msgspec.json.encode
+REPORTS_CACHE_WRITES = False    # OpenAI caches on its own and reports only the reads
+__all__ = ["CACHE_MIN_TOKENS", "REPORTS_CACHE_WRITES", "BadRequest", "Frame", "body",
+           "cache_prefix", "error", "frames", "parse"]
 
 
 class BadRequest(Exception):
@@ -58,10 +63,15 @@ def parse(body: dict[str, Any]) -> Ask:
     )
 
 
-def _usage(answer: Answer) -> dict[str, int]:
+def _usage(answer: Answer) -> dict[str, Any]:
     prompt, completion = answer.prompt_tokens, answer.completion_tokens
     return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": answer.cache_read_tokens,
+                                      "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": answer.reasoning_tokens,
+                                          "audio_tokens": 0, "accepted_prediction_tokens": 0,
+                                          "rejected_prediction_tokens": 0}}
 
 
 def _tool_calls(answer: Answer) -> list[dict[str, Any]]:
