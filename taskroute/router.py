@@ -19,24 +19,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taskroute.bounded import head_and_tail
+from taskroute.classify.rules import TASK_MODEL_PREFIX, choose_task
 from taskroute.decision import Decision, TaskSource
 from taskroute.exceptions import (
     ConfigError,
-    InvalidRequest,
     PolicyError,
     UnknownModel,
-    UnknownTask,
 )
 from taskroute.policy.loader import load_default_policy, load_policy
-from taskroute.policy.model import ClassifyRule, Policy
+from taskroute.policy.model import Policy
 from taskroute.quality import budgets
 from taskroute.quality.budgets import Hold, Spend, SpendTracker
 from taskroute.records import Api, RequestContext
 from taskroute.request import ChatRequest
 from taskroute.session import InMemorySessionHistory, SessionHistory
 from taskroute.signals import Signals, measure
-from taskroute.tasks import DEFAULT_OUTPUT_TOKENS, TYPICAL_OUTPUT_TOKENS
+from taskroute.tiers import choose_tier, estimate_cost, fit_context
 
 if TYPE_CHECKING:
     from taskroute.calling.engine import CallEngine
@@ -51,22 +49,6 @@ if TYPE_CHECKING:
 
 FileKey = tuple[str, int, int]   # path, mtime (ns), size
 ROUTING_MODEL_NAMES = frozenset({"", "auto", "taskroute", "taskroute/auto"})
-TASK_MODEL_PREFIX = "taskroute/"
-# Rules read a bounded window of the prompt, so a huge prompt costs no more to route.
-_RULE_HEAD, _RULE_TAIL = 4000, 1000
-
-
-class _Facts:
-    """What a policy condition sees: every signal, plus the task class once it is known."""
-
-    __slots__ = ("signals", "task")
-
-    def __init__(self, signals: Signals, task: str | None) -> None:
-        self.signals = signals
-        self.task = task
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.signals, name)
 
 
 class Router:
@@ -110,7 +92,6 @@ class Router:
             classifier  # type: ignore[assignment]
         )
         self._classifier_wanted = classifier is True
-        self._tier_index = {name: i for i, name in enumerate(policy.tier_names)}
         self._bare_names = _bare_model_names(policy)
         self._learned_files: dict[FileKey, LearnedRouter] = {}
         self._learned_routers = _load_learned_routers(policy, self._learned_files, _reuse)
@@ -172,7 +153,7 @@ class Router:
 
     def _limit(self, decision: Decision, request: ChatRequest, key_id: str | None) -> Decision:
         def estimate(model: str) -> float:
-            return self._estimate_cost(model, decision.task, decision.signals, request)
+            return self._estimate(model, decision.task, decision.signals, request)
 
         limited = budgets.limit(decision, request, self.policy, self.spend, key_id, estimate)
         if limited.model != decision.model:
@@ -190,7 +171,7 @@ class Router:
         if spec is None:
             return None
         user = request.user or request.meta("user_id")
-        worst = sum(self._estimate_cost(m, decision.task, decision.signals, request)
+        worst = sum(self._estimate(m, decision.task, decision.signals, request)
                     for m in decision.chain)
         return self.spend.reserve(worst, user=user, key=key_id,
                                   limits=budgets.limits_of(spec, user, key_id))
@@ -212,17 +193,17 @@ class Router:
                 "treated as unranked."
             )
         pinned = self._pinned_model(request.model)
-        task_name, source, confidence = self._choose_task(request, signals, task, reasons,
-                                                          named_in)
+        task_name, source, confidence = choose_task(
+            policy, lambda: self.classifier, request, signals, task, reasons, named_in)
         if pinned is not None:
             return self._pinned(pinned, task_name, source, confidence, signals, reasons, request)
         pick = self._learned_pick(task_name, request, reasons)
         start = policy.models[pick].tier if pick else None
-        tier = self._choose_tier(task_name, signals, reasons, start=start)
+        tier = choose_tier(policy, task_name, signals, reasons, start=start)
         chain = policy.tier(tier).chain
         if pick and tier == start:
             chain = (pick, *(m for m in chain if m != pick))
-        chain = self._fit_context(chain, signals.input_tokens, reasons)
+        chain = fit_context(policy, chain, signals.input_tokens, reasons)
         return Decision(
             task=task_name,
             task_source=source,
@@ -231,7 +212,7 @@ class Router:
             tier=tier,
             model=chain[0],
             chain=chain,
-            estimated_cost_usd=self._estimate_cost(chain[0], task_name, signals, request),
+            estimated_cost_usd=self._estimate(chain[0], task_name, signals, request),
             reasons=tuple(reasons),
             policy=policy.name,
         )
@@ -245,57 +226,6 @@ class Router:
         if model in self._bare_names:
             return self._bare_names[model]
         raise UnknownModel(model, [*self.policy.models, "auto", "taskroute/<task class>"])
-
-    def _choose_task(
-        self, request: ChatRequest, signals: Signals, named: str | None, reasons: list[str],
-        named_in: str = "",
-    ) -> tuple[str, TaskSource, float | None]:
-        tasks = self.policy.tasks
-        for value, how in (
-            (request.meta("task"), "metadata.task"),
-            (named, named_in or "its task argument"),
-            (request.model.removeprefix(TASK_MODEL_PREFIX)
-             if request.model.startswith(TASK_MODEL_PREFIX) and request.model != "taskroute/auto"
-             else None, f"the model name {request.model!r}"),
-        ):
-            if value:
-                if value not in tasks:
-                    raise UnknownTask(value, list(tasks))
-                reasons.append(f"The caller named the task {value} in {how}.")
-                return value, "caller", None
-        text = request.last_user_text
-        window = head_and_tail(text, _RULE_HEAD, _RULE_TAIL)
-        lowered = window.lower()
-        system = request.system_text.lower()
-        facts = _Facts(signals, None)
-        for rule in self.policy.classify_rules:
-            if _rule_matches(rule, facts, window, lowered, system):
-                reasons.append(
-                    f"Policy rule at line {rule.line} classed it as {rule.task}: "
-                    f"{rule.describe()}."
-                )
-                return rule.task, "rule", None
-        classifier = self.classifier
-        default = self.policy.default_task
-        if classifier is None:
-            reasons.append(f"No rule matched and the classifier is off; default class {default}.")
-            return default, "default", None
-        prediction = classifier.predict(text)
-        threshold = self.policy.classifier.min_confidence
-        if prediction.task in tasks and prediction.probability >= threshold:
-            reasons.append(
-                f"The classifier read it as {prediction.task} "
-                f"({prediction.probability:.0%} sure, needs {threshold:.0%})."
-            )
-            return prediction.task, "classifier", prediction.probability
-        why = (
-            f"only {prediction.probability:.0%} sure of {prediction.task}, "
-            f"needs {threshold:.0%}" if prediction.task in tasks
-            else f"its guess {prediction.task} is not a class of this policy"
-        )
-        reasons.append(f"No rule matched and the classifier was unsure ({why}); "
-                       f"default class {default}.")
-        return default, "default", prediction.probability
 
     def _learned_pick(self, task: str, request: ChatRequest, reasons: list[str]) -> str | None:
         """The model a task's learned router picks, or None when the task has none."""
@@ -314,68 +244,10 @@ class Router:
         )
         return to_policy[name]
 
-    def _choose_tier(
-        self, task: str, signals: Signals, reasons: list[str], *, start: str | None = None
-    ) -> str:
-        policy = self.policy
-        names = policy.tier_names
-        if start is None:
-            start = policy.tasks[task].tier
-            reasons.append(f"The policy sends {task} to the {start} tier.")
-        index = self._tier_index[start]
-        facts = _Facts(signals, task)
-        top = len(names) - 1
-        for rule in policy.adjust_rules:
-            if not rule.condition(facts):
-                continue
-            before = index
-            if rule.action == "use":
-                index = self._tier_index[rule.tier or start]
-            elif rule.action == "at_least":
-                index = max(index, self._tier_index[rule.tier or start])
-            elif rule.action == "at_most":
-                index = min(index, self._tier_index[rule.tier or start])
-            elif rule.action == "up":
-                index = min(top, index + rule.steps)
-            else:
-                index = max(0, index - rule.steps)
-            if index != before:
-                verb = "Raised" if index > before else "Lowered"
-                reasons.append(
-                    f"{verb} from {names[before]} to {names[index]} by the rule at line "
-                    f"{rule.line}: {rule.describe()}."
-                )
-        return names[index]
-
-    def _fit_context(
-        self, chain: tuple[str, ...], input_tokens: int, reasons: list[str]
-    ) -> tuple[str, ...]:
-        models = self.policy.models
-        fitting = tuple(m for m in chain if models[m].context >= input_tokens)
-        if fitting == chain:
-            return chain
-        if not fitting:
-            raise InvalidRequest(
-                f"the input (about {input_tokens:,} tokens) is longer than the context window "
-                f"of every model in the chain ({', '.join(chain)})"
-            )
-        skipped = [m for m in chain if m not in fitting]
-        reasons.append(
-            f"Skipped {', '.join(skipped)}: about {input_tokens:,} input tokens exceed "
-            "its context window."
-        )
-        return fitting
-
-    def _estimate_cost(
+    def _estimate(
         self, model: str, task: str, signals: Signals, request: ChatRequest
     ) -> float:
-        spec = self.policy.tasks.get(task)
-        output = (spec.output_tokens if spec else None) or TYPICAL_OUTPUT_TOKENS.get(
-            task, DEFAULT_OUTPUT_TOKENS
-        )
-        if request.max_tokens is not None:
-            output = min(output, request.max_tokens)
-        return round(self.policy.models[model].price.cost(signals.input_tokens, output), 8)
+        return estimate_cost(self.policy, model, task, signals, request)
 
     def _pinned(
         self, model: str, task: str, source: TaskSource, confidence: float | None,
@@ -386,7 +258,7 @@ class Router:
         return Decision(
             task=task, task_source=source, task_confidence=confidence, signals=signals,
             tier=spec.tier, model=model, chain=(model,),
-            estimated_cost_usd=self._estimate_cost(model, task, signals, request),
+            estimated_cost_usd=self._estimate(model, task, signals, request),
             reasons=tuple(reasons), policy=self.policy.name, routed=False,
         )
 
@@ -501,18 +373,6 @@ class Router:
         """Called by the call path when a session's request had to escalate."""
         if session_id:
             self.history.record_escalation(session_id)
-
-
-def _rule_matches(
-    rule: ClassifyRule, facts: _Facts, text: str, lowered: str, system: str
-) -> bool:
-    if rule.condition is not None and not rule.condition(facts):
-        return False
-    if rule.keywords and not any(k in lowered for k in rule.keywords):
-        return False
-    if rule.pattern is not None and rule.pattern.search(text) is None:
-        return False
-    return not rule.system_markers or any(m in system for m in rule.system_markers)
 
 
 def _file_key(path: str) -> FileKey:
