@@ -62,7 +62,6 @@ class RouteStream:
         self._started = False
         self._done = False
         self._live_ready: Callable[[], bool] | None = None
-        self._live_at_end: Callable[[], bool] | None = None
 
     async def start(self) -> None:
         """Run until the first output is ready; raises when every model failed before it."""
@@ -80,7 +79,6 @@ class RouteStream:
             for chunk in begun.live.held:
                 self._live_tally.add(chunk)
             self._live_ready = getattr(begun.live.rest, "ready", None)
-            self._live_at_end = getattr(begun.live.rest, "at_end", None)
         self.model = self.record.answered_by = begun.model
         self.record.race_winner = begun.race_winner
         self.record.first_token_s = round(time.perf_counter() - self._t0, 6)
@@ -93,16 +91,6 @@ class RouteStream:
         if self._replay or self._done or self._live is None:
             return self._started
         return self._live_ready is not None and self._live_ready()
-
-    def complete(self) -> bool:
-        """Has the caller been given the whole answer, finished, with nothing more to come
-        (the model's stream has said so: an optional `at_end()` on it)? Then the next step
-        only records the route, and the caller may end its own side first."""
-        if not self._started or self._done or self._replay or self._tally.finish_reason is None:
-            return False
-        if self._live is None:
-            return True
-        return self._live_at_end is not None and self._live_at_end()
 
     def __aiter__(self) -> RouteStream:
         return self

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from taskroute.exceptions import TaskrouteError
 from taskroute.gateway import streaming
+from taskroute.gateway.acknowledge import log_written
 from taskroute.gateway.context import (
     GATEWAY,
     explain,
@@ -40,6 +41,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             if exc.record is not None:
                 gateway.metrics.observe(exc.record, "openai")
             raise
+    written = log_written(router)  # the commit runs while the answer is built
     response, record = result.response, result.record
     if record.answered_by and response.model != record.answered_by:
         response = msgspec.structs.replace(response, model=record.answered_by)
@@ -49,5 +51,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     else:
         body = response
     gateway.metrics.observe(record, "openai")
-    return web.Response(body=msgspec.json.encode(body), content_type=_JSON,
-                        headers=record_headers(record))
+    reply = web.Response(body=msgspec.json.encode(body), content_type=_JSON,
+                         headers=record_headers(record))
+    await written  # acknowledged only once logged (gateway/acknowledge.py)
+    return reply

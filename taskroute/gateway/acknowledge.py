@@ -1,0 +1,34 @@
+"""What the gateway calls acknowledging a request, and how the log is made to have it first.
+
+A request is *acknowledged* once its caller has received the whole of its answer: the last byte
+of a JSON body, or a stream's final event — `data: [DONE]` (OpenAI), `message_stop` (Anthropic),
+or the error event of a stream that failed after its first byte — and the end of the body. The
+gateway sends that last piece only after the request's log row is written (`Store.flush`: for
+SQLite, committed to the WAL file through `write()`, so it is in the operating system and
+survives the gateway being killed — SIGKILL, a crash, the OOM killer; without an fsync per
+commit, not the machine losing power). A caller holding a whole answer can count on its row; a
+caller whose answer was cut off may or may not find one.
+
+The wait is a group commit: requests finishing together wait on one write, which starts as soon
+as the first of them asks (not on the writer's timer), while the gateway builds or sends what
+goes ahead of the last piece. Errors answered with a status (4xx, 5xx) are logged without the
+wait. `Router.complete`, the library's path, does not wait either: it returns once the entry is
+queued; `await router.store.flush()` after it gives the same guarantee.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from taskroute.experiment import Serving
+
+
+def log_written(router: Serving) -> Awaitable[None]:
+    """Start writing everything `router` has logged so far (the request that just finished
+    included); await it before the last byte of that request's answer goes out."""
+    store = router.store
+    return store.flush() if store is not None else _nothing()
+
+
+async def _nothing() -> None:
+    return None
