@@ -18,7 +18,9 @@ queued; `await router.store.flush()` after it gives the same guarantee.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
+
+from aiohttp import web
 
 from taskroute.experiment import Serving
 
@@ -32,3 +34,25 @@ def log_written(router: Serving) -> Awaitable[None]:
 
 async def _nothing() -> None:
     return None
+
+
+class _HeldResponse(web.StreamResponse):
+    """Sends its headers with the first part of the body, in one packet (as `web.Response`)."""
+
+    _send_headers_immediately = False
+
+
+async def reply(
+    request: web.Request, body: bytes, headers: Mapping[str, str], written: Awaitable[None],
+    content_type: str = "application/json",
+) -> web.StreamResponse:
+    """A whole answer whose last byte waits for `written` (`log_written`): the headers and the
+    rest of the body go out at once, while the commit runs."""
+    response = _HeldResponse(headers=headers)
+    response.content_type = content_type
+    response.content_length = len(body)
+    await response.prepare(request)
+    await response.write(body[:-1])
+    await written
+    await response.write_eof(body[-1:])
+    return response

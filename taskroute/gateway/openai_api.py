@@ -13,8 +13,7 @@ import msgspec
 from aiohttp import web
 
 from taskroute.exceptions import TaskrouteError
-from taskroute.gateway import streaming
-from taskroute.gateway.acknowledge import log_written
+from taskroute.gateway import acknowledge, streaming
 from taskroute.gateway.context import (
     GATEWAY,
     explain,
@@ -24,8 +23,6 @@ from taskroute.gateway.context import (
     wants_explain,
 )
 from taskroute.request import ChatRequest
-
-_JSON = "application/json"
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -41,7 +38,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             if exc.record is not None:
                 gateway.metrics.observe(exc.record, "openai")
             raise
-    written = log_written(router)  # the commit runs while the answer is built
+    written = acknowledge.log_written(router)  # the commit runs while the answer is built
     response, record = result.response, result.record
     if record.answered_by and response.model != record.answered_by:
         response = msgspec.structs.replace(response, model=record.answered_by)
@@ -51,7 +48,5 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     else:
         body = response
     gateway.metrics.observe(record, "openai")
-    reply = web.Response(body=msgspec.json.encode(body), content_type=_JSON,
-                         headers=record_headers(record))
-    await written  # acknowledged only once logged (gateway/acknowledge.py)
-    return reply
+    return await acknowledge.reply(request, msgspec.json.encode(body),
+                                   record_headers(record), written)

@@ -117,19 +117,24 @@ async def _relay(
     (`[DONE]` or `message_stop`, or the error event) and the end of the body wait for the
     route's log row (gateway/acknowledge.py): the stream's end records the route, the commit
     starts at once, and the frames ahead of the last go out while it runs."""
-    pending: list[bytes] = []
+    pending: list[StreamChunk] = []  # chunks at hand together, framed and written together
+    failure: TaskrouteError | None = None
     try:
         async for chunk in stream:
-            pending.extend(frames(chunk))
-            if pending and not stream.ready():
-                await response.write(b"".join(pending))
-                pending.clear()
+            pending.append(chunk)
+            if not stream.ready():
+                await _write(response, frames, pending)
     except TaskrouteError as exc:  # failed after the first byte: too late for a status
-        last = [error_event(exc, api)]
-    else:
-        last = list(frames(None))
+        failure = exc
     commit = written()  # the stream has ended, so its route is logged: write it now
-    if pending:
-        await response.write(b"".join(pending))
+    await _write(response, frames, pending)  # framed and sent while the commit runs
+    last = error_event(failure, api) if failure is not None else b"".join(frames(None))
     await commit
-    await response.write_eof(b"".join(last))
+    await response.write_eof(last)
+
+
+async def _write(response: web.StreamResponse, frames: Framer, chunks: list[StreamChunk]) -> None:
+    data = b"".join(frame for chunk in chunks for frame in frames(chunk))
+    chunks.clear()
+    if data:
+        await response.write(data)
