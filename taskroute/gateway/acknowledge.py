@@ -18,6 +18,7 @@ queued; `await router.store.flush()` after it gives the same guarantee.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Mapping
 
 from aiohttp import web
@@ -25,15 +26,16 @@ from aiohttp import web
 from taskroute.experiment import Serving
 
 
-def log_written(router: Serving) -> Awaitable[None]:
+def log_written(router: Serving) -> asyncio.Future[None]:
     """Start writing everything `router` has logged so far (the request that just finished
-    included); await it before the last byte of that request's answer goes out."""
-    store = router.store
-    return store.flush() if store is not None else _nothing()
-
-
-async def _nothing() -> None:
-    return None
+    included); await it before the last byte of that request's answer goes out. (A future,
+    started now even for a store whose `flush` is a coroutine, and harmless if the caller
+    hangs up and it is never awaited.)"""
+    if router.store is not None:
+        return asyncio.ensure_future(router.store.flush())
+    nothing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    nothing.set_result(None)
+    return nothing
 
 
 class _HeldResponse(web.StreamResponse):
@@ -51,8 +53,11 @@ async def reply(
     response = _HeldResponse(headers=headers)
     response.content_type = content_type
     response.content_length = len(body)
-    await response.prepare(request)
-    await response.write(body[:-1])
-    await written
-    await response.write_eof(body[-1:])
+    try:
+        await response.prepare(request)
+        await response.write(body[:-1])
+        await written
+        await response.write_eof(body[-1:])
+    except ConnectionResetError:
+        pass  # the caller hung up first: not acknowledged (the row is written all the same)
     return response
