@@ -7,7 +7,10 @@ writer takes every waiter, then every queued entry, commits them in one transact
 resolves the waiters with one hand-off per event loop, so concurrent requests waiting on the
 log share one commit (a waiter that arrives during a commit gets the next one, started as soon
 as this one ends). With nobody waiting, the writer wakes every `interval_s` and commits what has
-queued up. `aclose()` flushes and stops both threads.
+queued up. `aclose()` flushes and stops both threads. Checkpoints (copying the WAL into the
+database, with two fsyncs) are not left to SQLite's automatic ones, which would land inside a
+commit someone waits on: a passive one runs on the reader's thread at most once a second while
+requests are written.
 
 What "written" means: the transaction has committed, so its pages are in the WAL file through
 `write()` — in the operating system, which keeps them when this process is killed (SIGKILL, a
@@ -73,6 +76,7 @@ _INSERT_SHADOW = (
     "decision) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 Shadow = tuple[str, float, Decision]  # request id, when it was decided, the decision
+CHECKPOINT_EVERY_S = 1.0  # while requests are written: bounds the WAL to ~1 s of them
 
 
 @dataclass(slots=True)
@@ -118,6 +122,11 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:  # not SQLite at all, or unreadable: one clear line
             raise DataError(f"cannot open it as the request log ({exc})", file=str(path)) from None
         migrate(self._conn)
+        # Checkpoints (the WAL copied into the database, both fsynced) run on the reader's
+        # thread, never inside a commit a request waits on (`_maybe_checkpoint`).
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointing = False
+        self._last_checkpoint = time.monotonic()
         self._interval = interval_s
         self._pending: deque[LogEntry] = deque()
         self._shadows: deque[Shadow] = deque()
@@ -267,9 +276,26 @@ class SqliteStore:
             if batch or shadows:
                 self._write(batch, shadows)
             commit.resolve()
+            if batch or shadows:
+                self._maybe_checkpoint()
             if self._stopping and self._stop_if_idle():
                 break
         self._conn.close()
+
+    def _maybe_checkpoint(self) -> None:
+        """At most every `CHECKPOINT_EVERY_S`, a passive checkpoint on the reader's thread: it
+        runs beside the writer's commits, so none of them waits for its fsyncs."""
+        now = time.monotonic()
+        if self._checkpointing or now - self._last_checkpoint < CHECKPOINT_EVERY_S:
+            return
+        self._checkpointing, self._last_checkpoint = True, now
+        self._has_read = True  # the reader's connection, opened for it, is closed with it
+        self._reads.submit(self._on_reader, _checkpoint).add_done_callback(self._checkpointed)
+
+    def _checkpointed(self, done: concurrent.futures.Future[None]) -> None:
+        self._checkpointing = False
+        if done.exception() is not None:
+            log.warning("could not checkpoint the request log: %s", done.exception())
 
     def _stop_if_idle(self) -> bool:
         with self._next_lock:
@@ -294,6 +320,10 @@ class SqliteStore:
                           len(batch), len(shadows))
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def request_row(entry: LogEntry) -> tuple[Any, ...]:
