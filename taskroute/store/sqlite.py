@@ -275,9 +275,8 @@ class SqliteStore:
                 shadows.append(self._shadows.popleft())
             if batch or shadows:
                 self._write(batch, shadows)
-            commit.resolve()
-            if batch or shadows:
                 self._maybe_checkpoint()
+            commit.resolve()  # last before sleeping: the waiters' loop need not wait for the GIL
             if self._stopping and self._stop_if_idle():
                 break
         self._conn.close()
