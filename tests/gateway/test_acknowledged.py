@@ -9,13 +9,21 @@ import itertools
 import json
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
+from taskroute.demo.policy import simulated_policy
+from taskroute.gateway.app import create_app
+from taskroute.gateway.server import listening_url
+from taskroute.policy.loader import load_default_policy
 from taskroute.providers.simulated import ModelProfile, SimulatedUpstream
+from taskroute.router import Router
+from tests.calling.support import MemoryStore
 from tests.gateway.test_shutdown import start_server
 
 PROMPT = [{"role": "user", "content": "hello, how are you?"}]
@@ -25,7 +33,7 @@ LOAD_S = 0.8          # of load before each kill
 PER_ROUND_CAP = 5000  # requests a round may send at most
 
 # How an answer is read: True once the whole of it is in (False, or an error, when it is cut).
-Read = Callable[[aiohttp.ClientResponse], Awaitable[bool]]
+Read = Callable[[aiohttp.ClientResponse], Coroutine[Any, Any, bool]]
 
 
 async def whole_json(resp: aiohttp.ClientResponse) -> bool:
@@ -106,3 +114,45 @@ async def test_sigkill_under_load_loses_no_acknowledged_request(tmp_path: Path) 
           f"logged={len(logged)} missing={len(missing)}")
     assert all(n > 20 for n in per_round), per_round  # each kill landed under load
     assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged requests not logged"
+
+
+class HeldStore(MemoryStore):
+    """A store whose writes finish only when the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def flush(self) -> None:
+        await self.release.wait()
+
+
+async def held_gateway(upstream: SimulatedUpstream, store: HeldStore) -> tuple[str, web.AppRunner]:
+    policy = simulated_policy(load_default_policy(), upstream)
+    runner = web.AppRunner(create_app(Router(policy, store=store, classifier=False)))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return listening_url(site, "127.0.0.1"), runner
+
+
+@pytest.mark.parametrize("kind", range(len(KINDS)))
+async def test_the_last_byte_waits_for_the_log(
+    simulated_upstream: SimulatedUpstream, kind: int
+) -> None:
+    path, body, read = KINDS[kind]
+    store = HeldStore()
+    url, runner = await held_gateway(simulated_upstream, store)
+    try:
+        async with aiohttp.ClientSession() as client, client.post(url + path, json=body) as resp:
+            assert resp.status == 200
+            answer = asyncio.create_task(read(resp))
+            await asyncio.sleep(0.3)
+            assert len(store.entries) == 1  # answered and logged, but not yet written:
+            assert not answer.done()        # the caller has not had the whole answer
+            assert resp.content.total_bytes > 0  # what goes before the last piece is out
+            store.release.set()
+            assert await asyncio.wait_for(answer, 5)
+    finally:
+        store.release.set()  # else closing the gateway would wait on it
+        await runner.cleanup()
