@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import taskroute.store.sqlite as sqlite_store
 from taskroute.decision import Decision
 from taskroute.records import Attempt, GateVerdict, RouteRecord
 from taskroute.request import ChatRequest
@@ -150,6 +151,27 @@ async def test_a_cancelled_waiter_leaves_the_others_waiting(tmp_path: Path) -> N
     assert rows(tmp_path / "log.db", "SELECT count(*) FROM requests") == [(1,)]
     await store.aclose()
     await asyncio.wait_for(store.flush(), 5)  # a closed store has written everything
+
+
+async def test_checkpoints_run_beside_the_writer_not_in_its_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+
+    def checkpoint(conn: sqlite3.Connection) -> None:
+        threads.append(threading.current_thread().name)
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    monkeypatch.setattr(sqlite_store, "_checkpoint", checkpoint)
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY_S", 0.0)
+    store = SqliteStore(tmp_path / "log.db")
+    assert rows(tmp_path / "log.db", "PRAGMA wal_autocheckpoint") == [(1000,)]  # others' own
+    assert store._conn.execute("PRAGMA wal_autocheckpoint").fetchall() == [(0,)]
+    for i in range(5):
+        store.add(make_entry(f"r{i}"))
+        await store.flush()
+    await store.aclose()
+    assert threads and all(name.startswith("taskroute-store-reads") for name in threads)
 
 
 async def test_close_flushes_what_was_queued(tmp_path: Path) -> None:
