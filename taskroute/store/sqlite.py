@@ -16,7 +16,9 @@ What "written" means: the transaction has committed, so its pages are in the WAL
 `write()` — in the operating system, which keeps them when this process is killed (SIGKILL, a
 crash, the OOM killer). With `synchronous=NORMAL` the WAL is not fsynced at each commit, so an
 operating-system crash or power loss may still lose the last commits (never corrupting the
-database); that costs an fsync per commit to close and is not what `flush()` promises.
+database); that costs an fsync per commit to close and is not what `flush()` promises. A commit
+that fails (a full disk, say) is logged as an error and its waiters are released all the same:
+the log failing does not stop answers going out.
 
 Reading (the `LogReader` Protocol): one worker thread with its own connection runs the SQL in
 `sqlite_reads` (the reports, over the rollups of `sqlite_rollup`) and `sqlite_rows` (feedback,
