@@ -293,7 +293,10 @@ class Router:
         context: RequestContext | None = None,
     ) -> RouteResult:
         """Decide, then call: escalating along the chain until an answer passes its gates.
-        A failure raised from here carries the request's route in `exc.record`."""
+        A failure raised from here carries the request's route in `exc.record`. The request's
+        log entry is queued, not yet written, when this returns (fire and forget, batched);
+        `await router.store.flush()` waits until it is (what the gateway does before it
+        acknowledges an answer: gateway/acknowledge.py)."""
         if self._sync is not None and not self._sync.owns_current_loop():
             import asyncio
 

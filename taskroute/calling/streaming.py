@@ -64,7 +64,6 @@ class RouteStream:
         self._started = False
         self._done = False
         self._live_ready: Callable[[], bool] | None = None
-        self._live_at_end: Callable[[], bool] | None = None
 
     async def start(self) -> None:
         """Run until the first output is ready; raises when every model failed before it."""
@@ -82,7 +81,6 @@ class RouteStream:
             for chunk in begun.live.held:
                 self._live_tally.add(chunk)
             self._live_ready = getattr(begun.live.rest, "ready", None)
-            self._live_at_end = getattr(begun.live.rest, "at_end", None)
         self.record.answered(begun.model, begun.deployment or begun.model)
         self.model = self.record.answered_by  # the deployment answering
         self.record.race_winner = begun.race_winner
@@ -96,16 +94,6 @@ class RouteStream:
         if self._replay or self._done or self._live is None:
             return self._started
         return self._live_ready is not None and self._live_ready()
-
-    def complete(self) -> bool:
-        """Has the caller been given the whole answer, finished, with nothing more to come
-        (the model's stream has said so: an optional `at_end()` on it)? Then the next step
-        only records the route, and the caller may end its own side first."""
-        if not self._started or self._done or self._replay or self._tally.finish_reason is None:
-            return False
-        if self._live is None:
-            return True
-        return self._live_at_end is not None and self._live_at_end()
 
     def __aiter__(self) -> RouteStream:
         return self

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from taskroute.exceptions import InvalidRequest, TaskrouteError
 from taskroute.experiment import Serving
-from taskroute.gateway import streaming
+from taskroute.gateway import acknowledge, streaming
 from taskroute.gateway.context import (
     GATEWAY,
     explain,
@@ -45,14 +45,15 @@ async def messages(request: web.Request) -> web.StreamResponse:
             if exc.record is not None:
                 gateway.metrics.observe(exc.record, "anthropic")
             raise
+    written = acknowledge.log_written(router)  # the commit runs while the answer is built
     record = result.record
     answer = to_messages_response(result.response)
     answer["model"] = record.answered_by or answer["model"]
     if wants_explain(request):
         answer["taskroute"] = explain(record)
     gateway.metrics.observe(record, "anthropic")
-    return web.Response(body=msgspec.json.encode(answer), content_type="application/json",
-                        headers=record_headers(record))
+    return await acknowledge.reply(request, msgspec.json.encode(answer),
+                                   record_headers(record), written)
 
 
 def to_chat_request(body: Any) -> ChatRequest:

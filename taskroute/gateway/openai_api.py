@@ -13,7 +13,7 @@ import msgspec
 from aiohttp import web
 
 from taskroute.exceptions import TaskrouteError
-from taskroute.gateway import streaming
+from taskroute.gateway import acknowledge, streaming
 from taskroute.gateway.context import (
     GATEWAY,
     explain,
@@ -25,8 +25,6 @@ from taskroute.gateway.context import (
 )
 from taskroute.providers.vendor_fields import forwarded_headers
 from taskroute.request import ChatRequest
-
-_JSON = "application/json"
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -44,6 +42,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             if exc.record is not None:
                 gateway.metrics.observe(exc.record, "openai")
             raise
+    written = acknowledge.log_written(router)  # the commit runs while the answer is built
     response, record = result.response, result.record
     if record.answered_by and response.model != record.answered_by:
         response = msgspec.structs.replace(response, model=record.answered_by)
@@ -53,5 +52,5 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     else:
         body = response
     gateway.metrics.observe(record, "openai")
-    return web.Response(body=msgspec.json.encode(body), content_type=_JSON,
-                        headers=record_headers(record))
+    return await acknowledge.reply(request, msgspec.json.encode(body),
+                                   record_headers(record), written)

@@ -3,9 +3,9 @@ first chunk is ready), so it goes out in the response headers ahead of the first
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -14,6 +14,7 @@ from aiohttp import web
 from taskroute.calling.streaming import RouteStream
 from taskroute.exceptions import TaskrouteError
 from taskroute.experiment import Serving
+from taskroute.gateway.acknowledge import log_written
 from taskroute.gateway.context import (
     Gateway,
     decision_headers,
@@ -80,7 +81,7 @@ async def run_stream(
     context: RequestContext, frames: Framer, state: dict[str, Any],
 ) -> web.StreamResponse:
     """Start the routed stream, send the route headers, relay the frames. (The call path logs
-    the request when the stream ends, however it ends.)"""
+    the request when the stream ends, however it ends; its end goes out once that is written.)"""
     api = context.api
     request_id = str(context.request_id)
     stream = router.stream(chat, context=context)
@@ -97,7 +98,7 @@ async def run_stream(
     finished = False
     try:
         await response.prepare(request)
-        await _relay(stream, response, frames, api, end_early=not wants_explain(request))
+        await _relay(stream, response, frames, api, partial(log_written, router))
         finished = True
     except ConnectionResetError:
         pass  # the caller hung up; closing the stream below records it
@@ -110,45 +111,30 @@ async def run_stream(
 
 async def _relay(
     stream: RouteStream, response: web.StreamResponse, frames: Framer, api: Api,
-    *, end_early: bool,
+    written: Callable[[], Awaitable[None]],
 ) -> None:
-    """Relay the stream as frames; those ready together go out in one write. With `end_early`
-    (the last frames do not show the route's record), the caller's side ends as soon as the
-    whole answer is out, ahead of the stream's last step, which records the route."""
-    pending: list[bytes] = []
-    ended = False
+    """Relay the stream as frames; those ready together go out in one write. The last frames
+    (`[DONE]` or `message_stop`, or the error event) and the end of the body wait for the
+    route's log row (gateway/acknowledge.py): the stream's end records the route, the commit
+    starts at once, and the frames ahead of the last go out while it runs."""
+    pending: list[StreamChunk] = []  # chunks at hand together, framed and written together
+    failure: TaskrouteError | None = None
     try:
         async for chunk in stream:
-            pending.extend(frames(chunk))
+            pending.append(chunk)
             if not stream.ready():
-                if pending:
-                    await response.write(b"".join(pending))
-                    pending.clear()
-            elif end_early and not ended and stream.complete():
-                pending.extend(frames(None))
-                ended = True
-                await response.write_eof(b"".join(pending))
-                break
+                await _write(response, frames, pending)
     except TaskrouteError as exc:  # failed after the first byte: too late for a status
-        pending.append(error_event(exc, api))
-    else:
-        if ended:
-            await _record_after_eof(stream)
-            return
-        pending.extend(frames(None))
-    await response.write_eof(b"".join(pending))
+        failure = exc
+    commit = written()  # the stream has ended, so its route is logged: write it now
+    await _write(response, frames, pending)  # framed and sent while the commit runs
+    last = error_event(failure, api) if failure is not None else b"".join(frames(None))
+    await commit
+    await response.write_eof(last)
 
 
-async def _record_after_eof(stream: RouteStream) -> None:
-    """The stream's last step (recording its route) once the caller has the whole answer: a
-    caller that hangs up now cancels nothing and is not logged as having hung up."""
-
-    async def rest() -> None:
-        async for _ in stream:
-            pass
-
-    task = asyncio.ensure_future(rest())
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await task
+async def _write(response: web.StreamResponse, frames: Framer, chunks: list[StreamChunk]) -> None:
+    data = b"".join(frame for chunk in chunks for frame in frames(chunk))
+    chunks.clear()
+    if data:
+        await response.write(data)

@@ -190,10 +190,6 @@ class ChunkStream:
         """Will the next `__anext__` answer without waiting on the network?"""
         return bool(self._queue) or self._end is not None
 
-    def at_end(self) -> bool:
-        """Has it given every chunk, and the stream ended well (the next step is the end)?"""
-        return not self._queue and isinstance(self._end, StopAsyncIteration)
-
     async def __anext__(self) -> StreamChunk:
         queue = self._queue
         while not queue:

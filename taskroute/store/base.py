@@ -20,7 +20,7 @@ tests/store/test_one_door.py fails if it does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -108,8 +108,17 @@ class Store(Protocol):
         blocks the loop, written with the entries."""
         ...
 
-    async def flush(self) -> None:
-        """Return once every entry and shadow decision added so far is durably written."""
+    def flush(self) -> Awaitable[None]:
+        """Everything added so far, written: the awaitable completes once every entry and
+        shadow decision added before the call has reached the operating system, so it outlives
+        this process being killed (an OS crash or power loss is a backend's own matter: SQLite's
+        is in `store/sqlite.py`). Concurrent callers should share one write (a group commit),
+        and a call should start that write at once rather than on a timer; a backend may begin
+        when it is called (before it is awaited), so a caller can do other work meanwhile.
+        `async def flush` implements this too.
+
+        The gateway acknowledges a request (sends the last byte of its answer) only after this
+        completes; `Router.complete` does not wait (see its docstring)."""
         ...
 
     async def aclose(self) -> None: ...

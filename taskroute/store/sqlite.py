@@ -1,10 +1,24 @@
 """The embedded request log: SQLite in WAL mode, written in batches by one background thread and
 read on another, so the event loop never waits on the disk.
 
-Writing: `add()` and `add_shadow()` only append to a deque (no lock, no wake-up); the writer
-thread wakes every `interval_s` (or at once when asked to flush) and commits whatever has queued
-up in one transaction. `flush()` returns once everything added before it is committed;
-`aclose()` flushes and stops both threads.
+Writing is a group commit. `add()` and `add_shadow()` only append to a deque (no lock, no
+wake-up). `flush()` registers a waiter on the next commit and wakes the writer at once; the
+writer takes every waiter, then every queued entry, commits them in one transaction and
+resolves the waiters with one hand-off per event loop, so concurrent requests waiting on the
+log share one commit (a waiter that arrives during a commit gets the next one, started as soon
+as this one ends). With nobody waiting, the writer wakes every `interval_s` and commits what has
+queued up. `aclose()` flushes and stops both threads. Checkpoints (copying the WAL into the
+database, with two fsyncs) are not left to SQLite's automatic ones, which would land inside a
+commit someone waits on: a passive one runs on the reader's thread at most once a second while
+requests are written.
+
+What "written" means: the transaction has committed, so its pages are in the WAL file through
+`write()` — in the operating system, which keeps them when this process is killed (SIGKILL, a
+crash, the OOM killer). With `synchronous=NORMAL` the WAL is not fsynced at each commit, so an
+operating-system crash or power loss may still lose the last commits (never corrupting the
+database); that costs an fsync per commit to close and is not what `flush()` promises. A commit
+that fails (a full disk, say) is logged as an error and its waiters are released all the same:
+the log failing does not stop answers going out.
 
 Reading (the `LogReader` Protocol): one worker thread with its own connection runs the SQL in
 `sqlite_reads` (the reports, over the rollups of `sqlite_rollup`) and `sqlite_rows` (feedback,
@@ -15,12 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -70,6 +86,29 @@ _INSERT_REFUSED = (
     f"VALUES ({', '.join('?' * len(REFUSED_COLUMNS))})"
 )
 Shadow = tuple[str, float, Decision]  # request id, when it was decided, the decision
+CHECKPOINT_EVERY_S = 1.0  # while requests are written: bounds the WAL to ~1 s of them
+
+
+@dataclass(slots=True)
+class _Commit:
+    """The waiters of one commit: futures grouped by their event loop (one hand-off each), and
+    an event for waiters without a loop (`close`)."""
+
+    futures: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = field(
+        default_factory=dict)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def resolve(self) -> None:  # on the writer thread
+        for loop, futures in self.futures.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits there now
+                loop.call_soon_threadsafe(_release, futures)
+        self.done.set()
+
+
+def _release(futures: list[asyncio.Future[None]]) -> None:  # on the waiters' loop
+    for future in futures:
+        if not future.done():  # a waiter cancelled (its caller hung up) is left be
+            future.set_result(None)
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -93,10 +132,17 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:  # not SQLite at all, or unreadable: one clear line
             raise DataError(f"cannot open it as the request log ({exc})", file=str(path)) from None
         migrate(self._conn)
+        # Checkpoints (the WAL copied into the database, both fsynced) run on the reader's
+        # thread, never inside a commit a request waits on (`_maybe_checkpoint`).
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointing = False
+        self._last_checkpoint = time.monotonic()
         self._interval = interval_s
         self._pending: deque[LogEntry | Refusal] = deque()  # refusals ride with the entries
         self._shadows: deque[Shadow] = deque()
-        self._waiters: deque[concurrent.futures.Future[None]] = deque()
+        self._next = _Commit()             # the commit a waiter arriving now will get
+        self._next_lock = threading.Lock()
+        self._written_all = False          # set when the writer stops, under `_next_lock`
         self._wake = threading.Event()
         self._closed = self._stopping = False
         self._thread = threading.Thread(target=self._run, name="taskroute-store", daemon=True)
@@ -124,17 +170,20 @@ class SqliteStore:
             raise RuntimeError("the store is closed")
         self._shadows.append((request_id, time.time(), decision))
 
-    async def flush(self) -> None:
-        if self._closed:
-            return
-        await asyncio.wrap_future(self._ask_flush())
+    def flush(self) -> asyncio.Future[None]:
+        """Wake the writer now; the future resolves once everything added before this call is
+        written (see the module docstring for what survives what). Concurrent callers share
+        one commit. Call it, do other work, then await it: the commit runs meanwhile."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._wait_next(future)
+        return future
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._stopping = True
-        await asyncio.wrap_future(self._ask_flush())
+        await self.flush()
         await asyncio.to_thread(self._join)
 
     def close(self) -> None:
@@ -143,14 +192,20 @@ class SqliteStore:
             return
         self._closed = True
         self._stopping = True
-        self._ask_flush().result()
+        self._wait_next(None).wait()
         self._join()
 
-    def _ask_flush(self) -> concurrent.futures.Future[None]:
-        done: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._waiters.append(done)
+    def _wait_next(self, future: asyncio.Future[None] | None) -> threading.Event:
+        with self._next_lock:  # the writer swaps `_next` under it, so no waiter is missed
+            if self._written_all:  # the writer has stopped: everything added is written
+                if future is not None:
+                    future.set_result(None)
+                return self._next.done
+            commit = self._next
+            if future is not None:
+                commit.futures.setdefault(future.get_loop(), []).append(future)
         self._wake.set()
-        return done
+        return commit.done
 
     def _join(self) -> None:
         self._thread.join()
@@ -225,9 +280,8 @@ class SqliteStore:
         while True:
             self._wake.wait(self._interval)
             self._wake.clear()
-            waiters = []
-            while self._waiters:  # taken before the entries: all they wait for is pending
-                waiters.append(self._waiters.popleft())
+            with self._next_lock:  # taken before the entries: all they wait for is pending
+                commit, self._next = self._next, _Commit()
             batch = []
             while self._pending:
                 batch.append(self._pending.popleft())
@@ -236,11 +290,34 @@ class SqliteStore:
                 shadows.append(self._shadows.popleft())
             if batch or shadows:
                 self._write(batch, shadows)
-            for done in waiters:
-                done.set_result(None)
-            if self._stopping and not (self._pending or self._shadows or self._waiters):
+                self._maybe_checkpoint()
+            commit.resolve()  # last before sleeping: the waiters' loop need not wait for the GIL
+            if self._stopping and self._stop_if_idle():
                 break
         self._conn.close()
+
+    def _maybe_checkpoint(self) -> None:
+        """At most every `CHECKPOINT_EVERY_S`, a passive checkpoint on the reader's thread: it
+        runs beside the writer's commits, so none of them waits for its fsyncs."""
+        now = time.monotonic()
+        if self._checkpointing or now - self._last_checkpoint < CHECKPOINT_EVERY_S:
+            return
+        self._checkpointing, self._last_checkpoint = True, now
+        self._has_read = True  # the reader's connection, opened for it, is closed with it
+        self._reads.submit(self._on_reader, _checkpoint).add_done_callback(self._checkpointed)
+
+    def _checkpointed(self, done: concurrent.futures.Future[None]) -> None:
+        self._checkpointing = False
+        if done.exception() is not None:
+            log.warning("could not checkpoint the request log: %s", done.exception())
+
+    def _stop_if_idle(self) -> bool:
+        with self._next_lock:
+            idle = not (self._pending or self._shadows or self._next.futures)
+            if idle:
+                self._written_all = True
+                self._next.done.set()
+            return idle
 
     def _write(self, batch: list[LogEntry | Refusal], shadows: list[Shadow]) -> None:
         try:
@@ -260,6 +337,10 @@ class SqliteStore:
                           len(batch), len(shadows))
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def request_row(entry: LogEntry) -> tuple[Any, ...]:

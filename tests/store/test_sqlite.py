@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import taskroute.store.sqlite as sqlite_store
 from taskroute.decision import Decision
 from taskroute.records import Attempt, GateVerdict, RouteRecord
 from taskroute.request import ChatRequest
@@ -105,6 +106,72 @@ async def test_flush_keeps_the_event_loop_free(tmp_path: Path) -> None:
     task.cancel()
     assert ticks > 1
     await store.aclose()
+
+
+async def test_a_waiter_wakes_the_writer_at_once_not_on_its_timer(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "log.db", interval_s=30.0)
+    await store.flush()  # the writer has started and is asleep on its 30 s timer
+    store.add(make_entry("r1"))
+    start = time.perf_counter()
+    await asyncio.wait_for(store.flush(), 5)
+    assert time.perf_counter() - start < 1.0
+    # written through to the file: another connection (another process, too) sees it
+    assert rows(tmp_path / "log.db", "SELECT request_id FROM requests") == [("r1",)]
+    await store.aclose()
+
+
+async def test_concurrent_waiters_share_one_commit(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "log.db", interval_s=30.0)
+    await store.flush()
+    commits: list[int] = []
+    write = store._write
+
+    def counted(batch: list[LogEntry], shadows: list[object]) -> None:
+        commits.append(len(batch))
+        write(batch, shadows)  # type: ignore[arg-type]
+
+    store._write = counted  # type: ignore[method-assign,assignment]
+
+    async def request(i: int) -> None:
+        store.add(make_entry(f"r{i}"))
+        await store.flush()
+
+    await asyncio.gather(*(request(i) for i in range(64)))
+    # the first waiter may wake the writer before the others queue: then they share the next
+    assert sum(commits) == 64 and len(commits) <= 2, commits
+    await store.aclose()
+
+
+async def test_a_cancelled_waiter_leaves_the_others_waiting(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "log.db")
+    store.add(make_entry("r1"))
+    cancelled, kept = store.flush(), store.flush()
+    cancelled.cancel()
+    await asyncio.wait_for(kept, 5)
+    assert rows(tmp_path / "log.db", "SELECT count(*) FROM requests") == [(1,)]
+    await store.aclose()
+    await asyncio.wait_for(store.flush(), 5)  # a closed store has written everything
+
+
+async def test_checkpoints_run_beside_the_writer_not_in_its_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+
+    def checkpoint(conn: sqlite3.Connection) -> None:
+        threads.append(threading.current_thread().name)
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    monkeypatch.setattr(sqlite_store, "_checkpoint", checkpoint)
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY_S", 0.0)
+    store = SqliteStore(tmp_path / "log.db")
+    assert rows(tmp_path / "log.db", "PRAGMA wal_autocheckpoint") == [(1000,)]  # others' own
+    assert store._conn.execute("PRAGMA wal_autocheckpoint").fetchall() == [(0,)]
+    for i in range(5):
+        store.add(make_entry(f"r{i}"))
+        await store.flush()
+    await store.aclose()
+    assert threads and all(name.startswith("taskroute-store-reads") for name in threads)
 
 
 async def test_close_flushes_what_was_queued(tmp_path: Path) -> None:
