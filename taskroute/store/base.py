@@ -1,7 +1,9 @@
 """The two Protocols every request log implements: `Store` writes, `LogReader` reads.
 
 `Store` is on the hot path: each routed request is handed to it once, from the gateway and the
-library alike, and it must never make the event loop wait on the disk or the network.
+library alike, and it must never make the event loop wait on the disk or the network (an
+append of a few KB to a file the OS caches, as SQLite's journal does, is the one exception: it
+is the durability point, and costs less than handing it to a thread).
 `LogReader` is everything else the project asks of the log: the route-quality reports, feedback,
 today's spend, the training export and the demo's route table, all async so a backend may use
 an async driver or a worker thread, never the loop itself.

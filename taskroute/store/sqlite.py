@@ -326,7 +326,7 @@ class SqliteStore:
 
     def _replay(self) -> None:
         """Commit the rows of journals left by a process that died before its writer did."""
-        with leftovers(self.path) as journaled:
+        with contextlib.suppress(sqlite3.Error), leftovers(self.path) as journaled:
             if not journaled:
                 return
             self._conn.execute("BEGIN")
@@ -334,7 +334,9 @@ class SqliteStore:
                 for rows in journaled:
                     self._insert(rows)
                 self._conn.execute("COMMIT")
-            except BaseException:
+            except sqlite3.Error:  # the journal is kept (`leftovers`) for a later open
+                log.exception("could not replay %d journaled requests into %s",
+                              len(journaled), self.path)
                 self._conn.execute("ROLLBACK")
                 raise
             log.info("replayed %d journaled requests into %s", len(journaled), self.path)

@@ -22,9 +22,9 @@ are harmless; a torn line (the process died mid-write) is skipped with a warning
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +39,20 @@ T = TypeVar("T")
 Rows = tuple[list[Any], list[list[Any]]]  # a request's row and its attempts' rows, as decoded
 _decode = msgspec.json.Decoder(Rows).decode
 _encode = msgspec.json.Encoder().encode
+
+if sys.platform == "win32":  # no flock: a second store opened on a live log may replay its journal
+    def _hold(fd: int, *, wait: bool) -> bool:
+        return True
+else:
+    import fcntl
+
+    def _hold(fd: int, *, wait: bool) -> bool:
+        """Lock the file for this process (False: another holds it and `wait` is False)."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +70,23 @@ class Journal:
         self._lock = threading.Lock()
         self._path, self._fd = self._create()
         self._lines = 0  # appended to the active file (changed only under `_lock`)
+        self._failing = False  # the last append failed (logged once until one succeeds)
 
     def append(self, rows: object, then: Callable[[], None]) -> None:
         """Write `rows` as one line, then call `then` (queueing them for the writer) under the
         same lock, so a batch taken while sealing holds every line of the file it seals."""
         line = _encode(rows) + b"\n"
         with self._lock:
-            os.write(self._fd, line)
+            try:
+                while line:  # a short write (a full disk) is finished, or fails, here
+                    line = line[os.write(self._fd, line):]
+            except OSError as exc:  # the log failing does not stop answers: queued all the same
+                if not self._failing:
+                    log.error("cannot journal the request log (%s): requests are "
+                              "acknowledged before their rows are durable", exc)
+                self._failing = True
+            else:
+                self._failing = False
             self._lines += 1
             then()
 
@@ -104,7 +128,7 @@ class Journal:
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:  # a dead process with this pid left one (not replayed)
                 continue
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            _hold(fd, wait=True)
             return path, fd
 
 
@@ -121,9 +145,7 @@ def leftovers(db: Path) -> Iterator[list[Rows]]:
                 fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:  # its store committed it meanwhile
                 continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:  # a live store's: it will commit it
+            if not _hold(fd, wait=False):  # a live store's: it will commit it
                 os.close(fd)
                 continue
             held.append((path, fd))

@@ -124,3 +124,34 @@ async def test_a_failed_commit_leaves_its_entries_journaled(tmp_path: Path) -> N
         conn.execute("DROP TRIGGER no")
     SqliteStore(db).close()
     assert logged(db) == {"r1"}
+
+
+def test_a_journal_the_schema_rejects_is_kept_and_the_log_opens(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    db = tmp_path / "log.db"
+    SqliteStore(db).close()
+    journal = tmp_path / "log.db-ack.1.0"
+    journal.write_bytes(b'[["r1", 1.0], []]\n')  # too few columns (a different schema, say)
+    with caplog.at_level(logging.ERROR):
+        SqliteStore(db).close()
+    assert "could not replay 1 journaled requests" in caplog.text
+    assert journal.exists()
+
+
+async def test_a_journal_that_cannot_be_written_does_not_stop_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    def disk_full(fd: int, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    db = tmp_path / "log.db"
+    store = SqliteStore(db, interval_s=60.0)
+    monkeypatch.setattr(os, "write", disk_full)
+    with caplog.at_level(logging.ERROR):
+        store.add(make_entry("r1"))
+        store.add(make_entry("r2"))
+    monkeypatch.undo()
+    assert caplog.text.count("cannot journal the request log") == 1  # once, not per request
+    await store.aclose()
+    assert logged(db) == {"r1", "r2"}
