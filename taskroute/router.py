@@ -294,9 +294,10 @@ class Router:
     ) -> RouteResult:
         """Decide, then call: escalating along the chain until an answer passes its gates.
         A failure raised from here carries the request's route in `exc.record`. The request's
-        log entry is queued, not yet written, when this returns (fire and forget, batched);
-        `await router.store.flush()` waits until it is (what the gateway does before it
-        acknowledges an answer: gateway/acknowledge.py)."""
+        log entry is added, not necessarily durable, when this returns (fire and forget,
+        batched); `await router.store.acknowledged()` waits until it is (what the gateway does
+        before it acknowledges an answer: gateway/acknowledge.py; for SQLite it already is),
+        `await router.store.flush()` until readers see it."""
         if self._sync is not None and not self._sync.owns_current_loop():
             import asyncio
 

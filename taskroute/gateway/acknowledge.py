@@ -3,17 +3,20 @@
 A request is *acknowledged* once its caller has received the whole of its answer: the last byte
 of a JSON body, or a stream's final event — `data: [DONE]` (OpenAI), `message_stop` (Anthropic),
 or the error event of a stream that failed after its first byte — and the end of the body. The
-gateway sends that last piece only after the request's log row is written (`Store.flush`: for
-SQLite, committed to the WAL file through `write()`, so it is in the operating system and
-survives the gateway being killed — SIGKILL, a crash, the OOM killer; without an fsync per
-commit, not the machine losing power). A caller holding a whole answer can count on its row; a
-caller whose answer was cut off may or may not find one.
+gateway sends that last piece only after the request's log row is durable
+(`Store.acknowledged`), so it survives the gateway being killed — SIGKILL, a crash, the OOM
+killer; without an fsync, not the machine losing power. For SQLite that is already so when the
+entry is added: `add` appends its rows to the store's journal with one `write()`
+(`store/sqlite_journal.py`), and the commit to SQLite follows off the critical path. A caller
+holding a whole answer can count on its row; a caller whose answer was cut off may or may not
+find one.
 
-The wait is a group commit: requests finishing together wait on one write, which starts as soon
-as the first of them asks (not on the writer's timer), while the gateway builds or sends what
-goes ahead of the last piece. Errors answered with a status (4xx, 5xx) are logged without the
-wait. `Router.complete`, the library's path, does not wait either: it returns once the entry is
-queued; `await router.store.flush()` after it gives the same guarantee.
+A store whose `acknowledged` is its `flush` makes this a group commit: requests finishing
+together wait on one write, started as soon as the first of them asks, while the gateway builds
+or sends what goes ahead of the last piece. Errors answered with a status (4xx, 5xx) are logged
+without the wait. `Router.complete`, the library's path, does not wait either: it returns once
+the entry is added; `await router.store.acknowledged()` after it gives the same guarantee
+(`flush()`, that readers see it too).
 """
 
 from __future__ import annotations
@@ -27,12 +30,12 @@ from taskroute.experiment import Serving
 
 
 def log_written(router: Serving) -> asyncio.Future[None]:
-    """Start writing everything `router` has logged so far (the request that just finished
-    included); await it before the last byte of that request's answer goes out. (A future,
-    started now even for a store whose `flush` is a coroutine, and harmless if the caller
-    hangs up and it is never awaited.)"""
+    """Done once everything `router` has logged so far (the request that just finished
+    included) is durable; await it before the last byte of that request's answer goes out. (A
+    future, started now even for a store whose `acknowledged` is a coroutine, and harmless if
+    the caller hangs up and it is never awaited.)"""
     if router.store is not None:
-        return asyncio.ensure_future(router.store.flush())
+        return asyncio.ensure_future(router.store.acknowledged())
     nothing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     nothing.set_result(None)
     return nothing

@@ -1,7 +1,9 @@
 """The two Protocols every request log implements: `Store` writes, `LogReader` reads.
 
 `Store` is on the hot path: each routed request is handed to it once, from the gateway and the
-library alike, and it must never make the event loop wait on the disk or the network.
+library alike, and it must never make the event loop wait on the disk or the network (an
+append of a few KB to a file the OS caches, as SQLite's journal does, is the one exception: it
+is the durability point, and costs less than handing it to a thread).
 `LogReader` is everything else the project asks of the log: the route-quality reports, feedback,
 today's spend, the training export and the demo's route table, all async so a backend may use
 an async driver or a worker thread, never the loop itself.
@@ -108,17 +110,25 @@ class Store(Protocol):
         blocks the loop, written with the entries."""
         ...
 
-    def flush(self) -> Awaitable[None]:
-        """Everything added so far, written: the awaitable completes once every entry and
-        shadow decision added before the call has reached the operating system, so it outlives
-        this process being killed (an OS crash or power loss is a backend's own matter: SQLite's
-        is in `store/sqlite.py`). Concurrent callers should share one write (a group commit),
-        and a call should start that write at once rather than on a timer; a backend may begin
-        when it is called (before it is awaited), so a caller can do other work meanwhile.
-        `async def flush` implements this too.
+    def acknowledged(self) -> Awaitable[None]:
+        """Every entry added so far, durable: the awaitable completes once each has reached the
+        operating system in a form this store recovers on its next open, so it outlives this
+        process being killed (an OS crash or power loss is a backend's own matter: SQLite's is
+        in `store/sqlite.py`). A backend may return its `flush()`; SQLite journals each entry in
+        `add` and returns one already done. It should start at once (when called, before it is
+        awaited), so a caller can do other work meanwhile; `async def` implements this too.
 
         The gateway acknowledges a request (sends the last byte of its answer) only after this
         completes; `Router.complete` does not wait (see its docstring)."""
+        ...
+
+    def flush(self) -> Awaitable[None]:
+        """Everything added so far, written where readers see it: the awaitable completes once
+        every entry and shadow decision added before the call is in the log proper (for
+        SQLite, committed), durable as `acknowledged` says. Concurrent callers should share
+        one write (a group commit), and a call should start that write at once rather than on a
+        timer; as with `acknowledged`, a backend may begin when it is called.
+        `async def flush` implements this too."""
         ...
 
     async def aclose(self) -> None: ...

@@ -1,16 +1,23 @@
 """The embedded request log: SQLite in WAL mode, written in batches by one background thread and
 read on another, so the event loop never waits on the disk.
 
-Writing is a group commit. `add()` and `add_shadow()` only append to a deque (no lock, no
-wake-up). `flush()` registers a waiter on the next commit and wakes the writer at once; the
-writer takes every waiter, then every queued entry, commits them in one transaction and
-resolves the waiters with one hand-off per event loop, so concurrent requests waiting on the
-log share one commit (a waiter that arrives during a commit gets the next one, started as soon
-as this one ends). With nobody waiting, the writer wakes every `interval_s` and commits what has
-queued up. `aclose()` flushes and stops both threads. Checkpoints (copying the WAL into the
-database, with two fsyncs) are not left to SQLite's automatic ones, which would land inside a
-commit someone waits on: a passive one runs on the reader's thread at most once a second while
-requests are written.
+What a request needs before it is acknowledged (`acknowledged()`, already done) is in the
+journal of `sqlite_journal` once `add()` returns: its rows, one line appended with one `write()`
+to `log.db-ack.*`, the durability point; the writer commits them to SQLite later, and opening the
+store replays whatever a killed process journaled but never committed. (Refusals and shadow
+decisions, which no answer waits for, are not journaled.)
+
+Writing is a group commit. `add()` queues the entry's rows after journaling them, and
+`add_refused()` and `add_shadow()` only append to a deque (no lock, no wake-up). `flush()`
+(committed to SQLite, for readers such as feedback) registers a waiter on the next commit and
+wakes the writer at once; the writer takes every waiter, then every queued entry, commits them
+in one transaction and resolves the waiters with one hand-off per event loop, so concurrent
+callers share one commit (a waiter that arrives during a commit gets the next one, started as
+soon as this one ends). With nobody waiting, the writer wakes every `interval_s` and commits
+what has queued up, then deletes the journal file those entries were in. `aclose()` flushes and
+stops both threads. Checkpoints (copying the WAL into the database, with two fsyncs) are not
+left to SQLite's automatic ones, which would land inside a commit: a passive one runs on the
+reader's thread at most once a second while requests are written.
 
 What "written" means: the transaction has committed, so its pages are in the WAL file through
 `write()` — in the operating system, which keeps them when this process is killed (SIGKILL, a
@@ -18,7 +25,7 @@ crash, the OOM killer). With `synchronous=NORMAL` the WAL is not fsynced at each
 operating-system crash or power loss may still lose the last commits (never corrupting the
 database); that costs an fsync per commit to close and is not what `flush()` promises. A commit
 that fails (a full disk, say) is logged as an error and its waiters are released all the same:
-the log failing does not stop answers going out.
+the log failing does not stop answers going out (its entries stay journaled, for the next open).
 
 Reading (the `LogReader` Protocol): one worker thread with its own connection runs the SQL in
 `sqlite_reads` (the reports, over the rollups of `sqlite_rollup`) and `sqlite_rows` (feedback,
@@ -53,6 +60,7 @@ from taskroute.quality.feedback import Feedback
 from taskroute.quality.metrics import By
 from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute
 from taskroute.store.migrations import migrate
+from taskroute.store.sqlite_journal import Journal, leftovers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,6 +94,7 @@ _INSERT_REFUSED = (
     f"VALUES ({', '.join('?' * len(REFUSED_COLUMNS))})"
 )
 Shadow = tuple[str, float, Decision]  # request id, when it was decided, the decision
+EntryRows = tuple[Sequence[Any], Sequence[Sequence[Any]]]  # a request's row, its attempts'
 CHECKPOINT_EVERY_S = 1.0  # while requests are written: bounds the WAL to ~1 s of them
 
 
@@ -132,13 +141,15 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:  # not SQLite at all, or unreadable: one clear line
             raise DataError(f"cannot open it as the request log ({exc})", file=str(path)) from None
         migrate(self._conn)
+        self._replay()  # before the writer starts: what a killed process journaled, committed
+        self._journal = Journal(self.path)
         # Checkpoints (the WAL copied into the database, both fsynced) run on the reader's
         # thread, never inside a commit a request waits on (`_maybe_checkpoint`).
         self._conn.execute("PRAGMA wal_autocheckpoint=0")
         self._checkpointing = False
         self._last_checkpoint = time.monotonic()
         self._interval = interval_s
-        self._pending: deque[LogEntry | Refusal] = deque()  # refusals ride with the entries
+        self._pending: deque[EntryRows | Refusal] = deque()  # refusals ride with the entries
         self._shadows: deque[Shadow] = deque()
         self._next = _Commit()             # the commit a waiter arriving now will get
         self._next_lock = threading.Lock()
@@ -156,9 +167,12 @@ class SqliteStore:
     # -- the Store Protocol ---------------------------------------------------------------------
 
     def add(self, entry: LogEntry) -> None:
+        """Journal the entry's rows (one `write()`, on the loop: the durability point) and queue
+        them for the writer; once this returns the entry survives the process being killed."""
         if self._closed:
             raise RuntimeError("the store is closed")
-        self._pending.append(entry)
+        rows = (request_row(entry), attempt_rows(entry))
+        self._journal.append(rows, partial(self._pending.append, rows))
 
     def add_refused(self, refusal: Refusal) -> None:
         if self._closed:
@@ -170,10 +184,17 @@ class SqliteStore:
             raise RuntimeError("the store is closed")
         self._shadows.append((request_id, time.time(), decision))
 
+    def acknowledged(self) -> asyncio.Future[None]:
+        """Already done: `add` journaled each entry before it returned."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
     def flush(self) -> asyncio.Future[None]:
         """Wake the writer now; the future resolves once everything added before this call is
-        written (see the module docstring for what survives what). Concurrent callers share
-        one commit. Call it, do other work, then await it: the commit runs meanwhile."""
+        committed to SQLite (see the module docstring for what survives what). Concurrent
+        callers share one commit. Call it, do other work, then await it: the commit runs
+        meanwhile."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._wait_next(future)
         return future
@@ -282,19 +303,43 @@ class SqliteStore:
             self._wake.clear()
             with self._next_lock:  # taken before the entries: all they wait for is pending
                 commit, self._next = self._next, _Commit()
-            batch = []
-            while self._pending:
-                batch.append(self._pending.popleft())
+            batch, sealed = self._journal.seal(self._take_pending)
             shadows = []
             while self._shadows:
                 shadows.append(self._shadows.popleft())
             if batch or shadows:
-                self._write(batch, shadows)
+                written = self._write(batch, shadows)
+                if sealed is not None:
+                    (self._journal.committed if written else self._journal.keep)(sealed)
                 self._maybe_checkpoint()
             commit.resolve()  # last before sleeping: the waiters' loop need not wait for the GIL
             if self._stopping and self._stop_if_idle():
                 break
+        self._journal.close()
         self._conn.close()
+
+    def _take_pending(self) -> list[EntryRows | Refusal]:
+        batch = []
+        while self._pending:
+            batch.append(self._pending.popleft())
+        return batch
+
+    def _replay(self) -> None:
+        """Commit the rows of journals left by a process that died before its writer did."""
+        with contextlib.suppress(sqlite3.Error), leftovers(self.path) as journaled:
+            if not journaled:
+                return
+            self._conn.execute("BEGIN")
+            try:
+                for rows in journaled:
+                    self._insert(rows)
+                self._conn.execute("COMMIT")
+            except sqlite3.Error:  # the journal is kept (`leftovers`) for a later open
+                log.exception("could not replay %d journaled requests into %s",
+                              len(journaled), self.path)
+                self._conn.execute("ROLLBACK")
+                raise
+            log.info("replayed %d journaled requests into %s", len(journaled), self.path)
 
     def _maybe_checkpoint(self) -> None:
         """At most every `CHECKPOINT_EVERY_S`, a passive checkpoint on the reader's thread: it
@@ -319,24 +364,30 @@ class SqliteStore:
                 self._next.done.set()
             return idle
 
-    def _write(self, batch: list[LogEntry | Refusal], shadows: list[Shadow]) -> None:
+    def _write(self, batch: list[EntryRows | Refusal], shadows: list[Shadow]) -> bool:
+        """One transaction; False (logged) if it failed."""
         try:
             self._conn.execute("BEGIN")
-            for entry in batch:
-                if isinstance(entry, Refusal):
-                    self._conn.execute(_INSERT_REFUSED, refused_row(entry))
-                    continue
-                request_id = entry.record.request_id
-                self._conn.execute(_INSERT_REQUEST, request_row(entry))
-                self._conn.execute("DELETE FROM attempts WHERE request_id = ?", (request_id,))
-                self._conn.executemany(_INSERT_ATTEMPT, attempt_rows(entry))
+            for item in batch:
+                if isinstance(item, Refusal):
+                    self._conn.execute(_INSERT_REFUSED, refused_row(item))
+                else:
+                    self._insert(item)
             self._conn.executemany(_INSERT_SHADOW, [shadow_row(s) for s in shadows])
             self._conn.execute("COMMIT")
+            return True
         except sqlite3.Error:
             log.exception("could not write %d log entries and %d shadow decisions",
                           len(batch), len(shadows))
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
+            return False
+
+    def _insert(self, rows: EntryRows) -> None:
+        request, attempts = rows
+        self._conn.execute(_INSERT_REQUEST, request)
+        self._conn.execute("DELETE FROM attempts WHERE request_id = ?", (request[0],))
+        self._conn.executemany(_INSERT_ATTEMPT, attempts)
 
 
 def _checkpoint(conn: sqlite3.Connection) -> None:

@@ -83,6 +83,9 @@ class MemoryStore:
     def add_shadow(self, request_id: str, decision: Decision) -> None:
         self.shadows.append((request_id, decision))
 
+    async def acknowledged(self) -> None:
+        return None
+
     async def flush(self) -> None:
         return None
 

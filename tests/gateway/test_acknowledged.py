@@ -23,6 +23,7 @@ from taskroute.gateway.server import listening_url
 from taskroute.policy.loader import load_default_policy
 from taskroute.providers.simulated import ModelProfile, SimulatedUpstream
 from taskroute.router import Router
+from taskroute.store.sqlite import SqliteStore
 from tests.calling.support import MemoryStore
 from tests.gateway.test_shutdown import start_server
 
@@ -106,6 +107,7 @@ async def test_sigkill_under_load_loses_no_acknowledged_request(tmp_path: Path) 
             await proc.wait()
             await asyncio.wait_for(load, 20)
             per_round.append(len(acknowledged) - before)
+    SqliteStore(db).close()  # the log is the database and its journal: opening replays it
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         logged = {row[0] for row in conn.execute("SELECT request_id FROM requests")}
@@ -123,7 +125,7 @@ class HeldStore(MemoryStore):
         super().__init__()
         self.release = asyncio.Event()
 
-    async def flush(self) -> None:
+    async def acknowledged(self) -> None:
         await self.release.wait()
 
 

@@ -22,6 +22,8 @@ class NullStore:
         self.url = url
     def add(self, entry):
         pass
+    async def acknowledged(self):
+        pass
     async def flush(self):
         pass
     async def aclose(self):
