@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from taskroute.bounded import head_and_tail
@@ -82,7 +82,9 @@ class Signals:
     turns: int
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # every field is a scalar: a flat copy is what asdict's recursion returns, ~10x faster
+        # (it runs once per logged request, on the loop)
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 def estimate_tokens(text: str) -> int:
