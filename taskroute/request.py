@@ -142,6 +142,12 @@ class ChatRequest(msgspec.Struct, frozen=True, omit_defaults=True):
         return self.metadata.get(key) if self.metadata else None
 
     @property
+    def end_user(self) -> str | None:
+        """The person the request is for: OpenAI's `user`, else `metadata.user_id` (what
+        budgets, the log and Anthropic's `metadata.user_id` are keyed by)."""
+        return self.user or self.meta("user_id")
+
+    @property
     def format_kind(self) -> str:
         """'text', 'json_object', 'json_schema' or 'strict_schema'."""
         fmt = self.response_format

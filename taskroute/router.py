@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,8 +158,6 @@ class Router:
 
         limited = budgets.limit(decision, request, self.policy, self.spend, key_id, estimate)
         if limited.model != decision.model:
-            from dataclasses import replace
-
             limited = replace(limited, estimated_cost_usd=estimate(limited.model))
         return limited
 
@@ -170,7 +169,7 @@ class Router:
         spec = self.policy.budgets
         if spec is None:
             return None
-        user = request.user or request.meta("user_id")
+        user = request.end_user
         worst = sum(self._estimate(m, decision.task, decision.signals, request)
                     for m in decision.chain)
         return self.spend.reserve(worst, user=user, key=key_id,

@@ -18,12 +18,12 @@ def choose_tier(
 ) -> str:
     """The task's tier (or `start`, a learned router's pick), moved by the policy's `adjust`
     rules in order; each move says why in `reasons`."""
-    rank = {name: i for i, name in enumerate(policy.tier_names)}
     names = policy.tier_names
+    rank = names.index
     if start is None:
         start = policy.tasks[task].tier
         reasons.append(f"The policy sends {task} to the {start} tier.")
-    index = rank[start]
+    index = rank(start)
     facts = Facts(signals, task)
     top = len(names) - 1
     for rule in policy.adjust_rules:
@@ -31,11 +31,11 @@ def choose_tier(
             continue
         before = index
         if rule.action == "use":
-            index = rank[rule.tier or start]
+            index = rank(rule.tier or start)
         elif rule.action == "at_least":
-            index = max(index, rank[rule.tier or start])
+            index = max(index, rank(rule.tier or start))
         elif rule.action == "at_most":
-            index = min(index, rank[rule.tier or start])
+            index = min(index, rank(rule.tier or start))
         elif rule.action == "up":
             index = min(top, index + rule.steps)
         else:

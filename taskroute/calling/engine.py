@@ -253,7 +253,7 @@ class CallEngine:
         session = request.meta("session_id")
         if record.escalated and session and self._on_escalation is not None:
             self._on_escalation(session)
-        user = request.user or request.meta("user_id")
+        user = request.end_user
         if self.spend is not None:
             self.spend.settle(ctx.hold, record.total_cost_usd, user=user, key=origin.key_id)
             ctx.hold = None

@@ -50,13 +50,11 @@ def default_db() -> Path:
 
 def provider_keys(policy: Policy) -> tuple[list[str], list[str]]:
     """Provider names with their key variable set, and those without (names only, no values)."""
-    have, missing = [], []
-    for name, spec in policy.providers.items():
-        if spec.simulated or not spec.api_key_env or os.environ.get(spec.api_key_env):
-            have.append(name)
-        else:
-            missing.append(f"{name} (set {spec.api_key_env})")
-    return have, missing
+    from taskroute.providers.keys import missing_keys
+
+    unset = missing_keys(policy)
+    return ([name for name in policy.providers if name not in unset],
+            [f"{name} (set {variable})" for name, variable in unset.items()])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,21 +10,20 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from taskroute.exceptions import InvalidRequest, TaskrouteError
+from taskroute.exceptions import InvalidRequest
 from taskroute.experiment import Serving
 from taskroute.gateway import acknowledge, streaming
 from taskroute.gateway.context import (
     GATEWAY,
+    complete,
     explain,
+    prepare,
     read_json,
     record_headers,
-    refuse_empty_turns,
-    request_context,
     wants_explain,
 )
 from taskroute.providers.anthropic_inbound import from_messages_request, to_messages_response
 from taskroute.providers.anthropic_stream import AnthropicEvents, sse_event
-from taskroute.providers.vendor_fields import forwarded_headers
 from taskroute.records import RequestContext
 from taskroute.request import ChatRequest
 from taskroute.response import StreamChunk
@@ -33,18 +32,11 @@ from taskroute.response import StreamChunk
 async def messages(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     body = await read_json(request, gateway.settings.max_body_bytes)
-    chat = refuse_empty_turns(to_chat_request(body), "anthropic").with_upstream_headers(
-        forwarded_headers(request.headers))
-    context = request_context(request, "anthropic", chat)
+    chat, context = prepare(request, to_chat_request(body), "anthropic")
     async with gateway.routers.lease() as router:  # held to the end, streams included
         if chat.stream:
             return await _stream(request, router, chat, context)
-        try:
-            result = await router.complete(chat, context=context)
-        except TaskrouteError as exc:
-            if exc.record is not None:
-                gateway.metrics.observe(exc.record, "anthropic")
-            raise
+        result = await complete(gateway, router, chat, context)
     written = acknowledge.log_written(router)  # the commit runs while the answer is built
     record = result.record
     answer = to_messages_response(result.response)

@@ -13,13 +13,15 @@ import msgspec
 from aiohttp import web
 
 from taskroute.decision import Decision
-from taskroute.exceptions import InvalidRequest, RequestTooLarge
+from taskroute.exceptions import InvalidRequest, RequestTooLarge, TaskrouteError
+from taskroute.experiment import Serving
 from taskroute.gateway.auth import Authenticator, RateLimiter
 from taskroute.gateway.errors import summarise_attempts
 from taskroute.gateway.metrics import GatewayMetrics
 from taskroute.gateway.serving import Current
 from taskroute.gateway.settings import GatewaySettings
-from taskroute.records import Api, RequestContext, RouteRecord
+from taskroute.providers.vendor_fields import forwarded_headers
+from taskroute.records import Api, RequestContext, RouteRecord, RouteResult
 from taskroute.request import ChatRequest
 from taskroute.store.base import Store
 
@@ -84,6 +86,27 @@ async def read_json(request: web.Request, limit: int) -> Any:
         return _decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+
+
+def prepare(
+    request: web.Request, chat: ChatRequest, api: Api
+) -> tuple[ChatRequest, RequestContext]:
+    """What both APIs do with a parsed request before routing it: refuse empty user turns,
+    carry the client's vendor headers (`anthropic-beta`) and build its explicit context."""
+    chat = refuse_empty_turns(chat, api).with_upstream_headers(forwarded_headers(request.headers))
+    return chat, request_context(request, api, chat)
+
+
+async def complete(
+    gateway: Gateway, router: Serving, chat: ChatRequest, context: RequestContext
+) -> RouteResult:
+    """`router.complete`; a failure's route is counted in the metrics before it is rendered."""
+    try:
+        return await router.complete(chat, context=context)
+    except TaskrouteError as exc:
+        if exc.record is not None:
+            gateway.metrics.observe(exc.record, context.api)
+        raise
 
 
 def refuse_empty_turns(chat: ChatRequest, api: Api) -> ChatRequest:

@@ -63,7 +63,7 @@ def _log_refusal(
         reason=error.message if isinstance(error, TaskrouteError) else "internal error",
         model=chat.model if chat is not None else None,
         task=request.headers.get("X-Taskroute-Task") or None,
-        user=(chat.user or chat.meta("user_id")) if chat is not None else None,
+        user=chat.end_user if chat is not None else None,
         api_key_id=request.get(KEY_ID),
         prompt=chat.all_text if chat is not None and log_content else None,
     ))

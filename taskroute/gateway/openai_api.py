@@ -12,36 +12,27 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from taskroute.exceptions import TaskrouteError
 from taskroute.gateway import acknowledge, streaming
 from taskroute.gateway.context import (
     GATEWAY,
+    complete,
     explain,
+    prepare,
     read_json,
     record_headers,
-    refuse_empty_turns,
-    request_context,
     wants_explain,
 )
-from taskroute.providers.vendor_fields import forwarded_headers
 from taskroute.request import ChatRequest
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
-    chat = refuse_empty_turns(ChatRequest.from_dict(
+    chat, context = prepare(request, ChatRequest.from_dict(
         await read_json(request, gateway.settings.max_body_bytes)), "openai")
-    chat = chat.with_upstream_headers(forwarded_headers(request.headers))
-    context = request_context(request, "openai", chat)
     async with gateway.routers.lease() as router:  # held to the end, streams included
         if chat.stream:
             return await streaming.stream_openai(request, gateway, router, chat, context)
-        try:
-            result = await router.complete(chat, context=context)
-        except TaskrouteError as exc:
-            if exc.record is not None:
-                gateway.metrics.observe(exc.record, "openai")
-            raise
+        result = await complete(gateway, router, chat, context)
     written = acknowledge.log_written(router)  # the commit runs while the answer is built
     response, record = result.response, result.record
     if record.answered_by and response.model != record.answered_by:

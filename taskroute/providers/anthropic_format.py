@@ -52,7 +52,7 @@ def to_messages_request(
     for name in ("top_p", "top_k", "thinking"):  # Anthropic's own ride in extra (vendor_fields)
         if request.extra.get(name) is not None:
             body[name] = request.extra[name]
-    user = request.user or request.meta("user_id")
+    user = request.end_user
     if user:
         body["metadata"] = {"user_id": user}
     return body

@@ -251,7 +251,7 @@ def limit(
 ) -> Decision:
     """The decision the policy's budgets and the request's `metadata.max_cost_usd` allow."""
     if policy.budgets is not None:
-        user = request.user or request.meta("user_id")
+        user = request.end_user
         low = check_budgets(policy.budgets, spend, user, key_id)
         if low is not None:
             decision = step_down(decision, policy, low, decision.signals.input_tokens)
