@@ -121,13 +121,19 @@ class Tally:
         self.chunks = 0
 
     def add(self, chunk: StreamChunk) -> None:
+        # One pass over the chunk (it runs once per chunk on the stream's path): the first
+        # choice's text and finish reason, every choice's tool-call arguments, the usage.
         self.chunks += 1
-        self.text.append(chunk.delta_text)
-        for choice in chunk.data.get("choices") or []:
-            for call in (choice.get("delta") or {}).get("tool_calls") or []:
+        data = chunk.data
+        for position, choice in enumerate(data.get("choices") or ()):
+            delta = choice.get("delta") or {}
+            if position == 0:
+                self.text.append(str(delta.get("content") or ""))
+                self.finish_reason = choice.get("finish_reason") or self.finish_reason
+            for call in delta.get("tool_calls") or ():
                 self.text.append(str((call.get("function") or {}).get("arguments") or ""))
-        self.usage = chunk.usage or self.usage
-        self.finish_reason = chunk.finish_reason or self.finish_reason
+        if data.get("usage"):
+            self.usage = chunk.usage
 
     def tokens(self, input_estimate: int) -> Tokens:
         """The stream's tokens: its reported usage, else estimates (the output estimated too

@@ -58,9 +58,10 @@ class RouteStream:
         self._t0 = time.perf_counter()
         self._replay: deque[StreamChunk] = deque()
         self._live: Opened | None = None
-        self._tally = Tally()        # everything the caller has been given
+        # Everything the caller has been given. A live start's replay is the live call's held
+        # chunks and the rest follow as they arrive, so this is also what costs the live call.
+        self._tally = Tally()
         self._given: list[StreamChunk] = []
-        self._live_tally = Tally()   # the live call's chunks, to cost it
         self._started = False
         self._done = False
         self._live_ready: Callable[[], bool] | None = None
@@ -78,8 +79,6 @@ class RouteStream:
         self._replay.extend(begun.replay)
         self._live = begun.live
         if begun.live is not None:
-            for chunk in begun.live.held:
-                self._live_tally.add(chunk)
             self._live_ready = getattr(begun.live.rest, "ready", None)
         self.record.answered(begun.model, begun.deployment or begun.model)
         self.model = self.record.answered_by  # the deployment answering
@@ -123,7 +122,6 @@ class RouteStream:
         except (TaskrouteError, asyncio.CancelledError) as exc:
             self._live_failed(live, exc)
             raise
-        self._live_tally.add(chunk)
         return chunk
 
     async def _end(self) -> None:
@@ -154,13 +152,13 @@ class RouteStream:
         live.call.latency_s = live.call.elapsed()
         if unrun:
             self.record.status = "unchecked"
-            live.call.answered("unchecked", verdicts, tally=self._live_tally,
+            live.call.answered("unchecked", verdicts, tally=self._tally,
                                error=f"unchecked: {', '.join(unrun)} cannot judge a live stream")
         else:
-            live.call.answered("ok", verdicts, tally=self._live_tally)
+            live.call.answered("ok", verdicts, tally=self._tally)
 
     def _live_failed(self, live: Opened, exc: BaseException) -> None:
-        live.call.failed(exc, self._live_tally)
+        live.call.failed(exc, self._tally)
         self._finish(exc)
 
     async def aclose(self) -> None:
@@ -174,7 +172,7 @@ class RouteStream:
         live = self._live
         if live is not None:
             await close_quietly(live.rest)
-            live.call.failed(asyncio.CancelledError(), self._live_tally)
+            live.call.failed(asyncio.CancelledError(), self._tally)
         self._finish(asyncio.CancelledError(), closed_by_caller=True)
 
     def _finish(self, error: BaseException | None, *, closed_by_caller: bool = False) -> None:

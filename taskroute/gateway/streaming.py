@@ -3,8 +3,9 @@ first chunk is ready), so it goes out in the response headers ahead of the first
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
@@ -55,13 +56,18 @@ async def stream_openai(
             yield _DONE
             return
         data = chunk.data
-        if "usage" in data and (data.get("choices") or not include_usage):
-            if not data.get("choices"):
-                return
+        if "usage" in data:
             # OpenAI sends usage in the last chunk only (null in the others when asked for)
-            data = {k: v for k, v in data.items() if k != "usage"}
-            if include_usage:
-                data["usage"] = None
+            if not data.get("choices"):
+                if not include_usage:
+                    return
+            else:
+                if data["usage"] is None:
+                    del data["usage"]  # in place: a null tells the record nothing
+                else:  # a copy: the stream's chunks keep their usage for the record
+                    data = {k: v for k, v in data.items() if k != "usage"}
+                if include_usage:
+                    data["usage"] = None
         data["model"] = state["model"]
         complete_chunk(data, fallback_id=state.setdefault("id", data.get("id") or request_id))
         yield b"data: " + msgspec.json.encode(data) + b"\n\n"
@@ -111,7 +117,7 @@ async def run_stream(
 
 async def _relay(
     stream: RouteStream, response: web.StreamResponse, frames: Framer, api: Api,
-    written: Callable[[], Awaitable[None]],
+    written: Callable[[], asyncio.Future[None]],
 ) -> None:
     """Relay the stream as frames; those ready together go out in one write. The last frames
     (`[DONE]` or `message_stop`, or the error event) and the end of the body wait for the
@@ -127,10 +133,12 @@ async def _relay(
     except TaskrouteError as exc:  # failed after the first byte: too late for a status
         failure = exc
     commit = written()  # the stream has ended, so its route is logged: write it now
-    await _write(response, frames, pending)  # framed and sent while the commit runs
+    if not commit.done():
+        await _write(response, frames, pending)  # framed and sent while the commit runs
+    rest = b"".join(frame for chunk in pending for frame in frames(chunk))
     last = error_event(failure, api) if failure is not None else b"".join(frames(None))
     await commit
-    await response.write_eof(last)
+    await response.write_eof(rest + last)  # durable already: the rest and the end in one write
 
 
 async def _write(response: web.StreamResponse, frames: Framer, chunks: list[StreamChunk]) -> None:
