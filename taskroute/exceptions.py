@@ -22,6 +22,7 @@
     │   └── DuplicateFeedback           a second feedback on one request: never counted (409)
     └── UpstreamError                   a provider failed us; the chain may escalate past it
         ├── UpstreamTimeout             connect, first-token or total deadline passed (504)
+        │   └── StreamStalled           no token for the stall timeout after the answer began
         ├── UpstreamStatus              the provider answered with an error status (502)
         │   └── RateLimited             429, with the provider's Retry-After when it sent one
         ├── UpstreamConnectionError     refused, reset or dropped mid-answer (502)
@@ -210,6 +211,13 @@ class UpstreamTimeout(UpstreamError):
     def __init__(self, message: str, *, model: str | None = None, phase: str = "total") -> None:
         super().__init__(message, model=model)
         self.phase = phase  # "connect", "first_token" or "total"
+
+
+class StreamStalled(UpstreamTimeout):
+    """A live stream sent nothing for its stall timeout after its answer had begun."""
+
+    def __init__(self, message: str, *, model: str | None = None) -> None:
+        super().__init__(message, model=model, phase="stall")
 
 
 class UpstreamStatus(UpstreamError):

@@ -18,8 +18,10 @@ CLIENT_CLOSED_STATUS = 499
 Api = Literal["openai", "anthropic", "library"]
 # "unchecked": an answer that went out live before a gate of its task could run (a judge).
 AttemptStatus = Literal["ok", "unchecked", "rejected", "error", "cancelled", "skipped"]
-RecordStatus = Literal["ok", "unchecked", "error"]
-AttemptRole = Literal["first", "retry", "escalation", "failover", "race", "hedge"]
+# "rejected": a live stream's answer that failed its gates when it ended (the client has it).
+RecordStatus = Literal["ok", "unchecked", "rejected", "error"]
+# "rescue": a call continuing a stream that broke after its answer had begun.
+AttemptRole = Literal["first", "retry", "escalation", "failover", "race", "hedge", "rescue"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,10 @@ class RouteRecord:
     started_at: float = 0.0
     race_confidence: float | None = None    # how sure the race's cheap answer was
     confidence_source: str | None = None    # what said so: gate:<name>, logprobs or estimate
+    # A stream rescued mid-answer: characters of answer text the client had when it broke,
+    # and the deployment whose continuation was spliced on there.
+    seam_chars: int | None = None
+    rescued_by: str | None = None
 
     @property
     def total_cost_usd(self) -> float:
@@ -135,6 +141,8 @@ class RouteRecord:
             "race_winner": self.race_winner,
             "race_confidence": self.race_confidence,
             "confidence_source": self.confidence_source,
+            "seam_chars": self.seam_chars,
+            "rescued_by": self.rescued_by,
             "escalated": self.escalated,
             "total_cost_usd": self.total_cost_usd,
             "started_at": self.started_at,

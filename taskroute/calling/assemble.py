@@ -112,13 +112,14 @@ class Tally:
     """What a stream has carried so far: enough to cost it and to tell a finished answer from
     a cut one."""
 
-    __slots__ = ("chunks", "finish_reason", "text", "usage")
+    __slots__ = ("chunks", "finish_reason", "text", "tool_calls", "usage")
 
     def __init__(self) -> None:
         self.text: list[str] = []
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self.chunks = 0
+        self.tool_calls = False      # has any part of a tool call gone by?
 
     def add(self, chunk: StreamChunk) -> None:
         # One pass over the chunk (it runs once per chunk on the stream's path): the first
@@ -131,6 +132,7 @@ class Tally:
                 self.text.append(str(delta.get("content") or ""))
                 self.finish_reason = choice.get("finish_reason") or self.finish_reason
             for call in delta.get("tool_calls") or ():
+                self.tool_calls = True
                 self.text.append(str((call.get("function") or {}).get("arguments") or ""))
         if data.get("usage"):
             self.usage = chunk.usage

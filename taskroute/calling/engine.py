@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, TypeVar
 
 from taskroute.calling import chain as chain_layer
-from taskroute.calling import logprobs
+from taskroute.calling import logprobs, rescue
 from taskroute.calling import race as race_layer
 from taskroute.calling.assemble import response_chunks
 from taskroute.calling.attempt import Call
@@ -27,7 +27,7 @@ from taskroute.calling.breaker import Breakers
 from taskroute.calling.context import Answer, CallContext, describe_error
 from taskroute.calling.failover import call_model
 from taskroute.calling.hedge import FirstTokenTimes
-from taskroute.calling.once import Wiring, close_quietly, complete_once, open_stream
+from taskroute.calling.once import Opened, Wiring, close_quietly, complete_once, open_stream
 from taskroute.calling.once import read_whole as read_whole_once
 from taskroute.calling.retry import RetryPolicy
 from taskroute.calling.streaming import RouteStream, StreamStart
@@ -179,6 +179,15 @@ class CallEngine:
         )
         return StreamStart(list(opened.held), opened, opened.model,
                            deployment=opened.deployment)
+
+    async def rescue_stream(self, ctx: CallContext, broken: str, partial: str) -> Opened:
+        """A stream continuing `partial`, the answer `broken` (a policy model) was streaming
+        when it broke: the models after it in the chain, each through every layer (retries,
+        failover, breakers) as any call."""
+        models = rescue.rescuers(ctx.decision.chain, broken)
+        ask = self._asker(ctx, rescue.continuing(partial), "stream")
+        return await chain_layer.escalate(ctx, models, ask, chain_layer.accept_any,
+                                          first_role="rescue")
 
     def _asker(self, ctx: CallContext, once: OnceCall[T], kind: str) -> chain_layer.Ask[T]:
         """(model, role) → its answer through every layer below the chain, whether the

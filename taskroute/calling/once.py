@@ -20,10 +20,12 @@ from taskroute.calling.breaker import Breakers
 from taskroute.calling.context import Answer, CallContext
 from taskroute.calling.hedge import FirstTokenTimes
 from taskroute.calling.scrub import scrub_error
+from taskroute.calling.stall import StallGuard
 from taskroute.exceptions import ConfigError, MalformedResponse, TaskrouteError, UpstreamTimeout
 from taskroute.policy.model import split_model_id
 from taskroute.providers.base import Provider, Timeouts
 from taskroute.records import AttemptRole
+from taskroute.request import ChatRequest
 from taskroute.response import StreamChunk
 
 BACKSTOP_GRACE_S = 1.0
@@ -87,16 +89,20 @@ async def complete_once(
 
 
 async def open_stream(
-    ctx: CallContext, wiring: Wiring, model: str, deployment: str, role: AttemptRole
+    ctx: CallContext, wiring: Wiring, model: str, deployment: str, role: AttemptRole,
+    *, request: ChatRequest | None = None,
 ) -> Opened:
-    """Start a stream and read until its first output (holding a bare role chunk back)."""
+    """Start a stream and read until its first output (holding a bare role chunk back); the
+    rest is guarded against stalls. `request` replaces what providers are sent (a rescue's
+    continuation)."""
     call = ctx.begin(model, deployment, role, wiring.breakers[deployment])
     held: list[StreamChunk] = []
     rest: AsyncIterator[StreamChunk] | None = None
     timeouts = wiring.timeouts
     try:
         provider, upstream_model = wiring.provider(deployment)
-        rest = aiter(provider.stream(ctx.outgoing, model=upstream_model, timeouts=timeouts))
+        rest = aiter(provider.stream(request or ctx.outgoing, model=upstream_model,
+                                     timeouts=timeouts))
         async with asyncio.timeout(timeouts.connect + timeouts.first_token + BACKSTOP_GRACE_S):
             async for chunk in rest:
                 held.append(chunk)
@@ -115,7 +121,15 @@ async def open_stream(
     call.first_token_s = call.elapsed()
     wiring.breakers[deployment].success()
     wiring.first_tokens.add(f"{deployment}|stream", call.first_token_s)
-    return Opened(rest, held, call)
+    return Opened(StallGuard(rest, stall_seconds(ctx), deployment), held, call)
+
+
+def stall_seconds(ctx: CallContext) -> float:
+    """The stream's inter-token timeout: its task's, else the policy's."""
+    task = ctx.policy.tasks.get(ctx.decision.task)
+    if task is not None and task.stall_s is not None:
+        return task.stall_s
+    return ctx.policy.calling.stall_timeout_s
 
 
 def _translated(exc: BaseException, deployment: str, ctx: CallContext) -> BaseException:

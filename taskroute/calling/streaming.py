@@ -2,9 +2,11 @@
 
 `await stream.start()` runs until the first output is ready — escalating, retrying and failing
 over freely until then, because nothing has gone out yet. After that the chunks pass through as
-the model sends them; a stream that breaks off is raised as an error, never ended as if the
-answer were complete. Tasks with `buffer stream: true` (and raced tasks) are read whole and
-judged by their gates first, then replayed.
+the model sends them. A stream that breaks off or stalls is rescued (`calling/rescue.py`): the
+next model continues the answer in the same stream; where that is not sound, it is raised as an
+error, never ended as if the answer were complete. Tasks with `buffer stream: true` (and raced
+tasks) are read whole and judged by their gates first, then replayed. A live answer is judged
+by its gates when it ends, for the record: one that failed them is logged `rejected`.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from taskroute.calling import rescue
 from taskroute.calling.assemble import Tally, assemble
 from taskroute.calling.context import CallContext, describe_error
 from taskroute.calling.once import Opened, close_quietly
 from taskroute.decision import Decision
 from taskroute.exceptions import MalformedResponse, TaskrouteError
 from taskroute.gates.base import Gate
-from taskroute.gates.runner import run_gates
+from taskroute.gates.runner import passed, run_gates
 from taskroute.records import CLIENT_CLOSED, RouteRecord
 from taskroute.response import StreamChunk
 
@@ -44,6 +47,8 @@ class StreamEngine(Protocol):
 
     def gates_for(self, decision: Decision) -> tuple[Gate, ...]: ...
 
+    async def rescue_stream(self, ctx: CallContext, broken: str, partial: str) -> Opened: ...
+
     def finish(self, ctx: CallContext, record: RouteRecord, answer: str | None,
                error: BaseException | None, *, http_status: int | None = None) -> None: ...
 
@@ -62,6 +67,9 @@ class RouteStream:
         # chunks and the rest follow as they arrive, so this is also what costs the live call.
         self._tally = Tally()
         self._given: list[StreamChunk] = []
+        self._call_tally: Tally | None = None   # a rescuing call's own chunks, once one took over
+        self._seam: rescue.Seam | None = None
+        self._live_over = False                  # the live call ended (its chunks all out)
         self._started = False
         self._done = False
         self._live_ready: Callable[[], bool] | None = None
@@ -111,18 +119,68 @@ class RouteStream:
             await self._end()
             raise StopAsyncIteration
         self._tally.add(chunk)
+        if self._call_tally is not None:
+            self._call_tally.add(chunk)
         self._given.append(chunk)
         return chunk
 
     async def _next_live(self, live: Opened) -> StreamChunk | None:
+        while not self._live_over:
+            try:
+                chunk = await anext(live.rest)
+            except StopAsyncIteration:
+                if self._seam is not None and self._seam.open:  # a short continuation
+                    self._replay.extend(self._seam.close())
+                if self._tally.finish_reason is not None or any(
+                        c.finish_reason for c in self._replay):
+                    self._live_over = True
+                    return self._replay.popleft() if self._replay else None
+                failure: TaskrouteError = MalformedResponse(
+                    "the stream ended before the answer finished", model=live.deployment)
+            except asyncio.CancelledError as exc:
+                self._live_failed(live, exc)
+                raise
+            except TaskrouteError as exc:
+                failure = exc
+            else:
+                if self._seam is None or not self._seam.open:
+                    return chunk
+                self._replay.extend(self._seam.take(chunk))
+                if self._replay:
+                    return self._replay.popleft()
+                continue
+            live = await self._rescue(live, failure)
+            if self._replay:
+                return self._replay.popleft()
+        return None
+
+    async def _rescue(self, live: Opened, failure: TaskrouteError) -> Opened:
+        """The live call broke (or stalled) after its answer began: the next model continues
+        it, or the stream ends with `failure` where that is not sound or nobody can."""
+        live.call.failed(failure, self._call_tally or self._tally)
+        await close_quietly(live.rest)
+        plan = rescue.plan(self._ctx.request, self._given, self._tally)
+        if not self._ctx.policy.calling.rescue_streams or plan.action == "refuse":
+            why = plan.reason if plan.action == "refuse" else "rescue streams: false"
+            self._finish(failure, note=f"not continued: {why}")
+            raise failure
+        partial = plan.partial if plan.action == "continue" else ""
         try:
-            chunk = await anext(live.rest)
-        except StopAsyncIteration:
-            return None
-        except (TaskrouteError, asyncio.CancelledError) as exc:
-            self._live_failed(live, exc)
+            opened = await self._engine.rescue_stream(self._ctx, live.model, partial)
+        except TaskrouteError as exc:
+            self._finish(failure, note=f"no model could continue it ({describe_error(exc)})")
+            raise failure from exc
+        except asyncio.CancelledError:
+            self._finish(asyncio.CancelledError(), closed_by_caller=True)
             raise
-        return chunk
+        self.record.seam_chars = len(plan.partial)
+        self.record.rescued_by = opened.deployment
+        self._live, self._call_tally = opened, Tally()
+        self._live_ready = getattr(opened.rest, "ready", None)
+        self._seam = rescue.Seam(partial)
+        for chunk in opened.held:
+            self._replay.extend(self._seam.take(chunk))
+        return opened
 
     async def _end(self) -> None:
         if self._done:
@@ -150,15 +208,19 @@ class RouteStream:
         unrun = [getattr(g, "name", type(g).__name__) for g in gates
                  if inspect.iscoroutinefunction(g.check)]
         live.call.latency_s = live.call.elapsed()
-        if unrun:
+        tally = self._call_tally or self._tally
+        if not passed(verdicts):  # too late to escalate: the client has it; the log says so
+            self.record.status = "rejected"
+            live.call.answered("rejected", verdicts, tally=tally)
+        elif unrun:
             self.record.status = "unchecked"
-            live.call.answered("unchecked", verdicts, tally=self._tally,
+            live.call.answered("unchecked", verdicts, tally=tally,
                                error=f"unchecked: {', '.join(unrun)} cannot judge a live stream")
         else:
-            live.call.answered("ok", verdicts, tally=self._tally)
+            live.call.answered("ok", verdicts, tally=tally)
 
     def _live_failed(self, live: Opened, exc: BaseException) -> None:
-        live.call.failed(exc, self._tally)
+        live.call.failed(exc, self._call_tally or self._tally)
         self._finish(exc)
 
     async def aclose(self) -> None:
@@ -172,10 +234,12 @@ class RouteStream:
         live = self._live
         if live is not None:
             await close_quietly(live.rest)
-            live.call.failed(asyncio.CancelledError(), self._tally)
+            if live.call.recorded is None:
+                live.call.failed(asyncio.CancelledError(), self._call_tally or self._tally)
         self._finish(asyncio.CancelledError(), closed_by_caller=True)
 
-    def _finish(self, error: BaseException | None, *, closed_by_caller: bool = False) -> None:
+    def _finish(self, error: BaseException | None, *, closed_by_caller: bool = False,
+                note: str | None = None) -> None:
         if self._done:
             return
         self._done = True
@@ -185,6 +249,8 @@ class RouteStream:
         if error is not None:
             record.status = "error"
             record.error = CLIENT_CLOSED if hung_up else describe_error(error)
+            if note is not None and not hung_up:
+                record.error += f"; {note}"
         answer = "".join(self._tally.text) if error is None or closed_by_caller else None
         # A gateway's stream that fails after its start has sent its client a 200 (the error
         # goes out as an event); hang-ups are 499.

@@ -252,7 +252,7 @@ def _tasks(
             tasks[name] = TaskSpec(name, DEFAULT_TASKS.get(name, name), spec.one_of(tier_names))
             continue
         f = spec.fields(("tier", "meaning", "gates", "race", "buffer stream", "output tokens",
-                         "router"), required=("tier",))
+                         "router", "stall"), required=("tier",))
         meaning = f["meaning"].text() if "meaning" in f else DEFAULT_TASKS.get(name)
         if meaning is None:
             spec.fail(f"task class '{name}' is not a default one; give it a 'meaning'")
@@ -265,6 +265,7 @@ def _tasks(
             buffer_stream=f["buffer stream"].boolean() if "buffer stream" in f else False,
             output_tokens=f["output tokens"].integer(low=1) if "output tokens" in f else None,
             router=_learned_router(f["router"], models, file) if "router" in f else None,
+            stall_s=f["stall"].seconds() if "stall" in f else None,
         )
     if not tasks:
         node.fail("declare at least one task class")
@@ -416,14 +417,18 @@ def _classifier(node: Node) -> ClassifierSettings:
 
 
 def _calling(node: Node) -> CallingSettings:
-    f = node.fields(("timeouts", "retries", "backoff", "circuit breaker", "hedge"))
+    f = node.fields(("timeouts", "retries", "backoff", "circuit breaker", "hedge",
+                     "rescue streams"))
     values: dict[str, Any] = {}
     if "timeouts" in f:
-        t = f["timeouts"].fields(("connect", "first token", "total"))
+        t = f["timeouts"].fields(("connect", "first token", "total", "stall"))
         for key, attr in (("connect", "connect_timeout_s"), ("first token",
-                          "first_token_timeout_s"), ("total", "total_timeout_s")):
+                          "first_token_timeout_s"), ("total", "total_timeout_s"),
+                          ("stall", "stall_timeout_s")):
             if key in t:
                 values[attr] = t[key].seconds()
+    if "rescue streams" in f:
+        values["rescue_streams"] = f["rescue streams"].boolean()
     if "retries" in f:
         values["retries"] = f["retries"].integer(low=0)
     if "backoff" in f:

@@ -124,6 +124,7 @@ class TaskSpec:
     buffer_stream: bool = False
     output_tokens: int | None = None
     router: LearnedRouterSpec | None = None  # a learned router picks the first model
+    stall_s: float | None = None         # its streams' inter-token timeout (else the calling one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +191,8 @@ class CallingSettings:
     connect_timeout_s: float = 5.0
     first_token_timeout_s: float = 30.0
     total_timeout_s: float = 120.0
+    stall_timeout_s: float = 20.0     # a stream with no token for this long has stalled
+    rescue_streams: bool = True       # a stream broken mid-answer is continued by the next model
     retries: int = 1                  # retries on the same model before escalating
     backoff_s: float = 0.25           # first backoff; doubles, with jitter, up to the cap
     backoff_max_s: float = 8.0

@@ -62,6 +62,8 @@ def describe_policy(policy: Policy) -> str:
             sentence += f" A learned router ({task.router.file}) picks its first model."
         if task.buffer_stream:
             sentence += " Streamed answers are buffered so the gates can run first."
+        if task.stall_s is not None:
+            sentence += f" Its streams stall after {task.stall_s:g}s without a token."
         out.append(sentence)
     out.append("")
     if policy.classify_rules:
@@ -88,12 +90,18 @@ def describe_policy(policy: Policy) -> str:
     out.append("")
     out.append(
         f"Calls time out after {c.connect_timeout_s:g}s to connect, {c.first_token_timeout_s:g}s "
-        f"to the first token and {c.total_timeout_s:g}s in all; a failed call is retried "
+        f"to the first token and {c.total_timeout_s:g}s in all, and a stream stalls after "
+        f"{c.stall_timeout_s:g}s without a token; a failed call is retried "
         f"{c.retries} time{'s' if c.retries != 1 else ''} on the same model before escalating; "
         f"a deployment that fails {c.breaker_failures} times in a row rests for "
         f"{c.breaker_cooldown_s:g}s."
         + (f" Slow first tokens are hedged after the p{c.hedge_quantile * 100:g} latency."
            if c.hedge else "")
+        + (" A stream that breaks or stalls after its answer has begun is continued by the next "
+           "model in the chain, in the same stream (one carrying a tool call or a JSON answer "
+           "cannot be continued soundly: it ends with an error event instead)."
+           if c.rescue_streams else
+           " A stream that breaks or stalls after its answer has begun ends with an error event.")
     )
     out.append(
         "Prompt and answer text are stored in the request log." if policy.log_content

@@ -32,6 +32,9 @@ _decode = msgspec.json.Decoder(dict[str, Any])
 class AnthropicProvider:
     """A `Provider` for Anthropic's Messages API."""
 
+    # A last assistant turn is a prefill the model continues (a stream's rescue uses it).
+    assistant_prefill = True
+
     def __init__(
         self, spec: ProviderSpec, *, env: Mapping[str, str] | None = None,
         default_max_tokens: int = 4096,

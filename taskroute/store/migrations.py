@@ -167,6 +167,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX refused_ts ON refused (ts)
         """,
     ),
+    (   # a stream rescued mid-answer: where the continuation was spliced on, and by whom
+        "0007_stream_rescue",
+        """
+        ALTER TABLE requests ADD COLUMN seam_chars INTEGER;
+        ALTER TABLE requests ADD COLUMN rescued_by TEXT
+        """,
+    ),
 )
 
 

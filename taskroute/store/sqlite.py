@@ -71,8 +71,8 @@ REQUEST_COLUMNS = (
     "race_winner", "estimated_cost_usd", "cost_usd", "input_tokens", "output_tokens",
     "latency_s", "first_token_s", "user", "session_id", "api_key_id", "decision", "prompt",
     "answer", "variant", "race_confidence", "confidence_source", "cached_input_tokens",
-    "cache_write_tokens", "reasoning_tokens",
-)
+    "cache_write_tokens", "reasoning_tokens", "seam_chars", "rescued_by",
+)  # only ever appended to, nullable: an older journal's shorter rows are padded with NULL
 _INSERT_REQUEST = (
     f"INSERT OR REPLACE INTO requests ({', '.join(REQUEST_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})"
@@ -385,6 +385,8 @@ class SqliteStore:
 
     def _insert(self, rows: EntryRows) -> None:
         request, attempts = rows
+        if len(request) < len(REQUEST_COLUMNS):  # journaled by an older version
+            request = (*request, *(None,) * (len(REQUEST_COLUMNS) - len(request)))
         self._conn.execute(_INSERT_REQUEST, request)
         self._conn.execute("DELETE FROM attempts WHERE request_id = ?", (request[0],))
         self._conn.executemany(_INSERT_ATTEMPT, attempts)
@@ -408,7 +410,7 @@ def request_row(entry: LogEntry) -> tuple[Any, ...]:
         record.latency_s, record.first_token_s, entry.user, entry.session_id, entry.api_key_id,
         msgspec.json.encode(decision.to_dict()).decode(), entry.prompt, entry.answer,
         entry.variant, record.race_confidence, record.confidence_source, tokens.cached_input,
-        tokens.cache_write, tokens.reasoning,
+        tokens.cache_write, tokens.reasoning, record.seam_chars, record.rescued_by,
     )
 
 

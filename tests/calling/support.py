@@ -45,7 +45,7 @@ tasks:
 classifier: false
 when unsure: chat
 calling:
-  timeouts: {{connect: 1s, first token: {first_token}, total: 5s}}
+  timeouts: {{connect: 1s, first token: {first_token}, stall: {stall}, total: 5s}}
   retries: {retries}
   backoff: {{first: 5ms, max: 40ms}}
   circuit breaker: {{failures: {failures}, cool down: {cooldown}}}
@@ -56,10 +56,11 @@ calling:
 def make_policy(
     upstream: SimulatedUpstream, *, retries: int = 1, failures: int = 3,
     cooldown: str = "200ms", first_token: str = "2s", calling_extra: str = "",
+    stall: str = "5s",
 ) -> Policy:
     return parse_policy(POLICY.format(
         url=upstream.url, retries=retries, failures=failures, cooldown=cooldown,
-        first_token=first_token, calling_extra=calling_extra,
+        first_token=first_token, calling_extra=calling_extra, stall=stall,
     ), file="<test policy>")
 
 

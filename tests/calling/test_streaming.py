@@ -89,10 +89,12 @@ async def test_start_raises_when_every_model_fails_before_the_first_byte(
 async def test_a_drop_after_the_first_byte_is_an_error_not_a_short_answer(
     make_router: RouterFactory, upstream: SimulatedUpstream
 ) -> None:
+    """(With rescue off: `test_rescue.py` has the stream continued by the next model.)"""
     upstream.set_profile("small", ModelProfile(tokens_per_s=200))
     upstream.drop_connection("small", after=4)
     store = MemoryStore()
-    stream = make_router(store=store).stream(ask(LONG), task="chat")
+    stream = make_router(store=store, calling_extra="  rescue streams: false").stream(
+        ask(LONG), task="chat")
     received: list[str] = []
     with pytest.raises(UpstreamError):
         async for chunk in stream:

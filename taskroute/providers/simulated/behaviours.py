@@ -70,6 +70,11 @@ class BehaviourBook:
         """Close the connection after `after` stream events (a plain answer: half its body)."""
         self.behave(model, drop_after=after, times=times)
 
+    def stall(self, model: str, *, after: int = 2, seconds: float = 60.0,
+              times: int | None = None) -> None:
+        """Go silent for `seconds` after `after` stream events, connection open (a stall)."""
+        self.behave(model, stall_after=after, stall_s=seconds, times=times)
+
     def send_malformed_sse(self, model: str, *, times: int | None = None) -> None:
         self.behave(model, malformed_sse=True, times=times)
 

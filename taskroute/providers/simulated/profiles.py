@@ -51,6 +51,8 @@ class Behaviour:
     logprobs: bool = False               # return logprobs even when not asked
     confidence: float | None = None      # the mean token probability to report in logprobs
     token_delay_s: float | None = None   # override the profile's time between tokens
+    stall_after: int | None = None       # go silent after N stream events ...
+    stall_s: float = 0.0                 # ... for this long (then carry on)
 
 
 NORMAL = Behaviour()

@@ -270,6 +270,8 @@ class SimulatedUpstream(BehaviourBook):
                 if behaviour.drop_after is not None and sent >= behaviour.drop_after:
                     _abort(request)
                     return response
+                if behaviour.stall_after is not None and sent == behaviour.stall_after:
+                    await asyncio.sleep(behaviour.stall_s)
                 if paced and token_delay:
                     await asyncio.sleep(token_delay)
                 await response.write(frame)
