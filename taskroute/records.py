@@ -18,7 +18,8 @@ CLIENT_CLOSED_STATUS = 499
 Api = Literal["openai", "anthropic", "library"]
 # "unchecked": an answer that went out live before a gate of its task could run (a judge).
 AttemptStatus = Literal["ok", "unchecked", "rejected", "error", "cancelled", "skipped"]
-RecordStatus = Literal["ok", "unchecked", "error"]
+# A request "rejected": its answer went out live (a stream's 200) and then failed a gate.
+RecordStatus = Literal["ok", "unchecked", "rejected", "error"]
 AttemptRole = Literal["first", "retry", "escalation", "failover", "race", "hedge"]
 
 
@@ -164,6 +165,7 @@ class RequestContext:
     key_id: str | None = None         # the gateway key's fingerprint, never the key
     variant: str | None = None        # the A/B variant serving it, set by `Experiment`
     shadow: Decision | None = None    # what the shadow policy would have chosen
+    deadline_s: float | None = None   # the caller's deadline (X-Taskroute-Deadline), seconds
 
     def with_(self, **changes: Any) -> RequestContext:
         return replace(self, **changes)

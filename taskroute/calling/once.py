@@ -71,9 +71,10 @@ async def complete_once(
     call = ctx.begin(model, deployment, role, wiring.breakers[deployment])
     try:
         provider, upstream_model = wiring.provider(deployment)
-        async with asyncio.timeout(wiring.timeouts.total + BACKSTOP_GRACE_S):
+        timeouts = ctx.timeouts(wiring.timeouts)
+        async with asyncio.timeout(_backstop(ctx, timeouts.total)):
             response = await provider.complete(
-                ctx.outgoing, model=upstream_model, timeouts=wiring.timeouts
+                ctx.outgoing, model=upstream_model, timeouts=timeouts
             )
     except (TaskrouteError, TimeoutError, asyncio.CancelledError) as exc:
         call.failed(_translated(exc, deployment, ctx))
@@ -93,11 +94,11 @@ async def open_stream(
     call = ctx.begin(model, deployment, role, wiring.breakers[deployment])
     held: list[StreamChunk] = []
     rest: AsyncIterator[StreamChunk] | None = None
-    timeouts = wiring.timeouts
+    timeouts = ctx.timeouts(wiring.timeouts)
     try:
         provider, upstream_model = wiring.provider(deployment)
         rest = aiter(provider.stream(ctx.outgoing, model=upstream_model, timeouts=timeouts))
-        async with asyncio.timeout(timeouts.connect + timeouts.first_token + BACKSTOP_GRACE_S):
+        async with asyncio.timeout(_backstop(ctx, timeouts.connect + timeouts.first_token)):
             async for chunk in rest:
                 held.append(chunk)
                 if carries_output(chunk):
@@ -116,6 +117,13 @@ async def open_stream(
     wiring.breakers[deployment].success()
     wiring.first_tokens.add(f"{deployment}|stream", call.first_token_s)
     return Opened(rest, held, call)
+
+
+def _backstop(ctx: CallContext, seconds: float) -> float:
+    """The backstop for a provider's own timeouts: a grace past them, never past the
+    request's deadline."""
+    limit = seconds + BACKSTOP_GRACE_S
+    return limit if ctx.deadline is None else max(min(limit, ctx.deadline.left()), 0.0)
 
 
 def _translated(exc: BaseException, deployment: str, ctx: CallContext) -> BaseException:

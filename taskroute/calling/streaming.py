@@ -23,7 +23,7 @@ from taskroute.calling.once import Opened, close_quietly
 from taskroute.decision import Decision
 from taskroute.exceptions import MalformedResponse, TaskrouteError
 from taskroute.gates.base import Gate
-from taskroute.gates.runner import run_gates
+from taskroute.gates.runner import passed, run_gates
 from taskroute.records import CLIENT_CLOSED, RouteRecord
 from taskroute.response import StreamChunk
 
@@ -144,15 +144,21 @@ class RouteStream:
 
     async def _record_live(self, live: Opened) -> None:
         """The live call, once read to its end; gates judge it for the record only (the
-        answer has gone out), and a judge is not called: with such a gate the answer is
-        recorded `unchecked`, and so is the request."""
+        answer has gone out): one that fails is recorded `rejected`, and so is the request; a
+        judge is not called: with such a gate the answer is recorded `unchecked`, and so is
+        the request."""
         response = assemble(self._given, model=live.deployment)
         gates = self._engine.gates_for(self.decision)
         verdicts = await run_gates(gates, response, self._ctx.request, sync_only=True)
         unrun = [getattr(g, "name", type(g).__name__) for g in gates
                  if inspect.iscoroutinefunction(g.check)]
         live.call.latency_s = live.call.elapsed()
-        if unrun:
+        if not passed(verdicts):  # too late to escalate: the log must not call it ok
+            self.record.status = "rejected"
+            self.record.error = "the live answer failed its gates after it went out: " + ", ".join(
+                v.gate for v in verdicts if not v.passed)
+            live.call.answered("rejected", verdicts, tally=self._live_tally)
+        elif unrun:
             self.record.status = "unchecked"
             live.call.answered("unchecked", verdicts, tally=self._live_tally,
                                error=f"unchecked: {', '.join(unrun)} cannot judge a live stream")

@@ -70,6 +70,16 @@ class BehaviourBook:
         """Close the connection after `after` stream events (a plain answer: half its body)."""
         self.behave(model, drop_after=after, times=times)
 
+    def hang_up(self, model: str, *, times: int | None = None) -> None:
+        """Close the connection once the request is read, before a byte of the answer."""
+        self.behave(model, hang_up=True, times=times)
+
+    def stall(self, model: str, seconds: float, *, after: int = 2,
+              times: int | None = None) -> None:
+        """Go quiet for `seconds` after `after` stream events (a plain answer: after its
+        headers and half its body), then finish: the answer starts in time, ends late."""
+        self.behave(model, stall_after=after, stall_s=seconds, times=times)
+
     def send_malformed_sse(self, model: str, *, times: int | None = None) -> None:
         self.behave(model, malformed_sse=True, times=times)
 

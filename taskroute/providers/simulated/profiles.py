@@ -46,6 +46,9 @@ class Behaviour:
     truncate: bool = False               # stop early with finish_reason "length"
     refuse: bool = False                 # "I can't help with that."
     drop_after: int | None = None        # close the connection after N stream events / bytes
+    hang_up: bool = False                # close the connection before sending a byte
+    stall_after: int | None = None       # after N stream events (a plain body: half of it) ...
+    stall_s: float = 0.0                 # ... wait this long before sending the rest
     malformed_sse: bool = False          # a stream event whose data is not JSON
     malformed_body: bool = False         # a 200 whose body is not JSON
     logprobs: bool = False               # return logprobs even when not asked
