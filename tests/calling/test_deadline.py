@@ -16,16 +16,9 @@ from taskroute.providers.simulated import SimulatedUpstream
 from taskroute.records import RequestContext
 
 from .support import POLICY, RouterFactory, ask
+from .test_resilience import Sleeps
 
 ALL = ("small", "small-b", "medium", "large")
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 def test_timeouts_shrink_to_what_is_left() -> None:
