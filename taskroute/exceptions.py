@@ -28,7 +28,10 @@
         ├── UpstreamConnectionError     refused, reset or dropped mid-answer (502)
         ├── MalformedResponse           a body or SSE stream we cannot parse (502)
         └── ChainExhausted              every model in the chain failed; carries every attempt
-            └── ChainTimedOut           ... every one by timing out: an UpstreamTimeout too (504)
+            ├── ChainTimedOut           ... every one by timing out, or the request's deadline
+            │                           passed: an UpstreamTimeout too (504)
+            └── ChainRateLimited        ... every one rate limited: a RateLimited too (429),
+                                        with the soonest Retry-After
 
 Messages never contain secrets: API keys live in `Secret` values, which print as '***'.
 """
@@ -264,6 +267,19 @@ class ChainTimedOut(ChainExhausted, UpstreamTimeout):
     def __init__(self, message: str, *, attempts: Sequence[Any] = ()) -> None:
         ChainExhausted.__init__(self, message, attempts=attempts)
         self.phase = "total"
+
+
+class ChainRateLimited(ChainExhausted, RateLimited):
+    """Every model in the chain answered 429: the gateway answers 429 too, with the soonest
+    `retry_after` any of them gave (None when none gave one)."""
+
+    status_code = 429
+
+    def __init__(
+        self, message: str, *, attempts: Sequence[Any] = (), retry_after: float | None = None,
+    ) -> None:
+        ChainExhausted.__init__(self, message, attempts=attempts)
+        self.status, self.body, self.retry_after = 429, None, retry_after
 
 
 class Secret:

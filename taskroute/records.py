@@ -172,6 +172,7 @@ class RequestContext:
     key_id: str | None = None         # the gateway key's fingerprint, never the key
     variant: str | None = None        # the A/B variant serving it, set by `Experiment`
     shadow: Decision | None = None    # what the shadow policy would have chosen
+    deadline_s: float | None = None   # the caller's deadline (X-Taskroute-Deadline), seconds
 
     def with_(self, **changes: Any) -> RequestContext:
         return replace(self, **changes)

@@ -1,6 +1,8 @@
 """Escalating along the decision's chain — the outer layer. A model that fails (every
 deployment, after retries) or whose answer a gate rejects hands the request to the next; when
-none is left, `ChainExhausted` carries every attempt."""
+none is left, `ChainExhausted` carries every attempt — as `ChainTimedOut` (504) when every model
+timed out or the request's deadline passed, as `ChainRateLimited` (429, with the soonest
+Retry-After) when every model was rate limited."""
 
 from __future__ import annotations
 
@@ -8,8 +10,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from taskroute.calling.context import Answer, CallContext
+from taskroute.calling.deadline import Deadline
+from taskroute.calling.failover import soonest_rate_limit
 from taskroute.exceptions import (
     ChainExhausted,
+    ChainRateLimited,
     ChainTimedOut,
     ConfigError,
     UpstreamError,
@@ -30,6 +35,8 @@ async def escalate(
     """The first answer along `models` that `accept` takes."""
     failures: list[BaseException | None] = []   # each model's error; None: a gate said no
     for i, model in enumerate(models):
+        if ctx.out_of_time():
+            raise exhausted(ctx.attempts, models, failures, deadline=ctx.deadline)
         try:
             answer = await ask(model, first_role if i == 0 else "escalation")
         except (UpstreamError, ConfigError) as exc:
@@ -38,7 +45,8 @@ async def escalate(
         if await accept(answer):
             return answer
         failures.append(None)
-    raise exhausted(ctx.attempts, models, failures)
+    raise exhausted(ctx.attempts, models, failures,
+                    deadline=ctx.deadline if ctx.out_of_time() else None)
 
 
 def gated(ctx: CallContext, gates: Sequence[Gate]) -> Callable[[Answer], Awaitable[bool]]:
@@ -59,17 +67,25 @@ async def accept_any(_: object) -> bool:
 
 def exhausted(
     attempts: Sequence[Attempt], models: Sequence[str],
-    failures: Sequence[BaseException | None] = (),
+    failures: Sequence[BaseException | None] = (), *, deadline: Deadline | None = None,
 ) -> ChainExhausted:
-    """The error for a chain with no acceptable answer; `ChainTimedOut` (a 504) when every
-    model failed by timing out."""
+    """The error for a chain with no acceptable answer: `ChainTimedOut` (a 504) when every
+    model failed by timing out or `deadline` (passed) ran out; `ChainRateLimited` (a 429)
+    when every model was rate limited."""
+    tried = "; ".join(_attempt_line(a) for a in attempts) or "no model was called"
+    if deadline is not None:
+        return ChainTimedOut(
+            f"the request's deadline of {deadline.seconds:g}s passed before any model in the "
+            f"chain ({' → '.join(models)}) gave an acceptable answer: {tried}",
+            attempts=attempts,
+        )
+    message = f"no model in the chain ({' → '.join(models)}) gave an acceptable answer: {tried}"
+    limited = soonest_rate_limit(failures)
+    if limited is not None:
+        return ChainRateLimited(message, attempts=attempts, retry_after=limited.retry_after)
     timed_out = bool(failures) and all(isinstance(f, UpstreamTimeout) for f in failures)
     kind = ChainTimedOut if timed_out else ChainExhausted
-    return kind(
-        f"no model in the chain ({' → '.join(models)}) gave an acceptable answer: "
-        + "; ".join(_attempt_line(a) for a in attempts),
-        attempts=attempts,
-    )
+    return kind(message, attempts=attempts)
 
 
 def _attempt_line(attempt: Attempt) -> str:

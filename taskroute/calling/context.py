@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 
 from taskroute.calling.attempt import UNUSED, Call
 from taskroute.calling.breaker import CircuitBreaker
+from taskroute.calling.deadline import Deadline
 from taskroute.decision import Decision
 from taskroute.gates.confidence import Confidence
 from taskroute.policy.model import Policy, Price
+from taskroute.providers.base import Timeouts
 from taskroute.quality.budgets import Hold
 from taskroute.records import Attempt, AttemptRole, AttemptStatus, GateVerdict, RequestContext
 from taskroute.request import ChatRequest
@@ -60,11 +62,19 @@ class CallContext:
     # the request as providers are sent it, when it differs (logprobs asked for confidence)
     upstream: ChatRequest | None = None
     confidence: Confidence | None = None    # the race's judgement of the cheap answer
+    deadline: Deadline | None = None        # when the whole answer must be in (None: no limit)
 
     @property
     def outgoing(self) -> ChatRequest:
         """What providers are sent: the caller's request, or its copy asking for logprobs."""
         return self.upstream if self.upstream is not None else self.request
+
+    def timeouts(self, base: Timeouts) -> Timeouts:
+        """One call's timeouts: `base`, shrunk to the time the deadline leaves."""
+        return base if self.deadline is None else self.deadline.timeouts(base)
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and self.deadline.passed()
 
     @property
     def input_estimate(self) -> int:

@@ -19,12 +19,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, TypeVar
 
 from taskroute.calling import chain as chain_layer
-from taskroute.calling import logprobs, rescue
+from taskroute.calling import deadline, logprobs, rescue
 from taskroute.calling import race as race_layer
 from taskroute.calling.assemble import response_chunks
 from taskroute.calling.attempt import Call
 from taskroute.calling.breaker import Breakers
 from taskroute.calling.context import Answer, CallContext, describe_error
+from taskroute.calling.deadline import Deadline
 from taskroute.calling.failover import call_model
 from taskroute.calling.hedge import FirstTokenTimes
 from taskroute.calling.once import Opened, Wiring, close_quietly, complete_once, open_stream
@@ -130,12 +131,23 @@ class CallEngine:
         self, request: ChatRequest, decision: Decision, origin: RequestContext,
         hold: Hold | None,
     ) -> tuple[CallContext, RouteRecord]:
-        ctx = CallContext(request, decision, self.policy, origin=origin, hold=hold)
+        ctx = CallContext(request, decision, self.policy, origin=origin, hold=hold,
+                          deadline=self._deadline(request, decision, origin))
         if logprobs.needed(self._race(decision), self.gates_for(decision)):
             ctx.upstream = logprobs.upstream_request(request)
         record = RouteRecord(origin.request_id or new_id("req"), decision,
                              attempts=ctx.attempts, started_at=time.time())
         return ctx, record
+
+    def _deadline(
+        self, request: ChatRequest, decision: Decision, origin: RequestContext
+    ) -> Deadline | None:
+        """The shortest of the policy's (or the task's) deadline and the caller's."""
+        given = request.meta(deadline.METADATA_KEY)
+        seconds = deadline.shortest(
+            self.policy.deadline_for(decision.task), origin.deadline_s,
+            None if given is None else deadline.parse_seconds(given, "metadata.deadline_s"))
+        return None if seconds is None else Deadline.starting_now(seconds)
 
     # -- the layers -----------------------------------------------------------------------------
 
@@ -180,11 +192,15 @@ class CallEngine:
         return StreamStart(list(opened.held), opened, opened.model,
                            deployment=opened.deployment)
 
-    async def rescue_stream(self, ctx: CallContext, broken: str, partial: str) -> Opened:
+    async def rescue_stream(
+        self, ctx: CallContext, broken: str, partial: str, *, rescues: int = 0
+    ) -> Opened:
         """A stream continuing `partial`, the answer `broken` (a policy model) was streaming
         when it broke: the models after it in the chain, each through every layer (retries,
-        failover, breakers) as any call."""
-        models = rescue.rescuers(ctx.decision.chain, broken)
+        failover, breakers) as any call. `rescues`: how often this stream was rescued."""
+        models = rescue.rescuers(ctx.decision.chain, broken, rescues=rescues)
+        if not models:
+            raise chain_layer.exhausted(ctx.attempts, (broken,))
         ask = self._asker(ctx, rescue.continuing(partial), "stream")
         return await chain_layer.escalate(ctx, models, ask, chain_layer.accept_any,
                                           first_role="rescue")

@@ -4,14 +4,15 @@ deployment once the first is slower than its recent p95 to the first token."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from taskroute.calling.context import CallContext
 from taskroute.calling.hedge import hedged
 from taskroute.calling.once import Wiring
 from taskroute.calling.retry import RetryPolicy
-from taskroute.exceptions import ConfigError, UpstreamError
+from taskroute.exceptions import ConfigError, RateLimited, UpstreamError, UpstreamTimeout
 from taskroute.records import AttemptRole
 
 T = TypeVar("T")
@@ -28,6 +29,8 @@ async def call_model(
     deployments = ctx.policy.models[model].deployments
     errors: list[UpstreamError | ConfigError] = []
     for i, deployment in enumerate(deployments):
+        if ctx.out_of_time():
+            break  # nothing more is started; the chain reports the deadline
         this_role: AttemptRole = role if i == 0 else "failover"
         breaker = wiring.breakers[deployment]
         if not breaker.allow():
@@ -37,14 +40,27 @@ async def call_model(
         backup = deployments[i + 1] if hedge_kind and i + 1 < len(deployments) else None
         call = _hedging(wiring, once, deployment, backup, hedge_kind, discard)
         try:
-            return await retry.run(call, this_role, may_retry=breaker.allow)
+            return await retry.run(call, this_role, may_retry=breaker.allow,
+                                   deadline=ctx.deadline)
         except (UpstreamError, ConfigError) as exc:
             errors.append(exc)
     if errors:
-        raise errors[-1]
+        raise soonest_rate_limit(errors) or errors[-1]
+    if ctx.out_of_time():
+        raise UpstreamTimeout(f"the request's deadline passed before {model} was called",
+                              model=model, phase="deadline")
     raise UpstreamError(
         f"every deployment of {model} is cooling down after failures (circuit open)", model=model
     )
+
+
+def soonest_rate_limit(errors: Sequence[BaseException | None]) -> RateLimited | None:
+    """When every error is a 429: the one to wait least for (one without a Retry-After
+    only when none gave one); else None."""
+    if not errors or not all(isinstance(e, RateLimited) for e in errors):
+        return None
+    limited = [e for e in errors if isinstance(e, RateLimited)]
+    return min(limited, key=lambda e: math.inf if e.retry_after is None else e.retry_after)
 
 
 def _hedging(

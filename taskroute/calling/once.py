@@ -73,9 +73,10 @@ async def complete_once(
     call = ctx.begin(model, deployment, role, wiring.breakers[deployment])
     try:
         provider, upstream_model = wiring.provider(deployment)
-        async with asyncio.timeout(wiring.timeouts.total + BACKSTOP_GRACE_S):
+        timeouts = ctx.timeouts(wiring.timeouts)
+        async with asyncio.timeout(_backstop(ctx, timeouts.total)):
             response = await provider.complete(
-                ctx.outgoing, model=upstream_model, timeouts=wiring.timeouts
+                ctx.outgoing, model=upstream_model, timeouts=timeouts
             )
     except (TaskrouteError, TimeoutError, asyncio.CancelledError) as exc:
         call.failed(_translated(exc, deployment, ctx))
@@ -98,12 +99,12 @@ async def open_stream(
     call = ctx.begin(model, deployment, role, wiring.breakers[deployment])
     held: list[StreamChunk] = []
     rest: AsyncIterator[StreamChunk] | None = None
-    timeouts = wiring.timeouts
+    timeouts = ctx.timeouts(wiring.timeouts)
     try:
         provider, upstream_model = wiring.provider(deployment)
         rest = aiter(provider.stream(request or ctx.outgoing, model=upstream_model,
                                      timeouts=timeouts))
-        async with asyncio.timeout(timeouts.connect + timeouts.first_token + BACKSTOP_GRACE_S):
+        async with asyncio.timeout(_backstop(ctx, timeouts.connect + timeouts.first_token)):
             async for chunk in rest:
                 held.append(chunk)
                 if carries_output(chunk):
@@ -130,6 +131,13 @@ def stall_seconds(ctx: CallContext) -> float:
     if task is not None and task.stall_s is not None:
         return task.stall_s
     return ctx.policy.calling.stall_timeout_s
+
+
+def _backstop(ctx: CallContext, seconds: float) -> float:
+    """The backstop for a provider's own timeouts: a grace past them, never past the
+    request's deadline."""
+    limit = seconds + BACKSTOP_GRACE_S
+    return limit if ctx.deadline is None else max(min(limit, ctx.deadline.left()), 0.0)
 
 
 def _translated(exc: BaseException, deployment: str, ctx: CallContext) -> BaseException:

@@ -89,11 +89,17 @@ def continuing(partial: str) -> Callable[
     return once
 
 
-def rescuers(chain: Sequence[str], broken: str) -> tuple[str, ...]:
-    """Who continues a stream `broken` started: the models after it in the chain, else
-    (it was the last) it again."""
+MAX_RESCUES = 2    # a stream is continued at most this often (each break costs the client)
+
+
+def rescuers(chain: Sequence[str], broken: str, *, rescues: int) -> tuple[str, ...]:
+    """Who continues a stream `broken` was writing, after `rescues` earlier rescues: the
+    models after it in the chain, else (it was the last) it again, once; nobody past
+    `MAX_RESCUES`."""
+    if rescues >= MAX_RESCUES:
+        return ()
     after = tuple(chain[chain.index(broken) + 1:]) if broken in chain else ()
-    return after or (broken,)
+    return after or ((broken,) if rescues == 0 else ())
 
 
 class Seam:

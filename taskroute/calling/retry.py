@@ -1,6 +1,8 @@
 """Retrying one deployment: capped exponential backoff with jitter, for errors a retry can
-fix — timeouts, 5xx, 429 (waiting what Retry-After asks, up to the cap), 408, connection
-resets and malformed bodies. The caller's own mistakes (other 4xx) are not retried."""
+fix — timeouts, 5xx, 429 (waiting what Retry-After asks), 408, connection resets and malformed
+bodies. The caller's own mistakes (other 4xx) are not retried. A 429 asking for a longer wait
+than the backoff cap, or a backoff longer than the request's deadline leaves, is not waited
+for: the error goes up at once, so the next deployment or model is tried instead."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from taskroute.calling.deadline import Deadline
 from taskroute.exceptions import (
     MalformedResponse,
     RateLimited,
@@ -53,12 +56,19 @@ class RetryPolicy:
         ceiling = min(self.cap_s, math.ldexp(self.first_s, retry))
         return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
 
+    def worth_waiting(self, delay: float, exc: BaseException, deadline: Deadline | None) -> bool:
+        """Is a retry after `delay` better than moving on? Not when the provider asks for
+        longer than the cap, nor when the wait would end past the deadline."""
+        if isinstance(exc, RateLimited) and (exc.retry_after or 0.0) > self.cap_s:
+            return False
+        return deadline is None or delay < deadline.left()
+
     async def run(
         self, call: Callable[[AttemptRole], Awaitable[T]], role: AttemptRole,
-        *, may_retry: Callable[[], bool] = lambda: True,
+        *, may_retry: Callable[[], bool] = lambda: True, deadline: Deadline | None = None,
     ) -> T:
-        """`call(role)` until it succeeds, fails for good, or the retries are spent.
-        `may_retry` is asked before each retry (the circuit breaker's say)."""
+        """`call(role)` until it succeeds, fails for good, or the retries (or the time) are
+        spent. `may_retry` is asked before each retry (the circuit breaker's say)."""
         retry = 0
         while True:
             try:
@@ -66,5 +76,8 @@ class RetryPolicy:
             except UpstreamError as exc:
                 if retry >= self.retries or not is_retryable(exc) or not may_retry():
                     raise
-                await self.sleep(self.delay(retry, exc))
+                delay = self.delay(retry, exc)
+                if not self.worth_waiting(delay, exc, deadline):
+                    raise
+                await self.sleep(delay)
                 retry += 1

@@ -47,7 +47,9 @@ class StreamEngine(Protocol):
 
     def gates_for(self, decision: Decision) -> tuple[Gate, ...]: ...
 
-    async def rescue_stream(self, ctx: CallContext, broken: str, partial: str) -> Opened: ...
+    async def rescue_stream(
+        self, ctx: CallContext, broken: str, partial: str, *, rescues: int = 0
+    ) -> Opened: ...
 
     def finish(self, ctx: CallContext, record: RouteRecord, answer: str | None,
                error: BaseException | None, *, http_status: int | None = None) -> None: ...
@@ -70,6 +72,7 @@ class RouteStream:
         self._call_tally: Tally | None = None   # a rescuing call's own chunks, once one took over
         self._seam: rescue.Seam | None = None
         self._live_over = False                  # the live call ended (its chunks all out)
+        self._rescues = 0
         self._started = False
         self._done = False
         self._live_ready: Callable[[], bool] | None = None
@@ -166,13 +169,15 @@ class RouteStream:
             raise failure
         partial = plan.partial if plan.action == "continue" else ""
         try:
-            opened = await self._engine.rescue_stream(self._ctx, live.model, partial)
+            opened = await self._engine.rescue_stream(self._ctx, live.model, partial,
+                                                      rescues=self._rescues)
         except TaskrouteError as exc:
             self._finish(failure, note=f"no model could continue it ({describe_error(exc)})")
             raise failure from exc
         except asyncio.CancelledError:
             self._finish(asyncio.CancelledError(), closed_by_caller=True)
             raise
+        self._rescues += 1
         self.record.seam_chars = len(plan.partial)
         self.record.rescued_by = opened.deployment
         self._live, self._call_tally = opened, Tally()
@@ -200,8 +205,9 @@ class RouteStream:
 
     async def _record_live(self, live: Opened) -> None:
         """The live call, once read to its end; gates judge it for the record only (the
-        answer has gone out), and a judge is not called: with such a gate the answer is
-        recorded `unchecked`, and so is the request."""
+        answer has gone out): one that fails is recorded `rejected`, and so is the request; a
+        judge is not called: with such a gate the answer is recorded `unchecked`, and so is
+        the request."""
         response = assemble(self._given, model=live.deployment)
         gates = self._engine.gates_for(self.decision)
         verdicts = await run_gates(gates, response, self._ctx.request, sync_only=True)
@@ -211,6 +217,8 @@ class RouteStream:
         tally = self._call_tally or self._tally
         if not passed(verdicts):  # too late to escalate: the client has it; the log says so
             self.record.status = "rejected"
+            self.record.error = "the live answer failed its gates after it went out: " + ", ".join(
+                v.gate for v in verdicts if not v.passed)
             live.call.answered("rejected", verdicts, tally=tally)
         elif unrun:
             self.record.status = "unchecked"

@@ -7,6 +7,8 @@ served 40-60 % more requests per second at concurrency 32.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from aiohttp import web
@@ -26,6 +28,8 @@ from taskroute.gateway.metrics import GatewayMetrics
 from taskroute.gateway.serving import Current
 from taskroute.gateway.settings import GatewaySettings
 from taskroute.router import Router
+from taskroute.store import retention
+from taskroute.store.base import LogReader
 
 log = logging.getLogger("taskroute.gateway")
 
@@ -60,7 +64,9 @@ def create_app(router: Serving, settings: GatewaySettings | None = None) -> web.
     app.router.add_get("/metrics", info_api.metrics)
     app.router.add_get("/openapi.json", info_api.openapi)
     app.on_startup.append(_ready)
+    app.on_startup.append(_start_pruning)
     app.on_shutdown.append(_draining)
+    app.on_shutdown.append(_stop_pruning)
     app.on_cleanup.append(_close)
     quality_api.install(app)  # route quality: stats, feedback, the dashboard
     reload.install(app)       # POST /v1/taskroute/reload and SIGHUP
@@ -69,6 +75,26 @@ def create_app(router: Serving, settings: GatewaySettings | None = None) -> web.
 
 async def _ready(app: web.Application) -> None:
     app[GATEWAY].ready = True
+
+
+_PRUNING: web.AppKey[asyncio.Task[None]] = web.AppKey("taskroute_pruning", asyncio.Task)
+
+
+async def _start_pruning(app: web.Application) -> None:
+    """The policy's `log keep`, applied in the background (read again each round, so a
+    reload's new horizon holds)."""
+    gateway = app[GATEWAY]
+    if isinstance(gateway.store, LogReader):
+        app[_PRUNING] = asyncio.create_task(retention.keep_pruning(
+            gateway.store, lambda: gateway.routers.router.policy.log_keep_s))
+
+
+async def _stop_pruning(app: web.Application) -> None:
+    task = app.get(_PRUNING)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _draining(app: web.Application) -> None:

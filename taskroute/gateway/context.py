@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from taskroute.calling import deadline
 from taskroute.decision import Decision
 from taskroute.exceptions import InvalidRequest, RequestTooLarge, TaskrouteError
 from taskroute.experiment import Serving
@@ -63,7 +64,18 @@ def request_context(
     if chat is not None:
         request[CHAT] = chat
     return RequestContext(request_id=request.get(REQUEST_ID) or new_request_id(), api=api,
-                          task=header_task(request), key_id=request.get(KEY_ID))
+                          task=header_task(request), key_id=request.get(KEY_ID),
+                          deadline_s=caller_deadline(request, chat))
+
+
+def caller_deadline(request: web.Request, chat: ChatRequest | None) -> float | None:
+    """The caller's deadline in seconds: `X-Taskroute-Deadline` or `metadata.deadline_s`, the
+    shorter when both are given; a value that is not a positive number is a 400."""
+    header = request.headers.get(deadline.HEADER)
+    given = chat.meta(deadline.METADATA_KEY) if chat is not None else None
+    return deadline.shortest(
+        None if header is None else deadline.parse_seconds(header, deadline.HEADER),
+        None if given is None else deadline.parse_seconds(given, "metadata.deadline_s"))
 
 
 def new_request_id() -> str:

@@ -48,6 +48,7 @@ _ANTHROPIC_TYPES = {
 _CODES: dict[type[Exception], str] = {
     UnknownModel: "model_not_found", AuthenticationFailed: "invalid_api_key",
     RequestTooLarge: "request_too_large", TooManyRequests: "rate_limit_exceeded",
+    RateLimited: "rate_limit_exceeded",
     UpstreamTimeout: "upstream_timeout", ChainExhausted: "chain_exhausted",
 }
 

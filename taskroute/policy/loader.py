@@ -36,7 +36,8 @@ from taskroute.tasks import DEFAULT_TASKS
 
 TOP_LEVEL = (
     "name", "description", "providers", "models", "tiers", "tasks", "classify", "when unsure",
-    "classifier", "user tiers", "adjust", "session window", "calling", "log content", "gates",
+    "classifier", "user tiers", "adjust", "session window", "calling", "log content", "log keep",
+    "gates",
     *EXPERIMENT_SECTIONS,
 )
 ADJUST_ACTIONS: dict[str, AdjustAction] = {
@@ -92,6 +93,7 @@ def parse_root(root: Node, file: str | None) -> Policy:
         session_window_s=top["session window"].seconds() if "session window" in top else 900.0,
         calling=_calling(top["calling"]) if "calling" in top else CallingSettings(),
         log_content=top["log content"].boolean() if "log content" in top else False,
+        log_keep_s=_positive_seconds(top["log keep"]) if "log keep" in top else None,
         gates=_gates(top["gates"]) if "gates" in top else (),
         **parse_sections(top, root, file, parse_root),
     )
@@ -252,7 +254,7 @@ def _tasks(
             tasks[name] = TaskSpec(name, DEFAULT_TASKS.get(name, name), spec.one_of(tier_names))
             continue
         f = spec.fields(("tier", "meaning", "gates", "race", "buffer stream", "output tokens",
-                         "router", "stall"), required=("tier",))
+                         "router", "stall", "deadline"), required=("tier",))
         meaning = f["meaning"].text() if "meaning" in f else DEFAULT_TASKS.get(name)
         if meaning is None:
             spec.fail(f"task class '{name}' is not a default one; give it a 'meaning'")
@@ -266,6 +268,7 @@ def _tasks(
             output_tokens=f["output tokens"].integer(low=1) if "output tokens" in f else None,
             router=_learned_router(f["router"], models, file) if "router" in f else None,
             stall_s=f["stall"].seconds() if "stall" in f else None,
+            deadline_s=_positive_seconds(f["deadline"]) if "deadline" in f else None,
         )
     if not tasks:
         node.fail("declare at least one task class")
@@ -418,8 +421,10 @@ def _classifier(node: Node) -> ClassifierSettings:
 
 def _calling(node: Node) -> CallingSettings:
     f = node.fields(("timeouts", "retries", "backoff", "circuit breaker", "hedge",
-                     "rescue streams"))
+                     "rescue streams", "deadline"))
     values: dict[str, Any] = {}
+    if "deadline" in f:
+        values["deadline_s"] = _positive_seconds(f["deadline"])
     if "timeouts" in f:
         t = f["timeouts"].fields(("connect", "first token", "total", "stall"))
         for key, attr in (("connect", "connect_timeout_s"), ("first token",
@@ -459,3 +464,11 @@ def _calling(node: Node) -> CallingSettings:
         else:
             values["hedge"] = h.boolean()
     return CallingSettings(**values)
+
+
+def _positive_seconds(node: Node) -> float:
+    """A duration that must be more than nothing (a deadline, a retention horizon)."""
+    seconds = node.seconds()
+    if seconds <= 0:
+        node.fail("expected a duration above zero, such as 30s or 30d")
+    return seconds

@@ -125,6 +125,7 @@ class TaskSpec:
     output_tokens: int | None = None
     router: LearnedRouterSpec | None = None  # a learned router picks the first model
     stall_s: float | None = None         # its streams' inter-token timeout (else the calling one)
+    deadline_s: float | None = None          # replaces the policy's `calling: deadline`
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +202,7 @@ class CallingSettings:
     hedge: bool = False               # send to the next deployment when first token is late
     hedge_quantile: float = 0.95
     hedge_min_samples: int = 20
+    deadline_s: float | None = None   # the whole request, every retry and backoff included
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +248,7 @@ class Policy:
     variants: tuple[VariantSpec, ...] = ()  # A/B arms, sticky per user or session
     shadow: Policy | None = None            # a candidate whose decisions are logged, not served
     budgets: BudgetSpec | None = None
+    log_keep_s: float | None = None         # rows older than this are pruned (None: kept)
 
     @property
     def tier_names(self) -> tuple[str, ...]:
@@ -259,6 +262,13 @@ class Policy:
 
     def tier_index(self, name: str) -> int:
         return self.tier_names.index(name)
+
+    def deadline_for(self, task: str) -> float | None:
+        """Seconds a request of `task` is given in all: the task's own, else the policy's."""
+        spec = self.tasks.get(task)
+        if spec is not None and spec.deadline_s is not None:
+            return spec.deadline_s
+        return self.calling.deadline_s
 
     def gates_for(self, task: str, tier: str) -> tuple[GateSpec, ...]:
         """Gates that judge an answer: the policy's, the tier's, then the task's."""

@@ -12,8 +12,8 @@ import yaml
 
 from taskroute.exceptions import PolicyError
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _TAG = "tag:yaml.org,2002:"
 
 
@@ -167,7 +167,7 @@ class Node:
         return value.lower() in ("true", "yes", "on", "y")
 
     def seconds(self) -> float:
-        """A duration: a number of seconds or '250ms', '5s', '15m', '1h'."""
+        """A duration: a number of seconds or '250ms', '5s', '15m', '1h', '30d'."""
         _, value = self._scalar("a duration such as 5s or 250ms")
         match = _DURATION.match(value)
         if not match:

@@ -64,6 +64,8 @@ def describe_policy(policy: Policy) -> str:
             sentence += " Streamed answers are buffered so the gates can run first."
         if task.stall_s is not None:
             sentence += f" Its streams stall after {task.stall_s:g}s without a token."
+        if task.deadline_s is not None:
+            sentence += f" It must be answered within {_duration(task.deadline_s)} in all."
         out.append(sentence)
     out.append("")
     if policy.classify_rules:
@@ -103,11 +105,35 @@ def describe_policy(policy: Policy) -> str:
            if c.rescue_streams else
            " A stream that breaks or stalls after its answer has begun ends with an error event.")
     )
+    out.append(_deadline_sentence(policy))
     out.append(
         "Prompt and answer text are stored in the request log." if policy.log_content
         else "Prompt and answer text are not stored in the request log."
     )
+    out.append(
+        f"Requests older than {_duration(policy.log_keep_s)} are deleted from the log."
+        if policy.log_keep_s is not None else "The request log keeps every request."
+    )
     return "\n".join(out)
+
+
+def _deadline_sentence(policy: Policy) -> str:
+    caller = ("A caller may ask for less time, never more, with the X-Taskroute-Deadline header "
+              "or metadata.deadline_s (seconds).")
+    limit = policy.calling.deadline_s
+    if limit is None:
+        return ("A request has no deadline as a whole unless its task sets one. " + caller)
+    return (f"Each request must be answered within {_duration(limit)} in all, every retry, "
+            "backoff, failover and escalation included: each call gets only the time that is "
+            "left, a Retry-After longer than that (or than the backoff cap) moves on at once, "
+            "and once the time is up the client gets a 504. " + caller)
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _classifier_name(use: str) -> str:

@@ -188,3 +188,11 @@ class LogReader(Protocol):
         """The logged requests among `request_ids`, in no particular order (unknown ids are
         left out)."""
         ...
+
+    async def prune(self, before: float, batch: int) -> int:
+        """Delete at most `batch` of the oldest rows from before `before` (unix seconds) —
+        requests with their attempts, feedback, refusals, shadow decisions — in one short
+        transaction, so writes go on around it; returns how many went (under `batch`: none
+        older is left). Precomputed sums keep what was pruned. `taskroute.store.retention`
+        calls it in a loop, in the background."""
+        ...

@@ -50,6 +50,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+import taskroute.store.sqlite_prune as sqlite_prune
 import taskroute.store.sqlite_reads as sqlite_reads
 import taskroute.store.sqlite_rows as sqlite_rows
 from taskroute.decision import Decision
@@ -277,6 +278,9 @@ class SqliteStore:
 
     async def request_routes(self, request_ids: Sequence[str]) -> list[RequestRoute]:
         return await self._read(partial(sqlite_rows.request_routes, request_ids=request_ids))
+
+    async def prune(self, before: float, batch: int) -> int:
+        return await self._read(partial(sqlite_prune.prune, before=before, batch=batch))
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:

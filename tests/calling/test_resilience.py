@@ -115,15 +115,17 @@ async def test_retry_after_from_the_upstream_is_honoured(
     assert waited >= 0.03
 
 
-async def test_a_long_retry_after_is_capped(
+async def test_a_retry_after_past_the_backoff_cap_fails_over_at_once(
     make_router: RouterFactory, upstream: SimulatedUpstream
 ) -> None:
     router = make_router(retries=1)
     sleeps = Sleeps()
     router.engine.retry.sleep = sleeps
     upstream.fail("small", 429, retry_after=120, times=1)
-    await router.complete(ask(), task="chat")
-    assert sleeps.delays == [0.04]
+    result = await router.complete(ask(), task="chat")
+    assert sleeps.delays == []  # waiting the 40 ms cap would only earn another 429
+    assert [(a.deployment, a.role, a.status) for a in result.record.attempts] == [
+        ("sim/small", "first", "error"), ("alt/small-b", "failover", "ok")]
 
 
 async def test_first_token_timeout_is_an_error_that_moves_on(

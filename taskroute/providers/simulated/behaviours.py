@@ -70,9 +70,14 @@ class BehaviourBook:
         """Close the connection after `after` stream events (a plain answer: half its body)."""
         self.behave(model, drop_after=after, times=times)
 
-    def stall(self, model: str, *, after: int = 2, seconds: float = 60.0,
+    def hang_up(self, model: str, *, times: int | None = None) -> None:
+        """Close the connection once the request is read, before a byte of the answer."""
+        self.behave(model, hang_up=True, times=times)
+
+    def stall(self, model: str, seconds: float, *, after: int = 2,
               times: int | None = None) -> None:
-        """Go silent for `seconds` after `after` stream events, connection open (a stall)."""
+        """Go quiet for `seconds` after `after` stream events (a plain answer: after its
+        headers and half its body), then finish: the answer starts in time, ends late."""
         self.behave(model, stall_after=after, stall_s=seconds, times=times)
 
     def send_malformed_sse(self, model: str, *, times: int | None = None) -> None:

@@ -46,13 +46,14 @@ class Behaviour:
     truncate: bool = False               # stop early with finish_reason "length"
     refuse: bool = False                 # "I can't help with that."
     drop_after: int | None = None        # close the connection after N stream events / bytes
+    hang_up: bool = False                # close the connection before sending a byte
+    stall_after: int | None = None       # after N stream events (a plain body: half of it) ...
+    stall_s: float = 0.0                 # ... wait this long before sending the rest
     malformed_sse: bool = False          # a stream event whose data is not JSON
     malformed_body: bool = False         # a 200 whose body is not JSON
     logprobs: bool = False               # return logprobs even when not asked
     confidence: float | None = None      # the mean token probability to report in logprobs
     token_delay_s: float | None = None   # override the profile's time between tokens
-    stall_after: int | None = None       # go silent after N stream events ...
-    stall_s: float = 0.0                 # ... for this long (then carry on)
 
 
 NORMAL = Behaviour()

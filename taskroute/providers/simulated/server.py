@@ -223,6 +223,9 @@ class SimulatedUpstream(BehaviourBook):
         wait = profile.first_token_s + behaviour.delay_s
         if wait:
             await asyncio.sleep(wait)
+        if behaviour.hang_up:
+            _abort(request)
+            return web.Response()  # never sent: the connection is gone
         if behaviour.status is not None:
             return _error(wire, behaviour.status, f"simulated failure {behaviour.status}",
                           _retry_headers(behaviour))
@@ -242,6 +245,8 @@ class SimulatedUpstream(BehaviourBook):
         payload = msgspec.json.encode(wire.body(ask, answer, new_id("chatcmpl")))
         if behaviour.drop_after is not None:
             return await _drop_body(request, payload)
+        if behaviour.stall_after is not None:
+            return await self._stalled_body(request, ask.model, payload, behaviour.stall_s)
         self.completed[ask.model] += 1
         return web.Response(body=payload, content_type="application/json")
 
@@ -270,10 +275,10 @@ class SimulatedUpstream(BehaviourBook):
                 if behaviour.drop_after is not None and sent >= behaviour.drop_after:
                     _abort(request)
                     return response
-                if behaviour.stall_after is not None and sent == behaviour.stall_after:
-                    await asyncio.sleep(behaviour.stall_s)
                 if paced and token_delay:
                     await asyncio.sleep(token_delay)
+                if sent == behaviour.stall_after:
+                    await asyncio.sleep(behaviour.stall_s)
                 await response.write(frame)
                 if behaviour.malformed_sse:
                     await response.write(_MALFORMED_EVENT)
@@ -282,6 +287,25 @@ class SimulatedUpstream(BehaviourBook):
             self.cancelled[ask.model] += 1
             return response
         self.completed[ask.model] += 1
+        return response
+
+
+    async def _stalled_body(
+        self, request: web.Request, model: str, payload: bytes, stall_s: float
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = len(payload)
+        await response.prepare(request)
+        half = len(payload) // 2
+        try:
+            await response.write(payload[:half])
+            await asyncio.sleep(stall_s)
+            await response.write(payload[half:])
+            await response.write_eof()
+        except _Gone:
+            self.cancelled[model] += 1
+            return response
+        self.completed[model] += 1
         return response
 
 
