@@ -146,7 +146,9 @@ class BedrockProvider:
                 if self._aws is None:
                     self._aws = await asyncio.to_thread(
                         resolve, self._env, profile=self._profile, region=self._region,
-                        base_url=self._http.base_url)
+                        base_url=self._http.base_url,
+                        # botocore reads the process environment only: not for a given one
+                        use_botocore=self._env is None)
         return self._aws
 
     def _status_error(

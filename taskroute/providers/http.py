@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import msgspec
+import yarl
 
 from taskroute.exceptions import ConfigError, Secret
 from taskroute.policy.model import ProviderSpec
@@ -119,8 +120,11 @@ class HttpClient:
         )
         session = self.session()
         async with asyncio.timeout_at(clock.deadline()):
+            # As written: a signed request's path must reach the server byte for byte (yarl
+            # would otherwise decode Bedrock's `%3A` in a model id).
             return await session.post(
-                self.url(path), data=body if isinstance(body, bytes) else _encode(body),
+                yarl.URL(self.url(path), encoded=True),
+                data=body if isinstance(body, bytes) else _encode(body),
                 headers=headers, timeout=timeout,
             )
 

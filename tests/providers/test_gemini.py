@@ -31,10 +31,11 @@ from taskroute.request import ChatRequest
 from .conftest import KEY, KEY_ENV
 
 FAST = Timeouts(connect=2, first_token=5, total=10)
-WEATHER = {"type": "function", "function": {
+PARAMETERS: dict[str, Any] = {"type": "object", "properties": {"city": {"type": "string"}},
+                              "required": ["city"]}
+WEATHER: dict[str, Any] = {"type": "function", "function": {
     "name": "get_weather", "description": "Weather now",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                   "required": ["city"]}}}
+    "parameters": PARAMETERS}}
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"},
                                            "population": {"type": "integer"}},
           "required": ["city", "population"]}
@@ -84,11 +85,11 @@ async def test_google_sdk_gets_function_calls_json_and_blocks(
 ) -> None:
     client = sdk(upstream)
     tool = types.Tool(function_declarations=[types.FunctionDeclaration(
-        name="get_weather", parameters_json_schema=WEATHER["function"]["parameters"])])
+        name="get_weather", parameters_json_schema=PARAMETERS)])
     called = await client.aio.models.generate_content(
         model="g", contents="weather in Paris", config=types.GenerateContentConfig(
             tools=[tool], tool_config=types.ToolConfig(
-                function_calling_config=types.FunctionCallingConfig(mode="ANY"))))
+                function_calling_config=types.FunctionCallingConfig(mode=types.FunctionCallingConfigMode.ANY))))
     assert called.function_calls and called.function_calls[0].name == "get_weather"
     assert called.function_calls[0].args == {"city": "weather in Paris"}
     shaped = await client.aio.models.generate_content(
