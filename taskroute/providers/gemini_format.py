@@ -8,10 +8,12 @@ with their JSON Schema as `parametersJsonSchema`, and `response_format` becomes
 `responseMimeType: application/json` with `responseJsonSchema`, so neither is squeezed into
 Gemini's older OpenAPI subset.
 
-Gemini may give a function call no id, and a thinking model signs its calls
-(`thoughtSignature`), which must come back with them on the next turn. Both travel in the
-OpenAI tool call's id: `call_<hash>` or Gemini's own id, then `SIGNATURE_MARK` and the
-signature; an OpenAI client sends the id back as it got it.
+Gemini may give a function call no id (the id is then `call_<hash>`), and a thinking model
+signs its calls (`thoughtSignature`), which must come back with them on the next turn: the
+signature travels in the OpenAI tool call's id, after `SIGNATURE_MARK`, since an OpenAI
+client sends the id back as it got it. Ids are not sent to Gemini: a call made by another
+provider (failover) has an id Gemini never issued, and Gemini pairs responses with calls by
+name and order.
 
 A prompt Gemini blocks (`promptFeedback.blockReason`) or an answer it stops for safety,
 recitation or a blocklist ends with `finish_reason: content_filter` and the reason in the
@@ -145,15 +147,13 @@ def _image(image: dict[str, Any] | str) -> Part:
 
 def _function_call(call: dict[str, Any]) -> Part:
     function = call.get("function") or {}
-    own_id, signature = split_call_id(str(call.get("id", "")))
+    signature = signature_of(str(call.get("id", "")))
     try:
         args = json.loads(function.get("arguments") or "{}")
     except json.JSONDecodeError:
         args = {}
     part: Part = {"functionCall": {"name": function.get("name", ""),
                                    "args": args if isinstance(args, dict) else {}}}
-    if own_id:
-        part["functionCall"]["id"] = own_id
     if signature:
         part["thoughtSignature"] = signature
     return part
@@ -166,19 +166,13 @@ def _function_response(message: Message, names: dict[Any, str]) -> Part:
     except json.JSONDecodeError:
         value = None
     response = value if isinstance(value, dict) else {"result": text}
-    call_id = message.tool_call_id or ""
-    out: dict[str, Any] = {"name": names.get(call_id) or message.name or "", "response": response}
-    own_id, _ = split_call_id(call_id)
-    if own_id:
-        out["id"] = own_id
-    return {"functionResponse": out}
+    name = names.get(message.tool_call_id) or message.name or ""
+    return {"functionResponse": {"name": name, "response": response}}
 
 
-def split_call_id(call_id: str) -> tuple[str | None, str | None]:
-    """An OpenAI tool call id as (Gemini's own id, or None for one we made; the signature)."""
-    head, mark, signature = call_id.partition(SIGNATURE_MARK)
-    own = None if head.startswith("call_") or not head else head
-    return own, (signature or None) if mark else None
+def signature_of(call_id: str) -> str | None:
+    """The thought signature an OpenAI tool call id carries, if any."""
+    return call_id.partition(SIGNATURE_MARK)[2] or None
 
 
 def call_id(call: dict[str, Any], part: Part, salt: str) -> str:
