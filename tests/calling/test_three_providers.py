@@ -95,7 +95,8 @@ async def test_tools_keep_working_across_the_failover(
 ) -> None:
     router, upstream = routed
     upstream.fail("gemini-flash", 500)
-    request = {"messages": [{"role": "user", "content": "where is order A-17"}],
+    question: list[dict[str, Any]] = [{"role": "user", "content": "where is order A-17"}]
+    request = {"messages": question,
                "tools": [TOOL], "tool_choice": "required"}
     called = await router.complete(request, task="tool_use")
     assert called.record.answered_by == f"bedrock/{BEDROCK_MODEL}"
@@ -105,7 +106,7 @@ async def test_tools_keep_working_across_the_failover(
     upstream.fail(BEDROCK_MODEL, 503)
     # the tool result goes back to another kind than the one that made the call
     follow = {"tools": [TOOL], "messages": [
-        *request["messages"], {"role": "assistant", "content": None, "tool_calls": calls},
+        *question, {"role": "assistant", "content": None, "tool_calls": calls},
         {"role": "tool", "tool_call_id": calls[0]["id"], "content": '{"status": "shipped"}'}]}
     answered = await router.complete(follow, task="tool_use")
     assert answered.record.answered_by == "gemini/gemini-flash"
