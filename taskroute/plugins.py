@@ -3,7 +3,9 @@
     registry      entry-point group        an entry names                         built in
     PROVIDERS     taskroute.providers      factory(spec: ProviderSpec,            openai,
                                                    env: Mapping[str, str] | None)  anthropic,
-                                                   -> Provider                      azure
+                                                   -> Provider                      azure,
+                                                                                    gemini,
+                                                                                    bedrock
     GATES         taskroute.gates          factory(settings: Mapping[str, Any],   non_empty,
                                                    env: GateEnv) -> Gate, or a Gate  regex, ...
     CLASSIFIERS   taskroute.classifiers    factory(settings: ClassifierSettings)  linear
@@ -227,6 +229,8 @@ PROVIDERS = _registry("taskroute.providers", "provider kind", {
     "openai": "taskroute.providers.openai:build",
     "anthropic": "taskroute.providers.anthropic:build",
     "azure": "taskroute.providers.azure:build",
+    "gemini": "taskroute.providers.gemini:build",
+    "bedrock": "taskroute.providers.bedrock:build",
 })
 GATES = _registry("taskroute.gates", "gate", {
     "non_empty": "taskroute.gates.non_empty:build",

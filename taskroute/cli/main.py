@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "stats",
     "ab",
     "plugins",
+    "models",
 )
 
 

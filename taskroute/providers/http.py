@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import msgspec
+import yarl
 
 from taskroute.exceptions import ConfigError, Secret
 from taskroute.policy.model import ProviderSpec
@@ -110,16 +111,21 @@ class HttpClient:
             await session.close()
 
     async def post(
-        self, path: str, body: dict[str, Any], headers: Mapping[str, str], clock: Clock,
+        self, path: str, body: dict[str, Any] | bytes, headers: Mapping[str, str], clock: Clock,
     ) -> aiohttp.ClientResponse:
-        """Send `body` as JSON; returns once the response headers arrive (first-token phase)."""
+        """Send `body` as JSON (bytes: already encoded, as a signed request must be); returns
+        once the response headers arrive (first-token phase)."""
         timeout = aiohttp.ClientTimeout(
             total=None, connect=clock.timeouts.connect, sock_connect=clock.timeouts.connect
         )
         session = self.session()
         async with asyncio.timeout_at(clock.deadline()):
+            # As written: a signed request's path must reach the server byte for byte (yarl
+            # would otherwise decode Bedrock's `%3A` in a model id).
             return await session.post(
-                self.url(path), data=_encode(body), headers=headers, timeout=timeout,
+                yarl.URL(self.url(path), encoded=True),
+                data=body if isinstance(body, bytes) else _encode(body),
+                headers=headers, timeout=timeout,
             )
 
     def url(self, path: str) -> str:

@@ -27,7 +27,6 @@ from taskroute.policy.model import ProviderSpec
 from taskroute.providers.base import Timeouts
 from taskroute.providers.errors import Clock, status_error, upstream_errors
 from taskroute.providers.http import HttpClient
-from taskroute.providers.registry import no_options
 from taskroute.providers.sse import EventReader
 from taskroute.providers.vendor_fields import openai_body
 from taskroute.request import ChatRequest
@@ -42,8 +41,11 @@ class OpenAIProvider:
     def __init__(
         self, spec: ProviderSpec, *, env: Mapping[str, str] | None = None,
         key_header: str = "Authorization", key_prefix: str = "Bearer ",
+        stream_usage: bool = True,
     ) -> None:
         self.name = spec.name
+        # False for a server that refuses `stream_options` (see docs/providers.md)
+        self._stream_usage = stream_usage
         self._http = HttpClient(spec, env=env)
         self._key_header, self._key_prefix = key_header, key_prefix
         # api.openai.com rejects max_tokens for reasoning models; others may not know the new name
@@ -121,7 +123,11 @@ class OpenAIProvider:
             body.pop("metadata", None)  # taskroute's routing metadata; OpenAI wants it with store
         if stream:
             body["stream"] = True
-            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+            if self._stream_usage:
+                body["stream_options"] = {**(body.get("stream_options") or {}),
+                                          "include_usage": True}
+            else:
+                body.pop("stream_options", None)
         else:
             body.pop("stream", None)
             body.pop("stream_options", None)
@@ -135,9 +141,16 @@ class OpenAIProvider:
 
 
 def build(spec: ProviderSpec, env: Mapping[str, str] | None) -> OpenAIProvider:
-    """The `openai` provider kind, registered in `taskroute.plugins.PROVIDERS`."""
-    no_options(spec)
-    return OpenAIProvider(spec, env=env)
+    """The `openai` provider kind, registered in `taskroute.plugins.PROVIDERS`. Its one
+    option, `stream usage: false`, leaves `stream_options` out of streamed requests."""
+    unknown = set(spec.options) - {"stream_usage"}
+    if unknown:
+        raise ValueError("the openai provider kind takes only 'stream usage', got "
+                         f"{', '.join(sorted(k.replace('_', ' ') for k in unknown))}")
+    usage = spec.options.get("stream_usage", True)
+    if not isinstance(usage, bool):
+        raise ValueError(f"'stream usage' is true or false, got {usage!r}")
+    return OpenAIProvider(spec, env=env, stream_usage=usage)
 
 
 def error_message(body: Any) -> str | None:

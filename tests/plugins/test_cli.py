@@ -39,8 +39,8 @@ def test_json_lists_the_same(plugin_dir: Path, capsys: pytest.CaptureFixture[str
     assert row == {"name": "mentions", "origin": f"distribution {DIST} {VERSION} ({MODULE}:gate)",
                    "distribution": DIST, "version": VERSION, "ref": f"{MODULE}:gate",
                    "ignored": None, "error": None}
-    assert {r["name"] for r in report["taskroute.providers"]} == {"openai", "anthropic",
-                                                                  "azure", "keyheader"}
+    assert {r["name"] for r in report["taskroute.providers"]} == {
+        "openai", "anthropic", "azure", "gemini", "bedrock", "keyheader"}
 
 
 def test_a_fresh_process_finds_the_plugin_on_its_path(plugin_dir: Path) -> None:

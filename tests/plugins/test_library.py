@@ -39,7 +39,8 @@ def test_entries_name_their_distribution_and_built_ins_say_so(plugin_dir: Path) 
     entry = plugins.PROVIDERS.entry("keyheader")
     assert entry is not None
     assert entry.origin == f"distribution {DIST} {VERSION} ({MODULE}:provider)"
-    assert plugins.PROVIDERS.names() == ["anthropic", "azure", "keyheader", "openai"]
+    assert plugins.PROVIDERS.names() == ["anthropic", "azure", "bedrock", "gemini", "keyheader",
+                                         "openai"]
     assert "mentions" in plugins.GATES and "fixed" in plugins.CLASSIFIERS
     assert plugins.PROVIDERS.entry("openai").origin == "built-in"  # type: ignore[union-attr]
 

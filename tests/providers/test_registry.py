@@ -62,7 +62,7 @@ def test_a_built_in_kind_refuses_options_at_the_providers_line() -> None:
     with pytest.raises(PolicyError) as caught:
         build_providers(policy, env={})
     message = str(caught.value)
-    assert message.startswith("p.yaml:3") and "takes no options, got deployment" in message
+    assert message.startswith("p.yaml:3") and "takes only 'stream usage', got deployment" in message
 
 
 async def test_built_providers_answer_from_the_simulated_upstream() -> None:

@@ -2,10 +2,13 @@
 
 SIMULATED — no real model is called. It serves `POST /v1/chat/completions` (OpenAI),
 `POST /v1/messages` (Anthropic), Azure OpenAI's deployment path (`POST /openai/deployments/
-{deployment}/chat/completions?api-version=...`, the deployment being the model) and
-`GET /v1/models`, answers deterministically from the prompt, and can be told per model to
-misbehave (see `Behaviour`). It counts requests, completed answers and cancellations (the
-client went away before the answer was finished) per model, and caches prompts (`cache.py`).
+{deployment}/chat/completions?api-version=...`, the deployment being the model), Gemini's
+`POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`, Bedrock's
+`POST /model/{model}/converse` and `/converse-stream` (checking SigV4 signatures when given
+`aws_credentials`) and `GET /v1/models`, answers deterministically from the prompt, and can
+be told per model to misbehave (see `Behaviour`). It counts requests, completed answers and
+cancellations (the client went away before the answer was finished) per model, and caches
+prompts (`cache.py`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from aiohttp import web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
 import taskroute.providers.simulated.wire_anthropic as wire_anthropic
+import taskroute.providers.simulated.wire_bedrock as wire_bedrock
+import taskroute.providers.simulated.wire_gemini as wire_gemini
 import taskroute.providers.simulated.wire_openai as wire_openai
 from taskroute.policy.model import ProviderSpec
 from taskroute.providers.simulated.answers import Answer, Ask, plan
@@ -50,12 +55,14 @@ class SimulatedUpstream(BehaviourBook):
         host: str = "127.0.0.1",
         port: int = 0,
         api_key: str | None = None,
+        aws_credentials: tuple[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.profiles: dict[str, ModelProfile] = dict(profiles or {})
         self.default = default
         self.host, self.port = host, port
         self.api_key = api_key                   # when set, requests must carry it
+        self.aws_credentials = aws_credentials   # (key id, secret): Bedrock calls must be signed
         self.requests: Counter[str] = Counter()
         self.completed: Counter[str] = Counter()
         self.cancelled: Counter[str] = Counter()
@@ -82,9 +89,11 @@ class SimulatedUpstream(BehaviourBook):
         """The Anthropic-style base URL (the adapter appends /v1/messages)."""
         return self.url
 
-    def provider_spec(self, name: str = "sim", api: str = "openai") -> ProviderSpec:
-        base = self.anthropic_base_url if api == "anthropic" else self.base_url
-        return ProviderSpec(name=name, api=api, base_url=base, simulated=True)
+    def provider_spec(self, name: str = "sim", api: str = "openai", **fields: Any
+                      ) -> ProviderSpec:
+        """A spec pointing at this upstream; `fields` (options, api_key_env, ...) go in it."""
+        base = self.base_url if api in ("openai", "azure") else self.url
+        return ProviderSpec(name=name, api=api, base_url=base, simulated=True, **fields)
 
     def set_profile(self, model: str, profile: ModelProfile) -> None:
         self.profiles[model] = profile
@@ -105,6 +114,8 @@ class SimulatedUpstream(BehaviourBook):
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._azure)
+        app.router.add_post("/{version:v1(beta)?}/models/{target}", self._gemini)
+        app.router.add_post("/model/{model}/{method:converse(-stream)?}", self._bedrock)
         app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
@@ -183,23 +194,47 @@ class SimulatedUpstream(BehaviourBook):
             return _error(wire_anthropic, 400, "anthropic-version: header is required")
         return await self._serve(request, wire_anthropic)
 
+    async def _gemini(self, request: web.Request) -> web.StreamResponse:
+        model, _, method = request.match_info["target"].partition(":")
+        if method not in ("generateContent", "streamGenerateContent"):
+            return _error(wire_gemini, 404, f"method {method!r} is not served here")
+        stream = method == "streamGenerateContent"
+        if stream and request.query.get("alt") != "sse":
+            return _error(wire_gemini, 400, "this stand-in streams only with alt=sse")
+        return await self._serve(request, wire_gemini, model=model, stream=stream)
+
+    async def _bedrock(self, request: web.Request) -> web.StreamResponse:
+        if self.aws_credentials is not None:
+            problem = wire_bedrock.check_signature(request, await request.read(),
+                                                   *self.aws_credentials)
+            if problem:
+                return _error(wire_bedrock, 403, problem)
+        return await self._serve(request, wire_bedrock, model=request.match_info["model"],
+                                 stream=request.match_info["method"] == "converse-stream")
+
     def _authorized(self, request: web.Request) -> bool:
         if self.api_key is None:
             return True
         given = (request.headers.get("x-api-key") or request.headers.get("api-key")
+                 or request.headers.get("x-goog-api-key")
                  or request.headers.get("Authorization", ""))
         return given in (self.api_key, f"Bearer {self.api_key}")
 
     async def _serve(
-        self, request: web.Request, wire: ModuleType, model: str | None = None
+        self, request: web.Request, wire: ModuleType, model: str | None = None,
+        stream: bool | None = None,
     ) -> web.StreamResponse:
-        """`model`: the deployment named in the path (Azure), which the body need not name."""
+        """`model`: the model or deployment named in the path (Azure, Gemini, Bedrock), which
+        the body need not name; `stream`: whether the path asks for a stream (else the body's
+        `stream` says)."""
         if not self._authorized(request):
             return _error(wire, 401, "invalid x-api-key, api-key or bearer token")
         try:
             data = msgspec.json.decode(await request.read())
             if model is not None and isinstance(data, dict):
                 data["model"] = model
+                if stream is not None:
+                    data["stream"] = stream
             ask: Ask = wire.parse(data)
         except (msgspec.DecodeError, wire_openai.BadRequest, TypeError, KeyError, AttributeError,
                 ValueError) as exc:
@@ -267,7 +302,8 @@ class SimulatedUpstream(BehaviourBook):
         behaviour: Behaviour, token_delay: float, include_usage: bool,
     ) -> web.StreamResponse:
         response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+            headers={"Content-Type": getattr(wire, "STREAM_TYPE", "text/event-stream"),
+                     "Cache-Control": "no-cache"})
         await response.prepare(request)
         frames = wire.frames(ask, answer, new_id("chatcmpl"), include_usage)
         try:
@@ -281,7 +317,7 @@ class SimulatedUpstream(BehaviourBook):
                     await asyncio.sleep(behaviour.stall_s)
                 await response.write(frame)
                 if behaviour.malformed_sse:
-                    await response.write(_MALFORMED_EVENT)
+                    await response.write(getattr(wire, "MALFORMED_EVENT", _MALFORMED_EVENT))
             await response.write_eof()
         except _Gone:
             self.cancelled[ask.model] += 1
@@ -313,6 +349,8 @@ def _error(
     wire: ModuleType, status: int, message: str, headers: Mapping[str, str] | None = None
 ) -> web.Response:
     body = msgspec.json.encode(wire.error(status, message))
+    if hasattr(wire, "error_headers"):   # Bedrock names the error in a header
+        headers = {**(headers or {}), **wire.error_headers(status)}
     return web.Response(status=status, body=body, content_type="application/json",
                         headers=headers)
 
