@@ -13,6 +13,7 @@ from taskroute.exceptions import TaskrouteError
 from taskroute.gateway.auth import OPEN_PATHS
 from taskroute.gateway.context import CHAT, GATEWAY, KEY_ID, REQUEST_ID, Gateway, new_request_id
 from taskroute.gateway.errors import error_type, from_http, render
+from taskroute.gateway.inputs import check_headers
 from taskroute.records import Api
 from taskroute.store.base import Refusal
 
@@ -27,6 +28,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     error: BaseException | None = None
     gateway.in_flight += 1
     try:
+        check_headers(request.headers)  # before auth, which compares a key's bytes
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
