@@ -64,11 +64,18 @@ def _log_refusal(
         http_status=status, type=error_type(error, api),
         reason=error.message if isinstance(error, TaskrouteError) else "internal error",
         model=chat.model if chat is not None else None,
-        task=request.headers.get("X-Taskroute-Task") or None,
+        task=_text(request.headers.get("X-Taskroute-Task")),
         user=chat.end_user if chat is not None else None,
         api_key_id=request.get(KEY_ID),
         prompt=chat.all_text if chat is not None and log_content else None,
     ))
+
+
+def _text(header: str | None) -> str | None:
+    """A header's value as text that can be stored (bytes that were not UTF-8 replaced)."""
+    if not header:
+        return None
+    return header.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 @web.middleware

@@ -50,18 +50,19 @@ async def serve(
         await runner.cleanup()
 
 
-def make_runner(app: web.Application) -> web.AppRunner:
-    """The runner `serve` uses: the settings' connection limits, handler cancellation."""
+def make_runner(app: web.Application, **overrides: Any) -> web.AppRunner:
+    """The runner `serve` uses: the settings' connection limits, handler cancellation
+    (`overrides`: the runner's other arguments, for tests)."""
     settings = app[GATEWAY].settings
     limits = ConnectionLimits(header_timeout_s=settings.header_timeout_s,
                               body_timeout_s=settings.body_timeout_s,
                               max_connections=settings.max_connections)
-    return GatewayRunner(
-        app, limits, access_log=None, shutdown_timeout=settings.shutdown_timeout_s,
-        handler_cancellation=True,  # a client that hangs up cancels its upstream call
-        keepalive_timeout=settings.keepalive_timeout_s,
-        max_line_size=MAX_LINE_SIZE, max_field_size=MAX_FIELD_SIZE,
-    )
+    options: dict[str, Any] = {
+        "access_log": None, "shutdown_timeout": settings.shutdown_timeout_s,
+        "handler_cancellation": True,  # a client that hangs up cancels its upstream call
+        "keepalive_timeout": settings.keepalive_timeout_s,
+        "max_line_size": MAX_LINE_SIZE, "max_field_size": MAX_FIELD_SIZE}
+    return GatewayRunner(app, limits, **{**options, **overrides})
 
 
 async def drain(app: web.Application, stop: asyncio.Event) -> None:
