@@ -169,3 +169,17 @@ async def test_malformed_http_is_a_400_json_without_a_traceback(
     assert 400 <= status < 500, body
     assert body["error"]["type"] in ("invalid_request_error", "not_found_error")
     assert_no_traceback(caplog)
+
+
+@pytest.mark.parametrize(("path", "field", "value"), [
+    ("/v1/chat/completions", "stop", 1.5), ("/v1/chat/completions", "stop", [1]),
+    ("/v1/messages", "stop_sequences", 7), ("/v1/messages", "stop_sequences", [None]),
+])
+async def test_a_stop_that_is_not_text_is_a_400_not_a_500_or_502(
+    gateway: RunningGateway, path: str, field: str, value: Any,
+) -> None:
+    body = {"model": "auto", "max_tokens": 5, field: value,
+            "messages": [{"role": "user", "content": "hi"}]}
+    status, _, raw = await gateway.request("POST", path, data=json.dumps(body))
+    assert status == 400, raw
+    assert "must be a string or a list of strings" in assert_api_error(path, json.loads(raw))
