@@ -11,9 +11,10 @@ lacks against slow and hostile clients.
   answered in the API's error JSON with one log line, instead of aiohttp's plain text and a
   traceback.
 
-Timers are armed once per request head and once per body still arriving after its head; a
-request whose head and body come in one read (nearly all) costs one timer, armed and
-cancelled. `GatewayRunner` is `web.AppRunner` serving its connections with this handler.
+Timers are armed for a connection's first head, for a later head that does not come whole in
+one read, and for a body still arriving after its head: a request on a kept-alive connection
+whose head and body come in one read (nearly all) arms none. `GatewayRunner` is
+`web.AppRunner` serving its connections with this handler.
 """
 
 from __future__ import annotations
@@ -112,21 +113,32 @@ class GuardedHandler(RequestHandler):
                 if body is not None and body.is_eof():
                     self._end_body()
                 return
-            self._begin_head()  # a new request on a kept-alive connection
-            self._head = b""
+            # A new request on a kept-alive connection: its deadline is armed only if its
+            # head does not come whole in this read (nearly every head does).
+            self._head = data[:64]
+            super().data_received(data)
+            if self._messages:
+                self._head_done()
+            elif not (self._force_close or self._close):
+                self._begin_head()
+            return
         if len(self._head) < 64:
             self._head += data[:64]
         super().data_received(data)
-        if self._messages:  # the head is in: a body may follow
-            self._awaiting_head = False
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
-            payload = self._messages[-1][1]
-            if not payload.is_eof() and self._body_timer is None:
-                self._body = payload
-                self._body_timer = self._loop.call_later(
-                    self._guard.limits.body_timeout_s, self._body_late)
+        if self._messages:
+            self._head_done()
+
+    def _head_done(self) -> None:
+        """The head is in: its deadline is over; a body's begins if one is still to come."""
+        self._awaiting_head = False
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        payload = self._messages[-1][1]
+        if not payload.is_eof() and self._body_timer is None:
+            self._body = payload
+            self._body_timer = self._loop.call_later(
+                self._guard.limits.body_timeout_s, self._body_late)
 
     def handle_error(
         self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
