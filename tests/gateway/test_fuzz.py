@@ -109,12 +109,12 @@ def test_no_server_errors_and_no_hangs(gateway_url: str) -> None:
     assert not failures, "\n".join(failures[:10])
 
 
-def test_openapi_describes_every_route_the_app_serves(gateway_url: str) -> None:
+def test_openapi_describes_every_route_the_app_serves(gateway_url: str, tmp_path: Path) -> None:
     from aiohttp import web
 
     document = json.loads(_call(gateway_url, "GET", "/openapi.json")[1])
     app = create_app(Router(load_default_policy(), classifier=False,
-                            store=SqliteStore(":memory:")),
+                            store=SqliteStore(tmp_path / "log.db")),
                      GatewaySettings(extra={"admin_keys": [ADMIN_KEY]}))
     served = {(route.method.lower(), route.resource.canonical)
               for route in app.router.routes()
