@@ -15,8 +15,11 @@
     │   ├── Forbidden                   a key without the right, e.g. to reload the policy (403)
     │   ├── NotFound                    no such gateway endpoint (404)
     │   ├── MethodNotAllowed            an endpoint asked with the wrong HTTP method (405)
+    │   ├── RequestTimeout              a request head or body that did not arrive in time (408)
     │   ├── RequestTooLarge             a body over the gateway's size limit (413)
+    │   ├── HeadersTooLarge             a header line over the gateway's limit (431)
     │   ├── TooManyRequests             the gateway's own per-key limit, with retry-after (429)
+    │   │   └── TooManyConnections      over the gateway's cap on open connections (503)
     │   ├── BudgetExhausted             a daily budget is used up until it resets (429)
     │   ├── UnknownRequest              feedback naming a request the log does not hold (404)
     │   └── DuplicateFeedback           a second feedback on one request: never counted (409)
@@ -156,8 +159,18 @@ class MethodNotAllowed(CallerError):
     status_code = 405
 
 
+class RequestTimeout(CallerError):
+    """The client was too slow sending its request: the gateway stopped waiting."""
+
+    status_code = 408
+
+
 class RequestTooLarge(CallerError):
     status_code = 413
+
+
+class HeadersTooLarge(CallerError):
+    status_code = 431
 
 
 class TooManyRequests(CallerError):
@@ -168,6 +181,13 @@ class TooManyRequests(CallerError):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooManyConnections(TooManyRequests):
+    """Over the cap on open connections: come back in a moment (a load balancer tries another
+    instance)."""
+
+    status_code = 503
 
 
 class BudgetExhausted(CallerError):

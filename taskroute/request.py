@@ -92,6 +92,7 @@ class ChatRequest(msgspec.Struct, frozen=True, omit_defaults=True):
             request = msgspec.structs.replace(request, extra=extra)
         _check_response_format(request.response_format)
         _check_counts(request, "max_tokens" if "max_tokens" in data else "max_completion_tokens")
+        _check_stop(request)
         return request
 
     @classmethod
@@ -216,6 +217,18 @@ def _check_counts(request: ChatRequest, max_tokens_name: str) -> None:
             f"'n' must be 1 (taskroute returns one answer, judged by its gates); got {n!r}",
             param="n",
         )
+
+
+def _check_stop(request: ChatRequest) -> None:
+    """`stop` (or Anthropic's `stop_sequences`): a string or a list of strings, which every
+    provider's encoder then takes as it is."""
+    for name in ("stop", "stop_sequences"):
+        stop = request.extra.get(name)
+        if stop is None or isinstance(stop, str) or (
+                isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+            continue
+        raise InvalidRequest(f"'{name}' must be a string or a list of strings; got "
+                             f"{type(stop).__name__}", param=name)
 
 
 def _scalar_text(value: float | bool) -> str:

@@ -38,7 +38,39 @@ def register(sub: Any) -> None:
                         "(default memory: per process; see `taskroute plugins`)")
     parser.add_argument("--rate-limit", type=int, metavar="RPM",
                         help="requests per minute per key (default: no limit)")
+    add_connection_options(parser)
     parser.set_defaults(func=run)
+
+
+# -- connection limits and the drain on SIGTERM (defaults in GatewaySettings, env TASKROUTE_*)
+_CONNECTION_FLAGS = (  # flag, setting, what it limits
+    ("--header-timeout", "header_timeout_s", "seconds a request's head may take (default 10)"),
+    ("--body-timeout", "body_timeout_s", "seconds a request's body may take (default 30)"),
+    ("--keepalive-timeout", "keepalive_timeout_s",
+     "seconds an idle connection stays open (default 75)"),
+    ("--drain", "drain_s", "seconds still serving after SIGTERM while /readyz answers 503 "
+     "(default 5; 0: none)"),
+)
+
+
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
+    for flag, dest, text in _CONNECTION_FLAGS:
+        parser.add_argument(flag, dest=dest, metavar="S", help=text)
+    parser.add_argument("--max-connections", type=int, metavar="N",
+                        help="open connections at once; over it, 503 (default 1024)")
+
+
+def connection_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from taskroute.gateway.settings import seconds
+
+    found: dict[str, Any] = {dest: seconds(raw, flag, allow_zero=dest == "drain_s")
+                             for flag, dest, _ in _CONNECTION_FLAGS
+                             if (raw := getattr(args, dest, None)) is not None}
+    if args.max_connections is not None:
+        if args.max_connections < 1:
+            raise CallerError("--max-connections must be positive")
+        found["max_connections"] = args.max_connections
+    return found
 
 
 def default_db() -> Path:
@@ -60,8 +92,8 @@ def provider_keys(policy: Policy) -> tuple[list[str], list[str]]:
 def run(args: argparse.Namespace) -> int:
     from taskroute.experiment import compose
     from taskroute.gateway.app import create_app
+    from taskroute.gateway.server import configure_logging, serve
     from taskroute.gateway.server import run as run_server
-    from taskroute.gateway.server import serve
     from taskroute.gateway.settings import GatewaySettings
     from taskroute.providers.registry import build_providers
     from taskroute.session import open_history
@@ -69,9 +101,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.store and args.db:
         raise CallerError("give --store or --db, not both")
-    settings = GatewaySettings.from_env()
+    settings = GatewaySettings.from_env(**connection_overrides(args))
     if args.rate_limit:
-        settings = GatewaySettings.from_env(rate_limit_rpm=args.rate_limit)
+        settings = GatewaySettings.from_env(rate_limit_rpm=args.rate_limit,
+                                            **connection_overrides(args))
     db = args.store or str(Path(args.db) if args.db else default_db())
     router = compose(load_router(args, store=open_store(args.store or f"sqlite:{db}"),
                                  history=open_history(args.sessions)))
@@ -89,5 +122,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"gateway keys: {len(settings.api_keys)} configured (values not shown)")
         print("Ctrl-C or SIGTERM stops it gracefully.", flush=True)
 
+    configure_logging()
     run_server(serve(app, args.host, args.port, on_listening=listening))
     return 0

@@ -9,15 +9,21 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import msgspec
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from taskroute.calling import deadline
 from taskroute.decision import Decision
-from taskroute.exceptions import InvalidRequest, RequestTooLarge, TaskrouteError
+from taskroute.exceptions import (
+    InvalidRequest,
+    RequestTimeout,
+    RequestTooLarge,
+    TaskrouteError,
+)
 from taskroute.experiment import Serving
 from taskroute.gateway.auth import Authenticator, RateLimiter
 from taskroute.gateway.errors import summarise_attempts
+from taskroute.gateway.inputs import decode_json
 from taskroute.gateway.metrics import GatewayMetrics
 from taskroute.gateway.serving import Current
 from taskroute.gateway.settings import GatewaySettings
@@ -26,7 +32,6 @@ from taskroute.records import Api, RequestContext, RouteRecord, RouteResult
 from taskroute.request import ChatRequest
 from taskroute.store.base import Store
 
-_decoder = msgspec.json.Decoder()
 _random = random.Random()
 
 
@@ -89,15 +94,18 @@ async def read_json(request: web.Request, limit: int) -> Any:
     length = request.content_length
     if length is not None and length > limit:
         raise RequestTooLarge(f"the request body is {length:,} bytes; the limit is {limit:,}")
-    body = await request.read()
+    try:
+        body = await request.read()
+    except TimeoutError as exc:  # the body deadline (gateway/connections.py)
+        raise RequestTimeout(str(exc)) from None
+    except RequestPayloadError:  # bad chunked framing, a body shorter than its length
+        raise InvalidRequest("the request body could not be read: its framing is malformed"
+                             ) from None
     if len(body) > limit:
         raise RequestTooLarge(f"the request body is over the limit of {limit:,} bytes")
     if not body:
         raise InvalidRequest("the request body is empty; send a JSON object")
-    try:
-        return _decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+    return decode_json(body)
 
 
 def prepare(

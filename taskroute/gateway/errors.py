@@ -35,15 +35,16 @@ log = logging.getLogger("taskroute.gateway")
 
 _OPENAI_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-    404: "not_found_error", 405: "invalid_request_error", 409: "conflict_error",
-    413: "invalid_request_error", 429: "rate_limit_error", 500: "server_error",
-    502: "upstream_error", 504: "timeout_error",
+    404: "not_found_error", 405: "invalid_request_error", 408: "timeout_error",
+    409: "conflict_error", 413: "invalid_request_error", 429: "rate_limit_error",
+    500: "server_error", 502: "upstream_error", 503: "server_overloaded",
+    504: "timeout_error",
 }
 _ANTHROPIC_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-    404: "not_found_error", 405: "invalid_request_error", 409: "invalid_request_error",
-    413: "request_too_large", 429: "rate_limit_error", 500: "api_error", 502: "api_error",
-    504: "timeout_error",
+    404: "not_found_error", 405: "invalid_request_error", 408: "timeout_error",
+    409: "invalid_request_error", 413: "request_too_large", 429: "rate_limit_error",
+    500: "api_error", 502: "api_error", 503: "overloaded_error", 504: "timeout_error",
 }
 _CODES: dict[type[Exception], str] = {
     UnknownModel: "model_not_found", AuthenticationFailed: "invalid_api_key",
@@ -83,16 +84,17 @@ def error_type(exc: BaseException, api: Api) -> str:
 
 
 def render(exc: BaseException, api: Api) -> web.Response:
-    status = status_of(exc)
+    return web.Response(status=status_of(exc), body=msgspec.json.encode(error_body(exc, api)),
+                        content_type="application/json", headers=error_headers(exc))
+
+
+def error_body(exc: BaseException, api: Api) -> dict[str, Any]:
+    """The error in `api`'s JSON shape (an unexpected one is logged here, with its traceback)."""
     if not isinstance(exc, TaskrouteError):
         log.error("unexpected error", exc_info=exc)
         message = "internal error in the gateway; see its log"
     else:
         message = exc.message
-    headers: dict[str, str] = {}
-    retry_after = getattr(exc, "retry_after", None)
-    if isinstance(exc, TooManyRequests | RateLimited | BudgetExhausted) and retry_after is not None:
-        headers["Retry-After"] = str(max(1, round(retry_after)))
     if api == "anthropic":
         body: dict[str, Any] = {"type": "error", "error": {
             "type": error_type(exc, api), "message": message}}
@@ -104,8 +106,15 @@ def render(exc: BaseException, api: Api) -> web.Response:
         detail = body["error"]
     if isinstance(exc, UpstreamError):
         detail["attempts"] = summarise_attempts(getattr(exc, "attempts", ()))
-    return web.Response(status=status, body=msgspec.json.encode(body),
-                        content_type="application/json", headers=headers)
+    return body
+
+
+def error_headers(exc: BaseException) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(exc, TooManyRequests | RateLimited | BudgetExhausted) and retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(retry_after)))
+    return headers
 
 
 def error_event(exc: BaseException, api: Api) -> bytes:

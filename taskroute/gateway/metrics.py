@@ -54,6 +54,9 @@ class GatewayMetrics:
         self.http = prom.Counter(
             "taskroute_http_responses", "Every HTTP response, by endpoint and status",
             ["endpoint", "status"], registry=r)
+        self.reloads = prom.Counter(
+            "taskroute_reloads", "Policy reloads (POST reload or SIGHUP), by outcome",
+            ["outcome"], registry=r)
         # Each label set's child, bound once (prometheus' own `labels()` is a locked lookup).
         self._requests: dict[tuple[str, ...], Any] = {}
         self._routes: dict[tuple[str, ...], _Route] = {}

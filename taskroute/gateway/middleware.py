@@ -13,6 +13,7 @@ from taskroute.exceptions import TaskrouteError
 from taskroute.gateway.auth import OPEN_PATHS
 from taskroute.gateway.context import CHAT, GATEWAY, KEY_ID, REQUEST_ID, Gateway, new_request_id
 from taskroute.gateway.errors import error_type, from_http, render
+from taskroute.gateway.inputs import check_headers
 from taskroute.records import Api
 from taskroute.store.base import Refusal
 
@@ -27,6 +28,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     error: BaseException | None = None
     gateway.in_flight += 1
     try:
+        check_headers(request.headers)  # before auth, which compares a key's bytes
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -62,11 +64,18 @@ def _log_refusal(
         http_status=status, type=error_type(error, api),
         reason=error.message if isinstance(error, TaskrouteError) else "internal error",
         model=chat.model if chat is not None else None,
-        task=request.headers.get("X-Taskroute-Task") or None,
+        task=_text(request.headers.get("X-Taskroute-Task")),
         user=chat.end_user if chat is not None else None,
         api_key_id=request.get(KEY_ID),
         prompt=chat.all_text if chat is not None and log_content else None,
     ))
+
+
+def _text(header: str | None) -> str | None:
+    """A header's value as text that can be stored (bytes that were not UTF-8 replaced)."""
+    if not header:
+        return None
+    return header.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 @web.middleware

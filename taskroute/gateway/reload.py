@@ -24,7 +24,7 @@ from aiohttp import web
 
 from taskroute.exceptions import CallerError, Forbidden, InvalidRequest, PolicyError
 from taskroute.experiment import Serving, reloaded
-from taskroute.gateway.context import GATEWAY
+from taskroute.gateway.context import GATEWAY, Gateway
 from taskroute.policy.loader import load_policy
 from taskroute.policy.model import Policy
 
@@ -52,7 +52,7 @@ def install(app: web.Application) -> None:
 
 async def post_reload(request: web.Request) -> web.Response:
     keys = request.app[RELOADS].admin_keys
-    given = request.headers.get("X-Taskroute-Admin-Key", "").encode()
+    given = request.headers.get("X-Taskroute-Admin-Key", "").encode("utf-8", "surrogateescape")
     if not keys:
         raise Forbidden(f"policy reload is off: set {ENV_ADMIN_KEYS} to enable it")
     if not any(hmac.compare_digest(given, key) for key in keys):
@@ -64,9 +64,22 @@ async def post_reload(request: web.Request) -> web.Response:
                               "shadow": policy.shadow.name if policy.shadow else None})
 
 
-async def reload_policy(app: web.Application) -> Policy:
-    """Serve the running policy's file as it is now (see the module docstring)."""
+async def reload_policy(app: web.Application, how: str = "POST /v1/taskroute/reload") -> Policy:
+    """Serve the running policy's file as it is now (see the module docstring). Each outcome
+    is logged and counted (`taskroute_reloads_total{outcome="ok|refused"}`)."""
     gateway = app[GATEWAY]
+    try:
+        policy = await _reload(gateway)
+    except CallerError as exc:
+        gateway.metrics.reloads.labels("refused").inc()
+        log.warning("policy reload (%s) refused: %s", how, exc)
+        raise
+    gateway.metrics.reloads.labels("ok").inc()
+    log.info("policy reloaded (%s) from %s: now serving %s", how, policy.source, policy.name)
+    return policy
+
+
+async def _reload(gateway: Gateway) -> Policy:
     old = gateway.routers.router
     source = old.policy.source
     if not source or source.startswith("<"):
@@ -84,7 +97,6 @@ async def reload_policy(app: web.Application) -> Policy:
         await new.aclose()  # another reload won the race; serve that one
         raise InvalidRequest("another reload finished first; the policy it loaded is served")
     gateway.routers.swap(new)
-    log.info("policy reloaded from %s", source)
     return new.policy
 
 
@@ -101,10 +113,8 @@ async def _start(app: web.Application) -> None:
 
 
 async def _on_sighup(app: web.Application) -> None:
-    try:
-        await reload_policy(app)
-    except CallerError as exc:
-        log.error("SIGHUP: %s", exc)
+    with contextlib.suppress(CallerError):  # logged and counted by reload_policy
+        await reload_policy(app, "SIGHUP")
 
 
 async def _stop(app: web.Application) -> None:

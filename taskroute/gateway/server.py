@@ -1,16 +1,24 @@
 """Running the gateway: listen, serve until SIGTERM or SIGINT, then shut down gracefully —
-stop accepting, let in-flight requests finish (up to the settings' timeout), flush the log."""
+drain (`/readyz` answers 503 at once while requests are still served for `drain_s`, so a load
+balancer takes the instance out first), stop accepting, let in-flight requests finish (up to
+the settings' timeout), flush the log. A second signal cuts the drain short."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
 
+from taskroute.gateway.connections import ConnectionLimits, GatewayRunner
 from taskroute.gateway.context import GATEWAY
+
+log = logging.getLogger("taskroute.gateway")
 
 # aiohttp's limits on the request line and each header, stated here so they are visible.
 MAX_LINE_SIZE = 8190
@@ -23,12 +31,7 @@ async def serve(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve `app` until a signal (or `stop`) arrives, then shut down gracefully."""
-    settings = app[GATEWAY].settings
-    runner = web.AppRunner(
-        app, access_log=None, shutdown_timeout=settings.shutdown_timeout_s,
-        handler_cancellation=True,  # a client that hangs up cancels its upstream call
-        max_line_size=MAX_LINE_SIZE, max_field_size=MAX_FIELD_SIZE,
-    )
+    runner = make_runner(app)
     await runner.setup()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -40,10 +43,50 @@ async def serve(
         if on_listening is not None:
             on_listening(listening_url(site, host))
         await stop.wait()
+        await drain(app, stop)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await runner.cleanup()
+
+
+def make_runner(app: web.Application, **overrides: Any) -> web.AppRunner:
+    """The runner `serve` uses: the settings' connection limits, handler cancellation
+    (`overrides`: the runner's other arguments, for tests)."""
+    settings = app[GATEWAY].settings
+    limits = ConnectionLimits(header_timeout_s=settings.header_timeout_s,
+                              body_timeout_s=settings.body_timeout_s,
+                              max_connections=settings.max_connections)
+    options: dict[str, Any] = {
+        "access_log": None, "shutdown_timeout": settings.shutdown_timeout_s,
+        "handler_cancellation": True,  # a client that hangs up cancels its upstream call
+        "keepalive_timeout": settings.keepalive_timeout_s,
+        "max_line_size": MAX_LINE_SIZE, "max_field_size": MAX_FIELD_SIZE}
+    return GatewayRunner(app, limits, **{**options, **overrides})
+
+
+async def drain(app: web.Application, stop: asyncio.Event) -> None:
+    """Not ready from now on, still serving for the drain period (or until `stop` is set
+    again: a second signal)."""
+    gateway = app[GATEWAY]
+    gateway.ready = False
+    period = gateway.settings.drain_s
+    log.info("stopping: /readyz answers 503; still serving for %g s, then finishing the "
+             "%d requests in flight", period, gateway.in_flight)
+    stop.clear()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), period)
+    log.info("no longer accepting connections; %d requests in flight", gateway.in_flight)
+
+
+def configure_logging() -> None:
+    """taskroute's own log lines (INFO and up) to stderr, for a gateway run from the CLI."""
+    logger = logging.getLogger("taskroute")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def listening_url(site: web.TCPSite, host: str) -> str:

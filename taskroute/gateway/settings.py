@@ -13,6 +13,14 @@ ENV_API_KEYS = "TASKROUTE_API_KEYS"            # comma-separated bearer tokens
 ENV_RATE_LIMIT = "TASKROUTE_RATE_LIMIT_RPM"    # requests per minute per key
 ENV_MAX_BODY = "TASKROUTE_MAX_BODY_BYTES"
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
+# -- connection limits and the drain on SIGTERM (gateway/connections.py, gateway/server.py)
+ENV_SECONDS = {  # setting -> its variable, a number of seconds
+    "header_timeout_s": "TASKROUTE_HEADER_TIMEOUT_S",
+    "body_timeout_s": "TASKROUTE_BODY_TIMEOUT_S",
+    "keepalive_timeout_s": "TASKROUTE_KEEPALIVE_TIMEOUT_S",
+    "drain_s": "TASKROUTE_DRAIN_S",
+}
+ENV_MAX_CONNECTIONS = "TASKROUTE_MAX_CONNECTIONS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +29,12 @@ class GatewaySettings:
     rate_limit_rpm: int | None = None           # per key (per client address without keys)
     max_body_bytes: int = DEFAULT_MAX_BODY
     shutdown_timeout_s: float = 30.0            # how long in-flight requests may take to finish
+    # -- connection limits and the drain on SIGTERM
+    header_timeout_s: float = 10.0              # a request's head, from its first byte
+    body_timeout_s: float = 30.0                # its body, from the end of its head
+    keepalive_timeout_s: float = 75.0           # an idle connection between requests
+    max_connections: int = 1024                 # open at once; over it, 503 and close
+    drain_s: float = 5.0                        # on SIGTERM: /readyz 503, still serving
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -32,6 +46,7 @@ class GatewaySettings:
             rate_limit_rpm=_positive_int(env, ENV_RATE_LIMIT),
             max_body_bytes=_positive_int(env, ENV_MAX_BODY) or DEFAULT_MAX_BODY,
         )
+        settings = replace(settings, **_connection_settings(env))
         return replace(settings, **overrides)
 
 
@@ -45,4 +60,27 @@ def _positive_int(env: Mapping[str, str], name: str) -> int | None:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
     if value <= 0:
         raise ConfigError(f"{name} must be positive, not {value}")
+    return value
+
+
+def _connection_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, variable in ENV_SECONDS.items():
+        raw = env.get(variable, "").strip()
+        if raw:
+            found[name] = seconds(raw, variable, allow_zero=name == "drain_s")
+    if (cap := _positive_int(env, ENV_MAX_CONNECTIONS)) is not None:
+        found["max_connections"] = cap
+    return found
+
+
+def seconds(raw: str, name: str, *, allow_zero: bool = False) -> float:
+    """A number of seconds from the environment or a flag: positive (or zero, where allowed)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not (value > 0 or (allow_zero and value == 0)) or value == float("inf"):
+        raise ConfigError(f"{name} must be {'zero or ' if allow_zero else ''}a positive "
+                          f"number of seconds, not {raw}")
     return value

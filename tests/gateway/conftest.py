@@ -15,7 +15,7 @@ from aiohttp import web
 from taskroute.demo.policy import simulated_policy
 from taskroute.experiment import compose
 from taskroute.gateway.app import create_app
-from taskroute.gateway.server import listening_url
+from taskroute.gateway.server import listening_url, make_runner
 from taskroute.gateway.settings import GatewaySettings
 from taskroute.policy.loader import load_default_policy
 from taskroute.policy.model import Policy
@@ -73,8 +73,7 @@ async def start_gateway(
         store = SqliteStore(db)
         router = compose(Router(policy, store=store, **router_args))
         app = create_app(router, settings)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5,
-                               handler_cancellation=True)  # as `taskroute serve` runs it
+        runner = make_runner(app, shutdown_timeout=5)  # as `taskroute serve` runs it
         await runner.setup()
         runners.append(runner)
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -35,7 +35,8 @@ async def start_server(
     db, port = tmp_path / "log.db", free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "taskroute", "serve", "--policy", str(policy), "--port", str(port),
-        "--db", str(db), cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        "--db", str(db), cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TASKROUTE_DRAIN_S": "0.3"},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"

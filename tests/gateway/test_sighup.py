@@ -45,7 +45,8 @@ async def test_sighup_reloads_the_policy_and_refuses_a_bad_file(tmp_path: Path) 
     url = f"http://127.0.0.1:{port}"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "taskroute", "serve", "--policy", str(policy), "--port", str(port),
-        "--db", str(tmp_path / "log.db"), cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        "--db", str(tmp_path / "log.db"), cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TASKROUTE_DRAIN_S": "0.3"},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     try:
