@@ -16,6 +16,7 @@
     │   ├── NotFound                    no such gateway endpoint (404)
     │   ├── MethodNotAllowed            an endpoint asked with the wrong HTTP method (405)
     │   ├── RequestTooLarge             a body over the gateway's size limit (413)
+    │   ├── UnsupportedMediaType        a POST body not sent as JSON, without keys (415)
     │   ├── TooManyRequests             the gateway's own per-key limit, with retry-after (429)
     │   ├── BudgetExhausted             a daily budget is used up until it resets (429)
     │   ├── UnknownRequest              feedback naming a request the log does not hold (404)
@@ -154,6 +155,13 @@ class MethodNotAllowed(CallerError):
 
 class RequestTooLarge(CallerError):
     status_code = 413
+
+
+class UnsupportedMediaType(CallerError):
+    """A POST whose body is not declared JSON (a keyless gateway refuses it: a browser's
+    cross-site "simple request" cannot declare JSON)."""
+
+    status_code = 415
 
 
 class TooManyRequests(CallerError):

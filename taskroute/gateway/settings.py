@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from taskroute.exceptions import ConfigError, Secret
+from taskroute.gateway import keys as gateway_keys
+from taskroute.gateway.keys import ApiKey
 
 ENV_API_KEYS = "TASKROUTE_API_KEYS"            # comma-separated bearer tokens
 ENV_RATE_LIMIT = "TASKROUTE_RATE_LIMIT_RPM"    # requests per minute per key
@@ -17,20 +19,34 @@ DEFAULT_MAX_BODY = 4 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class GatewaySettings:
-    api_keys: tuple[Secret, ...] = ()           # empty: no authentication
+    api_keys: tuple[Secret, ...] = ()           # user keys; no key at all: no authentication
     rate_limit_rpm: int | None = None           # per key (per client address without keys)
     max_body_bytes: int = DEFAULT_MAX_BODY
     shutdown_timeout_s: float = 30.0            # how long in-flight requests may take to finish
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # -- who may do what (gateway/keys.py, gateway/auth.py) --
+    keys: tuple[ApiKey, ...] = ()               # scoped keys; `api_keys` are user keys
+    key_salt: Secret | None = None              # the fingerprints' secret (None: per process)
+    insecure_no_auth: bool = False              # no keys and no Host check: anyone may call
+    wrong_key_limit: int = 10                   # wrong keys per client address in the window,
+    wrong_key_window_s: float = 60.0            # then 429 until it passes
+
+    def all_keys(self) -> tuple[ApiKey, ...]:
+        """Every configured key: user keys, scoped keys, and `extra["admin_keys"]` (older)."""
+        admin = tuple(ApiKey(Secret(str(k)), "admin") for k in self.extra.get("admin_keys", ()))
+        return tuple(ApiKey(k) for k in self.api_keys) + self.keys + admin
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> GatewaySettings:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, keys_file: str | None = None,
+                 **overrides: Any) -> GatewaySettings:
         env = os.environ if env is None else env
         settings = cls(
             api_keys=tuple(Secret(k.strip()) for k in env.get(ENV_API_KEYS, "").split(",")
                            if k.strip()),
             rate_limit_rpm=_positive_int(env, ENV_RATE_LIMIT),
             max_body_bytes=_positive_int(env, ENV_MAX_BODY) or DEFAULT_MAX_BODY,
+            keys=gateway_keys.from_env(env, keys_file),
+            key_salt=Secret(salt) if (salt := env.get(gateway_keys.ENV_KEY_SALT, "")) else None,
         )
         return replace(settings, **overrides)
 
