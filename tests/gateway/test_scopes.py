@@ -5,14 +5,13 @@ braked per client address; every key compared, always; fingerprints keyed with a
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from taskroute.exceptions import AuthenticationFailed, Secret
-from taskroute.gateway import auth as auth_module
+from taskroute.exceptions import AuthenticationFailed, Secret, TooManyRequests
 from taskroute.gateway.app import create_app
 from taskroute.gateway.auth import ROUTE_NEEDS, Authenticator, GuessBrake
 from taskroute.gateway.keys import ApiKey, stored_salt
@@ -115,7 +114,7 @@ async def test_the_brake_lifts_when_its_window_has_passed() -> None:
     brake = GuessBrake(limit=2, window_s=10)
     brake.failed("1.2.3.4", now=0)
     brake.failed("1.2.3.4", now=1)
-    with pytest.raises(auth_module.TooManyRequests) as caught:
+    with pytest.raises(TooManyRequests) as caught:
         brake.check("1.2.3.4", now=5)
     assert caught.value.retry_after == 5
     brake.check("5.6.7.8", now=5)                          # another address is not braked
@@ -127,13 +126,13 @@ def test_every_configured_key_is_compared_even_after_a_match(
 ) -> None:
     authn = Authenticator([ApiKey(Secret(f"sk-{i}")) for i in range(5)], Secret("x" * 64))
     calls: list[tuple[bytes, bytes]] = []
-    real = auth_module.hmac.compare_digest
+    real = hmac.compare_digest
 
-    def counting(a: Any, b: Any) -> bool:
+    def counting(a: bytes, b: bytes) -> bool:
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(auth_module.hmac, "compare_digest", counting)
+    monkeypatch.setattr(hmac, "compare_digest", counting)
     assert authn.identify("sk-0").key_id == authn.fingerprint("sk-0")   # the first matches
     assert len(calls) == 5 and {len(a) for a, _ in calls} == {32}       # fixed length, all
     with pytest.raises(AuthenticationFailed):
