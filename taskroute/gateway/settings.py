@@ -14,6 +14,7 @@ from taskroute.gateway.keys import ApiKey
 ENV_API_KEYS = "TASKROUTE_API_KEYS"            # comma-separated bearer tokens
 ENV_RATE_LIMIT = "TASKROUTE_RATE_LIMIT_RPM"    # requests per minute per key
 ENV_MAX_BODY = "TASKROUTE_MAX_BODY_BYTES"
+ENV_WRONG_KEY_LIMIT = "TASKROUTE_WRONG_KEY_LIMIT"  # wrong keys per address a minute, then 429
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 
 
@@ -47,6 +48,7 @@ class GatewaySettings:
             max_body_bytes=_positive_int(env, ENV_MAX_BODY) or DEFAULT_MAX_BODY,
             keys=gateway_keys.from_env(env, keys_file),
             key_salt=Secret(salt) if (salt := env.get(gateway_keys.ENV_KEY_SALT, "")) else None,
+            wrong_key_limit=_positive_int(env, ENV_WRONG_KEY_LIMIT) or 10,
         )
         return replace(settings, **overrides)
 
