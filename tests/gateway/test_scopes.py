@@ -45,10 +45,13 @@ async def statuses(gw: RunningGateway, key: str) -> dict[str, int]:
     return got
 
 
-def test_every_endpoint_says_what_it_needs(tmp_path: Path) -> None:
+async def test_every_endpoint_says_what_it_needs(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "log.db")
-    app = create_app(Router(load_default_policy(), classifier=False, store=store), SETTINGS)
-    paths = {r.canonical for r in app.router.resources()}
+    try:
+        app = create_app(Router(load_default_policy(), classifier=False, store=store), SETTINGS)
+        paths = {r.canonical for r in app.router.resources()}
+    finally:
+        await store.aclose()
     assert "/dashboard/signin" in paths
     assert paths - set(ROUTE_NEEDS) == set()   # a new endpoint must be given its scope
 
