@@ -12,6 +12,7 @@
     │   ├── ConfigError                 missing settings, such as an API key's variable
     │   │   └── PluginError             an unknown extension name, or a plugin that won't import
     │   ├── AuthenticationFailed        no gateway key, or one it does not know (401)
+    │   │   └── WrongKey                    a key given that is none of the gateway's: a guess
     │   ├── Forbidden                   a key without the right, e.g. to reload the policy (403)
     │   ├── NotFound                    no such gateway endpoint (404)
     │   ├── MethodNotAllowed            an endpoint asked with the wrong HTTP method (405)
@@ -135,6 +136,11 @@ class AuthenticationFailed(CallerError):
     """The gateway got no API key, or one it does not know."""
 
     status_code = 401
+
+
+class WrongKey(AuthenticationFailed):
+    """A key was given and no configured key is it: a guess, which the gateway's wrong-key
+    brake counts per client address."""
 
 
 class Forbidden(CallerError):

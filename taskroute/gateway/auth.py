@@ -20,7 +20,13 @@ from typing import Literal
 
 from aiohttp import web
 
-from taskroute.exceptions import AuthenticationFailed, Forbidden, Secret, TooManyRequests
+from taskroute.exceptions import (
+    AuthenticationFailed,
+    Forbidden,
+    Secret,
+    TooManyRequests,
+    WrongKey,
+)
 from taskroute.gateway.keys import ApiKey, Scope
 
 Need = Literal["open", "any", "user", "read", "admin"]
@@ -125,10 +131,6 @@ class Authenticator:
     def signing_key(self, purpose: bytes) -> bytes:
         """A secret derived from the server's, for one purpose (e.g. signing sessions)."""
         return hmac.new(self._salt, b"taskroute:" + purpose, hashlib.sha256).digest()
-
-
-class WrongKey(AuthenticationFailed):
-    """A key was given and no configured key is it: a guess, counted by `GuessBrake`."""
 
 
 def check_scope(ident: Identity, need: Need) -> None:

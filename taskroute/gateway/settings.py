@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from taskroute.exceptions import ConfigError, Secret
-from taskroute.gateway import keys as gateway_keys
-from taskroute.gateway.keys import ApiKey
+from taskroute.gateway.keys import ENV_KEY_SALT, ApiKey
+from taskroute.gateway.keys import from_env as keys_from_env
 
 ENV_API_KEYS = "TASKROUTE_API_KEYS"            # comma-separated bearer tokens
 ENV_RATE_LIMIT = "TASKROUTE_RATE_LIMIT_RPM"    # requests per minute per key
@@ -46,8 +46,8 @@ class GatewaySettings:
                            if k.strip()),
             rate_limit_rpm=_positive_int(env, ENV_RATE_LIMIT),
             max_body_bytes=_positive_int(env, ENV_MAX_BODY) or DEFAULT_MAX_BODY,
-            keys=gateway_keys.from_env(env, keys_file),
-            key_salt=Secret(salt) if (salt := env.get(gateway_keys.ENV_KEY_SALT, "")) else None,
+            keys=keys_from_env(env, keys_file),
+            key_salt=Secret(salt) if (salt := env.get(ENV_KEY_SALT, "")) else None,
             wrong_key_limit=_positive_int(env, ENV_WRONG_KEY_LIMIT) or 10,
         )
         return replace(settings, **overrides)
