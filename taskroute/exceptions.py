@@ -12,12 +12,14 @@
     │   ├── ConfigError                 missing settings, such as an API key's variable
     │   │   └── PluginError             an unknown extension name, or a plugin that won't import
     │   ├── AuthenticationFailed        no gateway key, or one it does not know (401)
+    │   │   └── WrongKey                    a key given that is none of the gateway's: a guess
     │   ├── Forbidden                   a key without the right, e.g. to reload the policy (403)
     │   ├── NotFound                    no such gateway endpoint (404)
     │   ├── MethodNotAllowed            an endpoint asked with the wrong HTTP method (405)
     │   ├── RequestTimeout              a request head or body that did not arrive in time (408)
     │   ├── RequestTooLarge             a body over the gateway's size limit (413)
     │   ├── HeadersTooLarge             a header line over the gateway's limit (431)
+    │   ├── UnsupportedMediaType        a POST body not sent as JSON, without keys (415)
     │   ├── TooManyRequests             the gateway's own per-key limit, with retry-after (429)
     │   │   └── TooManyConnections      over the gateway's cap on open connections (503)
     │   ├── BudgetExhausted             a daily budget is used up until it resets (429)
@@ -143,6 +145,11 @@ class AuthenticationFailed(CallerError):
     status_code = 401
 
 
+class WrongKey(AuthenticationFailed):
+    """A key was given and no configured key is it: a guess, which the gateway's wrong-key
+    brake counts per client address."""
+
+
 class Forbidden(CallerError):
     """A known key without the right to do this, such as reloading the policy."""
 
@@ -171,6 +178,13 @@ class RequestTooLarge(CallerError):
 
 class HeadersTooLarge(CallerError):
     status_code = 431
+
+
+class UnsupportedMediaType(CallerError):
+    """A POST whose body is not declared JSON (a keyless gateway refuses it: a browser's
+    cross-site "simple request" cannot declare JSON)."""
+
+    status_code = 415
 
 
 class TooManyRequests(CallerError):

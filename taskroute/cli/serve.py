@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskroute.cli.common import add_policy_option, load_router
 from taskroute.exceptions import CallerError
 from taskroute.policy.model import Policy
+
+if TYPE_CHECKING:
+    from taskroute.gateway.settings import GatewaySettings
 
 ENV_DB = "TASKROUTE_DB"
 
@@ -21,7 +25,9 @@ def register(sub: Any) -> None:
         help="run the gateway: point an OpenAI or Anthropic client's base_url at it",
         description="Serve /v1/chat/completions and /v1/messages, routing every request by the "
         "policy and logging it to SQLite. Bearer keys, if wanted, come from TASKROUTE_API_KEYS "
-        "(comma-separated); TASKROUTE_RATE_LIMIT_RPM limits each key. Stops gracefully on "
+        "(comma-separated), read and admin keys from TASKROUTE_READ_KEYS and TASKROUTE_ADMIN_KEYS, "
+        "or all from a keys file; TASKROUTE_RATE_LIMIT_RPM limits each key. Without keys it "
+        "serves this machine only. Stops gracefully on "
         "SIGTERM or Ctrl-C: requests in flight finish and the log is flushed.",
     )
     add_policy_option(parser)
@@ -39,6 +45,12 @@ def register(sub: Any) -> None:
     parser.add_argument("--rate-limit", type=int, metavar="RPM",
                         help="requests per minute per key (default: no limit)")
     add_connection_options(parser)
+    # -- who may do what (gateway/keys.py) --
+    parser.add_argument("--keys-file", metavar="PATH",
+                        help="scoped gateway keys, YAML or JSON (default $TASKROUTE_KEYS_FILE)")
+    parser.add_argument("--insecure-no-auth", action="store_true",
+                        help="serve an address other than loopback with no keys: anyone who "
+                        "can reach it may call models, read the log and post feedback")
     parser.set_defaults(func=run)
 
 
@@ -89,6 +101,48 @@ def provider_keys(policy: Policy) -> tuple[list[str], list[str]]:
             [f"{name} (set {variable})" for name, variable in unset.items()])
 
 
+def access_settings(
+    settings: GatewaySettings, args: argparse.Namespace, log_path: Path
+) -> GatewaySettings:
+    """Keys on: the fingerprint secret (the variable's, else the one kept beside the log). Keys
+    off: loopback only, unless the operator says `--insecure-no-auth`."""
+    from taskroute.gateway.keys import stored_salt
+
+    if settings.all_keys():
+        return settings if settings.key_salt else replace(
+            settings, key_salt=stored_salt(log_path))
+    if not is_loopback(args.host) and not args.insecure_no_auth:
+        raise CallerError(
+            f"refusing to serve {args.host} with no gateway keys: set TASKROUTE_API_KEYS "
+            "(or --keys-file), or pass --insecure-no-auth to let anyone who reaches it in")
+    return replace(settings, insecure_no_auth=args.insecure_no_auth)
+
+
+def log_file(args: argparse.Namespace) -> Path:
+    """The log's file, or where it would be for a store that is no file (the key salt's place)."""
+    if args.store and args.store.startswith("sqlite:"):
+        return Path(args.store.removeprefix("sqlite:"))
+    return Path(args.db) if args.db else default_db()
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def scope_counts(settings: GatewaySettings) -> str:
+    counts: dict[str, int] = {}
+    for key in settings.all_keys():
+        counts[key.scope] = counts.get(key.scope, 0) + 1
+    return ", ".join(f"{n} {scope}" for scope, n in sorted(counts.items()))
+
+
 def run(args: argparse.Namespace) -> int:
     from taskroute.experiment import compose
     from taskroute.gateway.app import create_app
@@ -101,11 +155,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.store and args.db:
         raise CallerError("give --store or --db, not both")
-    settings = GatewaySettings.from_env(**connection_overrides(args))
+    settings = GatewaySettings.from_env(keys_file=args.keys_file, **connection_overrides(args))
     if args.rate_limit:
-        settings = GatewaySettings.from_env(rate_limit_rpm=args.rate_limit,
-                                            **connection_overrides(args))
+        settings = replace(settings, rate_limit_rpm=args.rate_limit)
     db = args.store or str(Path(args.db) if args.db else default_db())
+    settings = access_settings(settings, args, log_file(args))
     router = compose(load_router(args, store=open_store(args.store or f"sqlite:{db}"),
                                  history=open_history(args.sessions)))
     build_providers(router.policy)  # a provider's bad options fail now, not on every request
@@ -118,8 +172,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"providers with keys: {', '.join(have) or 'none'}")
         if missing:
             print(f"providers without keys: {', '.join(missing)}")
-        if settings.api_keys:
-            print(f"gateway keys: {len(settings.api_keys)} configured (values not shown)")
+        if settings.all_keys():
+            print(f"gateway keys: {scope_counts(settings)} (values not shown)")
+        else:
+            print("no gateway keys: serving this machine's own programs only")
         print("Ctrl-C or SIGTERM stops it gracefully.", flush=True)
 
     configure_logging()

@@ -21,8 +21,9 @@ from taskroute.gateway import (
     openai_api,
     quality_api,
     reload,
+    signin,
 )
-from taskroute.gateway.auth import Authenticator, RateLimiter
+from taskroute.gateway.auth import Authenticator, GuessBrake, RateLimiter
 from taskroute.gateway.context import GATEWAY, Gateway
 from taskroute.gateway.metrics import GatewayMetrics
 from taskroute.gateway.serving import Current
@@ -48,7 +49,9 @@ def create_app(router: Serving, settings: GatewaySettings | None = None) -> web.
                     "serve: pass taskroute.experiment.compose(router) to serve them")
     gateway = Gateway(
         routers=Current(router), settings=settings, metrics=GatewayMetrics(),
-        auth=Authenticator(settings.api_keys), limiter=RateLimiter(settings.rate_limit_rpm),
+        auth=Authenticator(settings.all_keys(), settings.key_salt,
+                           GuessBrake(settings.wrong_key_limit, settings.wrong_key_window_s)),
+        limiter=RateLimiter(settings.rate_limit_rpm),
         store=router.store,
     )
     app = web.Application(
@@ -70,6 +73,7 @@ def create_app(router: Serving, settings: GatewaySettings | None = None) -> web.
     app.on_cleanup.append(_close)
     quality_api.install(app)  # route quality: stats, feedback, the dashboard
     reload.install(app)       # POST /v1/taskroute/reload and SIGHUP
+    signin.install(app)       # the dashboard's sign-in, when there are keys
     return app
 
 

@@ -26,6 +26,7 @@ from taskroute.exceptions import (
     TaskrouteError,
     TooManyRequests,
     UnknownModel,
+    UnsupportedMediaType,
     UpstreamError,
     UpstreamTimeout,
 )
@@ -36,9 +37,9 @@ log = logging.getLogger("taskroute.gateway")
 _OPENAI_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
     404: "not_found_error", 405: "invalid_request_error", 408: "timeout_error",
-    409: "conflict_error", 413: "invalid_request_error", 429: "rate_limit_error",
-    500: "server_error", 502: "upstream_error", 503: "server_overloaded",
-    504: "timeout_error",
+    409: "conflict_error", 413: "invalid_request_error", 415: "invalid_request_error",
+    429: "rate_limit_error", 500: "server_error", 502: "upstream_error",
+    503: "server_overloaded", 504: "timeout_error",
 }
 _ANTHROPIC_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
@@ -50,6 +51,7 @@ _CODES: dict[type[Exception], str] = {
     UnknownModel: "model_not_found", AuthenticationFailed: "invalid_api_key",
     RequestTooLarge: "request_too_large", TooManyRequests: "rate_limit_exceeded",
     RateLimited: "rate_limit_exceeded",
+    UnsupportedMediaType: "unsupported_media_type",
     UpstreamTimeout: "upstream_timeout", ChainExhausted: "chain_exhausted",
 }
 

@@ -1,6 +1,7 @@
-"""The gateway's two middlewares: errors rendered in one place (outermost), then auth and rate
-limits. Errors take the shape of the API the path belongs to; every response carries its
-request id, and a chat request refused before it was routed is logged as a `Refusal`."""
+"""The gateway's two middlewares: errors rendered in one place (outermost), then who may do
+what (keys, scopes, rate limits; `gateway/auth.py`). Errors take the shape of the API the path
+belongs to; every response carries its request id, and a chat request refused before it was
+routed is logged as a `Refusal`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from taskroute.exceptions import TaskrouteError
-from taskroute.gateway.auth import OPEN_PATHS
+from taskroute.gateway import local, signin
+from taskroute.gateway.auth import IDENTITY, check_scope, given_key, need_of
 from taskroute.gateway.context import CHAT, GATEWAY, KEY_ID, REQUEST_ID, Gateway, new_request_id
 from taskroute.gateway.errors import error_type, from_http, render
 from taskroute.gateway.inputs import check_headers
@@ -80,13 +82,27 @@ def _text(header: str | None) -> str | None:
 
 @web.middleware
 async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in OPEN_PATHS:
-        return await handler(request)
+    """Without keys: this machine only (`gateway/local.py`). With keys: the request's key (or,
+    for a read page, the dashboard's session) must have the scope its endpoint needs."""
     gateway = request.app[GATEWAY]
+    need = need_of(request.path)
+    if not gateway.auth.enabled:
+        local.check(request, check_host=not gateway.settings.insecure_no_auth)
+        if need != "open":
+            gateway.limiter.check(request.remote or "anonymous")
+        return await handler(request)
+    if need == "open":
+        return await handler(request)
     headers = request.headers
-    key_id = gateway.auth.identify(headers.get("Authorization"), headers.get("x-api-key"))
-    if key_id is not None:
-        request[KEY_ID] = key_id
-    if gateway.limiter.rpm:
-        gateway.limiter.check(key_id or request.remote or "anonymous")
+    given = given_key(headers.get("Authorization"), headers.get("x-api-key"),
+                      headers.get("X-Taskroute-Admin-Key"))
+    ident = signin.from_cookie(request) if given is None and need == "read" else None
+    if ident is None:
+        if given is None and request.path == signin.SIGNIN_FOR:
+            return signin.page()
+        ident = gateway.auth.identify(given, request.remote)
+    request[IDENTITY] = ident
+    request[KEY_ID] = ident.key_id
+    check_scope(ident, need)
+    gateway.limiter.check(ident.key_id, ident.rate_limit_rpm)
     return await handler(request)

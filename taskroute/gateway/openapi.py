@@ -169,7 +169,25 @@ def _taskroute_paths() -> dict[str, Any]:
                 "403": {"description": "reload is off, or the admin key is wrong",
                         "content": error},
             }}},
-        "/dashboard": _get("route quality at a glance, as an HTML page", "text/html"),
+        "/dashboard": _get("route quality at a glance, as an HTML page (with keys: a sign-in "
+                           "page until signed in)", "text/html"),
+        # served only when the gateway has keys (gateway/signin.py)
+        "/dashboard/signin": {"post": {
+            "summary": "sign in to the dashboard with a read or admin key (sets an HttpOnly "
+                       "session cookie; the key stays out of URLs and logs)",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"key": {"type": "string"}},
+                "required": ["key"]}}}},
+            "responses": {
+                "204": {"description": "signed in"},
+                "400": {"description": "the body is not {\"key\": ...}", "content": error},
+                "401": {"description": "not a read or admin key", "content": error},
+                "429": {"description": "too many wrong keys from this address",
+                        "content": error},
+            }}},
+        "/dashboard/signout": {"post": {
+            "summary": "sign out of the dashboard (clears the session cookie)",
+            "responses": {"204": {"description": "signed out"}}}},
     }
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from taskroute.exceptions import InvalidRequest
+from taskroute.gateway.auth import IDENTITY
 from taskroute.gateway.context import GATEWAY, key_id, read_json
 from taskroute.policy.model import Policy
 from taskroute.quality import feedback, metrics, timeseries
@@ -117,7 +118,9 @@ async def post_feedback(request: web.Request) -> web.Response:
     quality = request.app[QUALITY]
     body = await read_json(request, 64 * 1024)
     given = feedback.parse_feedback(body, request_id=request.headers.get("X-Taskroute-Request-Id"))
-    await quality.reader.add_feedback(given, key_id=key_id(request))
+    ident = request.get(IDENTITY)   # a user key rates only its own requests; admin any
+    owner = ident.key_id if ident is not None and ident.scope != "admin" else None
+    await quality.reader.add_feedback(given, key_id=key_id(request), owner=owner)
     return web.json_response({"request_id": given.request_id, "recorded": True}, status=201)
 
 

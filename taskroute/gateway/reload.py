@@ -1,5 +1,5 @@
-"""Policy reload: `POST /v1/taskroute/reload` (admin key in `X-Taskroute-Admin-Key`, from
-`TASKROUTE_ADMIN_KEYS` or the settings' `admin_keys`) or SIGHUP.
+"""Policy reload: `POST /v1/taskroute/reload` with an admin-scope key (`gateway/keys.py`; as a
+bearer key or in `X-Taskroute-Admin-Key`) or SIGHUP. Without keys, only SIGHUP reloads.
 
 The running policy's file is loaded again and the new router — `router.with_policy(new)`, the
 same parts the caller built — is made on a worker thread (a learned-router file can take a while
@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
-import os
 import signal
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,16 +23,15 @@ from aiohttp import web
 from taskroute.exceptions import CallerError, Forbidden, InvalidRequest, PolicyError
 from taskroute.experiment import Serving, reloaded
 from taskroute.gateway.context import GATEWAY, Gateway
+from taskroute.gateway.keys import ENV_BY_SCOPE
 from taskroute.policy.loader import load_policy
 from taskroute.policy.model import Policy
 
 log = logging.getLogger("taskroute.gateway")
-ENV_ADMIN_KEYS = "TASKROUTE_ADMIN_KEYS"
 
 
 @dataclass(slots=True)
 class Reloads:
-    admin_keys: tuple[bytes, ...] = ()
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
@@ -42,21 +39,17 @@ RELOADS: web.AppKey[Reloads] = web.AppKey("taskroute_reloads", Reloads)
 
 
 def install(app: web.Application) -> None:
-    keys = app[GATEWAY].settings.extra.get("admin_keys") or [
-        k.strip() for k in os.environ.get(ENV_ADMIN_KEYS, "").split(",") if k.strip()]
-    app[RELOADS] = Reloads(tuple(str(k).encode() for k in keys))
+    app[RELOADS] = Reloads()
     app.router.add_post("/v1/taskroute/reload", post_reload)
     app.on_startup.append(_start)
     app.on_cleanup.insert(0, _stop)
 
 
 async def post_reload(request: web.Request) -> web.Response:
-    keys = request.app[RELOADS].admin_keys
-    given = request.headers.get("X-Taskroute-Admin-Key", "").encode("utf-8", "surrogateescape")
-    if not keys:
-        raise Forbidden(f"policy reload is off: set {ENV_ADMIN_KEYS} to enable it")
-    if not any(hmac.compare_digest(given, key) for key in keys):
-        raise Forbidden("reloading the policy needs the admin key in X-Taskroute-Admin-Key")
+    # with keys, the auth middleware let only an admin key through
+    if not request.app[GATEWAY].auth.enabled:
+        raise Forbidden(f"policy reload over HTTP is off: set {ENV_BY_SCOPE['admin']} (or an "
+                        "admin key in the keys file) to enable it, or send SIGHUP")
     # shielded: a caller that hangs up (which cancels its handler) does not stop a reload
     policy = await asyncio.shield(reload_policy(request.app))
     return web.json_response({"reloaded": True, "policy": policy.name,

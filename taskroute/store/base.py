@@ -163,10 +163,12 @@ class LogReader(Protocol):
         order, the first the control."""
         ...
 
-    async def add_feedback(self, feedback: Feedback, *, key_id: str | None = None) -> None:
+    async def add_feedback(self, feedback: Feedback, *, key_id: str | None = None,
+                           owner: str | None = None) -> None:
         """Store feedback against its request (a request added to this store before counts,
-        even if its write is still queued). Raises `UnknownRequest` or `DuplicateFeedback`
-        (`taskroute.quality.feedback`)."""
+        even if its write is still queued); with `owner`, only a request logged with that key
+        fingerprint counts (another key's is unknown to it). Raises `UnknownRequest` or
+        `DuplicateFeedback` (`taskroute.quality.feedback`)."""
         ...
 
     async def spend_today(self, *, now: float | None = None) -> dict[Scope, float]:

@@ -259,8 +259,10 @@ class SqliteStore:
         return await self._read(partial(sqlite_reads.ab_report, since_s=since_s, now=now,
                                         tier_order=tier_order, variants=variants))
 
-    async def add_feedback(self, feedback: Feedback, *, key_id: str | None = None) -> None:
-        write = partial(sqlite_rows.record_feedback, feedback=feedback, key_id=key_id)
+    async def add_feedback(self, feedback: Feedback, *, key_id: str | None = None,
+                           owner: str | None = None) -> None:
+        write = partial(sqlite_rows.record_feedback, feedback=feedback, key_id=key_id,
+                        owner=owner)
         try:
             await self._read(write)
         except UnknownRequest:  # it may still be queued for the writer: flush, then look again

@@ -22,6 +22,7 @@ SELECT ts, task, tier, model, policy, COALESCE(variant, ''),
        status IN ('ok', 'unchecked') AND escalated = 0
 FROM requests WHERE request_id = ?
 """
+_OWNED = _ROUTE.rstrip() + " AND api_key_id IS ?\n"
 _INSERT_FEEDBACK = """
 INSERT INTO feedback (request_id, ts, score, corrected, text, api_key_id, request_ts, task, tier,
                       model, policy, variant, first_pass, unescalated)
@@ -42,12 +43,18 @@ _MAX_VARIABLES = 500  # ids per IN (...): well under SQLite's limit on bound var
 
 
 def record_feedback(
-    conn: sqlite3.Connection, feedback: Feedback, *, key_id: str | None = None
+    conn: sqlite3.Connection, feedback: Feedback, *, key_id: str | None = None,
+    owner: str | None = None,
 ) -> None:
-    """Store feedback against its request. Raises `UnknownRequest` or `DuplicateFeedback`."""
-    route = conn.execute(_ROUTE, (feedback.request_id,)).fetchone()
+    """Store feedback against its request (one logged with the key `owner`, when given).
+    Raises `UnknownRequest` or `DuplicateFeedback`."""
+    if owner is None:
+        route = conn.execute(_ROUTE, (feedback.request_id,)).fetchone()
+    else:
+        route = conn.execute(_OWNED, (feedback.request_id, owner)).fetchone()
     if route is None:
-        raise UnknownRequest(f"no logged request has the id {feedback.request_id!r}")
+        whose = " made with this key" if owner is not None else ""
+        raise UnknownRequest(f"no logged request{whose} has the id {feedback.request_id!r}")
     try:
         conn.execute(_INSERT_FEEDBACK, (
             feedback.request_id, time.time(), feedback.score, int(feedback.corrected),

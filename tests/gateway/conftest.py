@@ -46,6 +46,8 @@ class RunningGateway:
     async def request(
         self, method: str, path: str, **kwargs: Any
     ) -> tuple[int, dict[str, str], bytes]:
+        if "data" in kwargs:  # a raw body is sent as JSON, as clients do (unless told)
+            kwargs["headers"] = {"Content-Type": "application/json", **kwargs.get("headers", {})}
         async with aiohttp.ClientSession() as client, client.request(
             method, self.url + path, **kwargs
         ) as resp:

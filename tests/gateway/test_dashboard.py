@@ -98,3 +98,59 @@ async def test_dashboard_shows_the_endpoint_numbers_without_console_errors(
         finally:
             await browser.close()
     assert problems == []
+
+
+async def test_with_keys_the_dashboard_signs_in_without_the_key_in_a_url_or_the_log(
+    start_gateway: StartGateway, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("DEBUG")
+    playwright_api = pytest.importorskip("playwright.async_api")
+    from taskroute.exceptions import Secret
+    from taskroute.gateway.keys import ApiKey
+    from taskroute.gateway.settings import GatewaySettings
+
+    key = "sk-read-dashboard-7f3a"
+    gw = await start_gateway(GatewaySettings(keys=(
+        ApiKey(Secret(key), "read"), ApiKey(Secret("sk-user-1"), "user"))))
+    status, _, _ = await gw.request("POST", "/v1/chat/completions", headers={
+        "Authorization": "Bearer sk-user-1"}, json={
+        "model": "auto", "messages": [{"role": "user", "content": "Summarize this, please."}]})
+    assert status == 200
+    await gw.store.flush()
+    urls: list[str] = []
+    async with playwright_api.async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = await browser.new_context()
+            page = await context.new_page()
+            page.on("request", lambda r: urls.append(r.url))
+            await page.goto(gw.url + "/dashboard")
+            await page.fill("#key", "sk-user-1")                    # a user key: refused
+            await page.click("button[type=submit]")
+            await page.wait_for_selector("#error:not(:empty)")
+            assert "cannot read the dashboard" in (await page.text_content("#error") or "")
+            await page.fill("#key", key)
+            await page.click("button[type=submit]")
+            await page.wait_for_selector("body[data-loaded]", timeout=10_000)
+            assert await page.get_attribute("body", "data-loaded") == "true"
+            rows = await page.eval_on_selector_all("#route-table tbody tr", "rs => rs.length")
+            assert rows >= 1
+            (cookie,) = await context.cookies()
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+            assert key not in cookie["value"]
+            assert await page.evaluate("document.cookie") == ""     # no script can read it
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "dashboard-signed-in.png"))
+            other = await (await browser.new_context()).new_page()  # no cookie: the sign-in
+            await other.goto(gw.url + "/dashboard")
+            assert await other.is_visible("#signin")
+        finally:
+            await browser.close()
+    assert urls and not any(key in u for u in urls)
+    assert key.encode() not in gw.db.read_bytes() and key not in caplog.text
+    status, _, _ = await gw.request("GET", "/v1/taskroute/stats", headers={
+        "Cookie": f"taskroute_session={cookie['value']}"})
+    assert status == 200                                            # the session reads ...
+    status, _, _ = await gw.request("POST", "/v1/chat/completions", headers={
+        "Cookie": f"taskroute_session={cookie['value']}"}, json={"model": "auto"})
+    assert status == 401                                            # ... and does nothing else

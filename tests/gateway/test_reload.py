@@ -46,7 +46,7 @@ async def test_a_stream_in_flight_finishes_normally_across_a_reload(
     import aiohttp
 
     async with aiohttp.ClientSession() as client, client.post(
-        gw.url + "/v1/chat/completions", json=body,
+        gw.url + "/v1/chat/completions", json=body, headers=ADMIN,  # admin may do all
         timeout=aiohttp.ClientTimeout(total=20)) as resp:
         assert resp.status == 200
         events.append(await resp.content.readline())

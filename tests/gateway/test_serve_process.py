@@ -116,7 +116,7 @@ async def raw(url: str, data: bytes) -> bytes:
 
 
 def post(path: str, body: bytes, *headers: bytes) -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
             "Connection: close\r\n").encode() + b"".join(h + b"\r\n" for h in headers) + (
         b"\r\n" + body)
 
@@ -150,6 +150,9 @@ async def test_hostile_requests_leave_no_traceback_in_the_server_log(tmp_path: P
     assert "Traceback" not in log and "ERROR" not in log, log
 
 
+ADMIN = {"Authorization": "Bearer adm"}  # with keys on, /metrics needs a read or admin key
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
 async def test_a_reload_is_logged_and_counted(tmp_path: Path) -> None:
@@ -157,7 +160,7 @@ async def test_a_reload_is_logged_and_counted(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGHUP)
         async with aiohttp.ClientSession() as client:
             for _ in range(100):  # the SIGHUP's reload first, so the two do not race
-                async with client.get(url + "/metrics") as resp:
+                async with client.get(url + "/metrics", headers=ADMIN) as resp:
                     if 'taskroute_reloads_total{outcome="ok"} 1.0' in await resp.text():
                         break
                 await asyncio.sleep(0.05)
@@ -168,7 +171,7 @@ async def test_a_reload_is_logged_and_counted(tmp_path: Path) -> None:
             async with client.post(url + "/v1/taskroute/reload",
                                    headers={"X-Taskroute-Admin-Key": "adm"}) as resp:
                 assert resp.status == 400
-            async with client.get(url + "/metrics") as resp:
+            async with client.get(url + "/metrics", headers=ADMIN) as resp:
                 metrics = await resp.text()
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), 30)

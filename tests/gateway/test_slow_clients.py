@@ -51,7 +51,7 @@ async def test_stalled_heads_and_bodies_are_closed_on_time_while_others_are_serv
     start_gateway: StartGateway,
 ) -> None:
     gw = await start_gateway(GatewaySettings(header_timeout_s=1.0, body_timeout_s=1.5))
-    heads = [asyncio.create_task(stall(gw, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x"))
+    heads = [asyncio.create_task(stall(gw, b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1"))
              for _ in range(STALLED)]
     bodies = [asyncio.create_task(stall(gw, chat_request(CHAT[:10], length=len(CHAT))))
               for _ in range(STALLED)]
@@ -79,7 +79,7 @@ async def test_a_stalled_head_on_a_kept_alive_connection_is_closed(
     gw = await start_gateway(GatewaySettings(header_timeout_s=0.5, keepalive_timeout_s=30))
     reader, writer = await asyncio.open_connection(*address(gw))
     try:
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         first = await asyncio.wait_for(reader.readuntil(b'"ok"}'), 5)
         assert first.startswith(b"HTTP/1.1 200")
         await asyncio.sleep(1.0)  # idle past the head timeout: kept alive, not timed out
@@ -98,7 +98,7 @@ async def test_an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeo
     gw = await start_gateway(GatewaySettings(keepalive_timeout_s=0.5))
     reader, writer = await asyncio.open_connection(*address(gw))
     try:
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         await asyncio.wait_for(reader.readuntil(b'"ok"}'), 5)
         start = time.monotonic()
         assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server
@@ -114,7 +114,7 @@ async def test_over_the_connection_cap_a_new_connection_gets_a_503(
     idle = [await asyncio.open_connection(*address(gw)) for _ in range(20)]
     try:
         await asyncio.sleep(0.1)
-        _, said = await stall(gw, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        _, said = await stall(gw, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         status, message = status_and_error(said)
         assert status == 503 and "cap" in message and b"Retry-After: 1" in said
         for _, writer in idle[:5]:
