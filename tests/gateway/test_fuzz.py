@@ -17,8 +17,8 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis.errors import Unsatisfiable  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from hypothesis.errors import Unsatisfiable  # noqa: E402
 
 from taskroute.demo.policy import simulated_policy  # noqa: E402
 from taskroute.gateway.app import create_app  # noqa: E402

@@ -51,7 +51,8 @@ async def test_stalled_heads_and_bodies_are_closed_on_time_while_others_are_serv
     start_gateway: StartGateway,
 ) -> None:
     gw = await start_gateway(GatewaySettings(header_timeout_s=1.0, body_timeout_s=1.5))
-    heads = [asyncio.create_task(stall(gw, b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1"))
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1"
+    heads = [asyncio.create_task(stall(gw, head))
              for _ in range(STALLED)]
     bodies = [asyncio.create_task(stall(gw, chat_request(CHAT[:10], length=len(CHAT))))
               for _ in range(STALLED)]
