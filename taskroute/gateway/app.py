@@ -19,6 +19,7 @@ from taskroute.gateway import (
     openai_api,
     quality_api,
     reload,
+    responses_api,
 )
 from taskroute.gateway.auth import Authenticator, RateLimiter
 from taskroute.gateway.context import GATEWAY, Gateway
@@ -54,6 +55,7 @@ def create_app(router: Serving, settings: GatewaySettings | None = None) -> web.
     app[GATEWAY] = gateway
     app.router.add_post("/v1/chat/completions", openai_api.chat_completions)
     app.router.add_post("/v1/messages", anthropic_api.messages)
+    app.router.add_post("/v1/responses", responses_api.responses)
     app.router.add_get("/v1/models", info_api.models)
     app.router.add_get("/healthz", info_api.healthz)
     app.router.add_get("/readyz", info_api.readyz)

@@ -114,6 +114,10 @@ def error_event(exc: BaseException, api: Api) -> bytes:
         payload = msgspec.json.encode({"type": "error", "error": {
             "type": error_type(exc, api), "message": message}})
         return b"event: error\ndata: " + payload + b"\n\n"
+    if api == "responses":  # the Responses API's own `error` event
+        payload = msgspec.json.encode({"type": "error", "code": _code(exc) or error_type(
+            exc, api), "message": message, "param": None, "sequence_number": 0})
+        return b"event: error\ndata: " + payload + b"\n\n"
     payload = msgspec.json.encode({"error": {
         "message": message, "type": error_type(exc, api), "param": None, "code": _code(exc)}})
     return b"data: " + payload + b"\n\n"

@@ -79,9 +79,12 @@ class _EventStreamResponse(web.StreamResponse):
 async def run_stream(
     request: web.Request, gateway: Gateway, router: Serving, chat: ChatRequest,
     context: RequestContext, frames: Framer, state: dict[str, Any],
+    written: Callable[[], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
     """Start the routed stream, send the route headers, relay the frames. (The call path logs
-    the request when the stream ends, however it ends; its end goes out once that is written.)"""
+    the request when the stream ends, however it ends; its end goes out once that is written,
+    or once `written()` is done, called when the stream has ended and awaited after the last
+    frames are framed.)"""
     api = context.api
     request_id = str(context.request_id)
     stream = router.stream(chat, context=context)
@@ -98,7 +101,7 @@ async def run_stream(
     finished = False
     try:
         await response.prepare(request)
-        await _relay(stream, response, frames, api, partial(log_written, router))
+        await _relay(stream, response, frames, api, written or partial(log_written, router))
         finished = True
     except ConnectionResetError:
         pass  # the caller hung up; closing the stream below records it

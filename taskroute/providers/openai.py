@@ -113,7 +113,7 @@ class OpenAIProvider:
 
     def _body(self, request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
         # without Anthropic's own fields (vendor_fields)
-        body = openai_body(request.to_dict(), openai_itself=self.openai_itself)
+        body = openai_body(request.to_dict(), openai_itself=self.openai_itself, model=model)
         body["model"] = model
         if "max_tokens" in body and self._max_tokens_field != "max_tokens":
             body[self._max_tokens_field] = body.pop("max_tokens")
