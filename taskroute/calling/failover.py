@@ -11,7 +11,7 @@ from taskroute.calling.context import CallContext
 from taskroute.calling.hedge import hedged
 from taskroute.calling.once import Wiring
 from taskroute.calling.retry import RetryPolicy
-from taskroute.exceptions import ConfigError, UpstreamError
+from taskroute.exceptions import ConfigError, ContextTooLong, UpstreamError
 from taskroute.records import AttemptRole
 
 T = TypeVar("T")
@@ -25,10 +25,18 @@ async def call_model(
 ) -> T:
     """The first answer any deployment of `model` gives; the last error when none does.
     `hedge_kind` ("complete" or "stream") turns hedging on, reading that kind's timings."""
-    deployments = ctx.policy.models[model].deployments
+    models = ctx.policy.models
+    deployments = models[model].deployments
     errors: list[UpstreamError | ConfigError] = []
+    too_long = 0  # the largest window of a deployment that refused the request as too long
     for i, deployment in enumerate(deployments):
         this_role: AttemptRole = role if i == 0 else "failover"
+        window = models[deployment].context if deployment in models else models[model].context
+        if too_long and window <= too_long:
+            ctx.begin(model, deployment, this_role).skipped(
+                f"ContextTooLong: its context window ({window:,} tokens) cannot hold what a "
+                f"{too_long:,}-token window refused as too long")
+            continue
         breaker = wiring.breakers[deployment]
         if not breaker.allow():
             ctx.begin(model, deployment, this_role).skipped(
@@ -40,6 +48,8 @@ async def call_model(
             return await retry.run(call, this_role, may_retry=breaker.allow)
         except (UpstreamError, ConfigError) as exc:
             errors.append(exc)
+            if isinstance(exc, ContextTooLong):
+                too_long = max(too_long, window)
     if errors:
         raise errors[-1]
     raise UpstreamError(

@@ -18,6 +18,8 @@ from taskroute.exceptions import (
     AuthenticationFailed,
     BudgetExhausted,
     ChainExhausted,
+    ChainTooLong,
+    ContextWindowExceeded,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
@@ -48,6 +50,7 @@ _ANTHROPIC_TYPES = {
 _CODES: dict[type[Exception], str] = {
     UnknownModel: "model_not_found", AuthenticationFailed: "invalid_api_key",
     RequestTooLarge: "request_too_large", TooManyRequests: "rate_limit_exceeded",
+    ContextWindowExceeded: "context_length_exceeded", ChainTooLong: "context_length_exceeded",
     UpstreamTimeout: "upstream_timeout", ChainExhausted: "chain_exhausted",
 }
 

@@ -37,7 +37,7 @@ from taskroute.tasks import DEFAULT_TASKS
 TOP_LEVEL = (
     "name", "description", "providers", "models", "tiers", "tasks", "classify", "when unsure",
     "classifier", "user tiers", "adjust", "session window", "calling", "log content", "gates",
-    *EXPERIMENT_SECTIONS,
+    "aliases", "named models", *EXPERIMENT_SECTIONS,
 )
 ADJUST_ACTIONS: dict[str, AdjustAction] = {
     "use": "use", "at least": "at_least", "at most": "at_most", "move up": "up",
@@ -93,6 +93,9 @@ def parse_root(root: Node, file: str | None) -> Policy:
         calling=_calling(top["calling"]) if "calling" in top else CallingSettings(),
         log_content=top["log content"].boolean() if "log content" in top else False,
         gates=_gates(top["gates"]) if "gates" in top else (),
+        aliases=MappingProxyType(_aliases(top["aliases"], models) if "aliases" in top else {}),
+        named_models="routed" if "named models" in top and top["named models"].one_of(
+            ("as named", "routed")) == "routed" else "as named",
         **parse_sections(top, root, file, parse_root),
     )
 
@@ -187,6 +190,23 @@ def _models(node: Node, providers: dict[str, ProviderSpec]) -> dict[str, ModelSp
     if not models:
         node.fail("declare at least one model")
     return models
+
+
+def _aliases(node: Node, models: dict[str, ModelSpec]) -> dict[str, str]:
+    """`{gpt-4o: openai/gpt-4.1, ...}`: names an application already sends, each standing for
+    one of the policy's models (never for another alias, nor shadowing a model id)."""
+    if not node.is_mapping():
+        node.fail("aliases map a model name to one of the policy's model ids")
+    aliases: dict[str, str] = {}
+    for name, target in node.items():
+        if name in models:
+            target.fail(f"{name!r} is already a model id of the policy; an alias needs "
+                        "another name")
+        model_id = target.text()
+        if model_id not in models:
+            target.fail(f"unknown model {model_id!r}; declared: {', '.join(models)}")
+        aliases[name] = model_id
+    return aliases
 
 
 def _price(node: Node) -> Price:

@@ -150,6 +150,7 @@ class ClassifyRule:
         return " and ".join(parts)
 
 
+NamedModels = Literal["as named", "routed"]
 AdjustAction = Literal["use", "at_least", "at_most", "up", "down"]
 
 
@@ -243,6 +244,11 @@ class Policy:
     variants: tuple[VariantSpec, ...] = ()  # A/B arms, sticky per user or session
     shadow: Policy | None = None            # a candidate whose decisions are logged, not served
     budgets: BudgetSpec | None = None
+    # Other names for the policy's models (an application's `gpt-4o` → `openai/gpt-4.1`), and
+    # whether a request naming a model is served by it (`as named`) or routed by its task
+    # class all the same (`routed`).
+    aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    named_models: NamedModels = "as named"
 
     @property
     def tier_names(self) -> tuple[str, ...]:

@@ -229,7 +229,13 @@ class SimulatedUpstream(BehaviourBook):
         if behaviour.malformed_body:
             return web.Response(body=b"<html>502 Bad Gateway</html>",
                                 content_type="application/json")
-        answer = self._cached(wire, data, ask, plan(ask, profile, behaviour), profile)
+        planned = plan(ask, profile, behaviour)
+        window = profile.context_window
+        if window is not None and planned.prompt_tokens + (ask.max_tokens or 0) > window:
+            return web.Response(status=400, content_type="application/json",
+                                body=msgspec.json.encode(wire.context_error(
+                                    planned.prompt_tokens + (ask.max_tokens or 0), window)))
+        answer = self._cached(wire, data, ask, planned, profile)
         token_delay = behaviour.token_delay_s
         if token_delay is None:
             token_delay = 1 / profile.tokens_per_s if profile.tokens_per_s else 0.0
