@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from taskroute.providers.anthropic_format import to_messages_request
 from taskroute.providers.vendor_fields import openai_body
 from taskroute.request import ChatRequest
 
 
-def body(**fields: object) -> dict[str, object]:
+def body(**fields: Any) -> dict[str, Any]:
     return ChatRequest.from_prompt("hi", reasoning_effort="low", **fields).to_dict()
 
 
