@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from taskroute.gates.base import Gate, GateFactory
     from taskroute.learned.model import LearnedRouter
     from taskroute.providers.base import Provider
-    from taskroute.records import Api, RouteResult
+    from taskroute.records import Api, RouteRecord, RouteResult
     from taskroute.store.base import Store
 
 FileKey = tuple[str, int, int]   # path, mtime (ns), size
@@ -229,7 +229,7 @@ class Router:
             return model
         if model in self._bare_names:
             return self._bare_names[model]
-        if model in self.policy.aliases:
+        if self.policy.aliases.get(model) in self.policy.models:  # not an embedding model's
             return self.policy.aliases[model]
         raise UnknownModel(model, [*self.policy.models, *self.policy.aliases, "auto",
                                    "taskroute/<task class>"])
@@ -337,6 +337,15 @@ class Router:
         decision = self.decide(request, context=ctx)
         hold = self._reserve(decision, request, ctx.key_id)
         return self.engine.stream(request, decision, ctx, hold=hold)
+
+    async def embed(
+        self, body: Mapping[str, Any], *, context: RequestContext
+    ) -> tuple[dict[str, Any], RouteRecord]:
+        """An embeddings request passed to the policy's embedding model: never routed, but
+        logged and priced (`taskroute.calling.embeddings`)."""
+        from taskroute.calling.embeddings import embed
+
+        return await embed(self.engine, body, context)
 
     def complete_sync(
         self, request: ChatRequest | Mapping[str, Any], *, task: str | None = None,

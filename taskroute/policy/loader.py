@@ -4,6 +4,7 @@ expected; an unknown key is an error, never ignored."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -20,6 +21,7 @@ from taskroute.policy.model import (
     CallingSettings,
     ClassifierSettings,
     ClassifyRule,
+    EmbeddingSpec,
     GateSpec,
     LearnedRouterSpec,
     ModelSpec,
@@ -37,7 +39,7 @@ from taskroute.tasks import DEFAULT_TASKS
 TOP_LEVEL = (
     "name", "description", "providers", "models", "tiers", "tasks", "classify", "when unsure",
     "classifier", "user tiers", "adjust", "session window", "calling", "log content", "gates",
-    "aliases", "named models", *EXPERIMENT_SECTIONS,
+    "aliases", "named models", "embeddings", *EXPERIMENT_SECTIONS,
 )
 ADJUST_ACTIONS: dict[str, AdjustAction] = {
     "use": "use", "at least": "at_least", "at most": "at_most", "move up": "up",
@@ -66,6 +68,7 @@ def parse_root(root: Node, file: str | None) -> Policy:
     providers = _providers(top["providers"]) if "providers" in top else {}
     user_tiers = top["user tiers"].text_list() if "user tiers" in top else ()
     models = _models(top["models"], providers)
+    embeddings = _embeddings(top["embeddings"], providers) if "embeddings" in top else {}
     tiers = _tiers(top["tiers"], models)
     tier_names = tuple(t.name for t in tiers)
     tasks = _tasks(top["tasks"], tier_names, tiers, models, file)
@@ -93,7 +96,9 @@ def parse_root(root: Node, file: str | None) -> Policy:
         calling=_calling(top["calling"]) if "calling" in top else CallingSettings(),
         log_content=top["log content"].boolean() if "log content" in top else False,
         gates=_gates(top["gates"]) if "gates" in top else (),
-        aliases=MappingProxyType(_aliases(top["aliases"], models) if "aliases" in top else {}),
+        aliases=MappingProxyType(
+            _aliases(top["aliases"], {**models, **embeddings}) if "aliases" in top else {}),
+        embeddings=MappingProxyType(embeddings),
         named_models="routed" if "named models" in top and top["named models"].one_of(
             ("as named", "routed")) == "routed" else "as named",
         **parse_sections(top, root, file, parse_root),
@@ -192,7 +197,26 @@ def _models(node: Node, providers: dict[str, ProviderSpec]) -> dict[str, ModelSp
     return models
 
 
-def _aliases(node: Node, models: dict[str, ModelSpec]) -> dict[str, str]:
+def _embeddings(node: Node, providers: dict[str, ProviderSpec]) -> dict[str, EmbeddingSpec]:
+    """`{openai/text-embedding-3-small: {price: {input: 0.02}}}`: the models `/v1/embeddings`
+    may pass a request to."""
+    out: dict[str, EmbeddingSpec] = {}
+    for model_id, spec in node.items():
+        try:
+            provider, _ = split_model_id(model_id)
+        except ValueError as exc:
+            spec.fail(str(exc))
+        if providers and provider not in providers:
+            spec.fail(f"unknown provider '{provider}'; declared: {', '.join(providers)}")
+        price = spec.fields(("price",), required=("price",))["price"]
+        f = price.fields(("input",), required=("input",))
+        out[model_id] = EmbeddingSpec(model_id, Price(f["input"].number(low=0), 0.0))
+    if not out:
+        node.fail("name at least one embedding model")
+    return out
+
+
+def _aliases(node: Node, models: Mapping[str, object]) -> dict[str, str]:
     """`{gpt-4o: openai/gpt-4.1, ...}`: names an application already sends, each standing for
     one of the policy's models (never for another alias, nor shadowing a model id)."""
     if not node.is_mapping():

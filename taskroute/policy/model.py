@@ -79,6 +79,22 @@ class ModelSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class EmbeddingSpec:
+    """A model `/v1/embeddings` passes requests to (never routed): priced per input token."""
+
+    id: str                       # provider/model
+    price: Price                  # only `input` is charged
+
+    @property
+    def provider(self) -> str:
+        return split_model_id(self.id)[0]
+
+    @property
+    def upstream_name(self) -> str:
+        return split_model_id(self.id)[1]
+
+
+@dataclass(frozen=True, slots=True)
 class GateSpec:
     name: str
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
@@ -249,6 +265,8 @@ class Policy:
     # class all the same (`routed`).
     aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     named_models: NamedModels = "as named"
+    embeddings: Mapping[str, EmbeddingSpec] = field(default_factory=lambda: MappingProxyType({}))
+    # ^ the first is the one `model: auto` (or `taskroute`) gets
 
     @property
     def tier_names(self) -> tuple[str, ...]:

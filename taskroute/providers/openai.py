@@ -73,6 +73,24 @@ class OpenAIProvider:
                 raise self._status_error(response, raw, model)
             return msgspec.json.decode(raw, type=ChatResponse, strict=False)
 
+    async def embed(
+        self, body: dict[str, Any], *, model: str, timeouts: Timeouts
+    ) -> dict[str, Any]:
+        """`Embedder`: one `POST /embeddings` (Azure: the deployment's `/embeddings`)."""
+        clock = Clock(timeouts)
+        path = self.path(model).replace("/chat/completions", "/embeddings", 1)
+        with upstream_errors(self.name, model, clock, self._http.redact):
+            response = await self._http.post(path, {**body, "model": model}, self._headers(),
+                                             clock)
+            try:
+                raw = await self._http.read(response, clock)
+            finally:
+                response.release()
+            if not 200 <= response.status < 300:
+                raise self._status_error(response, raw, model)
+            answer: dict[str, Any] = msgspec.json.decode(raw, type=dict[str, Any])
+            return answer
+
     def stream(
         self, request: ChatRequest, *, model: str, timeouts: Timeouts
     ) -> ChunkStream:

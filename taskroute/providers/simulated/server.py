@@ -24,6 +24,7 @@ from aiohttp import web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
 import taskroute.providers.simulated.wire_anthropic as wire_anthropic
+import taskroute.providers.simulated.wire_embeddings as wire_embeddings
 import taskroute.providers.simulated.wire_openai as wire_openai
 from taskroute.policy.model import ProviderSpec
 from taskroute.providers.simulated.answers import Answer, Ask, plan
@@ -104,6 +105,7 @@ class SimulatedUpstream(BehaviourBook):
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._azure)
         app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
@@ -182,6 +184,27 @@ class SimulatedUpstream(BehaviourBook):
         if "anthropic-version" not in request.headers:
             return _error(wire_anthropic, 400, "anthropic-version: header is required")
         return await self._serve(request, wire_anthropic)
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(wire_openai, 401, "invalid bearer token")
+        try:
+            data = msgspec.json.decode(await request.read())
+            texts = wire_embeddings.inputs(data)
+        except (msgspec.DecodeError, wire_embeddings.BadRequest) as exc:
+            return _error(wire_openai, 400, f"invalid request: {exc}")
+        model = data["model"]
+        self.requests[model] += 1
+        self.last_body[model] = data
+        behaviour = self.next_behaviour(model)
+        if behaviour.delay_s:
+            await asyncio.sleep(behaviour.delay_s)
+        if behaviour.status is not None:
+            return _error(wire_openai, behaviour.status, f"simulated failure {behaviour.status}",
+                          _retry_headers(behaviour))
+        self.completed[model] += 1
+        return web.Response(body=msgspec.json.encode(wire_embeddings.body(data, texts)),
+                            content_type="application/json")
 
     def _authorized(self, request: web.Request) -> bool:
         if self.api_key is None:
