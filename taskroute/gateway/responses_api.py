@@ -44,6 +44,7 @@ async def responses(request: web.Request) -> web.StreamResponse:
     body = fmt.check_body(await read_json(request, gateway.settings.max_body_bytes))
     async with gateway.routers.lease() as router:  # held to the end, streams included
         store = _response_store(router, body)
+        body = {**body, "store": store is not None}  # the answer says whether it was kept
         history = await _history(router, body, key_id(request))
         chat, context = prepare(request, fmt.to_chat(body, history), API)
         response_id = fmt.new_response_id()
