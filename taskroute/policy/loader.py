@@ -164,24 +164,24 @@ def _options(node: Node) -> MappingProxyType[str, Any]:
 
 def _model_id(node: Node, providers: dict[str, ProviderSpec]) -> str:
     model_id = node.text()
+    _check_model_key(model_id, node, providers)
+    return model_id
+
+
+def _check_model_key(model_id: str, spec: Node, providers: dict[str, ProviderSpec]) -> None:
+    """A `provider/model` key whose provider the policy declares (when it declares any)."""
     try:
         provider, _ = split_model_id(model_id)
     except ValueError as exc:
-        node.fail(str(exc))
+        spec.fail(str(exc))
     if providers and provider not in providers:
-        node.fail(f"unknown provider '{provider}'; declared: {', '.join(providers)}")
-    return model_id
+        spec.fail(f"unknown provider '{provider}'; declared: {', '.join(providers)}")
 
 
 def _models(node: Node, providers: dict[str, ProviderSpec]) -> dict[str, ModelSpec]:
     models: dict[str, ModelSpec] = {}
     for model_id, spec in node.items():
-        try:
-            provider, _ = split_model_id(model_id)
-        except ValueError as exc:
-            spec.fail(str(exc))
-        if providers and provider not in providers:
-            spec.fail(f"unknown provider '{provider}'; declared: {', '.join(providers)}")
+        _check_model_key(model_id, spec, providers)
         f = spec.fields(("tier", "price", "context", "also at"), required=("tier", "price"))
         models[model_id] = ModelSpec(
             id=model_id,
@@ -202,12 +202,7 @@ def _embeddings(node: Node, providers: dict[str, ProviderSpec]) -> dict[str, Emb
     may pass a request to."""
     out: dict[str, EmbeddingSpec] = {}
     for model_id, spec in node.items():
-        try:
-            provider, _ = split_model_id(model_id)
-        except ValueError as exc:
-            spec.fail(str(exc))
-        if providers and provider not in providers:
-            spec.fail(f"unknown provider '{provider}'; declared: {', '.join(providers)}")
+        _check_model_key(model_id, spec, providers)
         price = spec.fields(("price",), required=("price",))["price"]
         f = price.fields(("input",), required=("input",))
         out[model_id] = EmbeddingSpec(model_id, Price(f["input"].number(low=0), 0.0))

@@ -191,7 +191,7 @@ class SimulatedUpstream(BehaviourBook):
         try:
             data = msgspec.json.decode(await request.read())
             texts = wire_embeddings.inputs(data)
-        except (msgspec.DecodeError, wire_embeddings.BadRequest) as exc:
+        except (msgspec.DecodeError, wire_openai.BadRequest) as exc:
             return _error(wire_openai, 400, f"invalid request: {exc}")
         model = data["model"]
         self.requests[model] += 1

@@ -10,11 +10,9 @@ import math
 import struct
 from typing import Any
 
+from taskroute.providers.simulated.wire_openai import BadRequest
+
 DIMENSIONS = 64
-
-
-class BadRequest(ValueError):
-    pass
 
 
 def inputs(body: Any) -> list[str]:
