@@ -7,8 +7,9 @@ One run starts the stand-in upstream that answers instantly (the package's SIMUL
 virtual environment under bench/out/) pointed at it, each as its own process with one worker;
 then the same load is sent to each with an aiohttp load generator — concurrency 1 and 32,
 streaming and not — and throughput, p50/p99 latency and first-token latency are printed, with
-the ratios the gateway issue sets as targets. LiteLLM is skipped, with a message, when it cannot
-be installed.
+the ratios the gateway issue sets as targets. taskroute's Responses API (`/v1/responses`, the
+row `responses`) is measured beside its chat completions, on the same gateway and route.
+LiteLLM is skipped, with a message, when it cannot be installed.
 """
 
 from __future__ import annotations
@@ -155,8 +156,14 @@ async def load(
     target: str, url: str, model: str, *, stream: bool, concurrency: int, total: int,
     max_seconds: float,
 ) -> Result:
-    body = {"model": model, "messages": [{"role": "user", "content": PROMPT}],
-            "max_tokens": 50, "stream": stream}
+    responses_api = url.endswith("/v1/responses")
+    body: dict[str, object] = (
+        {"model": model, "input": PROMPT, "max_output_tokens": 50, "stream": stream}
+        if responses_api else
+        {"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 50,
+         "stream": stream})
+    # the first token: a chat chunk, or (Responses API) the first output_text.delta event
+    token_mark = b"output_text.delta" if responses_api else b""
     headers = {"Authorization": "Bearer sk-bench-not-a-real-key"}
     latencies: list[float] = []
     first_tokens: list[float] = []
@@ -177,7 +184,8 @@ async def load(
                 if stream:
                     first = None
                     async for line in resp.content:
-                        if first is None and line.startswith(b"data: {"):
+                        if first is None and line.startswith(b"data: {") and (
+                                token_mark in line):
                             first = time.perf_counter() - t0
                     if first is not None:
                         first_tokens.append(first)
@@ -234,7 +242,14 @@ def print_ratios(results: list[Result]) -> None:
         lite = by.get(("litellm", stream, 1))
         if direct and lite:
             print(f"  {mode:<6} c=1 : LiteLLM adds   {lite.p50 - direct.p50:6.3f} ms at p50")
+        resp1, resp32 = by.get(("responses", stream, 1)), by.get(("responses", stream, 32))
         ours32, lite32 = by.get(("taskroute", stream, 32)), by.get(("litellm", stream, 32))
+        if resp1 and ours:
+            print(f"  {mode:<6} c=1 : the Responses API adds {resp1.p50 - ours.p50:6.3f} ms at "
+                  "p50 over taskroute's chat completions")
+        if resp32 and ours32 and ours32.rps:
+            print(f"  {mode:<6} c=32: the Responses API serves {resp32.rps / ours32.rps:5.1%} "
+                  "of taskroute's chat-completions throughput")
         direct32 = by.get(("direct", stream, 32))
         if ours32 and direct32:
             print(f"  {mode:<6} c=32: taskroute serves {ours32.rps / direct32.rps:5.1%} of the "
@@ -273,7 +288,8 @@ def main() -> int:
             print("taskroute serve did not start; see bench/out/taskroute.log")
             return 1
         targets = [("direct", upstream + "/v1/chat/completions", UPSTREAM_MODEL),
-                   ("taskroute", gateway + "/v1/chat/completions", "auto")]
+                   ("taskroute", gateway + "/v1/chat/completions", "auto"),
+                   ("responses", gateway + "/v1/responses", "auto")]
         binary = None if args.skip_litellm else litellm_binary()
         if binary is not None:
             lite_port = free_port()

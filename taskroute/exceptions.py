@@ -3,6 +3,7 @@
     TaskrouteError                      base of everything below
     ├── CallerError                     the caller's mistake: fix the input, retrying won't help
     │   ├── InvalidRequest              a request that is malformed or breaks a rule (HTTP 400)
+    │   │   └── ContextWindowExceeded   input + output budget fit no model of the chain (400)
     │   ├── UnknownTask                 a task class the policy does not define (400)
     │   ├── UnknownModel                a model id the policy does not define (404)
     │   ├── PolicyError                 an unusable policy file (file, line, key, expected)
@@ -29,14 +30,17 @@
         ├── UpstreamTimeout             connect, first-token or total deadline passed (504)
         │   └── StreamStalled           no token for the stall timeout after the answer began
         ├── UpstreamStatus              the provider answered with an error status (502)
-        │   └── RateLimited             429, with the provider's Retry-After when it sent one
+        │   ├── RateLimited             429, with the provider's Retry-After when it sent one
+        │   └── ContextTooLong          too long for the model's context window: never retried,
+        │                               the chain moves on to a larger window
         ├── UpstreamConnectionError     refused, reset or dropped mid-answer (502)
         ├── MalformedResponse           a body or SSE stream we cannot parse (502)
         └── ChainExhausted              every model in the chain failed; carries every attempt
             ├── ChainTimedOut           ... every one by timing out, or the request's deadline
             │                           passed: an UpstreamTimeout too (504)
-            └── ChainRateLimited        ... every one rate limited: a RateLimited too (429),
-                                        with the soonest Retry-After
+            ├── ChainRateLimited        ... every one rate limited: a RateLimited too (429),
+            │                           with the soonest Retry-After
+            └── ChainTooLong            ... every one refusing it as too long (400)
 
 Messages never contain secrets: API keys live in `Secret` values, which print as '***'.
 """
@@ -76,6 +80,10 @@ class InvalidRequest(CallerError):
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+
+
+class ContextWindowExceeded(InvalidRequest):
+    """The request's input plus its output budget is more than any model it may go to holds."""
 
 
 class UnknownTask(CallerError):
@@ -277,6 +285,14 @@ class RateLimited(UpstreamStatus):
         self.retry_after = retry_after
 
 
+class ContextTooLong(UpstreamStatus):
+    """The provider refused the request as longer than its model's context window (OpenAI's
+    `context_length_exceeded`, Anthropic's "prompt is too long"). A 400 to a caller only when
+    no model in the chain can hold it."""
+
+    status_code = 400
+
+
 class UpstreamConnectionError(UpstreamError):
     pass
 
@@ -314,6 +330,12 @@ class ChainRateLimited(ChainExhausted, RateLimited):
     ) -> None:
         ChainExhausted.__init__(self, message, attempts=attempts)
         self.status, self.body, self.retry_after = 429, None, retry_after
+
+
+class ChainTooLong(ChainExhausted):
+    """Every model the chain reached refused the request as longer than its context window."""
+
+    status_code = 400
 
 
 class Secret:

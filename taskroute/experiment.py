@@ -30,7 +30,7 @@ from taskroute.router import Router
 
 if TYPE_CHECKING:
     from taskroute.calling.streaming import RouteStream
-    from taskroute.records import RouteResult
+    from taskroute.records import RouteRecord, RouteResult
     from taskroute.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,13 @@ class Serving(Protocol):
         request_id: str | None = None, api: Api = "library",
         context: RequestContext | None = None,
     ) -> RouteStream: ...
+
+    async def embed(
+        self, body: Mapping[str, Any], *, context: RequestContext
+    ) -> tuple[dict[str, Any], RouteRecord]:
+        """An embeddings request passed to the policy's embedding model (never routed), logged
+        and priced: the provider's answer and the record."""
+        ...
 
     def with_policy(self, policy: Policy) -> Serving:
         """The same parts serving another policy (what a reload swaps in)."""
@@ -188,6 +195,11 @@ class Experiment:
             request = ChatRequest.from_dict(request)
         router, context = self._serve(request, task, context, request_id, api)
         return router.stream(request, context=context)
+
+    async def embed(
+        self, body: Mapping[str, Any], *, context: RequestContext
+    ) -> tuple[dict[str, Any], RouteRecord]:
+        return await self.control.embed(body, context=context)  # no variant: nothing routed
 
     def with_policy(self, policy: Policy) -> Router | Experiment:
         return compose(self.control.with_policy(policy))

@@ -15,7 +15,7 @@ CLIENT_CLOSED = "the client closed the connection"
 CLIENT_CLOSED_STATUS = 499
 
 # Who asked: one of the gateway's client APIs, or the library itself.
-Api = Literal["openai", "anthropic", "library"]
+Api = Literal["openai", "anthropic", "responses", "embeddings", "library"]
 # "unchecked": an answer that went out live before a gate of its task could run (a judge).
 AttemptStatus = Literal["ok", "unchecked", "rejected", "error", "cancelled", "skipped"]
 # "rejected": a live stream's answer that failed its gates when it ended (the client has it).

@@ -35,7 +35,7 @@ from taskroute.records import Api, RequestContext
 from taskroute.request import ChatRequest
 from taskroute.session import InMemorySessionHistory, SessionHistory
 from taskroute.signals import Signals, measure
-from taskroute.tiers import choose_tier, estimate_cost, fit_context
+from taskroute.tiers import choose_tier, estimate_cost, fit_context, output_budget
 
 if TYPE_CHECKING:
     from taskroute.calling.engine import CallEngine
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from taskroute.gates.base import Gate, GateFactory
     from taskroute.learned.model import LearnedRouter
     from taskroute.providers.base import Provider
-    from taskroute.records import Api, RouteResult
+    from taskroute.records import Api, RouteRecord, RouteResult
     from taskroute.store.base import Store
 
 FileKey = tuple[str, int, int]   # path, mtime (ns), size
@@ -192,6 +192,10 @@ class Router:
                 "treated as unranked."
             )
         pinned = self._pinned_model(request.model)
+        if pinned is not None and policy.named_models == "routed":
+            reasons.append(f"The caller named {request.model}; the policy routes a named model "
+                           "by its task class all the same.")
+            pinned = None
         task_name, source, confidence = choose_task(
             policy, lambda: self.classifier, request, signals, task, reasons, named_in)
         if pinned is not None:
@@ -202,7 +206,8 @@ class Router:
         chain = policy.tier(tier).chain
         if pick and tier == start:
             chain = (pick, *(m for m in chain if m != pick))
-        chain = fit_context(policy, chain, signals.input_tokens, reasons)
+        chain = fit_context(policy, chain, signals.input_tokens,
+                            output_budget(policy, task_name, request), reasons)
         return Decision(
             task=task_name,
             task_source=source,
@@ -224,7 +229,10 @@ class Router:
             return model
         if model in self._bare_names:
             return self._bare_names[model]
-        raise UnknownModel(model, [*self.policy.models, "auto", "taskroute/<task class>"])
+        if self.policy.aliases.get(model) in self.policy.models:  # not an embedding model's
+            return self.policy.aliases[model]
+        raise UnknownModel(model, [*self.policy.models, *self.policy.aliases, "auto",
+                                   "taskroute/<task class>"])
 
     def _learned_pick(self, task: str, request: ChatRequest, reasons: list[str]) -> str | None:
         """The model a task's learned router picks, or None when the task has none."""
@@ -253,7 +261,11 @@ class Router:
         signals: Signals, reasons: list[str], request: ChatRequest,
     ) -> Decision:
         spec = self.policy.models[model]
-        reasons.append(f"The caller named the model {model}; routing is bypassed.")
+        named = request.model
+        alias = f" ({named}, an alias)" if self.policy.aliases.get(named) == model else ""
+        reasons.append(f"The caller named the model {model}{alias}; routing is bypassed.")
+        fit_context(self.policy, (model,), signals.input_tokens,
+                    output_budget(self.policy, task, request), reasons)
         return Decision(
             task=task, task_source=source, task_confidence=confidence, signals=signals,
             tier=spec.tier, model=model, chain=(model,),
@@ -325,6 +337,15 @@ class Router:
         decision = self.decide(request, context=ctx)
         hold = self._reserve(decision, request, ctx.key_id)
         return self.engine.stream(request, decision, ctx, hold=hold)
+
+    async def embed(
+        self, body: Mapping[str, Any], *, context: RequestContext
+    ) -> tuple[dict[str, Any], RouteRecord]:
+        """An embeddings request passed to the policy's embedding model: never routed, but
+        logged and priced (`taskroute.calling.embeddings`)."""
+        from taskroute.calling.embeddings import embed
+
+        return await embed(self.engine, body, context)
 
     def complete_sync(
         self, request: ChatRequest | Mapping[str, Any], *, task: str | None = None,

@@ -87,6 +87,14 @@ class Signals:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
+def input_tokens(request: ChatRequest) -> int:
+    """The request's input tokens, estimated: every message's text and the tools."""
+    tokens = sum(estimate_tokens(m.text) for m in request.messages)
+    if request.tools:
+        tokens += estimate_tokens(str(request.tools))
+    return tokens
+
+
 def estimate_tokens(text: str) -> int:
     """About four characters a token: close enough for routing and cost estimates."""
     return (len(text) + 3) // 4
@@ -181,9 +189,7 @@ def measure(
 ) -> Signals:
     """Every signal for one request."""
     text = request.last_user_text
-    tokens = sum(estimate_tokens(m.text) for m in request.messages)
-    if request.tools:
-        tokens += estimate_tokens(str(request.tools))
+    tokens = input_tokens(request)
     questions = count_questions(text)
     constraints = count_constraints(text)
     code = round(code_density(text), 4)

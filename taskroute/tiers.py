@@ -5,7 +5,7 @@ out; and what the request is estimated to cost on a model."""
 from __future__ import annotations
 
 from taskroute.classify.rules import Facts
-from taskroute.exceptions import InvalidRequest
+from taskroute.exceptions import ContextWindowExceeded
 from taskroute.policy.model import Policy
 from taskroute.request import ChatRequest
 from taskroute.signals import Signals
@@ -50,24 +50,40 @@ def choose_tier(
 
 
 def fit_context(
-    policy: Policy, chain: tuple[str, ...], input_tokens: int, reasons: list[str]
+    policy: Policy, chain: tuple[str, ...], input_tokens: int, output_tokens: int,
+    reasons: list[str],
 ) -> tuple[str, ...]:
-    """The chain without the models whose context window the input does not fit."""
+    """The chain without the models whose context window cannot hold the input plus the
+    output budget (`output_budget`); each model left out says why in `reasons`."""
     models = policy.models
-    fitting = tuple(m for m in chain if models[m].context >= input_tokens)
+    needed = input_tokens + output_tokens
+    fitting = tuple(m for m in chain if models[m].context >= needed)
     if fitting == chain:
         return chain
     if not fitting:
-        raise InvalidRequest(
-            f"the input (about {input_tokens:,} tokens) is longer than the context window "
-            f"of every model in the chain ({', '.join(chain)})"
+        raise ContextWindowExceeded(
+            f"the input (about {input_tokens:,} tokens) and its output budget "
+            f"({output_tokens:,} tokens) are more than the context window of every model in "
+            f"the chain holds ({', '.join(f'{m}: {models[m].context:,}' for m in chain)})",
+            param="messages",
         )
-    skipped = [m for m in chain if m not in fitting]
-    reasons.append(
-        f"Skipped {', '.join(skipped)}: about {input_tokens:,} input tokens exceed "
-        "its context window."
-    )
+    for m in chain:
+        if m not in fitting:
+            reasons.append(
+                f"Skipped {m}: its context window ({models[m].context:,} tokens) cannot hold "
+                f"about {input_tokens:,} input tokens plus {output_tokens:,} output tokens."
+            )
     return fitting
+
+
+def output_budget(policy: Policy, task: str, request: ChatRequest) -> int:
+    """The output tokens a model's window must leave room for: `max_tokens` when the request
+    sets it, else the task's typical output."""
+    if request.max_tokens is not None:
+        return request.max_tokens
+    spec = policy.tasks.get(task)
+    return (spec.output_tokens if spec else None) or TYPICAL_OUTPUT_TOKENS.get(
+        task, DEFAULT_OUTPUT_TOKENS)
 
 
 def estimate_cost(

@@ -173,13 +173,65 @@ def test_session_fallback_history_moves_up() -> None:
 def test_move_down_is_clamped_at_the_cheapest_tier() -> None:
     decision = make_router().decide(chat("hi", metadata={"task": "reasoning"}))
     assert decision.tier == "fast"
-    assert "Lowered from strong to fast" in decision.reasons[-1]
+    assert any("Lowered from strong to fast" in r for r in decision.reasons)
 
 
 def test_chain_skips_models_whose_context_is_too_small() -> None:
     decision = make_router().decide(chat("y" * 8000))
     assert decision.chain == ("openai/mid", "openai/big")
     assert any("context window" in r for r in decision.reasons)
+
+
+def test_a_model_whose_window_cannot_hold_input_plus_output_budget_is_skipped() -> None:
+    router = make_router()
+    prompt = "y" * 2400  # about 600 input tokens: openai/small's 1,000 hold them alone
+    assert router.decide(chat(prompt, max_tokens=300)).chain[0] == "openai/small"
+    decision = router.decide(chat(prompt, max_tokens=500))
+    assert decision.chain[0] == "openai/mid"
+    assert any("Skipped openai/small" in r and "500 output tokens" in r
+               for r in decision.reasons)
+
+
+def test_a_named_model_too_small_for_the_request_is_refused_clearly() -> None:
+    from taskroute.exceptions import ContextWindowExceeded
+
+    with pytest.raises(ContextWindowExceeded, match="context window"):
+        make_router().decide(chat("y" * 2400, model="openai/small", max_tokens=500))
+
+
+ALIASES = "aliases: {gpt-4o: openai/mid, claude-3-5-sonnet: openai/big}\n"
+
+
+def test_an_alias_serves_the_model_it_names() -> None:
+    router = Router(parse_policy(POLICY + ALIASES), classifier=False)
+    decision = router.decide(chat("hi", model="gpt-4o"))
+    assert (decision.model, decision.routed) == ("openai/mid", False)
+    assert any("gpt-4o, an alias" in r for r in decision.reasons)
+    with pytest.raises(UnknownModel, match="claude-3-5-sonnet"):
+        router.decide(chat("hi", model="gpt-5o"))  # the error lists the aliases too
+
+
+def test_named_models_routed_routes_by_task_class_anyway() -> None:
+    policy = parse_policy(POLICY + ALIASES + "named models: routed\n")
+    router = Router(policy, classifier=False)
+    for name in ("gpt-4o", "openai/big", "big"):
+        decision = router.decide(chat("hi", model=name))
+        assert (decision.model, decision.routed) == ("openai/small", True)
+        assert any("routes a named model by its task class" in r for r in decision.reasons)
+    with pytest.raises(UnknownModel):
+        router.decide(chat("hi", model="gpt-17"))
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("aliases: {gpt-4o: openai/nope}\n", "unknown model 'openai/nope'"),
+    ("aliases: {openai/mid: openai/big}\n", "already a model id"),
+    ("named models: sometimes\n", "as named"),
+])
+def test_bad_aliases_are_refused_at_load_time(text: str, problem: str) -> None:
+    from taskroute.exceptions import PolicyError
+
+    with pytest.raises(PolicyError, match=problem):
+        parse_policy(POLICY + text)
 
 
 def test_concrete_model_bypasses_routing() -> None:

@@ -16,7 +16,9 @@ from taskroute.exceptions import (
     ChainExhausted,
     ChainRateLimited,
     ChainTimedOut,
+    ChainTooLong,
     ConfigError,
+    ContextTooLong,
     UpstreamError,
     UpstreamTimeout,
 )
@@ -34,13 +36,24 @@ async def escalate(
 ) -> T:
     """The first answer along `models` that `accept` takes."""
     failures: list[BaseException | None] = []   # each model's error; None: a gate said no
+    too_long: tuple[str, int] | None = None     # the largest window that refused it as too long
     for i, model in enumerate(models):
         if ctx.out_of_time():
             raise exhausted(ctx.attempts, models, failures, deadline=ctx.deadline)
+        role: AttemptRole = first_role if i == 0 else "escalation"
+        window = ctx.policy.models[model].context
+        if too_long is not None and window <= too_long[1]:
+            ctx.begin(model, model, role).skipped(
+                f"ContextTooLong: its context window ({window:,} tokens) is no larger than "
+                f"that of {too_long[0]}, which refused the request as too long")
+            failures.append(ContextTooLong("skipped", status=400, model=model))
+            continue
         try:
-            answer = await ask(model, first_role if i == 0 else "escalation")
+            answer = await ask(model, role)
         except (UpstreamError, ConfigError) as exc:
             failures.append(exc)
+            if isinstance(exc, ContextTooLong):  # never retried: on to a larger window
+                too_long = (model, max(window, too_long[1] if too_long else 0))
             continue  # recorded by the layer that saw it
         if await accept(answer):
             return answer
@@ -84,7 +97,8 @@ def exhausted(
     if limited is not None:
         return ChainRateLimited(message, attempts=attempts, retry_after=limited.retry_after)
     timed_out = bool(failures) and all(isinstance(f, UpstreamTimeout) for f in failures)
-    kind = ChainTimedOut if timed_out else ChainExhausted
+    too_long = bool(failures) and all(isinstance(f, ContextTooLong) for f in failures)
+    kind = ChainTimedOut if timed_out else ChainTooLong if too_long else ChainExhausted
     return kind(message, attempts=attempts)
 
 

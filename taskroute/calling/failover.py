@@ -12,7 +12,13 @@ from taskroute.calling.context import CallContext
 from taskroute.calling.hedge import hedged
 from taskroute.calling.once import Wiring
 from taskroute.calling.retry import RetryPolicy
-from taskroute.exceptions import ConfigError, RateLimited, UpstreamError, UpstreamTimeout
+from taskroute.exceptions import (
+    ConfigError,
+    ContextTooLong,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from taskroute.records import AttemptRole
 
 T = TypeVar("T")
@@ -26,12 +32,20 @@ async def call_model(
 ) -> T:
     """The first answer any deployment of `model` gives; the last error when none does.
     `hedge_kind` ("complete" or "stream") turns hedging on, reading that kind's timings."""
-    deployments = ctx.policy.models[model].deployments
+    models = ctx.policy.models
+    deployments = models[model].deployments
     errors: list[UpstreamError | ConfigError] = []
+    too_long = 0  # the largest window of a deployment that refused the request as too long
     for i, deployment in enumerate(deployments):
         if ctx.out_of_time():
             break  # nothing more is started; the chain reports the deadline
         this_role: AttemptRole = role if i == 0 else "failover"
+        window = models[deployment].context if deployment in models else models[model].context
+        if too_long and window <= too_long:
+            ctx.begin(model, deployment, this_role).skipped(
+                f"ContextTooLong: its context window ({window:,} tokens) cannot hold what a "
+                f"{too_long:,}-token window refused as too long")
+            continue
         breaker = wiring.breakers[deployment]
         if not breaker.allow():
             ctx.begin(model, deployment, this_role).skipped(
@@ -44,6 +58,8 @@ async def call_model(
                                    deadline=ctx.deadline)
         except (UpstreamError, ConfigError) as exc:
             errors.append(exc)
+            if isinstance(exc, ContextTooLong):
+                too_long = max(too_long, window)
     if errors:
         raise soonest_rate_limit(errors) or errors[-1]
     if ctx.out_of_time():

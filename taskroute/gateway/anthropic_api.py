@@ -27,6 +27,7 @@ from taskroute.providers.anthropic_stream import AnthropicEvents, sse_event
 from taskroute.records import RequestContext
 from taskroute.request import ChatRequest
 from taskroute.response import StreamChunk
+from taskroute.signals import input_tokens
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
@@ -48,18 +49,31 @@ async def messages(request: web.Request) -> web.StreamResponse:
                                    record_headers(record), written)
 
 
-def to_chat_request(body: Any) -> ChatRequest:
-    """A Messages body, checked for the fields the API requires, as a `ChatRequest`."""
+async def count_tokens(request: web.Request) -> web.Response:
+    """`POST /v1/messages/count_tokens`: the input tokens a Messages body would take (the
+    estimate routing uses: system, turns and tools), in Anthropic's shape. Nothing is called
+    and nothing routed, so nothing is logged."""
+    gateway = request.app[GATEWAY]
+    chat = to_chat_request(await read_json(request, gateway.settings.max_body_bytes),
+                           counting=True)
+    return web.json_response({"input_tokens": input_tokens(chat)})
+
+
+def to_chat_request(body: Any, *, counting: bool = False) -> ChatRequest:
+    """A Messages body, checked for the fields the API requires, as a `ChatRequest`
+    (`counting`: a count_tokens body, which has no `max_tokens`)."""
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
     for name, kind, label in (("model", str, "a string"), ("max_tokens", int, "an integer"),
                               ("messages", list, "a list")):
         value = body.get(name)
+        if value is None and counting and name == "max_tokens":
+            continue
         if value is None:
             raise InvalidRequest(f"{name}: field required", param=name)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise InvalidRequest(f"{name}: must be {label}", param=name)
-    if body["max_tokens"] < 1:
+    if not counting and body["max_tokens"] < 1:
         raise InvalidRequest("max_tokens: must be at least 1", param="max_tokens")
     for i, turn in enumerate(body["messages"]):
         if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant"):

@@ -16,11 +16,13 @@ from aiohttp import web
 from taskroute.experiment import Serving
 from taskroute.gateway import (
     anthropic_api,
+    embeddings_api,
     info_api,
     middleware,
     openai_api,
     quality_api,
     reload,
+    responses_api,
     signin,
 )
 from taskroute.gateway.auth import Authenticator, GuessBrake, RateLimiter
@@ -61,6 +63,9 @@ def create_app(router: Serving, settings: GatewaySettings | None = None) -> web.
     app[GATEWAY] = gateway
     app.router.add_post("/v1/chat/completions", openai_api.chat_completions)
     app.router.add_post("/v1/messages", anthropic_api.messages)
+    app.router.add_post("/v1/messages/count_tokens", anthropic_api.count_tokens)
+    app.router.add_post("/v1/responses", responses_api.responses)
+    app.router.add_post("/v1/embeddings", embeddings_api.embeddings)
     app.router.add_get("/v1/models", info_api.models)
     app.router.add_get("/healthz", info_api.healthz)
     app.router.add_get("/readyz", info_api.readyz)

@@ -37,6 +37,7 @@ ROUTE_NEEDS: dict[str, Need] = {
     "/dashboard/signin": "open", "/dashboard/signout": "open",
     "/v1/models": "any", "/openapi.json": "any",
     "/v1/chat/completions": "user", "/v1/messages": "user", "/v1/taskroute/feedback": "user",
+    "/v1/responses": "user", "/v1/messages/count_tokens": "user", "/v1/embeddings": "user",
     "/v1/taskroute/stats": "read", "/v1/taskroute/timeseries": "read",
     "/v1/taskroute/ab": "read", "/dashboard": "read", "/metrics": "read",
     "/v1/taskroute/reload": "admin",

@@ -138,7 +138,8 @@ def refuse_empty_turns(chat: ChatRequest, api: Api) -> ChatRequest:
                 part.get("type") != "text" for part in content)):
             continue  # an image or a file is content
         if not message.text.strip():
-            param = f"messages.{i}.content" if api == "anthropic" else f"messages[{i}].content"
+            param = (f"messages.{i}.content" if api == "anthropic" else "input"
+                     if api == "responses" else f"messages[{i}].content")
             what = "null" if content is None else "empty"
             raise InvalidRequest(f"{param}: a user message needs content; it is {what}",
                                  param=param)

@@ -18,6 +18,8 @@ from taskroute.exceptions import (
     AuthenticationFailed,
     BudgetExhausted,
     ChainExhausted,
+    ChainTooLong,
+    ContextWindowExceeded,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
@@ -52,6 +54,7 @@ _CODES: dict[type[Exception], str] = {
     RequestTooLarge: "request_too_large", TooManyRequests: "rate_limit_exceeded",
     RateLimited: "rate_limit_exceeded",
     UnsupportedMediaType: "unsupported_media_type",
+    ContextWindowExceeded: "context_length_exceeded", ChainTooLong: "context_length_exceeded",
     UpstreamTimeout: "upstream_timeout", ChainExhausted: "chain_exhausted",
 }
 
@@ -125,6 +128,10 @@ def error_event(exc: BaseException, api: Api) -> bytes:
     if api == "anthropic":
         payload = msgspec.json.encode({"type": "error", "error": {
             "type": error_type(exc, api), "message": message}})
+        return b"event: error\ndata: " + payload + b"\n\n"
+    if api == "responses":  # the Responses API's own `error` event
+        payload = msgspec.json.encode({"type": "error", "code": _code(exc) or error_type(
+            exc, api), "message": message, "param": None, "sequence_number": 0})
         return b"event: error\ndata: " + payload + b"\n\n"
     payload = msgspec.json.encode({"error": {
         "message": message, "type": error_type(exc, api), "param": None, "code": _code(exc)}})

@@ -11,7 +11,8 @@ from taskroute.providers.keys import missing_keys, no_key_message
 
 
 async def models(request: web.Request) -> web.Response:
-    """The names a client may put in `model`: routing names, task classes, the policy's models."""
+    """The names a client may put in `model`: routing names, task classes, the policy's models
+    and their aliases."""
     gateway = request.app[GATEWAY]
     policy = gateway.routers.router.policy
     created = int(gateway.started_at)
@@ -21,6 +22,10 @@ async def models(request: web.Request) -> web.Response:
     data += [{"id": model_id, "object": "model", "created": created,
               "owned_by": spec.provider, "taskroute": {"tier": spec.tier}}
              for model_id, spec in policy.models.items()]
+    data += [{"id": alias, "object": "model", "created": created,
+              "owned_by": policy.models[target].provider,
+              "taskroute": {"tier": policy.models[target].tier, "alias_of": target}}
+             for alias, target in policy.aliases.items()]
     return web.Response(body=msgspec.json.encode({"object": "list", "data": data}),
                         content_type="application/json")
 

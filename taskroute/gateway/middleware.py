@@ -19,13 +19,24 @@ from taskroute.gateway.inputs import check_headers
 from taskroute.records import Api
 from taskroute.store.base import Refusal
 
-CHAT_PATHS = frozenset({"/v1/chat/completions", "/v1/messages"})
+CHAT_PATHS = frozenset({"/v1/chat/completions", "/v1/messages", "/v1/responses",
+                        "/v1/embeddings"})
+
+
+def api_of(path: str) -> Api:
+    """The API a path belongs to (its errors are in that API's shape)."""
+    if path.startswith("/v1/messages"):
+        return "anthropic"
+    return _OPENAI_FAMILY.get(path, "openai")
+
+
+_OPENAI_FAMILY: dict[str, Api] = {"/v1/responses": "responses", "/v1/embeddings": "embeddings"}
 
 
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
-    api: Api = "anthropic" if request.path.startswith("/v1/messages") else "openai"
+    api = api_of(request.path)
     request_id = request[REQUEST_ID] = new_request_id()
     error: BaseException | None = None
     gateway.in_flight += 1

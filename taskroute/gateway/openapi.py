@@ -56,6 +56,49 @@ _ANTHROPIC_REQUEST = {
         "metadata": {"type": "object"},
     },
 }
+_RESPONSES_REQUEST = {
+    "type": "object",
+    "required": ["input"],
+    "properties": {
+        "model": _CHAT_REQUEST["properties"]["model"],  # type: ignore[index]
+        "input": {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": {
+            "type": "object", "description": "a message (role, content), a function_call "
+            "(call_id, name, arguments) or a function_call_output (call_id, output)"}}]},
+        "instructions": {"type": "string"},
+        "tools": {"type": "array", "items": {"type": "object", "required": ["type", "name"],
+                                             "properties": {
+            "type": {"type": "string", "enum": ["function"]}, "name": {"type": "string"},
+            "description": {"type": "string"}, "parameters": {"type": "object"},
+            "strict": {"type": "boolean"}}}},
+        "tool_choice": {"oneOf": [{"type": "string"}, {"type": "object"}]},
+        "text": {"type": "object", "properties": {"format": {"type": "object", "properties": {
+            "type": {"type": "string", "enum": ["text", "json_object", "json_schema"]}}}}},
+        "max_output_tokens": {"type": "integer", "minimum": 1},
+        "reasoning": {"type": "object", "properties": {"effort": {"type": "string"}}},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "stream": {"type": "boolean"},
+        "store": {"type": "boolean", "description": "keep the response for "
+                  "previous_response_id (only when the policy logs content)"},
+        "previous_response_id": {"type": "string"},
+        "user": {"type": "string"},
+        "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+_EMBEDDINGS_REQUEST = {
+    "type": "object",
+    "required": ["model", "input"],
+    "properties": {
+        "model": {"type": "string", "description": "one of the policy's embedding models (its "
+                  "id, upstream name or an alias), or auto for the first"},
+        "input": {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 1}]},
+        "encoding_format": {"type": "string", "enum": ["float", "base64"]},
+        "dimensions": {"type": "integer", "minimum": 1},
+        "user": {"type": "string"},
+    },
+}
+_COUNT_TOKENS_REQUEST = {
+    **_ANTHROPIC_REQUEST, "required": ["model", "messages"],
+}
 _ROUTE_HEADERS = {
     name: {"description": text, "schema": {"type": "string"}}
     for name, text in (
@@ -98,6 +141,21 @@ def _post(summary: str, request: dict[str, Any], error_ref: str) -> dict[str, An
                     "content": {"application/json": {"schema": {"type": "object"}},
                                 "text/event-stream": {"schema": {"type": "string"}}}},
             **_error_responses(error_ref),
+        },
+    }}
+
+
+def _count_tokens() -> dict[str, Any]:
+    return {"post": {
+        "summary": "Anthropic count_tokens: the input tokens a Messages body would take (the "
+                   "estimate routing uses; nothing is called)",
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": _COUNT_TOKENS_REQUEST}}},
+        "responses": {
+            "200": {"description": "the count", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["input_tokens"],
+                "properties": {"input_tokens": {"type": "integer"}}}}}},
+            **_error_responses("#/components/schemas/AnthropicError"),
         },
     }}
 
@@ -222,7 +280,13 @@ def openapi_document() -> dict[str, Any]:
                                           "#/components/schemas/OpenAIError"),
             "/v1/messages": _post("Anthropic Messages, routed", _ANTHROPIC_REQUEST,
                                   "#/components/schemas/AnthropicError"),
-            "/v1/models": _get("the routable names and the policy's models"),
+            "/v1/messages/count_tokens": _count_tokens(),
+            "/v1/responses": _post("OpenAI Responses API, routed like chat completions",
+                                   _RESPONSES_REQUEST, "#/components/schemas/OpenAIError"),
+            "/v1/embeddings": _post("OpenAI embeddings, passed to the policy's embedding model "
+                                    "(not routed; logged and priced)", _EMBEDDINGS_REQUEST,
+                                    "#/components/schemas/OpenAIError"),
+            "/v1/models": _get("the routable names, the policy's models and their aliases"),
             "/healthz": _get("the process is up"),
             "/readyz": ready,
             "/metrics": _get("Prometheus metrics", "text/plain"),

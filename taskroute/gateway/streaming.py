@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from typing import Any
 
@@ -85,9 +85,12 @@ class _EventStreamResponse(web.StreamResponse):
 async def run_stream(
     request: web.Request, gateway: Gateway, router: Serving, chat: ChatRequest,
     context: RequestContext, frames: Framer, state: dict[str, Any],
+    written: Callable[[], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
     """Start the routed stream, send the route headers, relay the frames. (The call path logs
-    the request when the stream ends, however it ends; its end goes out once that is written.)"""
+    the request when the stream ends, however it ends; its end goes out once that is written,
+    or once `written()` is done, called when the stream has ended and awaited after the last
+    frames are framed.)"""
     api = context.api
     request_id = str(context.request_id)
     stream = router.stream(chat, context=context)
@@ -104,7 +107,7 @@ async def run_stream(
     finished = False
     try:
         await response.prepare(request)
-        await _relay(stream, response, frames, api, partial(log_written, router))
+        await _relay(stream, response, frames, api, written or partial(log_written, router))
         finished = True
     except ConnectionResetError:
         pass  # the caller hung up; closing the stream below records it
@@ -117,7 +120,7 @@ async def run_stream(
 
 async def _relay(
     stream: RouteStream, response: web.StreamResponse, frames: Framer, api: Api,
-    written: Callable[[], asyncio.Future[None]],
+    written: Callable[[], Awaitable[None]],
 ) -> None:
     """Relay the stream as frames; those ready together go out in one write. The last frames
     (`[DONE]` or `message_stop`, or the error event) and the end of the body wait for the
@@ -132,7 +135,7 @@ async def _relay(
                 await _write(response, frames, pending)
     except TaskrouteError as exc:  # failed after the first byte: too late for a status
         failure = exc
-    commit = written()  # the stream has ended, so its route is logged: write it now
+    commit = asyncio.ensure_future(written())  # the stream ended, its route logged: write it
     if not commit.done():
         await _write(response, frames, pending)  # framed and sent while the commit runs
     rest = b"".join(frame for chunk in pending for frame in frames(chunk))

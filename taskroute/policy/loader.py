@@ -4,6 +4,7 @@ expected; an unknown key is an error, never ignored."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -20,6 +21,7 @@ from taskroute.policy.model import (
     CallingSettings,
     ClassifierSettings,
     ClassifyRule,
+    EmbeddingSpec,
     GateSpec,
     LearnedRouterSpec,
     ModelSpec,
@@ -37,8 +39,7 @@ from taskroute.tasks import DEFAULT_TASKS
 TOP_LEVEL = (
     "name", "description", "providers", "models", "tiers", "tasks", "classify", "when unsure",
     "classifier", "user tiers", "adjust", "session window", "calling", "log content", "log keep",
-    "gates",
-    *EXPERIMENT_SECTIONS,
+    "gates", "aliases", "named models", "embeddings", *EXPERIMENT_SECTIONS,
 )
 ADJUST_ACTIONS: dict[str, AdjustAction] = {
     "use": "use", "at least": "at_least", "at most": "at_most", "move up": "up",
@@ -67,6 +68,7 @@ def parse_root(root: Node, file: str | None) -> Policy:
     providers = _providers(top["providers"]) if "providers" in top else {}
     user_tiers = top["user tiers"].text_list() if "user tiers" in top else ()
     models = _models(top["models"], providers)
+    embeddings = _embeddings(top["embeddings"], providers) if "embeddings" in top else {}
     tiers = _tiers(top["tiers"], models)
     tier_names = tuple(t.name for t in tiers)
     tasks = _tasks(top["tasks"], tier_names, tiers, models, file)
@@ -95,6 +97,11 @@ def parse_root(root: Node, file: str | None) -> Policy:
         log_content=top["log content"].boolean() if "log content" in top else False,
         log_keep_s=_positive_seconds(top["log keep"]) if "log keep" in top else None,
         gates=_gates(top["gates"]) if "gates" in top else (),
+        aliases=MappingProxyType(
+            _aliases(top["aliases"], {**models, **embeddings}) if "aliases" in top else {}),
+        embeddings=MappingProxyType(embeddings),
+        named_models="routed" if "named models" in top and top["named models"].one_of(
+            ("as named", "routed")) == "routed" else "as named",
         **parse_sections(top, root, file, parse_root),
     )
 
@@ -158,24 +165,24 @@ def _options(node: Node) -> MappingProxyType[str, Any]:
 
 def _model_id(node: Node, providers: dict[str, ProviderSpec]) -> str:
     model_id = node.text()
+    _check_model_key(model_id, node, providers)
+    return model_id
+
+
+def _check_model_key(model_id: str, spec: Node, providers: dict[str, ProviderSpec]) -> None:
+    """A `provider/model` key whose provider the policy declares (when it declares any)."""
     try:
         provider, _ = split_model_id(model_id)
     except ValueError as exc:
-        node.fail(str(exc))
+        spec.fail(str(exc))
     if providers and provider not in providers:
-        node.fail(f"unknown provider '{provider}'; declared: {', '.join(providers)}")
-    return model_id
+        spec.fail(f"unknown provider '{provider}'; declared: {', '.join(providers)}")
 
 
 def _models(node: Node, providers: dict[str, ProviderSpec]) -> dict[str, ModelSpec]:
     models: dict[str, ModelSpec] = {}
     for model_id, spec in node.items():
-        try:
-            provider, _ = split_model_id(model_id)
-        except ValueError as exc:
-            spec.fail(str(exc))
-        if providers and provider not in providers:
-            spec.fail(f"unknown provider '{provider}'; declared: {', '.join(providers)}")
+        _check_model_key(model_id, spec, providers)
         f = spec.fields(("tier", "price", "context", "also at"), required=("tier", "price"))
         models[model_id] = ModelSpec(
             id=model_id,
@@ -189,6 +196,37 @@ def _models(node: Node, providers: dict[str, ProviderSpec]) -> dict[str, ModelSp
     if not models:
         node.fail("declare at least one model")
     return models
+
+
+def _embeddings(node: Node, providers: dict[str, ProviderSpec]) -> dict[str, EmbeddingSpec]:
+    """`{openai/text-embedding-3-small: {price: {input: 0.02}}}`: the models `/v1/embeddings`
+    may pass a request to."""
+    out: dict[str, EmbeddingSpec] = {}
+    for model_id, spec in node.items():
+        _check_model_key(model_id, spec, providers)
+        price = spec.fields(("price",), required=("price",))["price"]
+        f = price.fields(("input",), required=("input",))
+        out[model_id] = EmbeddingSpec(model_id, Price(f["input"].number(low=0), 0.0))
+    if not out:
+        node.fail("name at least one embedding model")
+    return out
+
+
+def _aliases(node: Node, models: Mapping[str, object]) -> dict[str, str]:
+    """`{gpt-4o: openai/gpt-4.1, ...}`: names an application already sends, each standing for
+    one of the policy's models (never for another alias, nor shadowing a model id)."""
+    if not node.is_mapping():
+        node.fail("aliases map a model name to one of the policy's model ids")
+    aliases: dict[str, str] = {}
+    for name, target in node.items():
+        if name in models:
+            target.fail(f"{name!r} is already a model id of the policy; an alias needs "
+                        "another name")
+        model_id = target.text()
+        if model_id not in models:
+            target.fail(f"unknown model {model_id!r}; declared: {', '.join(models)}")
+        aliases[name] = model_id
+    return aliases
 
 
 def _price(node: Node) -> Price:

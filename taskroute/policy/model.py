@@ -79,6 +79,22 @@ class ModelSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class EmbeddingSpec:
+    """A model `/v1/embeddings` passes requests to (never routed): priced per input token."""
+
+    id: str                       # provider/model
+    price: Price                  # only `input` is charged
+
+    @property
+    def provider(self) -> str:
+        return split_model_id(self.id)[0]
+
+    @property
+    def upstream_name(self) -> str:
+        return split_model_id(self.id)[1]
+
+
+@dataclass(frozen=True, slots=True)
 class GateSpec:
     name: str
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
@@ -152,6 +168,7 @@ class ClassifyRule:
         return " and ".join(parts)
 
 
+NamedModels = Literal["as named", "routed"]
 AdjustAction = Literal["use", "at_least", "at_most", "up", "down"]
 
 
@@ -249,6 +266,13 @@ class Policy:
     shadow: Policy | None = None            # a candidate whose decisions are logged, not served
     budgets: BudgetSpec | None = None
     log_keep_s: float | None = None         # rows older than this are pruned (None: kept)
+    # Other names for the policy's models (an application's `gpt-4o` → `openai/gpt-4.1`), and
+    # whether a request naming a model is served by it (`as named`) or routed by its task
+    # class all the same (`routed`).
+    aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    named_models: NamedModels = "as named"
+    embeddings: Mapping[str, EmbeddingSpec] = field(default_factory=lambda: MappingProxyType({}))
+    # ^ the first is the one `model: auto` (or `taskroute`) gets
 
     @property
     def tier_names(self) -> tuple[str, ...]:

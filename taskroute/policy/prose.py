@@ -106,6 +106,14 @@ def describe_policy(policy: Policy) -> str:
            " A stream that breaks or stalls after its answer has begun ends with an error event.")
     )
     out.append(_deadline_sentence(policy))
+    if policy.aliases:
+        names = ", ".join(f"{a} for {m}" for a, m in policy.aliases.items())
+        out.append(f"Aliases: {names}.")
+    out.append(
+        "A request naming a model is routed by its task class all the same."
+        if policy.named_models == "routed" else
+        "A request naming a model is served by that model (routing bypassed)."
+    )
     out.append(
         "Prompt and answer text are stored in the request log." if policy.log_content
         else "Prompt and answer text are not stored in the request log."

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from taskroute.providers.vendor_fields import WRAPPED
+from taskroute.providers.vendor_fields import WRAPPED, thinking_for_effort
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, Choice, ResponseMessage, Usage, new_id
 
@@ -52,6 +52,12 @@ def to_messages_request(
     for name in ("top_p", "top_k", "thinking"):  # Anthropic's own ride in extra (vendor_fields)
         if request.extra.get(name) is not None:
             body[name] = request.extra[name]
+    if "thinking" not in body and request.extra.get("reasoning_effort") is not None:
+        thinking = thinking_for_effort(request.extra["reasoning_effort"])
+        if thinking is not None:  # thinking needs room: max_tokens must exceed its budget
+            body["thinking"] = thinking
+            body["max_tokens"] = max(body["max_tokens"], thinking["budget_tokens"] + 1024)
+            body.pop("temperature", None)  # Anthropic refuses a temperature with thinking
     user = request.end_user
     if user:
         body["metadata"] = {"user_id": user}

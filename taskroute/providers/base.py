@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, StreamChunk
@@ -41,3 +41,17 @@ class Provider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """A provider that also serves embeddings (OpenAI's `POST /embeddings` and servers copying
+    it); the gateway's `/v1/embeddings` passes requests to one the policy names."""
+
+    name: str
+
+    async def embed(
+        self, body: dict[str, Any], *, model: str, timeouts: Timeouts
+    ) -> dict[str, Any]:
+        """One embeddings call of `model`: the provider's answer as it sent it."""
+        ...

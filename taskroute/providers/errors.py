@@ -21,6 +21,7 @@ import aiohttp
 import msgspec
 
 from taskroute.exceptions import (
+    ContextTooLong,
     MalformedResponse,
     RateLimited,
     UpstreamConnectionError,
@@ -123,7 +124,25 @@ def status_error(
     text = redact(f"{provider} ({model}) answered {status}: {message}")
     if status == 429:
         return RateLimited(text, retry_after=retry_after(headers), model=model, body=body)
+    if status in (400, 413) and is_context_length(body, message):
+        return ContextTooLong(text, status=status, model=model, body=body)
     return UpstreamStatus(text, status=status, model=model, body=body)
+
+
+# How each vendor says a request is longer than the model's context window (OpenAI and the
+# servers copying it, Anthropic, Bedrock, Gemini), lower-cased.
+_CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "prompt is too long",
+                    "input is too long", "exceeds the maximum number of tokens",
+                    "context window")
+
+
+def is_context_length(body: Any, message: str) -> bool:
+    """Does an error answer say the request is too long for the model's context window?"""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict) and (
+            body["error"].get("code") == "context_length_exceeded"):
+        return True
+    lowered = str(message).lower()
+    return any(marker in lowered for marker in _CONTEXT_MARKERS)
 
 
 def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:

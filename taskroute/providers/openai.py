@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -33,6 +33,7 @@ from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, StreamChunk
 
 _decode_chunk = msgspec.json.Decoder(dict[str, Any])
+T = TypeVar("T")
 
 
 class OpenAIProvider:
@@ -63,17 +64,32 @@ class OpenAIProvider:
     async def complete(
         self, request: ChatRequest, *, model: str, timeouts: Timeouts
     ) -> ChatResponse:
-        headers, body = self._headers(), self._body(request, model, stream=False)
+        body = self._body(request, model, stream=False)
+        return await self._post_json(self.path(model), body, model, timeouts, ChatResponse)
+
+    async def embed(
+        self, body: dict[str, Any], *, model: str, timeouts: Timeouts
+    ) -> dict[str, Any]:
+        """`Embedder`: one `POST /embeddings` (Azure: the deployment's `/embeddings`)."""
+        path = self.path(model).replace("/chat/completions", "/embeddings", 1)
+        return await self._post_json(path, {**body, "model": model}, model, timeouts,
+                                     dict[str, Any])
+
+    async def _post_json(
+        self, path: str, body: dict[str, Any], model: str, timeouts: Timeouts,
+        kind: type[T],
+    ) -> T:
+        """One non-streamed POST, its JSON answer decoded as `kind`; errors as `UpstreamError`s."""
         clock = Clock(timeouts)
         with upstream_errors(self.name, model, clock, self._http.redact):
-            response = await self._http.post(self.path(model), body, headers, clock)
+            response = await self._http.post(path, body, self._headers(), clock)
             try:
                 raw = await self._http.read(response, clock)
             finally:
                 response.release()
             if not 200 <= response.status < 300:
                 raise self._status_error(response, raw, model)
-            return msgspec.json.decode(raw, type=ChatResponse, strict=False)
+            return msgspec.json.decode(raw, type=kind, strict=False)
 
     def stream(
         self, request: ChatRequest, *, model: str, timeouts: Timeouts
@@ -115,7 +131,7 @@ class OpenAIProvider:
 
     def _body(self, request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
         # without Anthropic's own fields (vendor_fields)
-        body = openai_body(request.to_dict(), openai_itself=self.openai_itself)
+        body = openai_body(request.to_dict(), openai_itself=self.openai_itself, model=model)
         body["model"] = model
         if "max_tokens" in body and self._max_tokens_field != "max_tokens":
             body[self._max_tokens_field] = body.pop("max_tokens")

@@ -23,6 +23,11 @@ did — several take `top_k`, `thinking` or `cache_control` — less taskroute's
   `reasoning_content` deltas and each whole block in a `thinking_blocks` delta when it ends;
   an assistant message sent back with `thinking_blocks` gives them to an Anthropic upstream
   and not to OpenAI's own API.
+- **Reasoning effort** (`reasoning_effort`, from chat completions or the Responses API's
+  `reasoning.effort`): OpenAI's own API gets it for its reasoning models only (o1, o3, o4,
+  gpt-5: `supports_reasoning_effort`), since the others refuse the argument; an Anthropic
+  upstream gets it as extended thinking with a budget (`thinking_for_effort`) unless the
+  request sets `thinking` itself; an OpenAI-compatible server gets it as sent.
 - **Client headers meant for an upstream** (`anthropic-beta`) travel in
   `ChatRequest.upstream_headers`, set by the gateway from the client's request and never read
   from the body; each adapter sends only the ones for its vendor (`FORWARDED`).
@@ -60,10 +65,32 @@ def headers_for(kind: str, upstream: Mapping[str, str], fixed: Mapping[str, str]
     return out
 
 
-def openai_body(body: dict[str, Any], *, openai_itself: bool = True) -> dict[str, Any]:
+# OpenAI's models that take `reasoning_effort` (the others answer 400 to it).
+_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+# Anthropic's thinking budget for each effort (LiteLLM's mapping).
+_THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096}
+
+
+def supports_reasoning_effort(model: str) -> bool:
+    """Does this OpenAI model take `reasoning_effort`?"""
+    return model.startswith(_REASONING_PREFIXES)
+
+
+def thinking_for_effort(effort: Any) -> dict[str, Any] | None:
+    """Anthropic's `thinking` for a reasoning effort; None for `none` or an unknown one."""
+    budget = _THINKING_BUDGETS.get(str(effort))
+    return {"type": "enabled", "budget_tokens": budget} if budget else None
+
+
+def openai_body(
+    body: dict[str, Any], *, openai_itself: bool = True, model: str = "",
+) -> dict[str, Any]:
     """`body` (a chat-completions body) without taskroute's wrapped Anthropic blocks, and for
-    OpenAI's own API (`openai_itself`) without anything else only Anthropic understands."""
+    OpenAI's own API (`openai_itself`) without anything else only Anthropic understands, nor
+    a reasoning effort `model` does not take."""
     if openai_itself:
+        if "reasoning_effort" in body and not supports_reasoning_effort(model):
+            del body["reasoning_effort"]
         for name in ANTHROPIC_FIELDS:
             value = body.pop(name, None)
             if name == "stop_sequences" and value and not body.get("stop"):

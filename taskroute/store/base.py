@@ -134,6 +134,32 @@ class Store(Protocol):
     async def aclose(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """A Responses API answer kept for `previous_response_id`: the conversation up to and
+    including it, as chat messages (JSON), and the fingerprint of the key that made it."""
+
+    response_id: str
+    request_id: str
+    conversation: bytes
+    api_key_id: str | None = None
+
+
+@runtime_checkable
+class ResponseStore(Store, Protocol):
+    """A log that also keeps Responses API answers (SQLite does; a backend may not, and the
+    gateway then says `store: true` is not available)."""
+
+    def add_response(self, response: StoredResponse) -> None:
+        """Queue it with the log's entries; never blocks the loop (`flush()` writes it)."""
+        ...
+
+    async def stored_response(self, response_id: str) -> StoredResponse | None:
+        """The stored answer with that id, including one still queued; None if there is
+        none."""
+        ...
+
+
 @runtime_checkable
 class LogReader(Protocol):
     """Every read of the log, and feedback. Windows end at `now` (default: the current time)

@@ -174,6 +174,18 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE requests ADD COLUMN rescued_by TEXT
         """,
     ),
+    (
+        "0008_stored_responses",
+        """
+        CREATE TABLE stored_responses (             -- Responses API answers kept with store:
+            response_id  TEXT PRIMARY KEY,          -- true, when the policy logs content
+            request_id   TEXT NOT NULL,
+            ts           REAL NOT NULL,
+            api_key_id   TEXT,                      -- only the same key may continue it
+            conversation TEXT NOT NULL              -- its turns as chat messages, JSON
+        )
+        """,
+    ),
 )
 
 

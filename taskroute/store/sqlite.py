@@ -59,7 +59,7 @@ from taskroute.policy.model import Price
 from taskroute.quality.budgets import Scope
 from taskroute.quality.feedback import Feedback
 from taskroute.quality.metrics import By
-from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute
+from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute, StoredResponse
 from taskroute.store.migrations import migrate
 from taskroute.store.sqlite_journal import Journal, leftovers
 
@@ -93,6 +93,10 @@ REFUSED_COLUMNS = ("request_id", "ts", "api", "path", "http_status", "type", "re
 _INSERT_REFUSED = (
     f"INSERT OR REPLACE INTO refused ({', '.join(REFUSED_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(REFUSED_COLUMNS))})"
+)
+_INSERT_RESPONSE = (
+    "INSERT OR REPLACE INTO stored_responses (response_id, request_id, ts, api_key_id, "
+    "conversation) VALUES (?, ?, ?, ?, ?)"
 )
 Shadow = tuple[str, float, Decision]  # request id, when it was decided, the decision
 EntryRows = tuple[Sequence[Any], Sequence[Sequence[Any]]]  # a request's row, its attempts'
@@ -150,7 +154,8 @@ class SqliteStore:
         self._checkpointing = False
         self._last_checkpoint = time.monotonic()
         self._interval = interval_s
-        self._pending: deque[EntryRows | Refusal] = deque()  # refusals ride with the entries
+        # refusals and stored responses ride with the entries
+        self._pending: deque[EntryRows | Refusal | StoredResponse] = deque()
         self._shadows: deque[Shadow] = deque()
         self._next = _Commit()             # the commit a waiter arriving now will get
         self._next_lock = threading.Lock()
@@ -179,6 +184,15 @@ class SqliteStore:
         if self._closed:
             raise RuntimeError("the store is closed")
         self._pending.append(refusal)
+
+    def add_response(self, response: StoredResponse) -> None:
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        self._pending.append(response)
+
+    async def stored_response(self, response_id: str) -> StoredResponse | None:
+        await self.flush()  # one queued a moment ago is committed first
+        return await self._read(partial(sqlite_rows.stored_response, response_id))
 
     def add_shadow(self, request_id: str, decision: Decision) -> None:
         if self._closed:
@@ -324,7 +338,7 @@ class SqliteStore:
         self._journal.close()
         self._conn.close()
 
-    def _take_pending(self) -> list[EntryRows | Refusal]:
+    def _take_pending(self) -> list[EntryRows | Refusal | StoredResponse]:
         batch = []
         while self._pending:
             batch.append(self._pending.popleft())
@@ -370,13 +384,19 @@ class SqliteStore:
                 self._next.done.set()
             return idle
 
-    def _write(self, batch: list[EntryRows | Refusal], shadows: list[Shadow]) -> bool:
+    def _write(
+        self, batch: list[EntryRows | Refusal | StoredResponse], shadows: list[Shadow]
+    ) -> bool:
         """One transaction; False (logged) if it failed."""
         try:
             self._conn.execute("BEGIN")
             for item in batch:
                 if isinstance(item, Refusal):
                     self._conn.execute(_INSERT_REFUSED, refused_row(item))
+                elif isinstance(item, StoredResponse):
+                    self._conn.execute(_INSERT_RESPONSE, (
+                        item.response_id, item.request_id, time.time(), item.api_key_id,
+                        item.conversation.decode()))
                 else:
                     self._insert(item)
             self._conn.executemany(_INSERT_SHADOW, [shadow_row(s) for s in shadows])

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from taskroute.exceptions import DuplicateFeedback, UnknownRequest
 from taskroute.quality.budgets import Scope, day_start
 from taskroute.quality.feedback import Feedback
-from taskroute.store.base import RatedAnswer, RequestRoute
+from taskroute.store.base import RatedAnswer, RequestRoute, StoredResponse
 
 # The request's route and outcome, copied next to its feedback so the stats read one index.
 _ROUTE = """
@@ -103,3 +103,12 @@ def request_routes(conn: sqlite3.Connection, request_ids: Sequence[str]) -> list
                 latency_s=latency, first_token_s=first_token, cost_usd=cost,
                 input_tokens=t_in, output_tokens=t_out))
     return routes
+
+
+def stored_response(response_id: str, conn: sqlite3.Connection) -> StoredResponse | None:
+    row = conn.execute(
+        "SELECT request_id, api_key_id, conversation FROM stored_responses "
+        "WHERE response_id = ?", (response_id,)).fetchone()
+    if row is None:
+        return None
+    return StoredResponse(response_id, row[0], str(row[2]).encode(), row[1])

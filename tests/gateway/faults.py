@@ -34,7 +34,7 @@ Scope = Literal["first pick", "every deployment"]
 SCOPES: tuple[Scope, ...] = ("first pick", "every deployment")
 # provider/model for each deployment, in the order the chain tries them
 DEPLOYMENTS = ("p1/small", "p2/small-b", "p3/large", "p4/large-b")
-DEADLINE_S = 1.5
+DEADLINE_S = 2.0  # room for timeouts a loaded machine will not hit by accident
 
 POLICY = """
 name: fault-matrix
@@ -57,7 +57,7 @@ classifier: false
 when unsure: chat
 calling:
   deadline: {deadline}s
-  timeouts: {{connect: 200ms, first token: 200ms, total: 500ms}}
+  timeouts: {{connect: 300ms, first token: 400ms, total: 800ms}}
   retries: 1
   backoff: {{first: 5ms, max: 40ms}}
   circuit breaker: {{failures: 100, cool down: 30s}}

@@ -24,6 +24,7 @@ class ModelProfile:
     calls_tools: bool = True       # call a given tool instead of answering in text
     refuses_hard: bool = False     # below its skill, refuse instead of hedging
     reasoning_tokens: int = 0      # reasoning tokens reported (and counted) for each answer
+    context_window: int | None = None  # input + max_tokens above it: the vendor's 400
 
 
 INSTANT = ModelProfile()

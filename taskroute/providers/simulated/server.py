@@ -28,6 +28,7 @@ from aiohttp.client_exceptions import ClientConnectionResetError
 
 import taskroute.providers.simulated.wire_anthropic as wire_anthropic
 import taskroute.providers.simulated.wire_bedrock as wire_bedrock
+import taskroute.providers.simulated.wire_embeddings as wire_embeddings
 import taskroute.providers.simulated.wire_gemini as wire_gemini
 import taskroute.providers.simulated.wire_openai as wire_openai
 from taskroute.policy.model import ProviderSpec
@@ -113,6 +114,7 @@ class SimulatedUpstream(BehaviourBook):
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._azure)
         app.router.add_post("/{version:v1(beta)?}/models/{target}", self._gemini)
         app.router.add_post("/model/{model}/{method:converse(-stream)?}", self._bedrock)
@@ -212,6 +214,27 @@ class SimulatedUpstream(BehaviourBook):
         return await self._serve(request, wire_bedrock, model=request.match_info["model"],
                                  stream=request.match_info["method"] == "converse-stream")
 
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(wire_openai, 401, "invalid bearer token")
+        try:
+            data = msgspec.json.decode(await request.read())
+            texts = wire_embeddings.inputs(data)
+        except (msgspec.DecodeError, wire_openai.BadRequest) as exc:
+            return _error(wire_openai, 400, f"invalid request: {exc}")
+        model = data["model"]
+        self.requests[model] += 1
+        self.last_body[model] = data
+        behaviour = self.next_behaviour(model)
+        if behaviour.delay_s:
+            await asyncio.sleep(behaviour.delay_s)
+        if behaviour.status is not None:
+            return _error(wire_openai, behaviour.status, f"simulated failure {behaviour.status}",
+                          _retry_headers(behaviour))
+        self.completed[model] += 1
+        return web.Response(body=msgspec.json.encode(wire_embeddings.body(data, texts)),
+                            content_type="application/json")
+
     def _authorized(self, request: web.Request) -> bool:
         if self.api_key is None:
             return True
@@ -267,7 +290,13 @@ class SimulatedUpstream(BehaviourBook):
         if behaviour.malformed_body:
             return web.Response(body=b"<html>502 Bad Gateway</html>",
                                 content_type="application/json")
-        answer = self._cached(wire, data, ask, plan(ask, profile, behaviour), profile)
+        planned = plan(ask, profile, behaviour)
+        window = profile.context_window
+        if window is not None and planned.prompt_tokens + (ask.max_tokens or 0) > window:
+            return web.Response(status=400, content_type="application/json",
+                                body=msgspec.json.encode(wire.context_error(
+                                    planned.prompt_tokens + (ask.max_tokens or 0), window)))
+        answer = self._cached(wire, data, ask, planned, profile)
         token_delay = behaviour.token_delay_s
         if token_delay is None:
             token_delay = 1 / profile.tokens_per_s if profile.tokens_per_s else 0.0

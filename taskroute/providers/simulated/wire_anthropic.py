@@ -152,3 +152,10 @@ _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: 
 def error(status: int, message: str) -> dict[str, Any]:
     kind = _ERROR_TYPES.get(status, "api_error")
     return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def context_error(tokens: int, window: int) -> dict[str, Any]:
+    """Anthropic's answer to a request longer than the model's context window (HTTP 400)."""
+    return {"type": "error", "error": {
+        "type": "invalid_request_error",
+        "message": f"prompt is too long: {tokens} tokens > {window} maximum"}}

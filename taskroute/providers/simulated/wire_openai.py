@@ -133,3 +133,12 @@ _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: 
 def error(status: int, message: str) -> dict[str, Any]:
     kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
     return {"error": {"message": message, "type": kind, "param": None, "code": str(status)}}
+
+
+def context_error(tokens: int, window: int) -> dict[str, Any]:
+    """OpenAI's answer to a request longer than the model's context window (HTTP 400)."""
+    return {"error": {
+        "message": f"This model's maximum context length is {window} tokens. However, your "
+                   f"messages resulted in {tokens} tokens. Please reduce the length of the "
+                   "messages.",
+        "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}
