@@ -20,6 +20,8 @@
     │   ├── BudgetExhausted             a daily budget is used up until it resets (429)
     │   ├── UnknownRequest              feedback naming a request the log does not hold (404)
     │   └── DuplicateFeedback           a second feedback on one request: never counted (409)
+    ├── SharedStateUnavailable          the replicas' shared state (Redis) is down or slow and
+    │                                   the policy fails closed (503)
     └── UpstreamError                   a provider failed us; the chain may escalate past it
         ├── UpstreamTimeout             connect, first-token or total deadline passed (504)
         ├── UpstreamStatus              the provider answered with an error status (502)
@@ -154,6 +156,17 @@ class MethodNotAllowed(CallerError):
 
 class RequestTooLarge(CallerError):
     status_code = 413
+
+
+class SharedStateUnavailable(TaskrouteError):
+    """Redis, which holds what replicas share (rate limits, budgets), did not answer in time,
+    and the policy says `shared state: when down: fail closed`."""
+
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class TooManyRequests(CallerError):
