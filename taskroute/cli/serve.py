@@ -6,11 +6,15 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskroute.cli.common import add_policy_option, load_router
 from taskroute.exceptions import CallerError
 from taskroute.policy.model import Policy
+
+if TYPE_CHECKING:
+    from taskroute.session import SessionHistory
+    from taskroute.shared.redis_state import RedisState
 
 ENV_DB = "TASKROUTE_DB"
 
@@ -36,6 +40,10 @@ def register(sub: Any) -> None:
     parser.add_argument("--sessions", metavar="NAME", default="memory",
                         help="the session fallback history, NAME or NAME:LOCATION "
                         "(default memory: per process; see `taskroute plugins`)")
+    parser.add_argument("--redis", metavar="URL",
+                        help="keep what replicas share in Redis, redis://HOST:PORT/DB: rate "
+                        "limits, budgets, session history, open breakers, reloads (default "
+                        "$TASKROUTE_REDIS_URL; unset: this process's memory)")
     parser.add_argument("--rate-limit", type=int, metavar="RPM",
                         help="requests per minute per key (default: no limit)")
     parser.set_defaults(func=run)
@@ -57,6 +65,21 @@ def provider_keys(policy: Policy) -> tuple[list[str], list[str]]:
             [f"{name} (set {variable})" for name, variable in unset.items()])
 
 
+def shared_state(args: argparse.Namespace) -> tuple[SessionHistory, RedisState | None]:
+    """The session history, and the Redis state shared by replicas when a URL is given (the
+    history is then its per-process fallback)."""
+    from taskroute.session import open_history
+    from taskroute.shared.redis_conn import ENV_REDIS_URL
+
+    history = open_history(args.sessions)
+    url = args.redis or os.environ.get(ENV_REDIS_URL, "").strip()
+    if not url:
+        return history, None
+    from taskroute.shared.redis_state import RedisState
+
+    return history, RedisState(url, history=history)
+
+
 def run(args: argparse.Namespace) -> int:
     from taskroute.experiment import compose
     from taskroute.gateway.app import create_app
@@ -64,7 +87,6 @@ def run(args: argparse.Namespace) -> int:
     from taskroute.gateway.server import serve
     from taskroute.gateway.settings import GatewaySettings
     from taskroute.providers.registry import build_providers
-    from taskroute.session import open_history
     from taskroute.store.registry import open_store
 
     if args.store and args.db:
@@ -73,8 +95,10 @@ def run(args: argparse.Namespace) -> int:
     if args.rate_limit:
         settings = GatewaySettings.from_env(rate_limit_rpm=args.rate_limit)
     db = args.store or str(Path(args.db) if args.db else default_db())
+    history, shared = shared_state(args)
     router = compose(load_router(args, store=open_store(args.store or f"sqlite:{db}"),
-                                 history=open_history(args.sessions)))
+                                 history=history, spend=shared.fallback.local_spend.tracker
+                                 if shared is not None else None, shared=shared))
     build_providers(router.policy)  # a provider's bad options fail now, not on every request
     app = create_app(router, settings)
     have, missing = provider_keys(router.policy)
@@ -82,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
     def listening(url: str) -> None:
         print(f"taskroute gateway listening on {url}  (OpenAI: {url}/v1, Anthropic: {url})")
         print(f"policy: {router.policy.name}   log: {db}   sessions: {args.sessions}")
+        if shared is not None:
+            print(f"shared state: {shared.description}, "
+                  f"{router.policy.shared_state_down} when it is down")
         print(f"providers with keys: {', '.join(have) or 'none'}")
         if missing:
             print(f"providers without keys: {', '.join(missing)}")

@@ -9,7 +9,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from taskroute.exceptions import TaskrouteError
+from taskroute.exceptions import TaskrouteError, TooManyRequests
 from taskroute.gateway.auth import OPEN_PATHS
 from taskroute.gateway.context import CHAT, GATEWAY, KEY_ID, REQUEST_ID, Gateway, new_request_id
 from taskroute.gateway.errors import error_type, from_http, render
@@ -78,6 +78,16 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     key_id = gateway.auth.identify(headers.get("Authorization"), headers.get("x-api-key"))
     if key_id is not None:
         request[KEY_ID] = key_id
-    if gateway.limiter.rpm:
+    rpm = gateway.limiter.rpm
+    shared = gateway.routers.router.shared
+    if rpm and shared is None:
         gateway.limiter.check(key_id or request.remote or "anonymous")
+    elif rpm and shared is not None and request.path not in CHAT_PATHS:
+        # a chat request takes its token in the one round trip before deciding (shared_step)
+        fail_closed = gateway.routers.router.policy.shared_state_down == "fail closed"
+        wait = await shared.rate.take(key_id or request.remote or "anonymous", rpm,
+                                      fail_closed=fail_closed)
+        if wait is not None:
+            raise TooManyRequests(f"rate limit of {rpm} requests per minute reached; "
+                                  f"retry in {wait:.0f}s", retry_after=wait)
     return await handler(request)

@@ -34,10 +34,10 @@ class RedisBreakers:
         self._spawn(self._announce(deployment, cooldown_s))
 
     async def _announce(self, deployment: str, cooldown_s: float) -> None:
-        pipe = self._client.pipeline(transaction=False)
-        pipe.set(BREAKER_PREFIX + deployment, "1", px=max(1, int(cooldown_s * 1000)))
-        pipe.publish(CHANNEL, f"breaker {deployment} {cooldown_s}")
-        await pipe.execute()
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.set(BREAKER_PREFIX + deployment, "1", px=max(1, int(cooldown_s * 1000)))
+            pipe.publish(CHANNEL, f"breaker {deployment} {cooldown_s}")
+            await pipe.execute()
 
     def open_for(self, deployment: str) -> float:
         until = self._until.get(deployment)

@@ -31,8 +31,8 @@ class RedisRate:
         self._script = client.register_script(GCRA)
         self._client = client
 
-    def queue(self, pipe: Any, key: str, rpm: int) -> None:
-        self._script(keys=[PREFIX + key], args=[60_000.0 / rpm, rpm], client=pipe)
+    async def queue(self, pipe: Any, key: str, rpm: int) -> None:
+        await self._script(keys=[PREFIX + key], args=[60_000.0 / rpm, rpm], client=pipe)
 
     @staticmethod
     def parse(reply: Any) -> float | None:

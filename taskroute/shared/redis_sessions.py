@@ -35,8 +35,8 @@ class RedisSessionScripts:
         self._ttl = int(ttl_s)
         self._random = random.Random()
 
-    def queue_count(self, pipe: Any, session: str, window_s: float) -> None:
-        self._count(keys=[PREFIX + session], args=[window_s], client=pipe)
+    async def queue_count(self, pipe: Any, session: str, window_s: float) -> None:
+        await self._count(keys=[PREFIX + session], args=[window_s], client=pipe)
 
     async def record(self, session: str) -> None:
         await self._record(keys=[PREFIX + session],

@@ -109,14 +109,14 @@ class RedisState:
         if self._skipping(lookup.fail_closed):
             return self.fallback.prefetch_now(lookup)
         now = time.time()
-        pipe = self._client.pipeline(transaction=False)
-        if rate:
-            self._rate.queue(pipe, str(lookup.rate_key), int(lookup.rpm or 0))
-        if lookup.session:
-            self._sessions.queue_count(pipe, lookup.session, lookup.window_s)
-        queue_spent(pipe, lookup.scopes, now)
         try:
-            replies = await pipe.execute()
+            async with self._client.pipeline(transaction=False) as pipe:
+                if rate:
+                    await self._rate.queue(pipe, str(lookup.rate_key), int(lookup.rpm or 0))
+                if lookup.session:
+                    await self._sessions.queue_count(pipe, lookup.session, lookup.window_s)
+                queue_spent(pipe, lookup.scopes, now)
+                replies = await pipe.execute()
         except self._down as exc:
             self._failed(exc, lookup.fail_closed)
             return self.fallback.prefetch_now(lookup)
@@ -160,11 +160,13 @@ class RedisState:
 
     def settle(self, hold: Hold | None, cost: float, *, user: str | None, key: str | None,
                now: float | None = None) -> None:
-        local = self.fallback.local_spend
-        if hold is not None and hold.where != "redis":  # admitted while Redis was down
-            local.settle(hold, cost, user=user, key=key, now=now)
-            return
-        local.settle(None, cost, user=user, key=key, now=now)  # this process's own books
+        # this process's own books always count it (and free a hold taken in them while
+        # Redis was down); the shared ones count it too, when Redis is back if need be
+        in_redis = hold is not None and hold.where == "redis"
+        self.fallback.local_spend.settle(None if in_redis else hold, cost, user=user, key=key,
+                                         now=now)
+        if not in_redis:
+            hold = None
         now = time.time() if now is None else now
         held = hold.scopes if hold is not None else ()
         keys, args = self._spend.settle_args(

@@ -1,0 +1,29 @@
+"""A private redis-server for the shared-state tests (skipped, saying how to install it, where
+there is none); every test starts from an empty database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from taskroute.shared.testing import INSTALL_HINT, RedisServer, available
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    if not available():
+        pytest.skip(INSTALL_HINT)
+    pytest.importorskip("redis", reason="pip install 'taskroute[redis]'")
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    yield redis_server.url

@@ -1,0 +1,142 @@
+"""Two `RedisState`s on one Redis play two replicas: what one does, the other sees."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from taskroute.exceptions import BudgetExhausted
+from taskroute.quality.budgets import Hold
+from taskroute.shared.base import Lookup
+from taskroute.shared.redis_state import RedisState
+
+
+async def _pair(url: str) -> tuple[RedisState, RedisState]:
+    a, b = RedisState(url), RedisState(url)
+    await a.start()
+    await b.start()
+    return a, b
+
+
+async def _eventually(done: Callable[[], bool], timeout_s: float = 3.0) -> None:
+    for _ in range(int(timeout_s / 0.01)):  # pub/sub delivery takes a moment
+        if done():
+            return
+        await asyncio.sleep(0.01)
+
+
+async def _close(*states: RedisState) -> None:
+    for state in states:
+        await state.aclose()
+
+
+async def test_a_rate_limit_holds_across_replicas(redis_url: str) -> None:
+    a, b = await _pair(redis_url)
+    try:
+        waits = [await (a if i % 2 else b).rate.take("key-1", 5) for i in range(12)]
+        assert waits.count(None) == 5
+        assert all(w is not None and w >= 1 for w in waits[5:])
+        assert await a.rate.take("key-2", 5) is None  # another key has its own
+    finally:
+        await _close(a, b)
+
+
+async def test_the_prefetch_refuses_past_the_rate_and_reads_in_the_same_round_trip(
+        redis_url: str) -> None:
+    a, b = await _pair(redis_url)
+    try:
+        lookup = Lookup(rate_key="k", rpm=2, session="s1", scopes=(("day", ""),))
+        first, second, third = [await s.prefetch(lookup) for s in (a, b, a)]
+        assert first.retry_after is None and second.retry_after is None
+        assert third.retry_after is not None
+    finally:
+        await _close(a, b)
+
+
+async def test_replicas_reserving_together_cannot_overspend(redis_url: str) -> None:
+    a, b = await _pair(redis_url)
+    limits = {("day", ""): 10.0}
+    try:
+        async def one(state: RedisState) -> Hold | None:
+            try:
+                return await state.spend.reserve(1.0, user=None, key=None, limits=limits)
+            except BudgetExhausted:
+                return None
+
+        holds = await asyncio.gather(*(one(a if i % 2 else b) for i in range(40)))
+        granted = [h for h in holds if h is not None]
+        assert len(granted) == 10
+        for hold in granted:  # each cost what it held
+            (a if hash(hold.id) % 2 else b).spend.settle(hold, 1.0, user=None, key=None)
+        await a.drain()
+        await b.drain()
+        spent = (await b.prefetch(Lookup(scopes=(("day", ""),)))).snapshot.spent
+        assert spent[("day", "")] == pytest.approx(10.0)
+        with pytest.raises(BudgetExhausted, match="used up"):
+            await a.spend.reserve(0.01, user=None, key=None, limits=limits)
+    finally:
+        await _close(a, b)
+
+
+async def test_a_settlement_sent_twice_counts_once(redis_url: str) -> None:
+    a, b = await _pair(redis_url)
+    try:
+        hold = await a.spend.reserve(2.0, user="u", key=None, limits={("user", "u"): 5.0})
+        a.spend.settle(hold, 1.5, user="u", key=None)
+        b.spend.settle(hold, 1.5, user="u", key=None)  # a retry, from wherever
+        await a.drain()
+        await b.drain()
+        spent = (await a.prefetch(Lookup(scopes=(("user", "u"),)))).snapshot.spent
+        assert spent[("user", "u")] == pytest.approx(1.5)  # held 2.0 released, 1.5 paid once
+    finally:
+        await _close(a, b)
+
+
+async def test_a_session_s_escalations_on_one_replica_are_read_on_the_other(
+        redis_url: str) -> None:
+    a, b = await _pair(redis_url)
+    try:
+        a.sessions.record_escalation("sess-1")
+        a.sessions.record_escalation("sess-1")
+        await a.drain()
+        got = await b.prefetch(Lookup(session="sess-1", window_s=60))
+        assert got.snapshot.escalations == 2
+        assert (await b.prefetch(Lookup(session="sess-2"))).snapshot.escalations == 0
+    finally:
+        await _close(a, b)
+
+
+async def test_a_breaker_opened_by_one_replica_is_open_on_the_other(redis_url: str) -> None:
+    a, b = await _pair(redis_url)
+    try:
+        a.breakers.opened("openai:gpt-x", 30.0)
+        await _eventually(lambda: b.breakers.open_for("openai:gpt-x") > 0)
+        assert 25 < b.breakers.open_for("openai:gpt-x") <= 30
+        late = RedisState(redis_url)  # a replica started afterwards reads it on connecting
+        await late.start()
+        assert late.breakers.open_for("openai:gpt-x") > 25
+        await late.aclose()
+    finally:
+        await _close(a, b)
+
+
+async def test_a_reload_broadcast_reaches_the_others_not_its_sender(redis_url: str) -> None:
+    a, b = await _pair(redis_url)
+    heard: list[str] = []
+
+    def hear(name: str) -> object:
+        async def callback() -> None:
+            heard.append(name)
+        return callback
+
+    a.broadcast.on_reload(hear("a"))  # type: ignore[arg-type]
+    b.broadcast.on_reload(hear("b"))  # type: ignore[arg-type]
+    try:
+        await a.broadcast.publish_reload()
+        await _eventually(lambda: bool(heard))
+        await asyncio.sleep(0.05)
+        assert heard == ["b"]
+    finally:
+        await _close(a, b)
