@@ -101,9 +101,11 @@ class PostgresStore:
             await migrate(self._conn)
             self._pool = await asyncpg.create_pool(
                 self.url, min_size=0, max_size=4, timeout=self._connect_timeout)
-        except DOWN as exc:
+        except BaseException as exc:
             if self._conn is not None:
                 self._conn.terminate()
+            if not isinstance(exc, DOWN):
+                raise
             raise StoreUnavailable(f"cannot reach the PostgreSQL log at {redact(self.url)} "
                                    f"({type(exc).__name__}: {exc})") from None
         self._wake = asyncio.Event()

@@ -103,7 +103,7 @@ FROM route_hourly WHERE hour >= $1 GROUP BY hour ORDER BY hour
 """
 _SAMPLES = """
 SELECT cost_usd, latency_s, status FROM requests
-WHERE COALESCE(variant, '') = $1 AND ts >= $2 AND id % $3 = 0
+WHERE COALESCE(variant, '') = $1 AND ts >= $2 AND id % $3 = 0 ORDER BY id
 """
 _REFUSED = """
 SELECT http_status, count(*) FROM refused WHERE ts >= $1 AND ts < $2 GROUP BY 1 ORDER BY 1

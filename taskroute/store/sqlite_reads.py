@@ -36,6 +36,7 @@ FROM route_hourly WHERE hour >= ? GROUP BY hour ORDER BY hour
 _SAMPLES = """
 SELECT cost_usd, latency_s, status FROM requests
 WHERE COALESCE(variant, '') = ? AND ts >= ? AND rowid % ? = 0
+ORDER BY rowid  -- the bootstrap's draws depend on the order: the log's, in every backend
 """
 
 
