@@ -5,6 +5,7 @@ away (spooled, then replayed: none lost, none written twice)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from dataclasses import replace
@@ -273,3 +274,22 @@ def test_the_registry_opens_both_schemes_and_a_dead_server_is_one_line(
     with pytest.raises(ConfigError, match="needs a server"):
         open_store("postgresql://")
 
+
+
+def test_taskroute_stats_reads_the_postgres_log_named_by_the_environment(
+    open_pg: StoreFactory, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from taskroute.cli.main import main
+
+    store = open_pg()
+    for i in range(3):
+        store.add(make_entry(f"cli-{i}"))
+    store.close()
+    monkeypatch.setenv("TASKROUTE_DATABASE_URL", pg_url)
+    monkeypatch.setenv("TASKROUTE_SPOOL_DIR", str(tmp_path / "cli-spool"))
+    assert main(["stats", "--since", "all", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"]["requests"] == 3
+    monkeypatch.delenv("TASKROUTE_DATABASE_URL")
+    assert main(["stats", "--since", "all", "--json", "--db", pg_url]) == 0
+    assert json.loads(capsys.readouterr().out)["total"]["requests"] == 3
