@@ -8,7 +8,9 @@ loopback port and measures, for each driver, side by side in one run and in alte
     `--batch` rows, one transaction each, `ON CONFLICT DO NOTHING` as the store writes them —
     by executemany (pipelined in both drivers) and by one `INSERT … SELECT unnest(arrays)`;
   - single-row round trips: `--singles` one-row inserts, each its own commit, p50 and p99.
-The store uses whichever is faster on the hot path (see taskroute/store/postgres.py).
+The store uses whichever is faster on the hot path (see taskroute/store/postgres.py). Last, the
+rows per second the store itself sustains: `--callers` concurrent callers each logging a
+gateway-shaped request (`PostgresStore.add`, then `await acknowledged()`: committed, fsync'd).
 """
 
 from __future__ import annotations
@@ -139,15 +141,43 @@ async def run(url: str, args: argparse.Namespace) -> None:
     await psy.close()
 
 
+async def store_rate(url: str, spool: Path, entries: int, callers: int) -> None:
+    from taskroute.store.postgres import PostgresStore
+    from tests.store.test_sqlite import make_entry
+
+    store = PostgresStore(url, spool_dir=spool)
+    made = [make_entry(f"store-{i:07d}", escalate=i % 5 == 0) for i in range(entries)]
+    waits: list[float] = []
+
+    async def caller(k: int) -> None:
+        for entry in made[k::callers]:
+            started = time.perf_counter()
+            store.add(entry)
+            await store.acknowledged()
+            waits.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller(k) for k in range(callers)))
+    elapsed = time.perf_counter() - started
+    spooled = store.spool.spooled
+    await store.aclose()
+    print(f"PostgresStore, {callers} callers each add + await acknowledged(), {entries:,} "
+          f"requests: {entries / elapsed:,.0f} rows/s; acknowledged p50 {pct(waits, 0.5):.2f} ms "
+          f"p99 {pct(waits, 0.99):.2f} ms; spooled {spooled}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--singles", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--entries", type=int, default=20_000)
+    parser.add_argument("--callers", type=int, default=32)
     args = parser.parse_args()
     with PostgresCluster.started(fsync=True) as pg:
         asyncio.run(run(pg.url, args))
+        asyncio.run(store_rate(pg.new_database(), pg.root / "spool", args.entries, args.callers))
 
 
 if __name__ == "__main__":
