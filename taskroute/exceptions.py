@@ -30,6 +30,7 @@
         ├── MalformedResponse           a body or SSE stream we cannot parse (502)
         └── ChainExhausted              every model in the chain failed; carries every attempt
             └── ChainTimedOut           ... every one by timing out: an UpstreamTimeout too (504)
+    StoreUnavailable (TaskrouteError)   the request log's server cannot be reached to read (503)
 
 Messages never contain secrets: API keys live in `Secret` values, which print as '***'.
 """
@@ -126,6 +127,13 @@ class DataError(CallerError):
 
 class ConditionError(PolicyError):
     """A rule's condition that cannot compile; the loader adds the file and line."""
+
+
+class StoreUnavailable(TaskrouteError):
+    """The request log's database server (PostgreSQL) cannot be reached for a read; writes are
+    spooled locally meanwhile, never refused."""
+
+    status_code = 503
 
 
 class ConfigError(CallerError):

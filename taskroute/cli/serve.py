@@ -1,5 +1,6 @@
-"""`taskroute serve`: the OpenAI- and Anthropic-compatible gateway, logging to SQLite (or to a
-registered store, `--store`), its session history from a registered backend (`--sessions`)."""
+"""`taskroute serve`: the OpenAI- and Anthropic-compatible gateway, logging to SQLite or to
+PostgreSQL (`--db postgresql://…`, or any registered store's URL), its session history from a
+registered backend (`--sessions`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from taskroute.shared.redis_state import RedisState
 
 ENV_DB = "TASKROUTE_DB"
+ENV_DATABASE_URL = "TASKROUTE_DATABASE_URL"
 
 
 def register(sub: Any) -> None:
@@ -32,11 +34,10 @@ def register(sub: Any) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    parser.add_argument("--db", metavar="PATH",
-                        help=f"the request log (default ${ENV_DB} or {default_db()})")
+    add_log_option(parser)
     parser.add_argument("--store", metavar="URL",
                         help="log through a registered store instead, NAME:LOCATION "
-                        "(built in: sqlite:PATH; see `taskroute plugins`)")
+                        "(built in: sqlite:PATH, postgresql://…; see `taskroute plugins`)")
     parser.add_argument("--sessions", metavar="NAME", default="memory",
                         help="the session fallback history, NAME or NAME:LOCATION "
                         "(default memory: per process; see `taskroute plugins`)")
@@ -47,6 +48,21 @@ def register(sub: Any) -> None:
     parser.add_argument("--rate-limit", type=int, metavar="RPM",
                         help="requests per minute per key (default: no limit)")
     parser.set_defaults(func=run)
+
+
+def add_log_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH|URL",
+                        help="the request log: a SQLite file, or postgresql://USER@HOST/DB "
+                        f"shared by replicas (default ${ENV_DATABASE_URL}, ${ENV_DB} or "
+                        f"{default_db()})")
+
+
+def log_url(db: str | None) -> str:
+    """The store URL of `--db` (a path means SQLite), else of the environment, else SQLite's
+    default file."""
+    if db:
+        return db if "://" in db or db.startswith("sqlite:") else f"sqlite:{db}"
+    return os.environ.get(ENV_DATABASE_URL) or f"sqlite:{default_db()}"
 
 
 def default_db() -> Path:
@@ -87,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from taskroute.gateway.server import serve
     from taskroute.gateway.settings import GatewaySettings
     from taskroute.providers.registry import build_providers
+    from taskroute.store.postgres_url import redact
     from taskroute.store.registry import open_store
 
     if args.store and args.db:
@@ -94,10 +111,11 @@ def run(args: argparse.Namespace) -> int:
     settings = GatewaySettings.from_env()
     if args.rate_limit:
         settings = GatewaySettings.from_env(rate_limit_rpm=args.rate_limit)
-    db = args.store or str(Path(args.db) if args.db else default_db())
+    url = args.store or log_url(args.db)
+    db = redact(url.removeprefix("sqlite:"))
     history, shared = shared_state(args)
-    router = compose(load_router(args, store=open_store(args.store or f"sqlite:{db}"),
-                                 history=history, spend=shared.fallback.local_spend.tracker
+    router = compose(load_router(args, store=open_store(url), history=history,
+                                 spend=shared.fallback.local_spend.tracker
                                  if shared is not None else None, shared=shared))
     build_providers(router.policy)  # a provider's bad options fail now, not on every request
     app = create_app(router, settings)
