@@ -7,13 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from taskroute.shared.testing import INSTALL_HINT, RedisServer, available
+from tests.servers import REDIS_INSTALL, RedisServer, redis_available
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    if not available():
-        pytest.skip(INSTALL_HINT)
+    if not redis_available():
+        pytest.skip(REDIS_INSTALL)
     pytest.importorskip("redis", reason="pip install 'taskroute[redis]'")
     with RedisServer() as server:
         yield server

@@ -14,15 +14,15 @@ import pytest
 from taskroute.exceptions import BudgetExhausted, SharedStateUnavailable
 from taskroute.shared.base import Lookup
 from taskroute.shared.redis_state import RedisState
-from taskroute.shared.testing import INSTALL_HINT, RedisServer, available
+from tests.servers import REDIS_INSTALL, RedisServer, redis_available
 
 DAY = ("day", "")
 
 
 @pytest.fixture
 def server() -> Iterator[RedisServer]:
-    if not available():
-        pytest.skip(INSTALL_HINT)
+    if not redis_available():
+        pytest.skip(REDIS_INSTALL)
     pytest.importorskip("redis", reason="pip install 'taskroute[redis]'")
     with RedisServer() as started:
         yield started
