@@ -29,7 +29,7 @@ FAST = "gpt-4.1-mini"     # the chat task's first pick in the default policy (ti
 
 
 def policy_text(upstream_url: str, name: str = "replicated") -> str:
-    from tests.gateway.test_composition import default_policy_text
+    from taskroute.policy.loader import default_policy_text
 
     text = simulated_policy_text(default_policy_text(), upstream_url)
     text = re.sub(r"^name: .*$", f"name: {name}", text, count=1, flags=re.M)
