@@ -20,23 +20,19 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 return 1
 """
 
-# KEYS[1] the session; ARGV[1] the window in seconds. The escalations within it.
-COUNT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-return redis.call('ZCOUNT', KEYS[1], now - tonumber(ARGV[1]), '+inf')
+# The session's escalations within `window` seconds of `now` (seconds, the server's clock).
+COUNT_FN = """
+local function escalations(key, window, now)
+  return redis.call('ZCOUNT', key, now - window, '+inf')
+end
 """
 
 
 class RedisSessionScripts:
     def __init__(self, client: Any, ttl_s: float = TTL_S) -> None:
         self._record = client.register_script(RECORD)
-        self._count = client.register_script(COUNT)
         self._ttl = int(ttl_s)
         self._random = random.Random()
-
-    async def queue_count(self, pipe: Any, session: str, window_s: float) -> None:
-        await self._count(keys=[PREFIX + session], args=[window_s], client=pipe)
 
     async def record(self, session: str) -> None:
         await self._record(keys=[PREFIX + session],

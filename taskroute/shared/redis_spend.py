@@ -99,10 +99,10 @@ class RedisSpendScripts:
         return keys, [len(held), amount, cost, TTL_S]
 
 
-def queue_spent(pipe: Any, scopes: Sequence[Scope], now: float) -> None:
-    for scope in scopes:
-        pipe.hmget(scope_key(scope, now), "s", "h")
-
-
-def parse_spent(replies: Sequence[Any]) -> list[float]:
-    return [float(s or 0) + float(h or 0) for s, h in replies]
+# Settled plus held in one scope's hash.
+SPENT_FN = """
+local function spent(key)
+  local v = redis.call('HMGET', key, 's', 'h')
+  return (tonumber(v[1]) or 0) + (tonumber(v[2]) or 0)
+end
+"""

@@ -1,9 +1,10 @@
 """`SharedState` in Redis, for several replicas (`taskroute serve --redis redis://...`).
 
-Before deciding, one pipelined round trip takes the rate-limit token and reads the session's
-escalations and today's spend per scope; admission is one atomic script. Settlements,
-escalations and breaker news go out in the background; a settlement that cannot be sent is
-kept (bounded) and sent again when Redis answers, applied once by its hold's id.
+Before deciding, one round trip (one script: `redis_prefetch.py`) takes the rate-limit token
+and reads the session's escalations and today's spend per scope; admission is one atomic
+script. Settlements, escalations and breaker news go out in the background; a settlement that
+cannot be sent is kept (bounded) and sent again when Redis answers, applied once by its hold's
+id.
 
 Redis down or slow (no answer in `OP_TIMEOUT_S`): the policy's `shared state: when down:`
 chooses. `fail open` serves on this process's own counters (`fallback`, which always counts
@@ -31,9 +32,10 @@ from taskroute.shared.base import Lookup, Prefetched
 from taskroute.shared.memory import MemoryState
 from taskroute.shared.redis_conn import connect, down_errors, masked
 from taskroute.shared.redis_events import RedisBreakers, RedisEvents
+from taskroute.shared.redis_prefetch import RedisPrefetch
 from taskroute.shared.redis_rate import RedisRate
 from taskroute.shared.redis_sessions import RedisSessionScripts
-from taskroute.shared.redis_spend import RedisSpendScripts, parse_spent, queue_spent
+from taskroute.shared.redis_spend import RedisSpendScripts
 
 log = logging.getLogger("taskroute.shared")
 RETRY_S = 1.0
@@ -60,6 +62,7 @@ class RedisState:
         self._spend = RedisSpendScripts(self._client)
         self._sessions = RedisSessionScripts(self._client)
         self._seed = self._client.register_script(SEED)
+        self._prefetch = RedisPrefetch(self._client)
         self._down = down_errors()
         self._random = random.Random()
         self.origin = f"{self._random.getrandbits(64):016x}"
@@ -110,21 +113,15 @@ class RedisState:
             return self.fallback.prefetch_now(lookup)
         now = time.time()
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                if rate:
-                    await self._rate.queue(pipe, str(lookup.rate_key), int(lookup.rpm or 0))
-                if lookup.session:
-                    await self._sessions.queue_count(pipe, lookup.session, lookup.window_s)
-                queue_spent(pipe, lookup.scopes, now)
-                replies = await pipe.execute()
+            retry, escalations, spent = await self._prefetch(
+                lookup.rate_key, lookup.rpm, lookup.session, lookup.window_s, lookup.scopes,
+                now)
         except self._down as exc:
             self._failed(exc, lookup.fail_closed)
             return self.fallback.prefetch_now(lookup)
         self._answered()
-        retry = RedisRate.parse(replies.pop(0)) if rate else None
-        escalations = int(replies.pop(0)) if lookup.session else 0
-        spent = dict(zip(lookup.scopes, parse_spent(replies), strict=True))
-        return Prefetched(SharedSnapshot(escalations, spent), retry)
+        return Prefetched(SharedSnapshot(escalations, dict(zip(lookup.scopes, spent,
+                                                                strict=True))), retry)
 
     async def take(self, key: str, rpm: int, *, fail_closed: bool = False) -> float | None:
         if self._skipping(fail_closed):
