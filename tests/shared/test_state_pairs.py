@@ -1,9 +1,12 @@
-"""Two `RedisState`s on one Redis play two replicas: what one does, the other sees."""
+"""Two shared states on one store play two replicas — `RedisState`s on one Redis (replicas
+anywhere), `SqliteState`s on one file (one machine's workers): what one does, the other sees."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,10 +14,27 @@ from taskroute.exceptions import BudgetExhausted
 from taskroute.quality.budgets import Hold
 from taskroute.shared.base import Lookup
 from taskroute.shared.redis_state import RedisState
+from taskroute.shared.sqlite_state import SqliteState
+
+State = Any   # RedisState | SqliteState: the same methods
 
 
-async def _pair(url: str) -> tuple[RedisState, RedisState]:
-    a, b = RedisState(url), RedisState(url)
+@pytest.fixture(params=["redis", "sqlite"])
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the pair keeps its state: a Redis URL, or a SQLite file."""
+    if request.param == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    return str(tmp_path / "shared.db")
+
+
+def _open(where: str) -> State:
+    if where.startswith("redis://"):
+        return RedisState(where)
+    return SqliteState(where)
+
+
+async def _pair(where: str) -> tuple[State, State]:
+    a, b = _open(where), _open(where)
     await a.start()
     await b.start()
     return a, b
@@ -27,13 +47,13 @@ async def _eventually(done: Callable[[], bool], timeout_s: float = 3.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def _close(*states: RedisState) -> None:
+async def _close(*states: State) -> None:
     for state in states:
         await state.aclose()
 
 
-async def test_a_rate_limit_holds_across_replicas(redis_url: str) -> None:
-    a, b = await _pair(redis_url)
+async def test_a_rate_limit_holds_across_replicas(where: str) -> None:
+    a, b = await _pair(where)
     try:
         waits = [await (a if i % 2 else b).rate.take("key-1", 5) for i in range(12)]
         assert waits.count(None) == 5
@@ -44,8 +64,8 @@ async def test_a_rate_limit_holds_across_replicas(redis_url: str) -> None:
 
 
 async def test_the_prefetch_refuses_past_the_rate_and_reads_in_the_same_round_trip(
-        redis_url: str) -> None:
-    a, b = await _pair(redis_url)
+        where: str) -> None:
+    a, b = await _pair(where)
     try:
         lookup = Lookup(rate_key="k", rpm=2, session="s1", scopes=(("day", ""),))
         first, second, third = [await s.prefetch(lookup) for s in (a, b, a)]
@@ -55,13 +75,14 @@ async def test_the_prefetch_refuses_past_the_rate_and_reads_in_the_same_round_tr
         await _close(a, b)
 
 
-async def test_replicas_reserving_together_cannot_overspend(redis_url: str) -> None:
-    a, b = await _pair(redis_url)
+async def test_replicas_reserving_together_cannot_overspend(where: str) -> None:
+    a, b = await _pair(where)
     limits = {("day", ""): 10.0}
     try:
-        async def one(state: RedisState) -> Hold | None:
+        async def one(state: State) -> Hold | None:
             try:
-                return await state.spend.reserve(1.0, user=None, key=None, limits=limits)
+                hold: Hold = await state.spend.reserve(1.0, user=None, key=None, limits=limits)
+                return hold
             except BudgetExhausted:
                 return None
 
@@ -80,8 +101,8 @@ async def test_replicas_reserving_together_cannot_overspend(redis_url: str) -> N
         await _close(a, b)
 
 
-async def test_a_settlement_sent_twice_counts_once(redis_url: str) -> None:
-    a, b = await _pair(redis_url)
+async def test_a_settlement_sent_twice_counts_once(where: str) -> None:
+    a, b = await _pair(where)
     try:
         hold = await a.spend.reserve(2.0, user="u", key=None, limits={("user", "u"): 5.0})
         a.spend.settle(hold, 1.5, user="u", key=None)
@@ -95,8 +116,8 @@ async def test_a_settlement_sent_twice_counts_once(redis_url: str) -> None:
 
 
 async def test_a_session_s_escalations_on_one_replica_are_read_on_the_other(
-        redis_url: str) -> None:
-    a, b = await _pair(redis_url)
+        where: str) -> None:
+    a, b = await _pair(where)
     try:
         a.sessions.record_escalation("sess-1")
         a.sessions.record_escalation("sess-1")
@@ -108,13 +129,13 @@ async def test_a_session_s_escalations_on_one_replica_are_read_on_the_other(
         await _close(a, b)
 
 
-async def test_a_breaker_opened_by_one_replica_is_open_on_the_other(redis_url: str) -> None:
-    a, b = await _pair(redis_url)
+async def test_a_breaker_opened_by_one_replica_is_open_on_the_other(where: str) -> None:
+    a, b = await _pair(where)
     try:
         a.breakers.opened("openai:gpt-x", 30.0)
         await _eventually(lambda: b.breakers.open_for("openai:gpt-x") > 0)
         assert 25 < b.breakers.open_for("openai:gpt-x") <= 30
-        late = RedisState(redis_url)  # a replica started afterwards reads it on connecting
+        late = _open(where)  # a replica started afterwards reads it on connecting
         await late.start()
         assert late.breakers.open_for("openai:gpt-x") > 25
         await late.aclose()
@@ -122,8 +143,8 @@ async def test_a_breaker_opened_by_one_replica_is_open_on_the_other(redis_url: s
         await _close(a, b)
 
 
-async def test_a_reload_broadcast_reaches_the_others_not_its_sender(redis_url: str) -> None:
-    a, b = await _pair(redis_url)
+async def test_a_reload_broadcast_reaches_the_others_not_its_sender(where: str) -> None:
+    a, b = await _pair(where)
     heard: list[str] = []
 
     def hear(name: str) -> object:
@@ -131,8 +152,8 @@ async def test_a_reload_broadcast_reaches_the_others_not_its_sender(redis_url: s
             heard.append(name)
         return callback
 
-    a.broadcast.on_reload(hear("a"))  # type: ignore[arg-type]
-    b.broadcast.on_reload(hear("b"))  # type: ignore[arg-type]
+    a.broadcast.on_reload(hear("a"))
+    b.broadcast.on_reload(hear("b"))
     try:
         await a.broadcast.publish_reload()
         await _eventually(lambda: bool(heard))
