@@ -16,6 +16,7 @@ from taskroute.policy.model import Policy
 if TYPE_CHECKING:
     from taskroute.session import SessionHistory
     from taskroute.shared.redis_state import RedisState
+    from taskroute.shared.sqlite_state import SqliteState
 
 ENV_DB = "TASKROUTE_DB"
 ENV_DATABASE_URL = "TASKROUTE_DATABASE_URL"
@@ -47,6 +48,13 @@ def register(sub: Any) -> None:
                         "$TASKROUTE_REDIS_URL; unset: this process's memory)")
     parser.add_argument("--rate-limit", type=int, metavar="RPM",
                         help="requests per minute per key (default: no limit)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="worker processes on the one port (default 1); budgets, rate "
+                        "limits, sessions, breakers and reloads hold across them (in Redis "
+                        "with --redis, else in a SQLite counters file)")
+    # set by `--workers` for its workers
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--shared-file", help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
 
@@ -81,22 +89,35 @@ def provider_keys(policy: Policy) -> tuple[list[str], list[str]]:
             [f"{name} (set {variable})" for name, variable in unset.items()])
 
 
-def shared_state(args: argparse.Namespace) -> tuple[SessionHistory, RedisState | None]:
-    """The session history, and the Redis state shared by replicas when a URL is given (the
-    history is then its per-process fallback)."""
+def shared_state(
+    args: argparse.Namespace,
+) -> tuple[SessionHistory, RedisState | SqliteState | None]:
+    """The session history, and the state shared by replicas: Redis when a URL is given, a
+    SQLite counters file for `--workers` without one (the history is then its per-process
+    fallback)."""
     from taskroute.session import open_history
     from taskroute.shared.redis_conn import ENV_REDIS_URL
 
     history = open_history(args.sessions)
     url = args.redis or os.environ.get(ENV_REDIS_URL, "").strip()
-    if not url:
-        return history, None
-    from taskroute.shared.redis_state import RedisState
+    if url:
+        from taskroute.shared.redis_state import RedisState
 
-    return history, RedisState(url, history=history)
+        return history, RedisState(url, history=history)
+    if args.shared_file:
+        from taskroute.shared.sqlite_state import SqliteState
+
+        return history, SqliteState(args.shared_file, history=history)
+    return history, None
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise CallerError(f"--workers is a number of processes, 1 or more, not {args.workers}")
+    if args.workers > 1:
+        from taskroute.cli.workers import run_workers
+
+        return run_workers(args)
     from taskroute.experiment import compose
     from taskroute.gateway.app import create_app
     from taskroute.gateway.server import run as run_server
@@ -134,5 +155,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"gateway keys: {len(settings.api_keys)} configured (values not shown)")
         print("Ctrl-C or SIGTERM stops it gracefully.", flush=True)
 
-    run_server(serve(app, args.host, args.port, on_listening=listening))
+    run_server(serve(app, args.host, args.port, on_listening=listening,
+                     reuse_port=args.reuse_port))
     return 0

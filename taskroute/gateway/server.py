@@ -20,9 +20,10 @@ MAX_FIELD_SIZE = 8190
 async def serve(
     app: web.Application, host: str = "127.0.0.1", port: int = 8080, *,
     on_listening: Callable[[str], None] | None = None,
-    stop: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None, reuse_port: bool = False,
 ) -> None:
-    """Serve `app` until a signal (or `stop`) arrives, then shut down gracefully."""
+    """Serve `app` until a signal (or `stop`) arrives, then shut down gracefully.
+    `reuse_port`: bind with SO_REUSEPORT, beside the other workers on the same port."""
     settings = app[GATEWAY].settings
     runner = web.AppRunner(
         app, access_log=None, shutdown_timeout=settings.shutdown_timeout_s,
@@ -35,7 +36,7 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        site = web.TCPSite(runner, host, port, backlog=2048)
+        site = web.TCPSite(runner, host, port, backlog=2048, reuse_port=reuse_port or None)
         await site.start()
         if on_listening is not None:
             on_listening(listening_url(site, host))

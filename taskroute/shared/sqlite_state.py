@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS spend (day INTEGER NOT NULL, kind TEXT NOT NULL, id T
 CREATE TABLE IF NOT EXISTS settled (hold TEXT PRIMARY KEY, day INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS escalations (session TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS escalations_by_session ON escalations (session, at);
+CREATE TABLE IF NOT EXISTS seeded (day INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,
     kind TEXT NOT NULL, data TEXT NOT NULL, origin TEXT NOT NULL);
 """
@@ -201,6 +202,22 @@ class SqliteState:
                 [(day, *scope, cost) for scope in paid])
 
         self._later(work)
+
+    async def seed(self, spent: Mapping[Scope, float], now: float | None = None) -> bool:
+        """Start today's shared spend from the log's, once a day for the file (the first
+        worker up does it; the others find it done)."""
+        day = int(day_start(time.time() if now is None else now))
+
+        def work(db: sqlite3.Connection) -> bool:
+            if db.execute("INSERT OR IGNORE INTO seeded (day) VALUES (?)", (day,)).rowcount == 0:
+                return False
+            db.executemany(
+                "INSERT INTO spend (day, kind, id, settled) VALUES (?, ?, ?, ?) ON CONFLICT "
+                "(day, kind, id) DO UPDATE SET settled = settled + excluded.settled",
+                [(day, *scope, amount) for scope, amount in spent.items()])
+            return True
+
+        return await self._run(work)
 
     # -- sessions ----------------------------------------------------------------------------------
 
