@@ -198,6 +198,21 @@ class Router:
             limits=budgets.limits_of(spec, user, key_id),
             fail_closed=self.policy.shared_state_down == "fail closed")
 
+    async def _prefetch(self, request: ChatRequest, key_id: str | None) -> SharedSnapshot:
+        """What deciding reads of the shared state, for a caller that did not fetch it (the
+        library; the gateway fetches it with the rate-limit token, `gateway/shared_step.py`)."""
+        from taskroute.shared.base import Lookup
+
+        assert self.shared is not None
+        policy = self.policy
+        session = request.meta("session_id")
+        scopes = (tuple(budgets.limits_of(policy.budgets, request.end_user, key_id))
+                  if policy.budgets is not None else ())
+        fetched = await self.shared.prefetch(Lookup(
+            session=session or None, window_s=policy.session_window_s, scopes=scopes,
+            fail_closed=policy.shared_state_down == "fail closed"))
+        return fetched.snapshot
+
     def _worst(self, decision: Decision, request: ChatRequest) -> float:
         return sum(self._estimate(m, decision.task, decision.signals, request)
                    for m in decision.chain)
@@ -338,6 +353,8 @@ class Router:
         if not isinstance(request, ChatRequest):
             request = ChatRequest.from_dict(request)
         ctx = self._context(context, task, request_id, api)
+        if self.shared is not None and ctx.snapshot is None:  # the gateway fetched it already
+            ctx = ctx.with_(snapshot=await self._prefetch(request, ctx.key_id))
         decision = self.decide(request, context=ctx)
         hold = await self._admit(decision, request, ctx.key_id)
         return await self.engine.complete(request, decision, ctx, hold=hold)

@@ -19,6 +19,7 @@ import itertools
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -180,7 +181,17 @@ class RedisServer:
                 proc.kill()
                 proc.wait()
 
+    def pause(self) -> None:
+        """SIGSTOP: the server keeps its connections and answers nothing (Redis "slow")."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)
+
     def close(self) -> None:
+        self.resume()
         self.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
 

@@ -34,3 +34,13 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     pytest.importorskip("asyncpg", reason="the postgres extra: pip install 'taskroute[postgres]'")
     with PostgresCluster.started() as cluster:
         yield cluster
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, to stop, pause and restart."""
+    if not redis_available():
+        pytest.skip(REDIS_INSTALL)
+    pytest.importorskip("redis", reason="pip install 'taskroute[redis]'")
+    with RedisServer() as started:
+        yield started

@@ -7,25 +7,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from taskroute.exceptions import BudgetExhausted, SharedStateUnavailable
 from taskroute.shared.base import Lookup
 from taskroute.shared.redis_state import RedisState
-from tests.servers import REDIS_INSTALL, RedisServer, redis_available
+from tests.servers import RedisServer
 
 DAY = ("day", "")
-
-
-@pytest.fixture
-def server() -> Iterator[RedisServer]:
-    if not redis_available():
-        pytest.skip(REDIS_INSTALL)
-    pytest.importorskip("redis", reason="pip install 'taskroute[redis]'")
-    with RedisServer() as started:
-        yield started
 
 
 async def _load(state: RedisState, server: RedisServer, fail_closed: bool,
@@ -57,12 +47,12 @@ async def _load(state: RedisState, server: RedisServer, fail_closed: bool,
 
 
 async def test_failing_open_serves_through_an_outage_and_catches_up(
-        server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
-    state = RedisState(server.url)
+        own_redis: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    state = RedisState(own_redis.url)
     await state.start()
     caplog.set_level(logging.WARNING, "taskroute.shared")
     try:
-        outcome = await _load(state, server, fail_closed=False)
+        outcome = await _load(state, own_redis, fail_closed=False)
         assert outcome == {"served": 300, "refused": 0}
         assert state.fallbacks > 0
         assert any("fails open" in r.getMessage() for r in caplog.records)
@@ -82,11 +72,11 @@ async def test_failing_open_serves_through_an_outage_and_catches_up(
 
 
 async def test_failing_closed_refuses_during_an_outage_and_serves_after(
-        server: RedisServer) -> None:
-    state = RedisState(server.url)
+        own_redis: RedisServer) -> None:
+    state = RedisState(own_redis.url)
     await state.start()
     try:
-        outcome = await _load(state, server, fail_closed=True)
+        outcome = await _load(state, own_redis, fail_closed=True)
         assert outcome["refused"] > 0 and outcome["served"] > 100
         assert state.refusals == outcome["refused"]
         after = await state.prefetch(Lookup(scopes=(DAY,), fail_closed=True))
@@ -96,11 +86,11 @@ async def test_failing_closed_refuses_during_an_outage_and_serves_after(
 
 
 async def test_the_budget_still_refuses_while_redis_is_down_and_failing_open(
-        server: RedisServer) -> None:
-    state = RedisState(server.url)
+        own_redis: RedisServer) -> None:
+    state = RedisState(own_redis.url)
     await state.start()
     try:
-        server.stop()
+        own_redis.stop()
         first = await state.spend.reserve(1.0, user=None, key=None, limits={DAY: 1.0})
         state.spend.settle(first, 1.0, user=None, key=None)
         with pytest.raises(BudgetExhausted):  # this process's own books still hold
