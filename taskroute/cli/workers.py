@@ -1,6 +1,7 @@
 """`taskroute serve --workers N`: N worker processes on one port (SO_REUSEPORT: each worker
 binds the same address and the kernel spreads connections across them). The parent starts the
-workers, forwards SIGTERM, SIGINT and SIGHUP to them and waits for them all.
+workers, forwards SIGTERM and SIGINT to them (SIGHUP to one: its reload is broadcast to the
+rest) and waits for them all.
 
 What the workers share: the log (the same SQLite file, or Postgres), and the state of rate
 limits, budgets, sessions, open breakers and reloads — in Redis with `--redis`, else in one
@@ -61,9 +62,11 @@ def run_workers(args: argparse.Namespace) -> int:
                for i in range(args.workers)]
 
     def forward(signum: int, _frame: FrameType | None) -> None:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.send_signal(signum)
+        alive = [worker for worker in workers if worker.poll() is None]
+        # a reload goes to one worker, whose broadcast reaches the others (each reloading
+        # once, not once per worker); a stop goes to all
+        for worker in alive[:1] if signum == signal.SIGHUP else alive:
+            worker.send_signal(signum)
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,19 @@ from tests.shared.test_replicas import PER_USER_USD, policy_text
 
 RPM = 8
 
+
+@dataclass
+class Workers:
+    url: str
+    upstream: SimulatedUpstream
+    policy: Path
+    proc: asyncio.subprocess.Process
+
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SO_REUSEPORT")
 
 
 @pytest.fixture
-async def workers(tmp_path: Path) -> AsyncIterator[tuple[str, SimulatedUpstream]]:
+async def workers(tmp_path: Path) -> AsyncIterator[Workers]:
     async with SimulatedUpstream() as upstream:
         policy = tmp_path / "policy.yaml"
         policy.write_text(policy_text(upstream.url), encoding="utf-8")
@@ -42,7 +51,7 @@ async def workers(tmp_path: Path) -> AsyncIterator[tuple[str, SimulatedUpstream]
         url = f"http://127.0.0.1:{port}"
         try:
             await _until_both_answer(url, proc, tmp_path / "serve.log")
-            yield url, upstream
+            yield Workers(url, upstream, policy, proc)
         finally:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
@@ -83,9 +92,8 @@ async def post(client: aiohttp.ClientSession, url: str, key: str,
         return resp.status, float(resp.headers.get("X-Taskroute-Cost-USD", 0))
 
 
-async def test_a_rate_limit_and_a_budget_hold_across_workers(
-        workers: tuple[str, SimulatedUpstream]) -> None:
-    url, _ = workers
+async def test_a_rate_limit_and_a_budget_hold_across_workers(workers: Workers) -> None:
+    url = workers.url
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as c:
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -102,3 +110,19 @@ async def test_a_rate_limit_and_a_budget_hold_across_workers(
         costs = [cost for status, cost in results if status == 200]
         assert any(status == 429 for status, _ in results)
         assert sum(costs) <= PER_USER_USD + max(costs)
+
+
+async def test_one_sighup_reloads_every_worker(workers: Workers) -> None:
+    workers.policy.write_text(policy_text(workers.upstream.url, name="reloaded"),
+                              encoding="utf-8")
+    workers.proc.send_signal(signal.SIGHUP)
+    seen: dict[int, str] = {}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as c:
+        for _ in range(100):  # 10 s at most
+            async with c.get(workers.url + "/readyz") as resp:
+                body = await resp.json()
+            seen[body["pid"]] = body["policy"]
+            if len(seen) == 2 and set(seen.values()) == {"reloaded"}:
+                break
+            await asyncio.sleep(0.1)
+    assert len(seen) == 2 and set(seen.values()) == {"reloaded"}, seen
