@@ -124,8 +124,8 @@ def run(args: argparse.Namespace) -> int:
     from taskroute.gateway.server import serve
     from taskroute.gateway.settings import GatewaySettings
     from taskroute.providers.registry import build_providers
-    from taskroute.store.postgres_url import redact
     from taskroute.store.registry import open_store
+    from taskroute.store.urls import redact
 
     if args.store and args.db:
         raise CallerError("give --store or --db, not both")

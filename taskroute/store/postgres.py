@@ -48,9 +48,9 @@ from taskroute.quality.metrics import By
 from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute
 from taskroute.store.postgres_migrations import migrate
 from taskroute.store.postgres_spool import Item, Spool, SpoolFile
-from taskroute.store.postgres_url import redact
 from taskroute.store.postgres_write import write
 from taskroute.store.sqlite import attempt_rows, refused_row, request_row, shadow_row
+from taskroute.store.urls import redact
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -10,15 +10,13 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from taskroute.store.urls import redact
+
 if TYPE_CHECKING:
     from taskroute.store.postgres import PostgresStore
 
 ENV_SPOOL = "TASKROUTE_SPOOL_DIR"
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+__all__ = ["build", "default_spool", "redact"]
 
 
 def default_spool(url: str) -> Path:
