@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.servers import REDIS_INSTALL, PostgresCluster, RedisServer, redis_available
+from tests.servers import REDIS_INSTALL, RedisServer, redis_available
+from tests.store.conftest import postgres_cluster  # noqa: F401  (the Postgres tests' cluster)
 
 
 @pytest.fixture(scope="session")
@@ -27,13 +28,6 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     client.flushall()
     client.close()
     yield redis_server.url
-
-
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[PostgresCluster]:
-    pytest.importorskip("asyncpg", reason="the postgres extra: pip install 'taskroute[postgres]'")
-    with PostgresCluster.started() as cluster:
-        yield cluster
 
 
 @pytest.fixture
