@@ -7,7 +7,9 @@ Starts its own redis-server (persistence off) on a free loopback port and times,
 parser side by side in alternating rounds, `RedisState.prefetch` — the one round trip the
 gateway makes before deciding (one script: the GCRA rate-limit token, the session's escalation
 count and today's spend in three budget scopes) — and `reserve` (the atomic budget script, the one
-other round trip on the way in). p50 and p99 in ms; the in-memory state for comparison; and,
+other round trip on the way in). p50 and p99 in ms; for comparison the SQLite counters file
+`serve --workers` shares without Redis (a BEGIN IMMEDIATE transaction on a thread each) and the
+in-memory state; and,
 for the record, the same reads as a pipeline of five commands (the first design). Target
 (issue 13): the prefetch's p50 under 0.3 ms on loopback.
 """
@@ -16,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,6 +34,7 @@ from redis._parsers import _AsyncHiredisParser, _AsyncRESP2Parser
 from taskroute.shared.base import Lookup
 from taskroute.shared.memory import MemoryState
 from taskroute.shared.redis_state import RedisState
+from taskroute.shared.sqlite_state import SqliteState
 from tests.servers import RedisServer
 
 PARSERS: dict[str, Any] = {"hiredis": _AsyncHiredisParser, "python": _AsyncRESP2Parser}
@@ -94,7 +99,10 @@ async def main(trips: int, rounds: int) -> None:
             await state.start()
             states[name] = state
         memory = MemoryState()
-        states_any: dict[str, Any] = {**states, "memory": memory}
+        folder = Path(tempfile.mkdtemp(prefix="taskroute-bench-"))
+        counters = SqliteState(folder / "shared.db")  # what `serve --workers` shares sans Redis
+        await counters.start()
+        states_any: dict[str, Any] = {**states, "sqlite file": counters, "memory": memory}
         for state in states_any.values():  # warm: scripts loaded, connections open
             await timed(prefetch_of(state), 200, deadline)
         for _ in range(rounds):
@@ -107,6 +115,8 @@ async def main(trips: int, rounds: int) -> None:
         for state in states.values():
             assert state.fallbacks == 0, "Redis fell over during the bench"
             await state.aclose()
+        await counters.aclose()
+        shutil.rmtree(folder, ignore_errors=True)
     print(f"{'state / parser':<16} {'prefetch p50':>13} {'p99':>8} {'reserve p50':>12} "
           f"{'p99':>8} {'5-cmd pipeline p50':>19} {'p99':>8}   (ms, {trips} x {rounds} "
           "prefetches each, loopback)")
@@ -119,8 +129,8 @@ async def main(trips: int, rounds: int) -> None:
     hi = quantiles(results["hiredis"]["prefetch"])[0]
     py = quantiles(results["python"]["prefetch"])[0]
     print(f"\nhiredis / python prefetch p50: {hi / py:.2f}; target p50 < 0.3 ms: "
-          f"{'met' if hi < 0.3 else 'NOT met'} ({hi:.3f} ms with hiredis)")
-
+          f"{'met' if max(hi, py) < 0.3 else 'NOT met'} (hiredis {hi:.3f} ms, python "
+          f"{py:.3f} ms; the redis extra installs no hiredis)")
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
