@@ -67,6 +67,16 @@ async def test_failing_open_serves_through_an_outage_and_catches_up(
             await asyncio.sleep(0.1)
         assert spent > 0.15  # the outage's 100 and the 100 after it (Redis forgot the rest)
         assert state.lost == 0
+        # its event channel reconnected too: another replica's breaker news reaches it
+        other = RedisState(own_redis.url)
+        await other.start()
+        other.breakers.opened("openai:gpt-x", 30.0)
+        for _ in range(500):
+            if state.breakers.open_for("openai:gpt-x") > 0:
+                break
+            await asyncio.sleep(0.01)
+        await other.aclose()
+        assert state.breakers.open_for("openai:gpt-x") > 0
     finally:
         await state.aclose()
 
