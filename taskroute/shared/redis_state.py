@@ -41,6 +41,8 @@ log = logging.getLogger("taskroute.shared")
 RETRY_S = 1.0
 LOG_EVERY_S = 10.0
 MAX_PENDING = 100_000
+HOLD_TTL_S = 900.0      # past any request's total timeouts along its chain
+SWEEP_EVERY_S = 30.0
 
 SEED = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
@@ -54,8 +56,10 @@ return 1
 
 class RedisState:
     def __init__(self, url: str, *, history: SessionHistory | None = None,
-                 spend: Spend | None = None) -> None:
+                 spend: Spend | None = None, hold_ttl_s: float = HOLD_TTL_S) -> None:
         self.url = url
+        self.hold_ttl_s = hold_ttl_s   # how long a hold may go unsettled before a sweep frees it
+        self._sweeper: asyncio.Task[None] | None = None
         self._client = connect(url)
         self.fallback = MemoryState(history, spend)
         self._rate = RedisRate(self._client)
@@ -142,7 +146,9 @@ class RedisState:
             return await self.fallback.spend.reserve(amount, user=user, key=key, limits=limits)
         now = time.time()
         scopes = tuple(scopes_of(user, key))
-        keys, args = self._spend.reserve_args(amount, scopes, limits, now)
+        hold_id = f"{self._random.getrandbits(96):024x}"
+        keys, args = self._spend.reserve_args(hold_id, amount, scopes, limits, now,
+                                              self.hold_ttl_s)
         try:
             reply = await self._spend.reserve(keys=keys, args=args)
         except self._down as exc:
@@ -152,8 +158,7 @@ class RedisState:
         if int(reply[0]) != 0:
             scope = scopes[int(reply[0]) - 1]
             raise refusal(scope, limits[scope], float(reply[1]), float(reply[2]), now)
-        return Hold(amount, scopes, day_start(now), where="redis",
-                    id=f"{self._random.getrandbits(96):024x}")
+        return Hold(amount, scopes, day_start(now), where="redis", id=hold_id)
 
     def settle(self, hold: Hold | None, cost: float, *, user: str | None, key: str | None,
                now: float | None = None) -> None:
@@ -193,7 +198,30 @@ class RedisState:
 
     # -- life -------------------------------------------------------------------------------------
 
+    async def sweep(self, now: float | None = None) -> int:
+        """Release holds no one settled in time (today's and yesterday's); how many."""
+        now = time.time() if now is None else now
+        from taskroute.shared.redis_spend import holds_key
+
+        released = 0
+        for day in (now, now - 86400):
+            released += int(await self._spend.sweep(keys=[holds_key(day)]))
+        return released
+
+    async def _sweep_now_and_then(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_S * (0.5 + self._random.random()))
+            try:
+                released = await self.sweep()
+            except self._down:
+                continue
+            if released:
+                log.warning("shared state: released %d budget holds that were never settled "
+                            "(a replica stopped mid-request)", released)
+
     async def start(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_now_and_then())
         self._events.start()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._events.connected.wait(), 2.0)
@@ -202,6 +230,11 @@ class RedisState:
                         "process's own counters until it does", masked(self.url))
 
     async def aclose(self) -> None:
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
         await self.drain()
         await self._events.aclose()
         await self._client.aclose()

@@ -161,3 +161,26 @@ async def test_a_reload_broadcast_reaches_the_others_not_its_sender(where: str) 
         assert heard == ["b"]
     finally:
         await _close(a, b)
+
+
+async def test_a_hold_its_replica_never_settled_is_released_by_a_sweep(
+        redis_url: str) -> None:
+    from taskroute.shared.redis_state import RedisState as Redis
+
+    crashed, alive = Redis(redis_url, hold_ttl_s=1.0), Redis(redis_url)
+    limits = {("user", "u"): 1.0}
+    try:
+        hold = await crashed.spend.reserve(0.8, user="u", key=None, limits=limits)
+        with pytest.raises(BudgetExhausted, match="in flight"):
+            await alive.spend.reserve(0.5, user="u", key=None, limits=limits)
+        assert await alive.sweep() == 0  # not yet expired
+        await asyncio.sleep(1.1)
+        assert await alive.sweep() == 1
+        assert await alive.sweep() == 0  # once
+        await alive.spend.reserve(0.5, user="u", key=None, limits=limits)  # freed
+        crashed.spend.settle(hold, 0.1, user="u", key=None)  # a late settlement: paid, not
+        await crashed.drain()                                # released a second time
+        spent = (await alive.prefetch(Lookup(scopes=(("user", "u"),)))).snapshot.spent
+        assert spent[("user", "u")] == pytest.approx(0.5 + 0.1)
+    finally:
+        await _close(crashed, alive)
