@@ -1,6 +1,6 @@
 """How fast are the route-quality stats over a log of a million requests?
 
-    python bench/stats.py [--requests 1000000] [--db PATH] [--rebuild]
+    python bench/stats.py [--requests 1000000] [--db PATH] [--rebuild] [--postgres]
 
 Builds (once, then reuses) a request log with the gateway's schema: a million requests over
 the last 24 hours across the default policy's task classes and tiers, with attempts (gate
@@ -8,6 +8,10 @@ rejections, upstream errors, escalations), first-token times, two A/B variants a
 5% of them. Then times `SqliteStore.route_stats` (the `LogReader` Protocol, read on the store's
 worker thread) for every `--by`, the `taskroute stats` command end to end (a fresh process), and
 `GET /v1/taskroute/stats` on a real server on 127.0.0.1. Target: under 1 s each.
+
+With --postgres it then copies the same log into a private PostgreSQL cluster (Debian's, on a
+free loopback port, removed afterwards), rolls it up once, and times `PostgresStore.route_stats`
+for every `--by` and `taskroute stats --db postgresql://…` end to end.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import socket
 import sqlite3
@@ -22,13 +27,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from taskroute.policy.loader import load_default_policy
 from taskroute.quality.metrics import BY_CHOICES
 from taskroute.store.migrations import migrate
-from taskroute.store.sqlite import SqliteStore
+from taskroute.store.sqlite import REQUEST_COLUMNS, SqliteStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 DEFAULT_DB = Path("/tmp/taskroute-bench-stats.db")
 _DECISION = json.dumps({"reasons": ["The policy sends this class to its tier." * 8] * 4,
@@ -139,7 +147,7 @@ def _free_port() -> int:
         return port
 
 
-async def _reads(store: SqliteStore) -> None:
+async def _reads(store: Any) -> None:
     tiers = load_default_policy().tier_names
     # A fresh log has never been rolled up; the gateway rolls up as it goes (every few
     # seconds), so queries only ever fold in the recent tail. Timed apart from the queries.
@@ -184,6 +192,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, default=DEFAULT_DB)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--postgres", action="store_true",
+                        help="also time the same log in a private PostgreSQL cluster")
     args = parser.parse_args()
     if args.rebuild or not args.db.exists() or _count(args.db) != args.requests:
         build(args.db, args.requests)
@@ -204,6 +214,58 @@ def main() -> None:
         asyncio.run(_endpoint(store))
     finally:
         store.close()
+    if args.postgres:
+        postgres(args.db)
+
+
+async def _copy_into(url: str, db: Path) -> None:
+    """The SQLite log's requests, attempts and feedback, copied into the Postgres log at `url`
+    (migrated by opening a store first), every request left to roll up."""
+    import asyncpg
+
+    from taskroute.store.postgres_write import ATTEMPT_COLUMNS
+
+    feedback = ("request_id", "ts", "score", "corrected", "text", "api_key_id", "request_ts",
+                "task", "tier", "model", "policy", "variant", "first_pass", "unescalated")
+    source = sqlite3.connect(db)
+    conn = await asyncpg.connect(url)
+    started = time.perf_counter()
+    try:
+        for table, columns in (("requests", REQUEST_COLUMNS), ("attempts", ATTEMPT_COLUMNS),
+                               ("feedback", feedback)):
+            listed = ", ".join(f'"{c}"' for c in columns)
+            cursor = source.execute(f"SELECT {listed} FROM {table}")
+            while chunk := cursor.fetchmany(50_000):
+                await conn.copy_records_to_table(table, records=chunk, columns=list(columns))
+        await conn.execute("INSERT INTO unrolled SELECT request_id FROM requests")
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+        source.close()
+    print(f"copied the log into PostgreSQL in {time.perf_counter() - started:.1f} s")
+
+
+def postgres(db: Path) -> None:
+    from taskroute.store.postgres import PostgresStore
+    from tests.servers import PostgresCluster
+
+    with PostgresCluster.started() as pg:
+        url = pg.new_database()
+        spool = Path(pg.root) / "spool"
+        PostgresStore(url, spool_dir=spool).close()  # the schema
+        asyncio.run(_copy_into(url, db))
+        print(f"route stats over the same log in PostgreSQL 15 ({url}):")
+        store = PostgresStore(url, spool_dir=spool)
+        try:
+            asyncio.run(_reads(store))
+        finally:
+            store.close()
+        env = {**os.environ, "TASKROUTE_SPOOL_DIR": str(spool)}
+        for label, extra in (("--json", ["--json"]), ("table", [])):
+            command = [sys.executable, "-m", "taskroute", "stats", "--db", url, "--since", "25h",
+                       *extra]
+            _timed(f"taskroute stats --db postgresql:// {label} (new process)", partial(
+                subprocess.run, command, check=True, capture_output=True, env=env))
 
 
 def _count(path: Path) -> int:

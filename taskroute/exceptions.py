@@ -26,6 +26,8 @@
     │   ├── BudgetExhausted             a daily budget is used up until it resets (429)
     │   ├── UnknownRequest              feedback naming a request the log does not hold (404)
     │   └── DuplicateFeedback           a second feedback on one request: never counted (409)
+    ├── SharedStateUnavailable          the replicas' shared state (Redis) is down or slow and
+    │                                   the policy fails closed (503)
     └── UpstreamError                   a provider failed us; the chain may escalate past it
         ├── UpstreamTimeout             connect, first-token or total deadline passed (504)
         │   └── StreamStalled           no token for the stall timeout after the answer began
@@ -41,6 +43,7 @@
             ├── ChainRateLimited        ... every one rate limited: a RateLimited too (429),
             │                           with the soonest Retry-After
             └── ChainTooLong            ... every one refusing it as too long (400)
+    StoreUnavailable (TaskrouteError)   the request log's server cannot be reached to read (503)
 
 Messages never contain secrets: API keys live in `Secret` values, which print as '***'.
 """
@@ -143,6 +146,13 @@ class ConditionError(PolicyError):
     """A rule's condition that cannot compile; the loader adds the file and line."""
 
 
+class StoreUnavailable(TaskrouteError):
+    """The request log's database server (PostgreSQL) cannot be reached for a read; writes are
+    spooled locally meanwhile, never refused."""
+
+    status_code = 503
+
+
 class ConfigError(CallerError):
     """Missing or wrong settings, such as an unset API key variable."""
 
@@ -193,6 +203,17 @@ class UnsupportedMediaType(CallerError):
     cross-site "simple request" cannot declare JSON)."""
 
     status_code = 415
+
+
+class SharedStateUnavailable(TaskrouteError):
+    """Redis, which holds what replicas share (rate limits, budgets), did not answer in time,
+    and the policy says `shared state: when down: fail closed`."""
+
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class TooManyRequests(CallerError):

@@ -31,6 +31,7 @@ from taskroute.router import Router
 if TYPE_CHECKING:
     from taskroute.calling.streaming import RouteStream
     from taskroute.records import RouteRecord, RouteResult
+    from taskroute.shared.base import SharedState
     from taskroute.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,11 @@ class Serving(Protocol):
     @property
     def spend(self) -> Spend:
         """Where the budgets' spend is kept."""
+        ...
+
+    @property
+    def shared(self) -> SharedState | None:
+        """State shared with other replicas (None: this process's memory only)."""
         ...
 
     def decide(
@@ -134,6 +140,10 @@ class Experiment:
     @property
     def spend(self) -> Spend:
         return self.control.spend
+
+    @property
+    def shared(self) -> SharedState | None:
+        return self.control.shared
 
     def routers(self) -> list[Router]:
         """Every distinct router this holds, the control first."""

@@ -10,7 +10,8 @@
                                                    env: GateEnv) -> Gate, or a Gate  regex, ...
     CLASSIFIERS   taskroute.classifiers    factory(settings: ClassifierSettings)  linear
                                                    -> Classifier
-    STORES        taskroute.stores         factory(url: str) -> Store             sqlite
+    STORES        taskroute.stores         factory(url: str) -> Store             sqlite,
+                                                                                  postgresql
     SESSIONS      taskroute.sessions       factory(url: str) -> SessionHistory    memory
 
 A plugin is a distribution declaring entry points, e.g. in its pyproject.toml:
@@ -249,6 +250,8 @@ CLASSIFIERS = _registry("taskroute.classifiers", "classifier", {
 })
 STORES = _registry("taskroute.stores", "store", {
     "sqlite": "taskroute.store.sqlite:build",
+    "postgresql": "taskroute.store.postgres_url:build",
+    "postgres": "taskroute.store.postgres_url:build",
 })
 SESSIONS = _registry("taskroute.sessions", "session backend", {
     "memory": "taskroute.session:build_memory",

@@ -4,6 +4,7 @@ call path, the gates, the stores and the gateway (so it lives low in the tree, b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -161,6 +162,16 @@ class RouteResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SharedSnapshot:
+    """What deciding reads from state shared by replicas, fetched in one round trip before
+    `decide` (which stays pure and synchronous): the session's recent escalations and today's
+    spend per budget scope (`("user", id)`, `("key", fingerprint)`, `("day", "")`)."""
+
+    escalations: int = 0
+    spent: Mapping[tuple[str, str], float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class RequestContext:
     """Who asked, and how: passed explicitly from the front door (the gateway's handler, or a
     library caller) through deciding and calling down to the log entry, instead of being set in
@@ -173,6 +184,7 @@ class RequestContext:
     variant: str | None = None        # the A/B variant serving it, set by `Experiment`
     shadow: Decision | None = None    # what the shadow policy would have chosen
     deadline_s: float | None = None   # the caller's deadline (X-Taskroute-Deadline), seconds
+    snapshot: SharedSnapshot | None = None  # shared state fetched for it before deciding
 
     def with_(self, **changes: Any) -> RequestContext:
         return replace(self, **changes)

@@ -8,14 +8,16 @@ serves the router it is handed: the same request gets the same decision everywhe
 same parts (a reload, an A/B variant); `taskroute.experiment` wraps one router per variant.
 
 Deciding is pure and fast: no I/O, no model calls, the same answer for the same request,
-session history and spend. Calling models (`complete`, `stream`) builds on it in
-`taskroute.calling`.
+session history and spend. With state shared by replicas (`shared`, e.g. Redis), what deciding
+reads of it arrives fetched beforehand in `context.snapshot` (`taskroute.shared`), and
+admission against the budgets is the shared counters' atomic reserve. Calling models
+(`complete`, `stream`) builds on it in `taskroute.calling`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +33,7 @@ from taskroute.policy.loader import load_default_policy, load_policy
 from taskroute.policy.model import Policy
 from taskroute.quality import budgets
 from taskroute.quality.budgets import Hold, Spend, SpendTracker
-from taskroute.records import Api, RequestContext
+from taskroute.records import Api, RequestContext, SharedSnapshot
 from taskroute.request import ChatRequest
 from taskroute.session import InMemorySessionHistory, SessionHistory
 from taskroute.signals import Signals, measure
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from taskroute.learned.model import LearnedRouter
     from taskroute.providers.base import Provider
     from taskroute.records import Api, RouteRecord, RouteResult
+    from taskroute.shared.base import SharedState
     from taskroute.store.base import Store
 
 FileKey = tuple[str, int, int]   # path, mtime (ns), size
@@ -65,6 +68,7 @@ class Router:
         store: Store | None = None,
         providers: Mapping[str, Provider] | None = None,
         spend: Spend | None = None,
+        shared: SharedState | None = None,
         _reuse: Mapping[FileKey, LearnedRouter] | None = None,
     ) -> None:
         """`classifier=True` uses the policy's (by default the bundled one), `False` or `None`
@@ -74,7 +78,10 @@ class Router:
         gate); every gate the policy names is checked here. `store` logs every routed request.
         `providers` replaces the ones built from the policy (by provider name); they stay
         yours to close. `spend` is where the policy's budgets are kept (in memory unless
-        given: pass a shared one to keep one set of books across routers)."""
+        given: pass a shared one to keep one set of books across routers). `shared` is state
+        shared by replicas (`taskroute.shared`, e.g. `RedisState`): rate limits, budgets,
+        session history, open breakers and reloads then hold across every process using it
+        (build it on `history` and `spend`: they are its per-process fallback)."""
         from taskroute.gates.registry import GateRegistry
 
         self.policy = policy
@@ -87,6 +94,7 @@ class Router:
         self._engine: CallEngine | None = None
         self.history: SessionHistory = history or InMemorySessionHistory()
         self.spend: Spend = spend if spend is not None else SpendTracker()
+        self.shared = shared
         if classifier is True and not policy.classifier.enabled:
             classifier = None
         self._classifier: Classifier | None = None if classifier in (True, False) else (
@@ -115,7 +123,7 @@ class Router:
         return Router(
             policy, classifier=self._classifier_given, history=self.history,
             gates=self._gates_given, store=self.store, providers=self._providers,
-            spend=self.spend, _reuse=self._learned_files,
+            spend=self.spend, shared=self.shared, _reuse=self._learned_files,
         )
 
     def warm(self) -> Router:
@@ -149,14 +157,18 @@ class Router:
             if not task and context.task and context.api != "library":
                 named_in = "the X-Taskroute-Task header"
             task = task or context.task
-        decision = self._route(request, task, named_in)
-        return self._limit(decision, request, context.key_id if context else None)
+        snapshot = context.snapshot if context is not None else None
+        decision = self._route(request, task, named_in, snapshot)
+        return self._limit(decision, request, context.key_id if context else None, snapshot)
 
-    def _limit(self, decision: Decision, request: ChatRequest, key_id: str | None) -> Decision:
+    def _limit(self, decision: Decision, request: ChatRequest, key_id: str | None,
+               snapshot: SharedSnapshot | None = None) -> Decision:
         def estimate(model: str) -> float:
             return self._estimate(model, decision.task, decision.signals, request)
 
-        limited = budgets.limit(decision, request, self.policy, self.spend, key_id, estimate)
+        spend: budgets.SpentReader = self.spend if snapshot is None else budgets.Known(
+            snapshot.spent)
+        limited = budgets.limit(decision, request, self.policy, spend, key_id, estimate)
         if limited.model != decision.model:
             limited = replace(limited, estimated_cost_usd=estimate(limited.model))
         return limited
@@ -170,22 +182,54 @@ class Router:
         if spec is None:
             return None
         user = request.end_user
-        worst = sum(self._estimate(m, decision.task, decision.signals, request)
-                    for m in decision.chain)
-        return self.spend.reserve(worst, user=user, key=key_id,
+        return self.spend.reserve(self._worst(decision, request), user=user, key=key_id,
                                   limits=budgets.limits_of(spec, user, key_id))
 
-    def _route(self, request: ChatRequest, task: str | None, named_in: str = "") -> Decision:
+    async def _admit(
+        self, decision: Decision, request: ChatRequest, key_id: str | None
+    ) -> Hold | None:
+        """`_reserve` against the shared counters (one atomic round trip), when there are."""
+        spec = self.policy.budgets
+        if self.shared is None or spec is None:
+            return self._reserve(decision, request, key_id)
+        user = request.end_user
+        return await self.shared.spend.reserve(
+            self._worst(decision, request), user=user, key=key_id,
+            limits=budgets.limits_of(spec, user, key_id),
+            fail_closed=self.policy.shared_state_down == "fail closed")
+
+    async def _prefetch(self, request: ChatRequest, key_id: str | None) -> SharedSnapshot:
+        """What deciding reads of the shared state, for a caller that did not fetch it (the
+        library; the gateway fetches it with the rate-limit token, `gateway/shared_step.py`)."""
+        from taskroute.shared.base import Lookup
+
+        assert self.shared is not None
+        policy = self.policy
+        session = request.meta("session_id")
+        scopes = (tuple(budgets.limits_of(policy.budgets, request.end_user, key_id))
+                  if policy.budgets is not None else ())
+        fetched = await self.shared.prefetch(Lookup(
+            session=session or None, window_s=policy.session_window_s, scopes=scopes,
+            fail_closed=policy.shared_state_down == "fail closed"))
+        return fetched.snapshot
+
+    def _worst(self, decision: Decision, request: ChatRequest) -> float:
+        return sum(self._estimate(m, decision.task, decision.signals, request)
+                   for m in decision.chain)
+
+    def _route(self, request: ChatRequest, task: str | None, named_in: str = "",
+               snapshot: SharedSnapshot | None = None) -> Decision:
         policy = self.policy
         reasons: list[str] = []
         session = request.meta("session_id")
-        signals = measure(
-            request,
-            user_tiers=policy.user_tiers,
-            session_escalations=(
-                self.history.escalations(session, policy.session_window_s) if session else 0
-            ),
-        )
+        if not session:
+            escalations = 0
+        elif snapshot is not None:
+            escalations = snapshot.escalations
+        else:
+            escalations = self.history.escalations(session, policy.session_window_s)
+        signals = measure(request, user_tiers=policy.user_tiers,
+                          session_escalations=escalations)
         if signals.user_tier is not None and signals.user_tier_rank < 0:
             reasons.append(
                 f"User tier {signals.user_tier!r} is not in the policy's user tiers; "
@@ -281,9 +325,12 @@ class Router:
         if self._engine is None:
             from taskroute.calling.engine import CallEngine
 
+            shared = self.shared
             self._engine = CallEngine(
                 self.policy, gates=self._gate_registry, providers=self._providers,
-                store=self.store, on_escalation=self.record_escalation, spend=self.spend,
+                store=self.store, on_escalation=self.record_escalation,
+                spend=self.spend if shared is None else shared.spend,
+                board=None if shared is None else shared.breakers,
             )
         return self._engine
 
@@ -318,8 +365,10 @@ class Router:
         if not isinstance(request, ChatRequest):
             request = ChatRequest.from_dict(request)
         ctx = self._context(context, task, request_id, api)
+        if self.shared is not None and ctx.snapshot is None:  # the gateway fetched it already
+            ctx = ctx.with_(snapshot=await self._prefetch(request, ctx.key_id))
         decision = self.decide(request, context=ctx)
-        hold = self._reserve(decision, request, ctx.key_id)
+        hold = await self._admit(decision, request, ctx.key_id)
         return await self.engine.complete(request, decision, ctx, hold=hold)
 
     def stream(
@@ -335,6 +384,12 @@ class Router:
             request = ChatRequest.from_dict(request)
         ctx = self._context(context, task, request_id, api)
         decision = self.decide(request, context=ctx)
+        if self.shared is not None and self.policy.budgets is not None:
+            # admitted by the shared counters when the stream starts (an awaited round trip)
+            def admit() -> Awaitable[Hold | None]:
+                return self._admit(decision, request, ctx.key_id)
+
+            return self.engine.stream(request, decision, ctx, admit=admit)
         hold = self._reserve(decision, request, ctx.key_id)
         return self.engine.stream(request, decision, ctx, hold=hold)
 
@@ -395,7 +450,11 @@ class Router:
 
     def record_escalation(self, session_id: str | None) -> None:
         """Called by the call path when a session's request had to escalate."""
-        if session_id:
+        if not session_id:
+            return
+        if self.shared is not None:  # the shared history; it keeps this process's too
+            self.shared.sessions.record_escalation(session_id)
+        else:
             self.history.record_escalation(session_id)
 
 

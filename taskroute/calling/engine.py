@@ -31,7 +31,7 @@ from taskroute.calling.hedge import FirstTokenTimes
 from taskroute.calling.once import Opened, Wiring, close_quietly, complete_once, open_stream
 from taskroute.calling.once import read_whole as read_whole_once
 from taskroute.calling.retry import RetryPolicy
-from taskroute.calling.streaming import RouteStream, StreamStart
+from taskroute.calling.streaming import Admit, RouteStream, StreamStart
 from taskroute.decision import Decision
 from taskroute.exceptions import TaskrouteError
 from taskroute.gates.base import Gate, GateEnv
@@ -50,6 +50,7 @@ from taskroute.records import (
 )
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, new_id
+from taskroute.shared.base import BreakerBoard, SharedSpend
 from taskroute.store.base import LogEntry, Store
 
 
@@ -67,7 +68,8 @@ class CallEngine:
     def __init__(
         self, policy: Policy, *, gates: GateRegistry | None = None,
         providers: Mapping[str, Provider] | None = None, store: Store | None = None,
-        on_escalation: Callable[[str], None] | None = None, spend: Spend | None = None,
+        on_escalation: Callable[[str], None] | None = None,
+        spend: Spend | SharedSpend | None = None, board: BreakerBoard | None = None,
         rng: random.Random | None = None, sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.policy = policy
@@ -81,7 +83,7 @@ class CallEngine:
         self.wiring = Wiring(
             providers=providers,
             timeouts=Timeouts(c.connect_timeout_s, c.first_token_timeout_s, c.total_timeout_s),
-            breakers=Breakers(c.breaker_failures, c.breaker_cooldown_s),
+            breakers=Breakers(c.breaker_failures, c.breaker_cooldown_s, board=board),
             first_tokens=FirstTokenTimes(quantile=c.hedge_quantile,
                                          min_samples=c.hedge_min_samples),
         )
@@ -122,10 +124,11 @@ class CallEngine:
 
     def stream(
         self, request: ChatRequest, decision: Decision, origin: RequestContext | None = None,
-        *, hold: Hold | None = None,
+        *, hold: Hold | None = None, admit: Admit | None = None,
     ) -> RouteStream:
+        """`admit`: the reservation to await when the stream starts, instead of `hold`."""
         ctx, record = self._begin(request, decision, origin or RequestContext(), hold)
-        return RouteStream(self, ctx, record)
+        return RouteStream(self, ctx, record, admit=admit)
 
     def _begin(
         self, request: ChatRequest, decision: Decision, origin: RequestContext,

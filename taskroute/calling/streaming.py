@@ -15,7 +15,7 @@ import asyncio
 import inspect
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,8 +27,11 @@ from taskroute.decision import Decision
 from taskroute.exceptions import MalformedResponse, TaskrouteError
 from taskroute.gates.base import Gate
 from taskroute.gates.runner import passed, run_gates
+from taskroute.quality.budgets import Hold
 from taskroute.records import CLIENT_CLOSED, RouteRecord
 from taskroute.response import StreamChunk
+
+Admit = Callable[[], Awaitable[Hold | None]]   # a budget reservation awaited at the start
 
 
 @dataclass(slots=True)
@@ -56,8 +59,10 @@ class StreamEngine(Protocol):
 
 
 class RouteStream:
-    def __init__(self, engine: StreamEngine, ctx: CallContext, record: RouteRecord) -> None:
+    def __init__(self, engine: StreamEngine, ctx: CallContext, record: RouteRecord, *,
+                 admit: Admit | None = None) -> None:
         self._engine = engine
+        self._admit = admit
         self._ctx = ctx
         self.record = record
         self.decision = ctx.decision
@@ -83,6 +88,8 @@ class RouteStream:
             return
         self._started = True
         try:
+            if self._admit is not None:  # the budgets' shared counters admit it first
+                self._ctx.hold = await self._admit()
             begun = await self._engine.start_stream(self._ctx)
         except (TaskrouteError, asyncio.CancelledError) as exc:
             self._finish(exc)

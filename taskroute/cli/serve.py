@@ -1,5 +1,6 @@
-"""`taskroute serve`: the OpenAI- and Anthropic-compatible gateway, logging to SQLite (or to a
-registered store, `--store`), its session history from a registered backend (`--sessions`)."""
+"""`taskroute serve`: the OpenAI- and Anthropic-compatible gateway, logging to SQLite or to
+PostgreSQL (`--db postgresql://…`, or any registered store's URL), its session history from a
+registered backend (`--sessions`)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ from taskroute.policy.model import Policy
 
 if TYPE_CHECKING:
     from taskroute.gateway.settings import GatewaySettings
+    from taskroute.session import SessionHistory
+    from taskroute.shared.redis_state import RedisState
+    from taskroute.shared.sqlite_state import SqliteState
 
 ENV_DB = "TASKROUTE_DB"
+ENV_DATABASE_URL = "TASKROUTE_DATABASE_URL"
 
 
 def register(sub: Any) -> None:
@@ -34,14 +39,17 @@ def register(sub: Any) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    parser.add_argument("--db", metavar="PATH",
-                        help=f"the request log (default ${ENV_DB} or {default_db()})")
+    add_log_option(parser)
     parser.add_argument("--store", metavar="URL",
                         help="log through a registered store instead, NAME:LOCATION "
-                        "(built in: sqlite:PATH; see `taskroute plugins`)")
+                        "(built in: sqlite:PATH, postgresql://…; see `taskroute plugins`)")
     parser.add_argument("--sessions", metavar="NAME", default="memory",
                         help="the session fallback history, NAME or NAME:LOCATION "
                         "(default memory: per process; see `taskroute plugins`)")
+    parser.add_argument("--redis", metavar="URL",
+                        help="keep what replicas share in Redis, redis://HOST:PORT/DB: rate "
+                        "limits, budgets, session history, open breakers, reloads (default "
+                        "$TASKROUTE_REDIS_URL; unset: this process's memory)")
     parser.add_argument("--rate-limit", type=int, metavar="RPM",
                         help="requests per minute per key (default: no limit)")
     add_connection_options(parser)
@@ -51,6 +59,13 @@ def register(sub: Any) -> None:
     parser.add_argument("--insecure-no-auth", action="store_true",
                         help="serve an address other than loopback with no keys: anyone who "
                         "can reach it may call models, read the log and post feedback")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="worker processes on the one port (default 1); budgets, rate "
+                        "limits, sessions, breakers and reloads hold across them (in Redis "
+                        "with --redis, else in a SQLite counters file)")
+    # set by `--workers` for its workers
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--shared-file", help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
 
@@ -83,6 +98,21 @@ def connection_overrides(args: argparse.Namespace) -> dict[str, Any]:
             raise CallerError("--max-connections must be positive")
         found["max_connections"] = args.max_connections
     return found
+
+
+def add_log_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH|URL",
+                        help="the request log: a SQLite file, or postgresql://USER@HOST/DB "
+                        f"shared by replicas (default ${ENV_DATABASE_URL}, ${ENV_DB} or "
+                        f"{default_db()})")
+
+
+def log_url(db: str | None) -> str:
+    """The store URL of `--db` (a path means SQLite), else of the environment, else SQLite's
+    default file."""
+    if db:
+        return db if "://" in db or db.startswith("sqlite:") else f"sqlite:{db}"
+    return os.environ.get(ENV_DATABASE_URL) or f"sqlite:{default_db()}"
 
 
 def default_db() -> Path:
@@ -122,7 +152,7 @@ def log_file(args: argparse.Namespace) -> Path:
     """The log's file, or where it would be for a store that is no file (the key salt's place)."""
     if args.store and args.store.startswith("sqlite:"):
         return Path(args.store.removeprefix("sqlite:"))
-    return Path(args.db) if args.db else default_db()
+    return Path(args.db) if args.db and "://" not in args.db else default_db()
 
 
 def is_loopback(host: str) -> bool:
@@ -141,27 +171,56 @@ def scope_counts(settings: GatewaySettings) -> str:
     for key in settings.all_keys():
         counts[key.scope] = counts.get(key.scope, 0) + 1
     return ", ".join(f"{n} {scope}" for scope, n in sorted(counts.items()))
+def shared_state(
+    args: argparse.Namespace,
+) -> tuple[SessionHistory, RedisState | SqliteState | None]:
+    """The session history, and the state shared by replicas: Redis when a URL is given, a
+    SQLite counters file for `--workers` without one (the history is then its per-process
+    fallback)."""
+    from taskroute.session import open_history
+    from taskroute.shared.redis_conn import ENV_REDIS_URL
+
+    history = open_history(args.sessions)
+    url = args.redis or os.environ.get(ENV_REDIS_URL, "").strip()
+    if url:
+        from taskroute.shared.redis_state import RedisState
+
+        return history, RedisState(url, history=history)
+    if args.shared_file:
+        from taskroute.shared.sqlite_state import SqliteState
+
+        return history, SqliteState(args.shared_file, history=history)
+    return history, None
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise CallerError(f"--workers is a number of processes, 1 or more, not {args.workers}")
+    if args.workers > 1:
+        from taskroute.cli.workers import run_workers
+
+        return run_workers(args)
     from taskroute.experiment import compose
     from taskroute.gateway.app import create_app
     from taskroute.gateway.server import configure_logging, serve
     from taskroute.gateway.server import run as run_server
     from taskroute.gateway.settings import GatewaySettings
     from taskroute.providers.registry import build_providers
-    from taskroute.session import open_history
     from taskroute.store.registry import open_store
+    from taskroute.store.urls import redact
 
     if args.store and args.db:
         raise CallerError("give --store or --db, not both")
     settings = GatewaySettings.from_env(keys_file=args.keys_file, **connection_overrides(args))
     if args.rate_limit:
         settings = replace(settings, rate_limit_rpm=args.rate_limit)
-    db = args.store or str(Path(args.db) if args.db else default_db())
+    url = args.store or log_url(args.db)
+    db = redact(url.removeprefix("sqlite:"))
     settings = access_settings(settings, args, log_file(args))
-    router = compose(load_router(args, store=open_store(args.store or f"sqlite:{db}"),
-                                 history=open_history(args.sessions)))
+    history, shared = shared_state(args)
+    router = compose(load_router(args, store=open_store(url), history=history,
+                                 spend=shared.fallback.local_spend.tracker
+                                 if shared is not None else None, shared=shared))
     build_providers(router.policy)  # a provider's bad options fail now, not on every request
     app = create_app(router, settings)
     have, missing = provider_keys(router.policy)
@@ -169,6 +228,9 @@ def run(args: argparse.Namespace) -> int:
     def listening(url: str) -> None:
         print(f"taskroute gateway listening on {url}  (OpenAI: {url}/v1, Anthropic: {url})")
         print(f"policy: {router.policy.name}   log: {db}   sessions: {args.sessions}")
+        if shared is not None:
+            print(f"shared state: {shared.description}, "
+                  f"{router.policy.shared_state_down} when it is down")
         print(f"providers with keys: {', '.join(have) or 'none'}")
         if missing:
             print(f"providers without keys: {', '.join(missing)}")
@@ -179,5 +241,6 @@ def run(args: argparse.Namespace) -> int:
         print("Ctrl-C or SIGTERM stops it gracefully.", flush=True)
 
     configure_logging()
-    run_server(serve(app, args.host, args.port, on_listening=listening))
+    run_server(serve(app, args.host, args.port, on_listening=listening,
+                     reuse_port=args.reuse_port))
     return 0

@@ -6,14 +6,17 @@ import argparse
 import asyncio
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from taskroute.cli.common import add_policy_option
 from taskroute.exceptions import CallerError
 from taskroute.policy.model import Policy
 
 if TYPE_CHECKING:
-    from taskroute.store.sqlite import SqliteStore
+    from taskroute.store.base import LogReader
+
+    class OpenLog(LogReader, Protocol):
+        def close(self) -> None: ...
 
 _COLUMNS = (
     ("requests", "requests", "{:,}"), ("first pass", "first_pass", "pct"),
@@ -39,19 +42,27 @@ def register(sub: Any) -> None:
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PATH", help="the request log (default: taskroute "
-                        "serve's, $TASKROUTE_DB or the user data folder)")
+    from taskroute.cli.serve import add_log_option
+
+    add_log_option(parser)
 
 
-def open_log(args: argparse.Namespace) -> SqliteStore:
-    """The request log named by --db (or the default one); the caller closes it."""
-    from taskroute.cli.serve import default_db
+def open_log(args: argparse.Namespace) -> OpenLog:
+    """The request log named by --db (or the default one): a SQLite file that must exist, or a
+    PostgreSQL database; the caller closes it."""
+    from taskroute.cli.serve import log_url
     from taskroute.store.sqlite import SqliteStore
 
-    db = Path(args.db) if args.db else default_db()
+    url = log_url(args.db)
+    if not url.startswith("sqlite:"):
+        from taskroute.store.registry import open_store
+
+        return cast("OpenLog", open_store(url))  # every built-in store reads, and closes
+    db = Path(url.removeprefix("sqlite:").removeprefix("//"))
     if not db.exists():
         raise CallerError(f"no request log at {db}; run `taskroute serve` or pass --db")
     return SqliteStore(db)
+
 
 
 def policy_of(args: argparse.Namespace) -> Policy:

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from taskroute.exceptions import InvalidRequest
 from taskroute.experiment import Serving
-from taskroute.gateway import acknowledge, streaming
+from taskroute.gateway import acknowledge, shared_step, streaming
 from taskroute.gateway.context import (
     GATEWAY,
     complete,
@@ -35,6 +35,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, gateway.settings.max_body_bytes)
     chat, context = prepare(request, to_chat_request(body), "anthropic")
     async with gateway.routers.lease() as router:  # held to the end, streams included
+        context = await shared_step.fetch(request, gateway, router, chat, context)
         if chat.stream:
             return await _stream(request, router, chat, context)
         result = await complete(gateway, router, chat, context)

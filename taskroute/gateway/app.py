@@ -83,7 +83,12 @@ def create_app(router: Serving, settings: GatewaySettings | None = None) -> web.
 
 
 async def _ready(app: web.Application) -> None:
-    app[GATEWAY].ready = True
+    gateway = app[GATEWAY]
+    shared = gateway.routers.router.shared
+    if shared is not None:
+        await shared.start()
+        gateway.metrics.watch_shared(shared)
+    gateway.ready = True
 
 
 _PRUNING: web.AppKey[asyncio.Task[None]] = web.AppKey("taskroute_pruning", asyncio.Task)
@@ -112,9 +117,14 @@ async def _draining(app: web.Application) -> None:
 
 async def _close(app: web.Application) -> None:
     gateway = app[GATEWAY]
+    shared = gateway.routers.router.shared
     try:
         await gateway.routers.aclose()
     finally:
-        if gateway.store is not None:
-            await gateway.store.flush()
-            await gateway.store.aclose()
+        try:
+            if shared is not None:  # settlements still going out, then its connections
+                await shared.aclose()
+        finally:
+            if gateway.store is not None:
+                await gateway.store.flush()
+                await gateway.store.aclose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import msgspec
 from aiohttp import web
 
@@ -44,7 +46,8 @@ async def readyz(request: web.Request) -> web.Response:
     if reason is not None:
         return web.json_response({"status": "not ready", "reason": reason,
                                   "policy": policy.name}, status=503)
-    body = {"status": "ready", "policy": policy.name, "in_flight": gateway.in_flight - 1}
+    body = {"status": "ready", "policy": policy.name, "in_flight": gateway.in_flight - 1,
+            "pid": os.getpid()}  # which worker answered, under `serve --workers`
     missing = missing_keys(policy)
     if missing:  # some providers only: served, by the others
         body["providers_without_keys"] = sorted(missing)

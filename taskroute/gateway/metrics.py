@@ -89,6 +89,19 @@ class GatewayMetrics:
                 if not verdict.passed:
                     self.gate_failures.labels(task, tier, attempt.model, verdict.gate).inc()
 
+    def watch_shared(self, shared: object) -> None:
+        """Count what the shared state (Redis) did while it was down: requests served on this
+        process's own counters (fail open), refused (fail closed)."""
+        prom, r = self._prom, self.registry
+        for name, attr, what in (
+                ("taskroute_shared_state_fallbacks", "fallbacks",
+                 "Requests served on this process's counters while Redis was down (fail open)"),
+                ("taskroute_shared_state_refusals", "refusals",
+                 "Requests refused with 503 while Redis was down (fail closed)")):
+            if hasattr(shared, attr):
+                prom.Gauge(name, what, registry=r).set_function(
+                    lambda a=attr: float(getattr(shared, a)))
+
     def response(self, endpoint: str, status: int) -> None:
         key = (endpoint, status)
         child = self._http.get(key)

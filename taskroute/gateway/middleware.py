@@ -10,7 +10,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from taskroute.exceptions import TaskrouteError
+from taskroute.exceptions import TaskrouteError, TooManyRequests
 from taskroute.gateway import local, signin
 from taskroute.gateway.auth import IDENTITY, check_scope, given_key, need_of
 from taskroute.gateway.context import CHAT, GATEWAY, KEY_ID, REQUEST_ID, Gateway, new_request_id
@@ -100,7 +100,7 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not gateway.auth.enabled:
         local.check(request, check_host=not gateway.settings.insecure_no_auth)
         if need != "open":
-            gateway.limiter.check(request.remote or "anonymous")
+            await _take_token(request, gateway, request.remote or "anonymous", None)
         return await handler(request)
     if need == "open":
         return await handler(request)
@@ -115,5 +115,26 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[IDENTITY] = ident
     request[KEY_ID] = ident.key_id
     check_scope(ident, need)
-    gateway.limiter.check(ident.key_id, ident.rate_limit_rpm)
+    await _take_token(request, gateway, ident.key_id or request.remote or "anonymous",
+                      ident.rate_limit_rpm)
     return await handler(request)
+
+
+async def _take_token(
+    request: web.Request, gateway: Gateway, key: str, rpm: int | None
+) -> None:
+    """The request's rate-limit token, for `key` at `rpm` (a key's own limit, else the
+    gateway's): in this process; with state shared by replicas, from it — a chat request's in
+    the one round trip before deciding (`gateway/shared_step.py`)."""
+    shared = gateway.routers.router.shared
+    if shared is None:
+        gateway.limiter.check(key, rpm)
+        return
+    rpm = rpm or gateway.limiter.rpm
+    if not rpm or request.path in CHAT_PATHS:
+        return
+    fail_closed = gateway.routers.router.policy.shared_state_down == "fail closed"
+    wait = await shared.rate.take(key, rpm, fail_closed=fail_closed)
+    if wait is not None:
+        raise TooManyRequests(f"rate limit of {rpm} requests per minute reached; "
+                              f"retry in {wait:.0f}s", retry_after=wait)

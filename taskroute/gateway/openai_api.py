@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from taskroute.gateway import acknowledge, streaming
+from taskroute.gateway import acknowledge, shared_step, streaming
 from taskroute.gateway.context import (
     GATEWAY,
     complete,
@@ -30,6 +30,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     chat, context = prepare(request, ChatRequest.from_dict(
         await read_json(request, gateway.settings.max_body_bytes)), "openai")
     async with gateway.routers.lease() as router:  # held to the end, streams included
+        context = await shared_step.fetch(request, gateway, router, chat, context)
         if chat.stream:
             return await streaming.stream_openai(request, gateway, router, chat, context)
         result = await complete(gateway, router, chat, context)

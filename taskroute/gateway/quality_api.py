@@ -129,9 +129,13 @@ async def post_feedback(request: web.Request) -> web.Response:
 
 async def _start(app: web.Application) -> None:
     quality = app[QUALITY]
-    spend = app[GATEWAY].routers.router.spend
+    router = app[GATEWAY].routers.router
+    spend, shared = router.spend, router.shared
     if isinstance(spend, SpendTracker):
         spend.restore(await quality.reader.spend_today())
+    seed = getattr(shared, "seed", None)
+    if seed is not None:  # the first replica up today seeds the shared counters from the log
+        await seed(await quality.reader.spend_today())
     quality.tasks.append(asyncio.create_task(_keep_rolled_up(quality)))
 
 

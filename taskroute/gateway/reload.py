@@ -6,7 +6,8 @@ same parts the caller built — is made on a worker thread (a learned-router fil
 to load; the classifier is loaded there too), then swapped in in one step. Requests and streams
 in flight finish on the router they started with, which is closed after its last one
 (`gateway/serving.py`). A bad file is refused (400) and the running policy stays. Reload needs
-no request log.
+no request log. With state shared by replicas (Redis), a reload done here is broadcast and every
+other replica reloads the file itself — validating it itself, keeping its policy if refused.
 """
 
 from __future__ import annotations
@@ -57,12 +58,15 @@ async def post_reload(request: web.Request) -> web.Response:
                               "shadow": policy.shadow.name if policy.shadow else None})
 
 
-async def reload_policy(app: web.Application, how: str = "POST /v1/taskroute/reload") -> Policy:
-    """Serve the running policy's file as it is now (see the module docstring). Each outcome
+async def reload_policy(
+    app: web.Application, how: str = "POST /v1/taskroute/reload", *, broadcast: bool = True,
+) -> Policy:
+    """Serve the running policy's file as it is now (see the module docstring); with shared
+    state, ask the other replicas to do the same (unless the ask came from one). Each outcome
     is logged and counted (`taskroute_reloads_total{outcome="ok|refused"}`)."""
     gateway = app[GATEWAY]
     try:
-        policy = await _reload(gateway)
+        policy = await _reload(gateway, broadcast=broadcast)
     except CallerError as exc:
         gateway.metrics.reloads.labels("refused").inc()
         log.warning("policy reload (%s) refused: %s", how, exc)
@@ -72,7 +76,7 @@ async def reload_policy(app: web.Application, how: str = "POST /v1/taskroute/rel
     return policy
 
 
-async def _reload(gateway: Gateway) -> Policy:
+async def _reload(gateway: Gateway, *, broadcast: bool) -> Policy:
     old = gateway.routers.router
     source = old.policy.source
     if not source or source.startswith("<"):
@@ -90,6 +94,9 @@ async def _reload(gateway: Gateway) -> Policy:
         await new.aclose()  # another reload won the race; serve that one
         raise InvalidRequest("another reload finished first; the policy it loaded is served")
     gateway.routers.swap(new)
+    if broadcast and new.shared is not None:
+        # every other replica reloads the file itself (and validates it itself)
+        await new.shared.broadcast.publish_reload()
     return new.policy
 
 
@@ -103,6 +110,18 @@ async def _start(app: web.Application) -> None:
 
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_sighup)
+    shared = app[GATEWAY].routers.router.shared
+    if shared is not None:
+        async def on_broadcast() -> None:
+            try:
+                policy = await reload_policy(app, "broadcast from another replica",
+                                             broadcast=False)
+            except CallerError as exc:
+                log.error("reload asked by another replica: %s", exc)
+            else:
+                log.info("reload asked by another replica: serving policy %s", policy.name)
+
+        shared.broadcast.on_reload(on_broadcast)
 
 
 async def _on_sighup(app: web.Application) -> None:

@@ -28,9 +28,10 @@ MAX_FIELD_SIZE = 8190
 async def serve(
     app: web.Application, host: str = "127.0.0.1", port: int = 8080, *,
     on_listening: Callable[[str], None] | None = None,
-    stop: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None, reuse_port: bool = False,
 ) -> None:
-    """Serve `app` until a signal (or `stop`) arrives, then shut down gracefully."""
+    """Serve `app` until a signal (or `stop`) arrives, then shut down gracefully.
+    `reuse_port`: bind with SO_REUSEPORT, beside the other workers on the same port."""
     runner = make_runner(app)
     await runner.setup()
     stop = stop or asyncio.Event()
@@ -38,7 +39,7 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        site = web.TCPSite(runner, host, port, backlog=2048)
+        site = web.TCPSite(runner, host, port, backlog=2048, reuse_port=reuse_port or None)
         await site.start()
         if on_listening is not None:
             on_listening(listening_url(site, host))

@@ -39,7 +39,7 @@ from taskroute.tasks import DEFAULT_TASKS
 TOP_LEVEL = (
     "name", "description", "providers", "models", "tiers", "tasks", "classify", "when unsure",
     "classifier", "user tiers", "adjust", "session window", "calling", "log content", "log keep",
-    "gates", "aliases", "named models", "embeddings", *EXPERIMENT_SECTIONS,
+    "gates", "aliases", "named models", "embeddings", "shared state", *EXPERIMENT_SECTIONS,
 )
 ADJUST_ACTIONS: dict[str, AdjustAction] = {
     "use": "use", "at least": "at_least", "at most": "at_most", "move up": "up",
@@ -102,6 +102,8 @@ def parse_root(root: Node, file: str | None) -> Policy:
         embeddings=MappingProxyType(embeddings),
         named_models="routed" if "named models" in top and top["named models"].one_of(
             ("as named", "routed")) == "routed" else "as named",
+        shared_state_down=_shared_state(top["shared state"]) if "shared state" in top
+        else "fail open",
         **parse_sections(top, root, file, parse_root),
     )
 
@@ -455,6 +457,13 @@ def _classifier(node: Node) -> ClassifierSettings:
         options=_options(f["options"]) if "options" in f else MappingProxyType({}),
         line=node.line,
     )
+
+
+def _shared_state(node: Node) -> str:
+    """`shared state: {when down: fail open | fail closed}` (Redis, when the gateway has it)."""
+    f = node.fields(("when down",))
+    return f["when down"].one_of(("fail open", "fail closed")) if "when down" in f \
+        else "fail open"
 
 
 def _calling(node: Node) -> CallingSettings:

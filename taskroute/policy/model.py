@@ -261,6 +261,9 @@ class Policy:
     calling: CallingSettings = CallingSettings()
     log_content: bool = False
     gates: tuple[GateSpec, ...] = ()       # applied to every task
+    # when the shared state (Redis) is down or slow: "fail open" serves on this process's own
+    # counters, "fail closed" refuses with 503
+    shared_state_down: str = "fail open"
     extensions: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     variants: tuple[VariantSpec, ...] = ()  # A/B arms, sticky per user or session
     shadow: Policy | None = None            # a candidate whose decisions are logged, not served

@@ -33,6 +33,8 @@ class Hold:
     amount: float
     scopes: tuple[Scope, ...]
     day: float
+    where: str = "local"   # which counters hold it ("redis": the replicas' shared ones)
+    id: str = ""           # what a shared settlement is keyed by, so it applies once
 
 
 class Spend(Protocol):
@@ -57,6 +59,22 @@ class Spend(Protocol):
                now: float | None = None) -> None:
         """Count a finished request's `cost` in place of its hold (when it had one)."""
         ...
+
+
+class SpentReader(Protocol):
+    """What deciding reads of the spend: `Spend`, or `Known` (fetched before deciding)."""
+
+    def spent(self, scope: Scope, now: float | None = None) -> float: ...
+
+
+class Known:
+    """Today's spend per scope as fetched from shared counters just before deciding."""
+
+    def __init__(self, spent: Mapping[Scope, float]) -> None:
+        self._spent = spent
+
+    def spent(self, scope: Scope, now: float | None = None) -> float:
+        return self._spent.get(scope, 0.0)
 
 
 def day_start(now: float) -> float:
@@ -128,6 +146,11 @@ class SpendTracker:
             self._day, self._spent = day_start(time.time() if now is None else now), dict(spent)
 
 
+def scopes_of(user: str | None, key: str | None) -> list[Scope]:
+    """Every scope a request's spend counts in: the day, its user's, its key's."""
+    return _scopes(user, key)
+
+
 def _scopes(user: str | None, key: str | None) -> list[Scope]:
     scopes: list[Scope] = [("day", "")]
     if user:
@@ -151,6 +174,12 @@ def usd(amount: float) -> str:
     return f"${amount:.6f}".rstrip("0").rstrip(".") if abs(amount) >= 1e-6 else f"${amount:.2e}"
 
 
+def refusal(scope: Scope, limit: float, settled: float, held: float,
+            now: float) -> BudgetExhausted:
+    """Why a reservation was refused: the budget is used up, or held by requests in flight."""
+    return _refusal(scope, limit, settled, held, now)
+
+
 def _refusal(scope: Scope, limit: float, settled: float, held: float,
              now: float) -> BudgetExhausted:
     if settled >= limit or held <= 0:
@@ -170,7 +199,7 @@ def _describe(scope: Scope) -> str:
 
 
 def check_budgets(
-    budgets: BudgetSpec, spend: Spend, user: str | None, key: str | None,
+    budgets: BudgetSpec, spend: SpentReader, user: str | None, key: str | None,
     now: float | None = None,
 ) -> str | None:
     """Raise when a budget is used up; the reason to step down when one runs low, else None.
@@ -246,7 +275,7 @@ def cap_chain(decision: Decision, cap: float, estimate: Estimate) -> Decision:
 
 
 def limit(
-    decision: Decision, request: ChatRequest, policy: Policy, spend: Spend,
+    decision: Decision, request: ChatRequest, policy: Policy, spend: SpentReader,
     key_id: str | None, estimate: Estimate,
 ) -> Decision:
     """The decision the policy's budgets and the request's `metadata.max_cost_usd` allow."""

@@ -18,7 +18,8 @@ from taskroute.policy.model import Price
 from taskroute.quality import abtest, timeseries
 from taskroute.quality.metrics import By, Counts, FineKey, report
 from taskroute.quality.window import window_start
-from taskroute.store.sqlite_rollup import SUMS, catch_up, window_rows
+from taskroute.store.counts import fold
+from taskroute.store.sqlite_rollup import catch_up, window_rows
 
 _FEEDBACK = """
 SELECT task, tier, model, policy, variant, COUNT(*), COUNT(score), SUM(score), SUM(corrected),
@@ -35,12 +36,9 @@ FROM route_hourly WHERE hour >= ? GROUP BY hour ORDER BY hour
 _SAMPLES = """
 SELECT cost_usd, latency_s, status FROM requests
 WHERE COALESCE(variant, '') = ? AND ts >= ? AND rowid % ? = 0
+ORDER BY rowid  -- the bootstrap's draws depend on the order: the log's, in every backend
 """
 
-
-# The rollup sums `Counts` adds up as integers (cost apart; baselines are for time series).
-_COUNTED = tuple(s for s in SUMS if s not in ("cost_usd", "baseline_tokens_in",
-                                              "baseline_tokens_out"))
 
 
 def try_catch_up(conn: sqlite3.Connection) -> int:
@@ -56,32 +54,9 @@ def fine_counts(
 ) -> dict[FineKey, Counts]:
     """The window's requests, summed per (task, tier, model, policy, variant)."""
     hourly, histograms = window_rows(conn, since, until)
-    groups: dict[FineKey, Counts] = {}
-    for row in hourly:
-        c = groups.setdefault(_key(row), Counts())
-        sums = dict(zip(SUMS, row[6:6 + len(SUMS)], strict=True))
-        for name in _COUNTED:
-            setattr(c, name, getattr(c, name) + int(sums[name] or 0))  # type: ignore[call-overload]
-        c.cost_usd += float(sums["cost_usd"] or 0.0)  # type: ignore[arg-type]
-        first_ts, last_ts = row[6 + len(SUMS):]
-        c.first_ts = min(c.first_ts, float(first_ts))  # type: ignore[arg-type]
-        c.last_ts = max(c.last_ts, float(last_ts))  # type: ignore[arg-type]
-    for row in histograms:
-        c = groups.setdefault(_key(row), Counts())
-        histogram = c.latency if row[6] == "latency" else c.first_token
-        bucket, count = int(row[7]), int(row[8])  # type: ignore[call-overload]
-        histogram[bucket] = histogram.get(bucket, 0) + count
     low = -math.inf if since is None else since
     high = math.inf if until is None else until
-    for row in conn.execute(_FEEDBACK, (low, high)):
-        c = groups.setdefault(row[:5], Counts())
-        c.feedback, c.scored, c.score_sum, c.corrected = row[5], row[6], row[7] or 0.0, row[8]
-        c.corrected_first_pass, c.corrected_unescalated = row[9], row[10]
-    return groups
-
-
-def _key(row: tuple[object, ...]) -> FineKey:
-    return (str(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]))
+    return fold(hourly, histograms, conn.execute(_FEEDBACK, (low, high)))
 
 
 def route_stats(

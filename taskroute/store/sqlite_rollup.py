@@ -15,15 +15,10 @@ import math
 import sqlite3
 
 from taskroute.quality.metrics import BUCKETS_PER_E
+from taskroute.store.counts import FINE, SUMS
 
 STATE = "route_hourly"
 CHUNK = 250_000
-FINE = ("task", "tier", "model", "policy", "variant")
-SUMS = (
-    "requests", "completed", "first_pass", "escalated", "under_served", "answered_unescalated",
-    "cost_usd", "attempts", "errors", "input_tokens", "output_tokens", "baseline_tokens_in",
-    "baseline_tokens_out", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens",
-)
 
 # One row per request with what its attempts say: the facts every metric is summed from. The
 # attempts' counts come packed in one number (one index lookup per request), unpacked after.

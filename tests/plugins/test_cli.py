@@ -28,7 +28,8 @@ def test_lists_the_plugins_entries_with_their_distribution(
         section = out.split(heading, 1)[1].split("\n\n", 1)[0]
         line = next(ln for ln in section.splitlines() if ln.split()[:1] == [name])
         assert f"{origin} ({MODULE}:{attr})" in line
-    assert "stores (taskroute.stores)\n  sqlite  built-in" in out
+    assert ("stores (taskroute.stores)\n  postgres    built-in\n  postgresql  built-in\n"
+            "  sqlite      built-in") in out
     assert "session backends (taskroute.sessions)\n  memory  built-in" in out
 
 

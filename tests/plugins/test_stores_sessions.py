@@ -50,7 +50,8 @@ async def test_sqlite_url_opens_the_log_there(tmp_path: Path) -> None:
 
 
 def test_unknown_or_unusable_urls_are_one_line_config_errors() -> None:
-    with pytest.raises(PluginError, match=r"unknown store 'pg'; known: sqlite \(.*sqlite:log"):
+    known = r"unknown store 'pg'; known: postgres, postgresql, sqlite \(.*sqlite:log"
+    with pytest.raises(PluginError, match=known):
         open_store("pg://db.example/log")
     with pytest.raises(ConfigError, match="store 'sqlite:': the sqlite store needs a file"):
         open_store("sqlite:")

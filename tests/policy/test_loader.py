@@ -178,3 +178,12 @@ def test_a_race_may_name_a_judge_model_which_must_be_declared() -> None:
     assert "openai/small grades it" in describe_policy(parse_policy(raced, file="p.yaml"))
     error = error_of(raced.replace("judge: openai/small", "judge: nobody/here"))
     assert "nobody/here" in str(error) and "p.yaml:" in str(error)
+
+
+def test_shared_state_fails_open_unless_the_policy_says_closed() -> None:
+    assert parse_policy(MINIMAL).shared_state_down == "fail open"
+    closed = parse_policy(MINIMAL + "shared state: {when down: fail closed}\n")
+    assert closed.shared_state_down == "fail closed"
+    error = error_of(MINIMAL + "shared state: {when down: shrug}\n")
+    assert error.key == "shared state.when down"
+    assert "fail open, fail closed" in str(error)

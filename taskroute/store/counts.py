@@ -1,0 +1,54 @@
+"""The rollups' shape, shared by every backend: the fine key, the sums kept per hour and route,
+and how the rows a backend reads (hourly sums, latency histograms, feedback) fold into
+`quality.metrics.Counts` per fine group, for the pure report code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from taskroute.quality.metrics import Counts, FineKey
+
+FINE = ("task", "tier", "model", "policy", "variant")
+SUMS = (
+    "requests", "completed", "first_pass", "escalated", "under_served", "answered_unescalated",
+    "cost_usd", "attempts", "errors", "input_tokens", "output_tokens", "baseline_tokens_in",
+    "baseline_tokens_out", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens",
+)
+# The rollup sums `Counts` adds up as integers (cost apart; baselines are for time series).
+_COUNTED = tuple(s for s in SUMS if s not in ("cost_usd", "baseline_tokens_in",
+                                              "baseline_tokens_out"))
+Row = Sequence[object]
+
+
+def fold(hourly: Iterable[Row], histograms: Iterable[Row],
+         feedback: Iterable[Row]) -> dict[FineKey, Counts]:
+    """Rows as the rollups hold them — hourly: (hour, *FINE, *SUMS, first_ts, last_ts);
+    histograms: (hour, *FINE, kind, bucket, n); feedback: (*FINE, count, scored, score sum,
+    corrected, corrected on first pass, corrected unescalated) — summed per fine group."""
+    groups: dict[FineKey, Counts] = {}
+    for row in hourly:
+        c = groups.setdefault(_key(row), Counts())
+        sums = dict(zip(SUMS, row[6:6 + len(SUMS)], strict=True))
+        for name in _COUNTED:
+            setattr(c, name, getattr(c, name) + int(sums[name] or 0))  # type: ignore[call-overload]
+        c.cost_usd += float(sums["cost_usd"] or 0.0)  # type: ignore[arg-type]
+        first_ts, last_ts = row[6 + len(SUMS):]
+        c.first_ts = min(c.first_ts, float(first_ts))  # type: ignore[arg-type]
+        c.last_ts = max(c.last_ts, float(last_ts))  # type: ignore[arg-type]
+    for row in histograms:
+        c = groups.setdefault(_key(row), Counts())
+        histogram = c.latency if row[6] == "latency" else c.first_token
+        bucket, count = int(row[7]), int(row[8])  # type: ignore[call-overload]
+        histogram[bucket] = histogram.get(bucket, 0) + count
+    for row in feedback:
+        c = groups.setdefault(_key((None, *row[:5])), Counts())
+        c.feedback, c.scored = int(row[5]), int(row[6])  # type: ignore[call-overload]
+        c.score_sum = float(row[7] or 0.0)  # type: ignore[arg-type]
+        c.corrected = int(row[8] or 0)  # type: ignore[call-overload]
+        c.corrected_first_pass = int(row[9] or 0)  # type: ignore[call-overload]
+        c.corrected_unescalated = int(row[10] or 0)  # type: ignore[call-overload]
+    return groups
+
+
+def _key(row: Row) -> FineKey:
+    return (str(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]))

@@ -1,0 +1,215 @@
+"""The PostgreSQL log's rollups and reports: the SQL behind `LogReader`'s route stats, time
+series and A/B report, as coroutines over one asyncpg connection.
+
+As for SQLite (`sqlite_rollup`), each request is summed once into `route_hourly` and
+`route_latency_hourly`; here the requests still to sum are the rows of `unrolled` (see
+`postgres_migrations`), taken `FOR UPDATE SKIP LOCKED` so replicas rolling up together split
+the work. A report runs in one REPEATABLE READ transaction — one snapshot, in which every
+request is either rolled up or in `unrolled`, never both — and reads whole hours from the
+rollups, the rest (the window's edges, what is not rolled up yet) from the log through the very
+same aggregation, then hands the sums to `taskroute.quality` as every backend does.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from taskroute.policy.model import Price
+from taskroute.quality import abtest, timeseries
+from taskroute.quality.metrics import BUCKETS_PER_E, By, Counts, FineKey, report
+from taskroute.quality.window import window_start
+from taskroute.store.counts import FINE, SUMS, fold
+
+CHUNK = 100_000
+_FINE = ", ".join(FINE)
+_SUMS = ", ".join(SUMS)
+_RQ = """
+CREATE TEMP TABLE rq (
+    ts float8, hour int8, task text, tier text, model text, policy text, variant text, ok bool,
+    escalated int, cost_usd float8, input_tokens int8, output_tokens int8, latency_s float8,
+    first_token_s float8, n_attempts int8, n_rejected int8, n_errors int8,
+    cached_input_tokens int8, cache_write_tokens int8, reasoning_tokens int8
+) ON COMMIT DROP
+"""
+# One row per request with what its attempts say: the facts every metric is summed from.
+_FACTS = """
+INSERT INTO rq
+SELECT q.ts, floor(q.ts / 3600)::int8, q.task, q.tier, q.model, q.policy,
+       COALESCE(q.variant, ''), q.status IN ('ok', 'unchecked'), q.escalated, q.cost_usd,
+       q.input_tokens, q.output_tokens, q.latency_s, q.first_token_s,
+       COALESCE(a.n, 0), COALESCE(a.rejected, 0), COALESCE(a.errors, 0),
+       q.cached_input_tokens, q.cache_write_tokens, q.reasoning_tokens
+FROM requests q LEFT JOIN LATERAL (
+    SELECT count(*) AS n, count(*) FILTER (WHERE a.status = 'rejected') AS rejected,
+           count(*) FILTER (WHERE a.status = 'error') AS errors
+    FROM attempts a WHERE a.request_id = q.request_id) a ON true
+WHERE {where}
+"""
+_TAKE = f"""
+WITH taken AS (
+    DELETE FROM unrolled WHERE request_id IN (
+        SELECT request_id FROM unrolled LIMIT $1 FOR UPDATE SKIP LOCKED)
+    RETURNING request_id)
+{_FACTS.format(where="q.request_id IN (SELECT request_id FROM taken)")}
+"""
+_HOURLY = """
+SELECT hour, task, tier, model, policy, variant, count(*), count(*) FILTER (WHERE ok),
+       count(*) FILTER (WHERE ok AND n_rejected = 0 AND n_errors = 0 AND escalated = 0),
+       count(*) FILTER (WHERE escalated <> 0),
+       count(*) FILTER (WHERE escalated <> 0 AND n_rejected > 0),
+       count(*) FILTER (WHERE ok AND escalated = 0), sum(cost_usd), sum(n_attempts)::int8,
+       sum(n_errors)::int8, sum(input_tokens)::int8, sum(output_tokens)::int8,
+       sum(input_tokens::float8 / greatest(n_attempts, 1)),
+       sum(output_tokens::float8 / greatest(n_attempts, 1)), sum(cached_input_tokens)::int8,
+       sum(cache_write_tokens)::int8, sum(reasoning_tokens)::int8, min(ts), max(ts)
+FROM rq GROUP BY 1, 2, 3, 4, 5, 6
+"""
+_BUCKET = f"floor(ln({{col}} * 1000.0 + 1.0) * {BUCKETS_PER_E})::int"
+_HISTOGRAMS = f"""
+SELECT hour, task, tier, model, policy, variant, 'latency', {_BUCKET.format(col="latency_s")},
+       count(*)
+FROM rq WHERE ok GROUP BY 1, 2, 3, 4, 5, 6, 8
+UNION ALL
+SELECT hour, task, tier, model, policy, variant, 'first_token',
+       {_BUCKET.format(col="first_token_s")}, count(*)
+FROM rq WHERE ok AND first_token_s IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 8
+"""
+_UPSERT_HOURLY = (
+    f"INSERT INTO route_hourly AS r (hour, {_FINE}, {_SUMS}, first_ts, last_ts) {_HOURLY} "
+    f"ON CONFLICT (hour, {_FINE}) DO UPDATE SET "
+    + ", ".join(f"{s} = r.{s} + excluded.{s}" for s in SUMS)
+    + ", first_ts = least(r.first_ts, excluded.first_ts), "
+    "last_ts = greatest(r.last_ts, excluded.last_ts)"
+)
+_UPSERT_HISTOGRAMS = (
+    f"INSERT INTO route_latency_hourly AS r (hour, {_FINE}, kind, bucket, n) {_HISTOGRAMS} "
+    f"ON CONFLICT (hour, {_FINE}, kind, bucket) DO UPDATE SET n = r.n + excluded.n"
+)
+_FEEDBACK = f"""
+SELECT {_FINE}, count(*), count(score), sum(score), sum(corrected)::int8,
+       count(*) FILTER (WHERE corrected <> 0 AND first_pass <> 0),
+       count(*) FILTER (WHERE corrected <> 0 AND unescalated <> 0)
+FROM feedback WHERE request_ts >= $1 AND request_ts < $2 GROUP BY 1, 2, 3, 4, 5
+"""
+_HOURS = """
+SELECT hour, sum(requests)::int8, sum(cost_usd), sum(escalated)::int8, sum(baseline_tokens_in),
+       sum(baseline_tokens_out)
+FROM route_hourly WHERE hour >= $1 GROUP BY hour ORDER BY hour
+"""
+_SAMPLES = """
+SELECT cost_usd, latency_s, status FROM requests
+WHERE COALESCE(variant, '') = $1 AND ts >= $2 AND id % $3 = 0 ORDER BY id
+"""
+_REFUSED = """
+SELECT http_status, count(*) FROM refused WHERE ts >= $1 AND ts < $2 GROUP BY 1 ORDER BY 1
+"""
+
+
+async def catch_up(conn: asyncpg.Connection, *, chunk: int = CHUNK) -> int:
+    """Roll up every request not rolled up yet; returns how many. Safe beside other replicas
+    doing the same: each chunk takes the rows nobody else has locked."""
+    done = 0
+    while True:
+        async with conn.transaction():
+            await conn.execute(_RQ)
+            taken = int((await conn.execute(_TAKE, chunk)).split()[-1])
+            if taken:
+                await conn.execute(_UPSERT_HOURLY)
+                await conn.execute(_UPSERT_HISTOGRAMS)
+        done += taken
+        if taken < chunk:
+            return done
+
+
+async def fine_counts(
+    conn: asyncpg.Connection, since: float | None, until: float | None = None
+) -> dict[FineKey, Counts]:
+    """The window's requests summed per (task, tier, model, policy, variant), since <= ts <
+    until: whole hours from the rollups, the rest from the log. Inside a transaction."""
+    low = -math.inf if since is None else since
+    high = math.inf if until is None else until
+    first_hour = -math.inf if since is None else math.ceil(low / 3600)
+    end_hour = math.inf if until is None else math.floor(high / 3600)
+    hourly = [tuple(r) for r in await conn.fetch(
+        f"SELECT hour, {_FINE}, {_SUMS}, first_ts, last_ts FROM route_hourly "
+        "WHERE hour >= $1::float8 AND hour < $2::float8", first_hour, end_hour)]
+    histograms = [tuple(r) for r in await conn.fetch(
+        f"SELECT 0, {_FINE}, kind, bucket, sum(n)::int8 FROM route_latency_hourly "
+        f"WHERE hour >= $1::float8 AND hour < $2::float8 GROUP BY {_FINE}, kind, bucket",
+        first_hour, end_hour)]
+    await conn.execute(_RQ)
+    edges: list[tuple[float, float]] = []
+    if since is not None:
+        edges.append((low, min(high, first_hour * 3600)))
+    if until is not None and end_hour * 3600 > low:
+        edges.append((max(low, end_hour * 3600), high))
+    rolled = "NOT EXISTS (SELECT 1 FROM unrolled u WHERE u.request_id = q.request_id)"
+    for start, stop in edges:
+        if start < stop:
+            await conn.execute(_FACTS.format(where=f"q.ts >= $1 AND q.ts < $2 AND {rolled}"),
+                               start, stop)
+    await conn.execute(_FACTS.format(
+        where="q.request_id IN (SELECT request_id FROM unrolled) AND q.ts >= $1 AND q.ts < $2"),
+        low, high)
+    hourly.extend(tuple(r) for r in await conn.fetch(_HOURLY))
+    histograms.extend(tuple(r) for r in await conn.fetch(_HISTOGRAMS))
+    feedback = [tuple(r) for r in await conn.fetch(_FEEDBACK, low, high)]
+    return fold(hourly, histograms, feedback)
+
+
+async def route_stats(
+    conn: asyncpg.Connection, *, since_s: float | None = 86400.0, by: By = "route",
+    tier_order: Sequence[str] = (), now: float | None = None,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    now = time.time() if now is None else now
+    since = window_start(since_s, now)
+    async with conn.transaction(isolation="repeatable_read"):
+        groups = await fine_counts(conn, since)
+        refused = await refused_counts(conn, since, now)
+    stats = report(groups, since_s=since_s, now=now, by=by, tier_order=tier_order,
+                   started=started)
+    stats["refused"] = refused
+    return stats
+
+
+async def refused_counts(conn: asyncpg.Connection, since: float | None,
+                         now: float) -> dict[str, Any]:
+    rows = await conn.fetch(_REFUSED, -math.inf if since is None else since, now + 1e-6)
+    by_status = {str(status): int(n) for status, n in rows}
+    return {"requests": sum(by_status.values()), "by_status": by_status}
+
+
+async def hourly(
+    conn: asyncpg.Connection, *, since_s: float | None, baseline_model: str,
+    baseline_price: Price, now: float | None = None,
+) -> dict[str, Any]:
+    """`LogReader.timeseries`, from the hourly rollups (brought up to date by the caller)."""
+    since = window_start(since_s, time.time() if now is None else now)
+    first = -math.inf if since is None else math.floor(since / 3600)
+    rows = await conn.fetch(_HOURS.replace("$1", "$1::float8"), first)
+    return timeseries.hourly([tuple(r) for r in rows], baseline_model, baseline_price)
+
+
+async def ab_report(
+    conn: asyncpg.Connection, *, since_s: float | None, tier_order: Sequence[str] = (),
+    variants: Sequence[str] = (), now: float | None = None,
+) -> dict[str, Any]:
+    since = window_start(since_s, time.time() if now is None else now)
+    async with conn.transaction(isolation="repeatable_read"):
+        counts = abtest.per_variant(await fine_counts(conn, since), tier_order)
+        names = abtest.variant_names(counts, variants)
+        samples = {}
+        if len(names) >= 2:
+            low = -math.inf if since is None else since
+            for name in names:
+                rows = await conn.fetch(_SAMPLES, name, low,
+                                        abtest.sample_stride(counts[name].requests))
+                answered = [r[1] for r in rows if r[2] in ("ok", "unchecked")]
+                samples[name] = ([r[0] for r in rows], answered)
+    return abtest.compare(counts, names, samples)

@@ -1,0 +1,90 @@
+"""The PostgreSQL log, row by row: feedback, today's spend, the training export and the demo's
+route table (the Postgres twins of `sqlite_rows`), as coroutines over one asyncpg connection."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import asyncpg
+
+from taskroute.exceptions import DuplicateFeedback, UnknownRequest
+from taskroute.quality.budgets import Scope, day_start
+from taskroute.quality.feedback import Feedback
+from taskroute.store.base import RatedAnswer, RequestRoute
+
+# The request's route and outcome, copied next to its feedback so the stats read one table.
+_ROUTE = """
+SELECT ts, task, tier, model, policy, COALESCE(variant, ''),
+       (status IN ('ok', 'unchecked') AND escalated = 0 AND NOT EXISTS (
+           SELECT 1 FROM attempts a WHERE a.request_id = r.request_id
+           AND a.status IN ('rejected', 'error')))::int,
+       (status IN ('ok', 'unchecked') AND escalated = 0)::int
+FROM requests r WHERE request_id = $1
+"""
+_INSERT_FEEDBACK = """
+INSERT INTO feedback (request_id, ts, score, corrected, text, api_key_id, request_ts, task, tier,
+                      model, policy, variant, first_pass, unescalated)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+"""
+_RATED = """
+SELECT r.prompt, r.answered_by, f.score, f.corrected, r.cost_usd, r.latency_s, r.task, r.answer
+FROM feedback f JOIN requests r ON r.request_id = f.request_id
+WHERE r.prompt IS NOT NULL AND r.answered_by IS NOT NULL
+ORDER BY f.id
+"""
+_ROUTES = """
+SELECT request_id, task, answered_by, escalated, latency_s, first_token_s, cost_usd,
+       input_tokens, output_tokens
+FROM requests WHERE request_id = ANY($1::text[])
+"""
+_SPEND = """
+SELECT 'user', "user", sum(cost_usd) FROM requests
+WHERE "user" IS NOT NULL AND ts >= $1 GROUP BY "user"
+UNION ALL
+SELECT 'key', api_key_id, sum(cost_usd) FROM requests
+WHERE api_key_id IS NOT NULL AND ts >= $1 GROUP BY api_key_id
+UNION ALL
+SELECT 'day', '', COALESCE(sum(cost_usd), 0) FROM requests WHERE ts >= $1
+"""
+
+
+async def record_feedback(
+    conn: asyncpg.Connection, feedback: Feedback, *, key_id: str | None = None
+) -> None:
+    """Store feedback against its request. Raises `UnknownRequest` or `DuplicateFeedback`."""
+    route = await conn.fetchrow(_ROUTE, feedback.request_id)
+    if route is None:
+        raise UnknownRequest(f"no logged request has the id {feedback.request_id!r}")
+    try:
+        await conn.execute(_INSERT_FEEDBACK, feedback.request_id, time.time(), feedback.score,
+                           int(feedback.corrected), feedback.text, key_id, *route)
+    except asyncpg.UniqueViolationError:
+        raise DuplicateFeedback(
+            f"request {feedback.request_id!r} already has feedback; it counts once"
+        ) from None
+
+
+async def spend_since(conn: asyncpg.Connection, now: float | None = None) -> dict[Scope, float]:
+    """`LogReader.spend_today`: USD per user, per key and in all since 00:00 UTC."""
+    start = day_start(time.time() if now is None else now)
+    return {(kind, ident): float(cost) for kind, ident, cost in await conn.fetch(_SPEND, start)}
+
+
+async def rated_answers(conn: asyncpg.Connection) -> list[RatedAnswer]:
+    return [
+        RatedAnswer(prompt=prompt, model=model, score=score, corrected=bool(corrected),
+                    cost_usd=cost, latency_s=latency, task=task, answer=answer)
+        for prompt, model, score, corrected, cost, latency, task, answer in await conn.fetch(_RATED)
+    ]
+
+
+async def request_routes(conn: asyncpg.Connection,
+                         request_ids: Sequence[str]) -> list[RequestRoute]:
+    return [
+        RequestRoute(request_id=rid, task=task, answered_by=answered_by,
+                     escalated=bool(escalated), latency_s=latency, first_token_s=first_token,
+                     cost_usd=cost, input_tokens=t_in, output_tokens=t_out)
+        for rid, task, answered_by, escalated, latency, first_token, cost, t_in, t_out
+        in await conn.fetch(_ROUTES, list(dict.fromkeys(request_ids)))
+    ]
