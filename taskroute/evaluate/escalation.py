@@ -20,12 +20,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from taskroute.evaluate.base import model_costs
+from taskroute.evaluate.base import folds, lambda_grid, model_costs
 from taskroute.evaluate.datasets import Dataset
 from taskroute.exceptions import CallerError, DataError
 from taskroute.learned.answer import answer_features
@@ -35,6 +34,7 @@ FloatArray = npt.NDArray[np.float64]
 THRESHOLDS = (0.0, 0.3, 0.45, 0.55, 0.65, 0.75, 0.85, 0.92, 1.01)
 FOLDS = 5
 MAX_CHAIN = 3
+MIN_GROUP = 30  # prompts a group needs in training to get chains of its own
 
 
 def _rows(data: Dataset, seed: int = 0) -> tuple[list[dict[str, float]], list[int]]:
@@ -95,7 +95,8 @@ class Chain:
 
 
 class GateTable:
-    """The gate's probability for every (prompt, model, previous model or none)."""
+    """The gate's probability for every (prompt, model, cheaper previous model or none);
+    `members` in the chains' order, cheapest first."""
 
     def __init__(self, gate: EscalationModel | list[EscalationModel], data: Dataset,
                  members: Sequence[int], parts: Sequence[npt.NDArray[np.int64]] | None = None,
@@ -164,13 +165,14 @@ def _cost_matrix(data: Dataset, fallback: FloatArray) -> FloatArray:
 @dataclass
 class LearnedCascadeStrategy:
     """`cascade-learned`: the cascade judged by the learned gate, its chain and thresholds
-    chosen per λ on the training split (see the module docstring)."""
+    chosen per λ on the training split (see the module docstring), for each group of prompts
+    (`evaluate.train.group_of`: the task class a record carries) with enough of them."""
 
     name: str = "cascade-learned"
     c: float = 1.0
     seed: int = 0
     gate: EscalationModel | None = None
-    _plan: list[tuple[float, Chain]] = field(default_factory=list, repr=False)
+    _plan: list[tuple[float, dict[str | None, Chain]]] = field(default_factory=list, repr=False)
     _members: list[int] = field(default_factory=list, repr=False)
 
     def check(self, data: Dataset) -> None:
@@ -178,51 +180,72 @@ class LearnedCascadeStrategy:
             raise DataError("the cascade needs recorded responses; this data has none",
                             file=data.source)
 
-    def fit(self, train: Dataset) -> None:
-        from taskroute.evaluate.replay import folds, lambda_grid
+    def _groups(self, data: Dataset, known: set[str | None] | None = None,
+                ) -> npt.NDArray[np.object_]:
+        from taskroute.evaluate.train import group_of
 
+        groups = [group_of(r) for r in data.records]
+        if known is None:
+            counts = {g: groups.count(g) for g in set(groups)}
+            known = {g for g, n in counts.items() if n >= MIN_GROUP}
+        return np.array([g if g in known else None for g in groups], dtype=object)
+
+    def fit(self, train: Dataset) -> None:
         scores = np.nan_to_num(train.scores(), nan=0.0)
         mean_costs = model_costs(train)
         costs = _cost_matrix(train, mean_costs)
-        self._members = frontier(scores, costs)
+        groups = self._groups(train)
+        names = sorted(set(groups), key=str)
+        by_cost = np.argsort(np.argsort(mean_costs, kind="stable"))  # one order for every group
+        members = {g: sorted(frontier(scores[groups == g], costs[groups == g]),
+                             key=lambda j: by_cost[j]) for g in names}
+        self._members = sorted({j for m in members.values() for j in m},
+                               key=lambda j: by_cost[j])
         parts = folds(len(train), FOLDS, self.seed)
         everyone = np.arange(len(train))
         oof = [train_gate(train.subset(np.setdiff1d(everyone, p)), self.c, self.seed)
                for p in parts]
         table = GateTable(oof, train, self._members, parts)
-        candidates = chains(self._members)
-        results = np.array([[float(v.mean()) for v in table.run(ch, scores, costs)[:2]]
-                            for ch in candidates])
+        options: dict[str | None, tuple[list[Chain], FloatArray]] = {}
+        for g in names:
+            rows = groups == g
+            candidates = chains(members[g])
+            figures = np.array([[float(v[rows].sum()) for v in
+                                 table.run(ch, scores, costs)[:2]] for ch in candidates])
+            options[g] = (candidates, figures)
         self._plan = []
         for lam in lambda_grid(mean_costs):
-            best = int(np.argmax(results[:, 0] - lam * results[:, 1]))
-            self._plan.append((float(lam), candidates[best]))
+            pick: dict[str | None, Chain] = {}
+            for g, (candidates, figures) in options.items():
+                utility = figures[:, 0] - lam * figures[:, 1]
+                tied = np.flatnonzero(utility >= utility.max() - 1e-9)
+                pick[g] = candidates[int(tied[np.argmin(figures[tied, 1])])]  # the cheaper
+            self._plan.append((float(lam), pick))
+        self._known = set(names)
         self.gate = train_gate(train, self.c, self.seed)
 
     def points(self, test: Dataset, fallback_costs: FloatArray,
-               ) -> list[tuple[float, Chain, dict[str, float]]]:
-        """(λ, chain, figures) for every λ of the plan, replayed on `test`."""
+               ) -> list[tuple[float, dict[str | None, Chain], dict[str, float]]]:
+        """(λ, chain per group, figures) for every λ of the plan, replayed on `test`."""
         if self.gate is None:
             raise CallerError("the learned cascade was used before fit")
         scores = np.nan_to_num(test.scores(), nan=0.0)
         costs = _cost_matrix(test, fallback_costs)
         table = GateTable(self.gate, test, self._members)
-        seen: dict[Chain, dict[str, float]] = {}
+        groups = self._groups(test, self._known)
+        runs: dict[Chain, tuple[FloatArray, FloatArray, FloatArray]] = {}
         out = []
-        for lam, chain in self._plan:
-            if chain not in seen:
-                quality, spent, calls = table.run(chain, scores, costs)
-                seen[chain] = {"quality": float(quality.mean()), "cost": float(spent.mean()),
-                               "escalation-rate": float((calls > 1).mean()),
-                               "calls-per-request": float(calls.mean())}
-            out.append((lam, chain, seen[chain]))
+        for lam, pick in self._plan:
+            n = len(test)
+            quality, spent, calls = np.zeros(n), np.zeros(n), np.zeros(n)
+            for g, chain in pick.items():
+                if chain not in runs:
+                    runs[chain] = table.run(chain, scores, costs)
+                rows = groups == g
+                for total, part in zip((quality, spent, calls), runs[chain], strict=True):
+                    total[rows] = part[rows]
+            out.append((lam, pick, {"quality": float(quality.mean()),
+                                    "cost": float(spent.mean()),
+                                    "escalation-rate": float((calls > 1).mean()),
+                                    "calls-per-request": float(calls.mean())}))
         return out
-
-    def describe(self, data: Dataset, chain: Chain) -> str:
-        names = [data.models[j] for j in chain.models]
-        return " -> ".join(f"{n} (p>={t:g})" for n, t in zip(names, chain.thresholds,
-                                                             strict=False)) + \
-            (f" -> {names[-1]}" if len(names) > 1 else names[0])
-
-    def summary(self) -> dict[str, Any]:
-        return {"members": self._members, "plan": len(self._plan)}

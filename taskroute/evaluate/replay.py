@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from taskroute.evaluate import metrics as M
-from taskroute.evaluate.base import Strategy, model_costs
+from taskroute.evaluate.base import Strategy, folds, lambda_grid, model_costs
 from taskroute.evaluate.cascade import CascadeStrategy, cascade_figures
 from taskroute.evaluate.datasets import Dataset
 from taskroute.evaluate.escalation import LearnedCascadeStrategy
@@ -47,17 +47,6 @@ def choose(pred: FloatArray, costs: FloatArray, lam: float) -> IntArray:
     order = np.argsort(costs, kind="stable")
     utility = (pred - lam * costs)[:, order]
     return np.asarray(order[np.argmax(utility, axis=1)], dtype=np.int64)
-
-
-def lambda_grid(costs: FloatArray, n: int = 400, span: float = 1.0) -> FloatArray:
-    """λ values for a curve: 0, then `n` points spaced geometrically so that λ·(cost spread)
-    runs from 1e-3 to 1e4 in predicted-quality units, then one λ large enough that the
-    cheapest model wins whenever predictions differ by at most `span` (the curve's end)."""
-    spread = float(costs.max() - costs.min()) or 1.0
-    gaps = np.diff(np.unique(costs))
-    smallest = float(gaps.min()) if gaps.size else spread
-    top = 4.0 * max(span, 1.0) / smallest
-    return np.concatenate([[0.0], np.geomspace(1e-3, 1e4, n) / spread, [top]])
 
 
 def cost_quality_curve(pred: FloatArray, scores: FloatArray, costs: FloatArray,
@@ -136,11 +125,6 @@ def _fold_means(per_fold: Sequence[dict[str, float]]) -> dict[str, float]:
         else:
             out[key] = float(values.mean())
     return out
-
-
-def folds(n: int, k: int, seed: int = 0) -> list[IntArray]:
-    order = np.random.default_rng(seed).permutation(n)
-    return [np.sort(part).astype(np.int64) for part in np.array_split(order, k)]
 
 
 def _cascade_split(cascade: CascadeStrategy, train: Dataset, test: Dataset,

@@ -174,6 +174,9 @@ def answer_features(prompt: str, answer: str, *, model: str = "",
                                          and all(o == choice for o in known))
             f["disagrees_previous"] = float(bool(known) and choice is not None
                                             and any(o != choice for o in known))
+            if model:  # how much agreement says depends on who agrees
+                f[f"agrees_previous*{model}"] = f["agrees_previous"]
+                f[f"choice_given*{model}"] = f["choice_given"]
     if asks_code:
         lang, code = _code(answer)
         f["code_block"] = float(bool(code))
