@@ -4,6 +4,11 @@ The sources are `scripts/task_examples/<task>.txt`: one file per task class, exa
 separated by a line holding only `%%`. Writing them as plain text keeps multi-line pasted
 context, code blocks and JSON readable; the JSONL is what ships and what training reads.
 
+`scripts/task_examples/passages.dat` holds passages asked different things: each block is a
+passage, then lines `>> <task> | <instruction>`; every instruction, with the passage after a
+blank line, makes one example of its task. The same words then appear under several classes,
+so the classifier learns that the instruction, not the passage's topic, names the task.
+
     python scripts/build_task_examples.py
 """
 
@@ -17,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = Path(__file__).resolve().parent / "task_examples"
 TARGET = ROOT / "taskroute" / "data" / "task_examples.jsonl"
 SEPARATOR = "%%"
+ASKS = ">> "
 
 
 def read_examples(path: Path) -> list[str]:
@@ -30,19 +36,33 @@ def read_examples(path: Path) -> list[str]:
     return [text for chunk in chunks if (text := "\n".join(chunk).strip())]
 
 
+def read_passages(path: Path) -> list[tuple[str, str]]:
+    """(task, text) pairs from a passages file: each instruction with its block's passage."""
+    pairs: list[tuple[str, str]] = []
+    for block in read_examples(path):
+        lines = block.splitlines()
+        passage = "\n".join(line for line in lines if not line.startswith(ASKS)).strip()
+        for line in lines:
+            if line.startswith(ASKS):
+                task, _, instruction = line.removeprefix(ASKS).partition("|")
+                pairs.append((task.strip(), f"{instruction.strip()}\n\n{passage}"))
+    return pairs
+
+
 def main() -> int:
     rows: list[dict[str, str]] = []
     seen: set[str] = set()
-    for path in sorted(SOURCES.glob("*.txt")):
-        task = path.stem
-        examples = read_examples(path)
-        for text in examples:
+    sources = [(path.stem, [(path.stem, t) for t in read_examples(path)])
+               for path in sorted(SOURCES.glob("*.txt"))]
+    sources += [(path.name, read_passages(path)) for path in sorted(SOURCES.glob("*.dat"))]
+    for name, examples in sources:
+        for task, text in examples:
             if text in seen:
-                print(f"duplicate example in {path.name}: {text[:60]!r}", file=sys.stderr)
+                print(f"duplicate example in {name}: {text[:60]!r}", file=sys.stderr)
                 return 1
             seen.add(text)
             rows.append({"text": text, "task": task})
-        print(f"{task:15s} {len(examples):4d}")
+        print(f"{name:15s} {len(examples):4d}")
     TARGET.parent.mkdir(parents=True, exist_ok=True)
     with TARGET.open("w", encoding="utf-8") as out:
         for row in rows:

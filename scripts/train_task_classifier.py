@@ -1,12 +1,22 @@
 """Train the task classifier that ships with taskroute.
 
-    python scripts/train_task_classifier.py
+    python scripts/train_task_classifier.py [--dolly ../shared/data/dolly-subset/dolly_train.jsonl]
 
-Reads `taskroute/data/task_examples.jsonl`, featurizes every text with
-`taskroute.classify.features.featurize` (the same code inference runs), reports stratified
-5-fold cross-validated accuracy, per-class F1 and the confusion matrix for each candidate
-regularisation strength, trains the best one on all examples, prunes near-zero weights and
-writes `taskroute/data/task_classifier.json` (plain JSON, never pickle).
+Reads `taskroute/data/task_examples.jsonl` (hand-written) and, where it is present, the
+human-written prompts of databricks-dolly-15k (`../shared/data/dolly-subset/`, CC BY-SA 3.0),
+their categories mapped to task classes (`DOLLY_CLASSES`). Featurizes every text with
+`taskroute.classify.features.featurize` (the same code inference runs) and reports:
+
+* cross-source accuracy: trained on the hand-written examples only, scored per Dolly category;
+* stratified 5-fold accuracy, per-class F1 and the confusion matrix on both sources together,
+  for each candidate regularisation strength (chosen on out-of-fold log loss);
+* calibration: one temperature fitted on the out-of-fold logits, folded into the weights, so
+  that of the predictions at or above a confidence p about a share p is right (`min
+  confidence` means what it says); the reliability table shows it.
+
+Trains the chosen model on everything, prunes near-zero weights and writes
+`taskroute/data/task_classifier.json` (plain JSON, never pickle), crediting Dolly when it
+was used.
 
 Needs the `eval` extra (numpy, scikit-learn); the package itself never imports them.
 """
@@ -42,6 +52,18 @@ from taskroute.classify.features import (  # noqa: E402
 )
 
 DATA = ROOT / "taskroute" / "data" / "task_examples.jsonl"
+DOLLY = ROOT.parent / "shared" / "data" / "dolly-subset" / "dolly_train.jsonl"
+# Dolly's categories as task classes. Writing and brainstorming have no class of their own
+# in the default policy: they are chat.
+DOLLY_CLASSES = {
+    "closed_qa": "retrieval_qa", "information_extraction": "extraction", "open_qa": "qa",
+    "general_qa": "qa", "classification": "classification", "summarization": "summarization",
+    "creative_writing": "chat", "brainstorming": "chat",
+}
+DOLLY_CREDIT = ("includes prompts from databricks-dolly-15k, (c) Databricks, Inc., licensed "
+                "CC BY-SA 3.0 (https://creativecommons.org/licenses/by-sa/3.0/); this file is "
+                "shared under the same licence")
+TEMPERATURES = np.geomspace(0.25, 4.0, 81)
 MODEL = ROOT / "taskroute" / "data" / "task_classifier.json"
 C_GRID = (10.0, 30.0, 100.0, 300.0)
 MIN_DF = 2
@@ -63,6 +85,23 @@ def load_examples(path: Path) -> tuple[list[str], list[str]]:
         texts.append(item["text"])
         labels.append(item["task"])
     return texts, labels
+
+
+def load_dolly(path: Path) -> tuple[list[str], list[str], list[str]]:
+    """Dolly's prompts (the instruction, then its passage where there is one), their task
+    classes and their own categories."""
+    texts: list[str] = []
+    labels: list[str] = []
+    categories: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        context = (item.get("context") or "").strip()
+        texts.append(item["instruction"].strip() + (f"\n\n{context}" if context else ""))
+        labels.append(DOLLY_CLASSES[item["category"]])
+        categories.append(item["category"])
+    return texts, labels, categories
 
 
 class Vocabulary:
@@ -101,16 +140,54 @@ def fit(feature_sets: Sequence[set[str]], labels: Sequence[str], c: float) -> tu
 def cross_validate(
     feature_sets: Sequence[set[str]], labels: Sequence[str], classes: Sequence[str], c: float
 ) -> np.ndarray:
-    """Out-of-fold probabilities for every example (vocabulary rebuilt inside each fold),
-    columns in `classes` order."""
+    """Out-of-fold logits for every example (vocabulary rebuilt inside each fold), columns
+    in `classes` order."""
     y = np.asarray(labels)
-    proba = np.zeros((len(labels), len(classes)))
+    logits = np.zeros((len(labels), len(classes)))
     folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
     for train, test in folds.split(np.zeros(len(y)), y):
         vocab, model = fit([feature_sets[i] for i in train], y[train].tolist(), c)
         assert list(model.classes_) == list(classes)
-        proba[test] = model.predict_proba(vocab.matrix([feature_sets[i] for i in test]))
-    return proba
+        logits[test] = model.decision_function(vocab.matrix([feature_sets[i] for i in test]))
+    return logits
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return np.asarray(z / z.sum(axis=1, keepdims=True))
+
+
+def fit_temperature(logits: np.ndarray, labels: Sequence[str], classes: Sequence[str]) -> float:
+    """The temperature that minimises out-of-fold log loss (a grid: one parameter)."""
+    losses = [log_loss(labels, softmax(logits / t), labels=classes) for t in TEMPERATURES]
+    return float(TEMPERATURES[int(np.argmin(losses))])
+
+
+def reliability(proba: np.ndarray, labels: Sequence[str], classes: Sequence[str]) -> None:
+    """For each confidence level: the share of predictions at or above it, and how many of
+    those are right (calibrated: accuracy >= the level)."""
+    top = proba.max(axis=1)
+    right = np.asarray([classes[i] for i in proba.argmax(axis=1)]) == np.asarray(labels)
+    print("confidence >=  share of prompts  accuracy there")
+    for level in (0.3, 0.45, 0.6, 0.75, 0.9):
+        sel = top >= level
+        acc = float(right[sel].mean()) if sel.any() else float("nan")
+        print(f"   {level:4.2f}        {sel.mean():6.1%}          {acc:6.1%}")
+
+
+def cross_source(hand: tuple[list[set[str]], list[str]], dolly: tuple[list[set[str]], list[str]],
+                 categories: Sequence[str], c: float) -> dict[str, float]:
+    """Trained on the hand-written examples only, scored on Dolly: accuracy per category,
+    on the mapped categories (those with a task class other than chat) and on all."""
+    vocab, model = fit(hand[0], hand[1], c)
+    predicted = model.predict(vocab.matrix(dolly[0]))
+    right = predicted == np.asarray(dolly[1])
+    cats = np.asarray(categories)
+    out = {cat: float(right[cats == cat].mean()) for cat in sorted(set(categories))}
+    mapped = np.asarray([DOLLY_CLASSES[cat] != "chat" for cat in categories])
+    out["mapped"] = float(right[mapped].mean())
+    out["all"] = float(right.mean())
+    return out
 
 
 def export(vocab: Vocabulary, model: LogisticRegression) -> tuple[dict[str, list[int]], int]:
@@ -148,30 +225,45 @@ def pure_python_probabilities(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--dolly", type=Path, default=DOLLY,
+                        help="Dolly prompts to train and cross-check on (skipped when absent)")
+    parser.add_argument("--no-dolly", action="store_true", help="hand-written examples only")
     parser.add_argument("--out", type=Path, default=MODEL)
+    parser.add_argument("--C", type=float, dest="c", help="fix C instead of trying the grid")
     args = parser.parse_args(argv)
+    grid = (args.c,) if args.c else C_GRID
 
-    texts, labels = load_examples(args.data)
+    hand_texts, hand_labels = load_examples(args.data)
+    hand_sets = [featurize(t) for t in hand_texts]
+    use_dolly = not args.no_dolly and args.dolly.is_file()
+    dolly_texts, dolly_labels, categories = load_dolly(args.dolly) if use_dolly else ([], [], [])
+    dolly_sets = [featurize(t) for t in dolly_texts]
+    texts, labels = hand_texts + dolly_texts, hand_labels + dolly_labels
+    feature_sets = hand_sets + dolly_sets
     classes = sorted(set(labels))
-    feature_sets = [featurize(t) for t in texts]
-    print(f"{len(texts)} examples, {len(classes)} classes: {dict(sorted(Counter(labels).items()))}")
+    print(f"{len(hand_texts)} hand-written + {len(dolly_texts)} Dolly examples, {len(classes)} "
+          f"classes: {dict(sorted(Counter(labels).items()))}")
 
     # Candidates are compared on out-of-fold log loss, not accuracy alone: the router
     # thresholds on the probability (min_confidence), so it must be calibrated, too.
-    results: dict[float, tuple[float, float, list[str]]] = {}
-    for c in C_GRID:
+    results: dict[float, tuple[float, float, np.ndarray]] = {}
+    for c in grid:
         started = time.perf_counter()
-        proba = cross_validate(feature_sets, labels, classes, c)
-        predicted = [classes[i] for i in proba.argmax(axis=1)]
-        acc = accuracy_score(labels, predicted)
+        logits = cross_validate(feature_sets, labels, classes, c)
+        temperature = fit_temperature(logits, labels, classes)
+        proba = softmax(logits / temperature)
+        acc = accuracy_score(labels, [classes[i] for i in proba.argmax(axis=1)])
         loss = log_loss(labels, proba, labels=classes)
-        results[c] = (acc, loss, predicted)
-        print(f"C={c:<6g} {FOLDS}-fold CV accuracy {acc:.4f}  log loss {loss:.4f}"
-              f"  ({time.perf_counter() - started:.1f}s)")
-    best_c = min(C_GRID, key=lambda c: (results[c][1], c))
-    cv_accuracy, cv_log_loss, predicted = results[best_c]
+        results[c] = (acc, loss, logits)
+        print(f"C={c:<6g} {FOLDS}-fold CV accuracy {acc:.4f}  log loss {loss:.4f} (T="
+              f"{temperature:.2f})  ({time.perf_counter() - started:.1f}s)")
+    best_c = min(grid, key=lambda c: (results[c][1], c))
+    cv_accuracy, cv_log_loss, logits = results[best_c]
+    temperature = fit_temperature(logits, labels, classes)
+    proba = softmax(logits / temperature)
+    predicted = [classes[i] for i in proba.argmax(axis=1)]
 
-    print(f"\nchosen C={best_c:g}; out-of-fold report:")
+    print(f"\nchosen C={best_c:g}, temperature {temperature:.3f}; out-of-fold report:")
     report = classification_report(labels, predicted, labels=classes, digits=3, zero_division=0)
     print(report)
     per_class = classification_report(
@@ -181,8 +273,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("  ".join(c[:6].rjust(6) for c in classes))
     for name, row in zip(classes, confusion_matrix(labels, predicted, labels=classes), strict=True):
         print("  ".join(str(n).rjust(6) for n in row), " ", name)
+    print("\nreliability (out of fold, calibrated):")
+    reliability(proba, labels, classes)
+    dolly_fold: dict[str, float] = {}
+    if use_dolly:
+        right = np.asarray(predicted[len(hand_texts):]) == np.asarray(dolly_labels)
+        cats = np.asarray(categories)
+        dolly_fold = {cat: float(right[cats == cat].mean()) for cat in sorted(set(categories))}
+        print("\n5-fold accuracy on Dolly, per category: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in dolly_fold.items()))
+
+    crossed: dict[str, float] = {}
+    if use_dolly:
+        crossed = cross_source((hand_sets, hand_labels), (dolly_sets, dolly_labels),
+                               categories, best_c)
+        print("\ncross-source (trained on the hand-written examples only, scored on Dolly):")
+        for cat, acc in crossed.items():
+            target = f" -> {DOLLY_CLASSES[cat]}" if cat in DOLLY_CLASSES else ""
+            print(f"  {cat:24s}{target:17s} {acc:.3f}")
 
     vocab, model = fit(feature_sets, labels, best_c)
+    model.coef_ /= temperature  # calibrated: the temperature folded into the weights
+    model.intercept_ /= temperature
     weights, pruned = export(vocab, model)
     bias = [round(float(b), 6) for b in model.intercept_]
     model_classes = [str(c) for c in model.classes_]
@@ -199,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"parity vs scikit-learn: max |Δp| = {worst:.4f}, argmax agrees {agree}/{len(texts)}")
 
     payload: dict[str, Any] = {
+        **({"licence": DOLLY_CREDIT} if use_dolly else {}),
         "format": "taskroute.linear_task_classifier",
         "format_version": 1,
         "featurizer": {
@@ -214,6 +327,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "weights": weights,
         "training": {
             "examples": len(texts),
+            "hand_written_examples": len(hand_texts),
+            "dolly_examples": len(dolly_texts),
+            "dolly_classes": DOLLY_CLASSES if use_dolly else {},
+            "temperature": round(temperature, 4),
+            "cross_source_accuracy": {k: round(v, 4) for k, v in crossed.items()},
+            "cv_accuracy_dolly": {k: round(v, 4) for k, v in dolly_fold.items()},
             "per_class": dict(sorted(Counter(labels).items())),
             "model": "multinomial logistic regression (scikit-learn lbfgs, L2)",
             "C": best_c,
@@ -223,12 +342,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cv_seed": SEED,
             "cv_accuracy": round(float(cv_accuracy), 4),
             "cv_log_loss": round(float(cv_log_loss), 4),
-            "cv_accuracy_by_C": {str(c): round(float(results[c][0]), 4) for c in C_GRID},
-            "cv_log_loss_by_C": {str(c): round(float(results[c][1]), 4) for c in C_GRID},
+            "cv_accuracy_by_C": {str(c): round(float(results[c][0]), 4) for c in grid},
+            "cv_log_loss_by_C": {str(c): round(float(results[c][1]), 4) for c in grid},
             "cv_f1": {c: round(float(per_class[c]["f1-score"]), 3) for c in classes},
             "parity_max_abs_diff": round(worst, 6),
             "trained_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "command": "python scripts/train_task_classifier.py",
+            "command": " ".join(["python scripts/train_task_classifier.py",
+                                 *(argv if argv is not None else sys.argv[1:])]),
         },
     }
     args.out.write_text(

@@ -244,6 +244,7 @@ GATES = _registry("taskroute.gates", "gate", {
     "logprob": "taskroute.gates.logprob:build",
     "regex": "taskroute.gates.regex:build",
     "judge": "taskroute.gates.judge:build",
+    "learned": "taskroute.gates.learned:build",
 }, valid=_gate_like)
 CLASSIFIERS = _registry("taskroute.classifiers", "classifier", {
     "linear": "taskroute.classify.learned:build",

@@ -16,10 +16,13 @@ __all__ = ["Classifier", "Prediction"]
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
-    """A classifier's answer: the most likely task class and its probability (0–1)."""
+    """A classifier's answer: the most likely task class and its probability (0–1), and
+    optionally the runners-up, most likely first (`ranked[0]` is `task` itself), which
+    let the router use what an unsure classifier still knows."""
 
     task: str
     probability: float  # softmax probability of `task`
+    ranked: tuple[tuple[str, float], ...] = ()
 
 
 @runtime_checkable

@@ -15,6 +15,11 @@ A text becomes a *set* of string features (binary presence, no counts):
     len:<n>            log2 bucket of the text's length in characters
     nl:<n>             bucket of the number of lines (pasted context, code, tables)
     code:fence         a ``` fence is present
+    i:<tok>            a word of the instruction: the first line (its first `LINE_CHARS`)
+    e:<tok>            a word of the last line, when there are several (a question after a
+                       pasted passage); both let the few words that say what to do outweigh
+                       the many of a passage, which otherwise reads as its own topic
+    has:ctx            a passage follows the first line (a blank line, and 300+ characters)
 
 Work is bounded: only the first `HEAD_CHARS` and last `TAIL_CHARS` characters are read,
 so a 100 kB prompt costs about what a 2.5 kB one does. The length bucket still sees the
@@ -32,15 +37,18 @@ from itertools import pairwise
 
 from taskroute.bounded import head_and_tail
 
-__all__ = ["FEATURIZER_VERSION", "HEAD_CHARS", "TAIL_CHARS", "feature_scale", "featurize"]
+__all__ = ["FEATURIZER_VERSION", "HEAD_CHARS", "LINE_CHARS", "TAIL_CHARS", "feature_scale",
+           "featurize"]
 
-FEATURIZER_VERSION = 1
+FEATURIZER_VERSION = 2
 HEAD_CHARS = 2000
 TAIL_CHARS = 500
+LINE_CHARS = 300
 
 _DIGITS = re.compile(r"\d+")
 # Explicit ranges, not \w: Unicode class lookups made this regex twice as slow.
 _TOKENS = re.compile(r"[a-zà-öø-ÿ]+|0|[^a-zà-öø-ÿ0\s]")
+_WORDS = re.compile(r"[a-zà-öø-ÿ]+|\?")
 _MAX_LEN_BUCKET = 16
 
 
@@ -76,6 +84,14 @@ def featurize(text: str) -> set[str]:
     features.add(_line_bucket(body.count("\n")))
     if "```" in body:
         features.add("code:fence")
+    stripped = body.strip()
+    first, sep, rest = stripped.partition("\n")
+    features.update(["i:" + t for t in _WORDS.findall(first[:LINE_CHARS].lower())])
+    if sep:
+        last = rest.rstrip().rpartition("\n")[2]
+        features.update(["e:" + t for t in _WORDS.findall(last[-LINE_CHARS:].lower())])
+        if "\n\n" in stripped and length > 300:
+            features.add("has:ctx")
     return features
 
 

@@ -42,6 +42,7 @@ MODEL_FORMAT = "taskroute.linear_task_classifier"
 MODEL_FORMAT_VERSION = 1
 BUNDLED_RESOURCE = "task_classifier.json"
 _PICKLE_MAGIC = b"\x80"
+RANKED = 4  # runners-up a prediction carries
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +143,9 @@ class LinearTaskClassifier:
 
     def predict(self, text: str) -> Prediction:
         probs = _softmax(self.scores(text))
-        best = max(range(len(probs)), key=probs.__getitem__)
-        return Prediction(task=self._model().classes[best], probability=probs[best])
+        ranked = sorted(zip(self._model().classes, probs, strict=True),
+                        key=lambda kv: kv[1], reverse=True)[:RANKED]
+        return Prediction(task=ranked[0][0], probability=ranked[0][1], ranked=tuple(ranked))
 
     def __repr__(self) -> str:
         return f"LinearTaskClassifier(source={self._source!r})"

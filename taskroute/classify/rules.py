@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from taskroute.bounded import head_and_tail
-from taskroute.classify.base import Classifier
+from taskroute.classify.base import Classifier, Prediction
 from taskroute.decision import TaskSource
 from taskroute.exceptions import UnknownTask
 from taskroute.policy.model import ClassifyRule, Policy
@@ -80,6 +80,15 @@ def choose_task(
             f"({prediction.probability:.0%} sure, needs {threshold:.0%})."
         )
         return prediction.task, "classifier", prediction.probability
+    shared = shared_tier(policy, prediction, threshold)
+    if shared is not None:
+        task, tier, mass, names = shared
+        reasons.append(
+            f"The classifier was unsure of the class ({prediction.probability:.0%} "
+            f"{prediction.task}), but {', '.join(names)} all use the {tier} tier "
+            f"({mass:.0%} together, needs {threshold:.0%}); read it as {task}."
+        )
+        return task, "classifier", mass
     why = (
         f"only {prediction.probability:.0%} sure of {prediction.task}, "
         f"needs {threshold:.0%}" if prediction.task in tasks
@@ -88,6 +97,25 @@ def choose_task(
     reasons.append(f"No rule matched and the classifier was unsure ({why}); "
                    f"default class {default}.")
     return default, "default", prediction.probability
+
+
+def shared_tier(
+    policy: Policy, prediction: Prediction, threshold: float,
+) -> tuple[str, str, float, list[str]] | None:
+    """What an unsure classifier still knows: when the likeliest classes it names, taken in
+    order, reach `threshold` together while all served by one tier, the likeliest of them
+    (its gates and adjustments), that tier, their joint probability and their names."""
+    mass, tier, names = 0.0, None, []
+    for task, probability in prediction.ranked:
+        spec = policy.tasks.get(task)
+        if spec is None or (tier is not None and spec.tier != tier):
+            return None
+        tier = spec.tier
+        mass += probability
+        names.append(task)
+        if mass >= threshold:
+            return (names[0], tier, mass, names) if len(names) > 1 else None
+    return None
 
 
 def rule_matches(

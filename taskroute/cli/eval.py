@@ -55,6 +55,7 @@ def _progress(total: int) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from taskroute.evaluate.cascade import CascadeStrategy
+    from taskroute.evaluate.escalation import LearnedCascadeStrategy
     from taskroute.evaluate.loading import open_dataset
     from taskroute.evaluate.replay import evaluate
     from taskroute.evaluate.report import table_rows, write_report
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         strategies += [make_strategy(n, args.seed, c=args.c, embedder=embedder)
                        for n in names if n == "learned"]
     for strategy in strategies:  # fail before the first fold, not in the middle of a progress bar
-        if isinstance(strategy, CascadeStrategy):
+        if isinstance(strategy, CascadeStrategy | LearnedCascadeStrategy):
             strategy.check(data)
     results = evaluate(strategies, data, test=test, cv=args.cv, seed=args.seed,
                        progress=_progress(args.cv or 1))

@@ -15,9 +15,10 @@ import numpy as np
 import numpy.typing as npt
 
 from taskroute.evaluate import metrics as M
-from taskroute.evaluate.base import Strategy, model_costs
+from taskroute.evaluate.base import Strategy, folds, lambda_grid, model_costs
 from taskroute.evaluate.cascade import CascadeStrategy, cascade_figures
 from taskroute.evaluate.datasets import Dataset
+from taskroute.evaluate.escalation import LearnedCascadeStrategy
 from taskroute.exceptions import DataError
 
 FloatArray = npt.NDArray[np.float64]
@@ -46,17 +47,6 @@ def choose(pred: FloatArray, costs: FloatArray, lam: float) -> IntArray:
     order = np.argsort(costs, kind="stable")
     utility = (pred - lam * costs)[:, order]
     return np.asarray(order[np.argmax(utility, axis=1)], dtype=np.int64)
-
-
-def lambda_grid(costs: FloatArray, n: int = 400, span: float = 1.0) -> FloatArray:
-    """λ values for a curve: 0, then `n` points spaced geometrically so that λ·(cost spread)
-    runs from 1e-3 to 1e4 in predicted-quality units, then one λ large enough that the
-    cheapest model wins whenever predictions differ by at most `span` (the curve's end)."""
-    spread = float(costs.max() - costs.min()) or 1.0
-    gaps = np.diff(np.unique(costs))
-    smallest = float(gaps.min()) if gaps.size else spread
-    top = 4.0 * max(span, 1.0) / smallest
-    return np.concatenate([[0.0], np.geomspace(1e-3, 1e4, n) / spread, [top]])
 
 
 def cost_quality_curve(pred: FloatArray, scores: FloatArray, costs: FloatArray,
@@ -121,9 +111,20 @@ def score_split(strategy: Strategy, train: Dataset, test: Dataset, seed: int = 0
     return figures, pred, costs
 
 
-def folds(n: int, k: int, seed: int = 0) -> list[IntArray]:
-    order = np.random.default_rng(seed).permutation(n)
-    return [np.sort(part).astype(np.int64) for part in np.array_split(order, k)]
+def _fold_means(per_fold: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Each figure's mean over the folds. `cost@best-quality` is inf in a fold whose hull
+    never reaches the best single model's quality: its mean is taken over the folds that
+    reach it, and `reached-best-quality` says in how many of them (a share of folds)."""
+    out: dict[str, float] = {}
+    for key in per_fold[0]:
+        values = np.array([f[key] for f in per_fold], dtype=float)
+        finite = values[np.isfinite(values)]
+        if key == "cost@best-quality":
+            out["reached-best-quality"] = float(len(finite) / len(values))
+            out[key] = float(finite.mean()) if finite.size else float("nan")
+        else:
+            out[key] = float(values.mean())
+    return out
 
 
 def _cascade_split(cascade: CascadeStrategy, train: Dataset, test: Dataset,
@@ -137,7 +138,8 @@ def _cascade_split(cascade: CascadeStrategy, train: Dataset, test: Dataset,
     return figures
 
 
-def evaluate(strategies: Iterable[Strategy | CascadeStrategy], data: Dataset, *,
+def evaluate(strategies: Iterable[Strategy | CascadeStrategy | LearnedCascadeStrategy],
+             data: Dataset, *,
              test: Dataset | None = None,
              cv: int = 0, seed: int = 0,
              progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
@@ -163,6 +165,9 @@ def evaluate(strategies: Iterable[Strategy | CascadeStrategy], data: Dataset, *,
         if isinstance(strategy, CascadeStrategy):
             results.append(_evaluate_cascade(strategy, splits, pooled, progress))
             continue
+        if isinstance(strategy, LearnedCascadeStrategy):
+            results.append(_evaluate_learned_cascade(strategy, splits, progress))
+            continue
         oof = np.zeros((len(pooled), len(pooled.models)))
         per_fold: list[dict[str, float]] = []
         costs = np.zeros(len(pooled.models))
@@ -173,7 +178,7 @@ def evaluate(strategies: Iterable[Strategy | CascadeStrategy], data: Dataset, *,
             oof[where] = pred
             per_fold.append(figures)
         result = StrategyScore(strategy.name)
-        result.figures = {k: float(np.mean([f[k] for f in per_fold])) for k in per_fold[0]}
+        result.figures = _fold_means(per_fold)
         scores = np.nan_to_num(pooled.scores(), nan=0.0)
         result.curve = cost_quality_curve(oof, scores, costs, pooled.costs())
         if len(pooled.models) == 2:
@@ -193,6 +198,35 @@ def _evaluate_cascade(cascade: CascadeStrategy,
         train_part, test_part, _ = splits[i]
         per_fold.append(_cascade_split(cascade, train_part, test_part))
     result = StrategyScore(cascade.name)
-    result.figures = {k: float(np.mean([f[k] for f in per_fold])) for k in per_fold[0]}
+    result.figures = _fold_means(per_fold)
     result.curve = [CurvePoint(0.0, result.figures["cost"], result.figures["quality"])]
+    return result
+
+
+def _evaluate_learned_cascade(cascade: LearnedCascadeStrategy,
+                              splits: Sequence[tuple[Dataset, Dataset, IntArray]],
+                              progress: Callable[[Iterable[int]], Iterable[int]] | None,
+                              ) -> StrategyScore:
+    """The learned cascade's knob is λ: one chain per λ, chosen on the training split; AIQ
+    and the best-single comparisons read off its (cost, quality) points on the test split."""
+    per_fold: list[dict[str, float]] = []
+    curve: list[CurvePoint] = []
+    steps: Iterable[int] = range(len(splits))
+    for i in progress(steps) if progress else steps:
+        train_part, test_part, _ = splits[i]
+        cascade.fit(train_part)
+        costs = model_costs(train_part)
+        points = cascade.points(test_part, costs)
+        fold_curve = [CurvePoint(lam, f["cost"], f["quality"]) for lam, _, f in points]
+        scores = np.nan_to_num(test_part.scores(), nan=0.0)
+        figures = _multi_figures(fold_curve, scores, costs, test_part.costs())
+        top = points[0][2]  # λ = 0: the chain that maximises quality
+        figures.update({"quality": top["quality"], "cost": top["cost"],
+                        "escalation-rate": top["escalation-rate"],
+                        "calls-per-request": top["calls-per-request"]})
+        per_fold.append(figures)
+        curve.extend(fold_curve)
+    result = StrategyScore(cascade.name)
+    result.figures = _fold_means(per_fold)
+    result.curve = curve
     return result

@@ -22,6 +22,7 @@ from taskroute.evaluate.rule import RuleStrategy
 from taskroute.exceptions import CallerError, UnknownModel
 
 if TYPE_CHECKING:
+    from taskroute.evaluate.escalation import LearnedCascadeStrategy
     from taskroute.learned.embedding import Embedder
 
 
@@ -101,9 +102,14 @@ class LearnedStrategy:
 
 def make_strategy(name: str, seed: int = 0, c: float | None = None,
                   gates: tuple[str, ...] | None = None,
-                  embedder: Embedder | None = None) -> Strategy | CascadeStrategy:
+                  embedder: Embedder | None = None,
+                  ) -> Strategy | CascadeStrategy | LearnedCascadeStrategy:
     """Strategy by CLI name; `c` fixes the learned router's regularisation, `gates` names the
     cascade's judges, `embedder` adds sentence vectors to the learned router's features."""
+    if name == "cascade-learned":
+        from taskroute.evaluate.escalation import LearnedCascadeStrategy
+
+        return LearnedCascadeStrategy(seed=seed)
     kind, _, arg = name.partition(":")
     if kind == "rule":
         return RuleStrategy(arg or None, name=name)
@@ -121,4 +127,4 @@ def make_strategy(name: str, seed: int = 0, c: float | None = None,
     if name.startswith("always:") and len(name) > len("always:"):
         return AlwaysStrategy(name.split(":", 1)[1])
     raise CallerError(f"unknown strategy {name!r}; known: random, oracle, always:<model>, "
-                      "learned, rule[:POLICY], cascade[:MODEL,MODEL,...]")
+                      "learned, rule[:POLICY], cascade[:MODEL,MODEL,...], cascade-learned")

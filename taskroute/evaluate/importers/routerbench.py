@@ -1,7 +1,9 @@
 """RouterBench wide CSV: `prompt`, `eval_name`, one score column per model,
 `<model>|model_response`, `<model>|total_cost` (USD) and `oracle_model_to_route_to`.
 
-An empty score means the model was not run on that prompt: the outcome is left out.
+An empty score means the model was not run on that prompt: the outcome is left out. A path
+with `*` in its file name reads every file it matches, in name order, as one set
+(`routerbench:../shared/data/routerbench-3/*_test.csv`: the three tasks mixed).
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ NON_MODEL = {"prompt", "eval_name", "oracle_model_to_route_to", "sample_id", ""}
 
 
 def load(path: Path) -> list[Record]:
+    if "*" in path.name:
+        matches = sorted(path.parent.glob(path.name))
+        if not matches:
+            raise DataError("no file matches", file=str(path))
+        return [rec for match in matches for rec in _load_one(match)]
+    return _load_one(path)
+
+
+def _load_one(path: Path) -> list[Record]:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     try:
         handle = open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed below
