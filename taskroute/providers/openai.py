@@ -26,7 +26,7 @@ from taskroute.exceptions import (
 from taskroute.policy.model import ProviderSpec
 from taskroute.providers.base import Timeouts
 from taskroute.providers.errors import Clock, status_error, upstream_errors
-from taskroute.providers.http import HttpClient
+from taskroute.providers.http import HttpClient, end_stream
 from taskroute.providers.sse import EventReader
 from taskroute.providers.vendor_fields import openai_body
 from taskroute.request import ChatRequest
@@ -248,13 +248,14 @@ class ChunkStream:
                 raise
         if not batch:
             self._ended(None if self._finished else UpstreamConnectionError(
-                "the stream ended before the answer finished", model=model))
+                "the stream ended before the answer finished", model=model),
+                complete=self._finished)
             return
         try:
             with provider.errors(model, self._clock):
                 for event in batch:
                     if event.data.strip() == "[DONE]":
-                        self._ended(None)
+                        self._ended(None, complete=True)
                         return
                     self._queue.append(self._chunk(event.data))
         except UpstreamError as exc:
@@ -273,10 +274,8 @@ class ChunkStream:
                                  for c in choices)
         return StreamChunk(data)
 
-    def _ended(self, error: BaseException | None) -> None:
+    def _ended(self, error: BaseException | None, *, complete: bool = False) -> None:
         self._end = error if error is not None else StopAsyncIteration()
-        self._close()
-
-    def _close(self) -> None:
         if self._response is not None:
-            self._response.close()
+            end_stream(self._response, complete=complete)
+            self._response = None
