@@ -111,13 +111,19 @@ def stored_salt(beside: Path) -> Secret:
     """The fingerprint secret kept in `<beside>.key-salt` (made on first use, owner-only)."""
     path = beside.with_name(beside.name + ".key-salt")
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass  # made before (or by a gateway starting beside this one): use it
-    else:
-        with os.fdopen(fd, "w", encoding="ascii") as file:
-            file.write(secrets.token_hex(32) + "\n")
+    if not path.exists():
+        # Written whole under a name of its own, then linked into place: gateways starting
+        # together (`serve --workers`) never read a half-written file, and the first one wins.
+        draft = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as file:
+                file.write(secrets.token_hex(32) + "\n")
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # made by a gateway starting beside this one: use it
+        finally:
+            os.unlink(draft)
     value = path.read_text(encoding="ascii").strip()
     if len(value) < 32:
         raise ConfigError(f"{path}: the key salt file is damaged; remove it to make a new one "

@@ -209,18 +209,21 @@ def migrate(conn: sqlite3.Connection, upto: str | None = None) -> list[str]:
         )
     ran: list[str] = []
     for name, sql in MIGRATIONS:
-        if name not in done:
-            _apply(conn, name, sql)
+        if name not in done and _apply(conn, name, sql):
             ran.append(name)
         if name == upto:
             break
     return ran
 
 
-def _apply(conn: sqlite3.Connection, name: str, sql: str) -> None:
+def _apply(conn: sqlite3.Connection, name: str, sql: str) -> bool:
+    """Run one migration; False if another process applied it first."""
     statements = [s.strip() for s in sql.split(";") if s.strip()]
-    conn.execute("BEGIN")
+    conn.execute("BEGIN IMMEDIATE")  # the write lock first: processes opening it together wait
     try:
+        if conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,)).fetchone():
+            conn.execute("COMMIT")  # another process applied it meanwhile
+            return False
         for statement in statements:
             conn.execute(statement)
         conn.execute(
@@ -230,3 +233,4 @@ def _apply(conn: sqlite3.Connection, name: str, sql: str) -> None:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+    return True

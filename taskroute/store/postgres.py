@@ -2,10 +2,11 @@
 faster driver in bench/pg_driver.py) on a private event loop in one background thread, so it
 serves callers on any loop and none of them waits on the network.
 
-Writing is a group commit. `add`, `add_refused` and `add_shadow` append to one queue (under a
-lock, no wake-up); `acknowledged()` and `flush()` register a waiter on "everything added so far"
-and wake the writer, which takes the whole queue and commits it in one transaction
-(`postgres_write`), then releases every waiter it covers with one hand-off per event loop.
+Writing is a group commit. `add`, `add_refused`, `add_shadow` and `add_response` append to one
+queue (under a lock, no wake-up); `acknowledged()` and `flush()` register a waiter on
+"everything added so far" and wake the writer, which takes the whole queue and commits it in one
+transaction (`postgres_write`), then releases every waiter it covers with one hand-off per event
+loop.
 
 Acknowledged means durable, and Postgres may be down or slow: a batch whose commit fails or
 does not finish within `ack_timeout_s` is appended to the local spool (`postgres_spool`, as
@@ -18,8 +19,9 @@ written twice. `flush()` promises the same as `acknowledged()` (durable), and du
 readers see spooled rows only once they are replayed.
 
 Reading (the `LogReader` Protocol) borrows a connection from a small pool on the same loop and
-runs the SQL of `postgres_reads` (reports, over the hourly rollups) and `postgres_rows`
-(feedback, spend, exports). A read while Postgres is unreachable raises `StoreUnavailable`.
+runs the SQL of `postgres_reads` (reports, over the hourly rollups), `postgres_rows` (feedback,
+spend, exports, stored responses) and `postgres_prune` (retention). A read while Postgres is
+unreachable raises `StoreUnavailable`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import Any, TypeVar, cast
 
 import asyncpg
 
+import taskroute.store.postgres_prune as pg_prune
 import taskroute.store.postgres_reads as pg_reads
 import taskroute.store.postgres_rows as pg_rows
 from taskroute.decision import Decision
@@ -45,7 +48,7 @@ from taskroute.policy.model import Price
 from taskroute.quality.budgets import Scope
 from taskroute.quality.feedback import Feedback
 from taskroute.quality.metrics import By
-from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute
+from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute, StoredResponse
 from taskroute.store.postgres_migrations import migrate
 from taskroute.store.postgres_spool import Item, Spool, SpoolFile
 from taskroute.store.postgres_write import write
@@ -61,7 +64,8 @@ Waiter = tuple[int, asyncio.Future[None]]
 
 
 class PostgresStore:
-    """A `Store` and a `LogReader` over one PostgreSQL database (migrated when opened)."""
+    """A `Store`, a `LogReader` and a `ResponseStore` over one PostgreSQL database (migrated
+    when opened)."""
 
     def __init__(
         self, url: str, *, spool_dir: str | Path, interval_s: float = 0.05,
@@ -125,6 +129,14 @@ class PostgresStore:
 
     def add_shadow(self, request_id: str, decision: Decision) -> None:
         self._queue(("s", list(shadow_row((request_id, time.time(), decision))), []))
+
+    def add_response(self, response: StoredResponse) -> None:
+        self._queue(("p", [response.response_id, response.request_id, time.time(),
+                           response.api_key_id, response.conversation.decode()], []))
+
+    async def stored_response(self, response_id: str) -> StoredResponse | None:
+        await self.flush()  # one queued a moment ago is committed first
+        return await self._read(partial(pg_rows.stored_response, response_id=response_id))
 
     def _queue(self, item: Item) -> None:
         if self._closed:
@@ -217,8 +229,10 @@ class PostgresStore:
         return await self._read(partial(pg_reads.ab_report, since_s=since_s, now=now,
                                         tier_order=tier_order, variants=variants))
 
-    async def add_feedback(self, feedback: Feedback, *, key_id: str | None = None) -> None:
-        record = partial(pg_rows.record_feedback, feedback=feedback, key_id=key_id)
+    async def add_feedback(self, feedback: Feedback, *, key_id: str | None = None,
+                           owner: str | None = None) -> None:
+        record = partial(pg_rows.record_feedback, feedback=feedback, key_id=key_id,
+                         owner=owner)
         try:
             await self._read(record)
         except UnknownRequest:  # it may still be queued for the writer: flush, then look again
@@ -236,6 +250,9 @@ class PostgresStore:
 
     async def request_routes(self, request_ids: Sequence[str]) -> list[RequestRoute]:
         return await self._read(partial(pg_rows.request_routes, request_ids=request_ids))
+
+    async def prune(self, before: float, batch: int) -> int:
+        return await self._read(partial(pg_prune.prune, before=before, batch=batch))
 
     async def _read(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         if self._closed:

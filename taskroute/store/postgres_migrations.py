@@ -152,6 +152,25 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         )
         """,
     ),
+    (   # a stream rescued mid-answer: where the continuation was spliced on, and by whom
+        "0002_stream_rescue",
+        """
+        ALTER TABLE requests ADD COLUMN seam_chars integer;
+        ALTER TABLE requests ADD COLUMN rescued_by text
+        """,
+    ),
+    (
+        "0003_stored_responses",
+        """
+        CREATE TABLE stored_responses (             -- Responses API answers kept with store:
+            response_id  text PRIMARY KEY,          -- true, when the policy logs content
+            request_id   text NOT NULL,
+            ts           double precision NOT NULL,
+            api_key_id   text,                      -- only the same key may continue it
+            conversation text NOT NULL              -- its turns as chat messages, JSON
+        )
+        """,
+    ),
 )
 
 

@@ -1,5 +1,6 @@
-"""The PostgreSQL log, row by row: feedback, today's spend, the training export and the demo's
-route table (the Postgres twins of `sqlite_rows`), as coroutines over one asyncpg connection."""
+"""The PostgreSQL log, row by row: feedback, today's spend, the training export, the demo's route
+table and stored responses (the Postgres twins of `sqlite_rows`), as coroutines over one asyncpg
+connection."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import asyncpg
 from taskroute.exceptions import DuplicateFeedback, UnknownRequest
 from taskroute.quality.budgets import Scope, day_start
 from taskroute.quality.feedback import Feedback
-from taskroute.store.base import RatedAnswer, RequestRoute
+from taskroute.store.base import RatedAnswer, RequestRoute, StoredResponse
 
 # The request's route and outcome, copied next to its feedback so the stats read one table.
 _ROUTE = """
@@ -22,6 +23,7 @@ SELECT ts, task, tier, model, policy, COALESCE(variant, ''),
        (status IN ('ok', 'unchecked') AND escalated = 0)::int
 FROM requests r WHERE request_id = $1
 """
+_OWNED = _ROUTE.rstrip() + " AND api_key_id IS NOT DISTINCT FROM $2\n"
 _INSERT_FEEDBACK = """
 INSERT INTO feedback (request_id, ts, score, corrected, text, api_key_id, request_ts, task, tier,
                       model, policy, variant, first_pass, unescalated)
@@ -50,12 +52,18 @@ SELECT 'day', '', COALESCE(sum(cost_usd), 0) FROM requests WHERE ts >= $1
 
 
 async def record_feedback(
-    conn: asyncpg.Connection, feedback: Feedback, *, key_id: str | None = None
+    conn: asyncpg.Connection, feedback: Feedback, *, key_id: str | None = None,
+    owner: str | None = None,
 ) -> None:
-    """Store feedback against its request. Raises `UnknownRequest` or `DuplicateFeedback`."""
-    route = await conn.fetchrow(_ROUTE, feedback.request_id)
+    """Store feedback against its request (one logged with the key `owner`, when given).
+    Raises `UnknownRequest` or `DuplicateFeedback`."""
+    if owner is None:
+        route = await conn.fetchrow(_ROUTE, feedback.request_id)
+    else:
+        route = await conn.fetchrow(_OWNED, feedback.request_id, owner)
     if route is None:
-        raise UnknownRequest(f"no logged request has the id {feedback.request_id!r}")
+        whose = " made with this key" if owner is not None else ""
+        raise UnknownRequest(f"no logged request{whose} has the id {feedback.request_id!r}")
     try:
         await conn.execute(_INSERT_FEEDBACK, feedback.request_id, time.time(), feedback.score,
                            int(feedback.corrected), feedback.text, key_id, *route)
@@ -88,3 +96,12 @@ async def request_routes(conn: asyncpg.Connection,
         for rid, task, answered_by, escalated, latency, first_token, cost, t_in, t_out
         in await conn.fetch(_ROUTES, list(dict.fromkeys(request_ids)))
     ]
+
+
+async def stored_response(conn: asyncpg.Connection, response_id: str) -> StoredResponse | None:
+    row = await conn.fetchrow(
+        "SELECT request_id, api_key_id, conversation FROM stored_responses "
+        "WHERE response_id = $1", response_id)
+    if row is None:
+        return None
+    return StoredResponse(response_id, row[0], str(row[2]).encode(), row[1])

@@ -20,7 +20,7 @@ from taskroute.store.sqlite import REFUSED_COLUMNS, REQUEST_COLUMNS
 _T, _F, _I = "text", "float8", "int8"
 REQUEST_TYPES = (
     _T, _F, _T, _I, _T, _T, _T, _T, _T, _F, _T, _T, _T, _I, _I, _T, _F, _F, _I, _I, _F, _F, _T,
-    _T, _T, _T, _T, _T, _T, _F, _T, _I, _I, _I,
+    _T, _T, _T, _T, _T, _T, _F, _T, _I, _I, _I, _I, _T,
 )
 ATTEMPT_COLUMNS = (
     "request_id", "seq", "model", "deployment", "role", "status", "started_at", "latency_s",
@@ -31,6 +31,8 @@ ATTEMPT_TYPES = (_T, _I, _T, _T, _T, _T, _F, _F, _F, _I, _I, _F, _T, _T, _I, _I,
 REFUSED_TYPES = (_T, _F, _T, _T, _I, _T, _T, _T, _T, _T, _T, _T)
 SHADOW_COLUMNS = ("request_id", "ts", "policy", "task", "tier", "model", "decision")
 SHADOW_TYPES = (_T, _F, _T, _T, _T, _T, _T)
+RESPONSE_COLUMNS = ("response_id", "request_id", "ts", "api_key_id", "conversation")
+RESPONSE_TYPES = (_T, _T, _F, _T, _T)
 
 
 def _quoted(columns: Sequence[str]) -> str:
@@ -51,6 +53,7 @@ INSERT_REQUESTS = (
 INSERT_ATTEMPTS = _unnest("attempts", ATTEMPT_COLUMNS, ATTEMPT_TYPES)
 INSERT_REFUSED = _unnest("refused", REFUSED_COLUMNS, REFUSED_TYPES)
 INSERT_SHADOWS = _unnest("shadow_decisions", SHADOW_COLUMNS, SHADOW_TYPES)
+INSERT_RESPONSES = _unnest("stored_responses", RESPONSE_COLUMNS, RESPONSE_TYPES)
 
 
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
@@ -67,18 +70,23 @@ async def write(conn: asyncpg.Connection, items: Sequence[Item]) -> None:
     attempts: list[Sequence[Any]] = []
     refused: list[Sequence[Any]] = []
     shadows: list[Sequence[Any]] = []
+    responses: list[Sequence[Any]] = []
     for kind, row, extra in items:
         if kind == "e":
-            requests.append(row)
+            # spooled by an older version: its row lacks the columns appended since (nullable)
+            requests.append([*row, *[None] * (len(REQUEST_COLUMNS) - len(row))])
             attempts.extend(extra)
         elif kind == "r":
             refused.append(row)
+        elif kind == "p":
+            responses.append(row)
         else:
             shadows.append(row)
     async with conn.transaction():
         for sql, rows, width in ((INSERT_REQUESTS, requests, len(REQUEST_COLUMNS)),
                                  (INSERT_ATTEMPTS, attempts, len(ATTEMPT_COLUMNS)),
                                  (INSERT_REFUSED, refused, len(REFUSED_COLUMNS)),
-                                 (INSERT_SHADOWS, shadows, len(SHADOW_COLUMNS))):
+                                 (INSERT_SHADOWS, shadows, len(SHADOW_COLUMNS)),
+                                 (INSERT_RESPONSES, responses, len(RESPONSE_COLUMNS))):
             if rows:
                 await conn.execute(sql, *_columns(rows, width))

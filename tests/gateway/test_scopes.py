@@ -4,9 +4,11 @@ braked per client address; every key compared, always; fingerprints keyed with a
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import hmac
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -141,6 +143,23 @@ def test_every_configured_key_is_compared_even_after_a_match(
     with pytest.raises(AuthenticationFailed):
         authn.identify("sk-\udcff")                       # a non-UTF-8 header byte: a wrong key
     assert len(calls) == 10
+
+
+def test_gateways_starting_together_all_read_one_whole_salt(tmp_path: Path) -> None:
+    # `serve --workers` starts its workers at once: none may read the file half-written.
+    for round_ in range(20):
+        log = tmp_path / f"log{round_}.db"
+        start = threading.Barrier(8)
+
+        def make(log: Path = log, start: threading.Barrier = start) -> str:
+            start.wait()
+            return stored_salt(log).reveal()
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            salts = list(pool.map(lambda _: make(), range(8)))
+        assert len(set(salts)) == 1 and len(salts[0]) == 64
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"log{i}.db.key-salt" for i in range(20))  # no temporary file left behind
 
 
 def test_fingerprints_are_keyed_and_stay_across_restarts(tmp_path: Path) -> None:

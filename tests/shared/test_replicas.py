@@ -25,6 +25,8 @@ PER_USER_USD = 0.0004
 KEYS = {"rate": "k-rate", "sess": "k-sess", "break": "k-break", "misc": "k-misc",
         **{f"budget{i}": f"k-budget{i}" for i in range(6)}}
 ADMIN = "admin-key"
+READ = "read-key"         # stats need a read (or admin) key; a user key only calls models
+SALT = "replicas-share-one-fingerprint-secret"  # so a key's fingerprint is one on both
 FAST = "gpt-4.1-mini"     # the chat task's first pick in the default policy (tier fast)
 
 
@@ -52,7 +54,8 @@ async def two(upstream: SimulatedUpstream, redis_url: str, tmp_path: Path,
     policy.write_text(policy_text(upstream.url), encoding="utf-8")
     args = ["--policy", str(policy), "--db", postgres_cluster.new_database(), "--redis",
             redis_url, "--rate-limit", str(RPM)]
-    env = {"TASKROUTE_API_KEYS": ",".join(KEYS.values()), "TASKROUTE_ADMIN_KEYS": ADMIN}
+    env = {"TASKROUTE_API_KEYS": ",".join(KEYS.values()), "TASKROUTE_ADMIN_KEYS": ADMIN,
+           "TASKROUTE_READ_KEYS": READ, "TASKROUTE_KEY_SALT": SALT}
     async with replicas(2, args, env, tmp_path) as (a, b):
         yield a, b, policy
 
@@ -129,8 +132,8 @@ async def test_two_replicas_keep_one_set_of_books(
         # the same stats from either
         async def stats(replica: Replica) -> Any:
             async with client.get(replica.url + "/v1/taskroute/stats",
-                                  headers={"Authorization": f"Bearer {KEYS['misc']}"}) as resp:
-                assert resp.status == 200
+                                  headers={"Authorization": f"Bearer {READ}"}) as resp:
+                assert resp.status == 200, await resp.text()
                 report = await resp.json()
             # when it was asked and how long it took differ; the figures may not
             return {k: v for k, v in report.items() if k not in ("since", "until", "query_ms")}

@@ -3,6 +3,8 @@ SQLite, then PostgreSQL on its private cluster)."""
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from taskroute.exceptions import DuplicateFeedback, UnknownRequest
 from taskroute.quality.feedback import make_feedback
 from taskroute.store import LogReader, Store
+from taskroute.store.base import LogEntry, Refusal, ResponseStore, StoredResponse
 from tests.store.test_reader import every_read
 from tests.store.test_sqlite import a_decision, make_entry
 
@@ -55,3 +58,48 @@ async def test_a_closed_store_refuses_writes_and_reads(log_store: Any) -> None:
         log_store.add(make_entry("late"))
     with pytest.raises(RuntimeError, match="closed"):
         await log_store.route_stats()
+
+
+DAY = 86400.0
+
+
+def aged(request_id: str, age_s: float) -> LogEntry:
+    entry = make_entry(request_id)
+    record = dataclasses.replace(entry.record, started_at=time.time() - age_s)
+    return dataclasses.replace(entry, record=record)
+
+
+async def test_prune_deletes_one_batch_of_old_rows_and_the_sums_keep_them(
+    log_store: Any,
+) -> None:
+    for i in range(25):
+        log_store.add(aged(f"old{i}", 40 * DAY))
+    log_store.add(aged("new", 0))
+    log_store.add_refused(Refusal("ref-old", time.time() - 40 * DAY, "openai", "/v1/x", 400,
+                                  "invalid_request_error", "bad"))
+    await log_store.flush()
+    await log_store.add_feedback(make_feedback("old3", thumbs="up"))
+    before = time.time() - 30 * DAY
+    assert [await log_store.prune(before, 10) for _ in range(4)] == [10, 10, 5, 0]
+    left = await log_store.request_routes([f"old{i}" for i in range(25)] + ["new"])
+    assert [r.request_id for r in left] == ["new"]
+    stats = await log_store.route_stats(since_s=None)
+    assert stats["total"]["requests"] == 26  # the hourly sums still hold the pruned ones
+    assert stats["refused"]["requests"] == 0 and stats["total"]["feedback"] == 0
+
+
+async def test_feedback_with_an_owner_counts_only_on_that_keys_requests(log_store: Any) -> None:
+    log_store.add(make_entry("mine"))  # logged with the key fingerprint k1
+    with pytest.raises(UnknownRequest, match="made with this key"):
+        await log_store.add_feedback(make_feedback("mine", thumbs="up"), owner="k2")
+    await log_store.add_feedback(make_feedback("mine", thumbs="up"), key_id="k1", owner="k1")
+    assert (await log_store.route_stats(since_s=None))["total"]["feedback"] == 1
+
+
+async def test_a_stored_response_is_read_back_even_before_its_write(log_store: Any) -> None:
+    assert isinstance(log_store, ResponseStore)
+    conversation = b'[{"role": "user", "content": "hi\\nthere"}]'
+    log_store.add_response(StoredResponse("resp_1", "r1", conversation, "k1"))
+    got = await log_store.stored_response("resp_1")
+    assert got == StoredResponse("resp_1", "r1", conversation, "k1")
+    assert await log_store.stored_response("resp_none") is None

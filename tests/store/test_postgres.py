@@ -20,7 +20,7 @@ from taskroute.quality.feedback import make_feedback
 from taskroute.records import Attempt, AttemptStatus, RouteRecord
 from taskroute.store.base import LogEntry, Refusal
 from taskroute.store.postgres import PostgresStore
-from taskroute.store.postgres_migrations import MIGRATIONS
+from taskroute.store.postgres_migrations import MIGRATIONS, migrate
 from taskroute.store.postgres_spool import Spool
 from taskroute.store.registry import open_store
 from taskroute.store.sqlite import SqliteStore, attempt_rows, request_row
@@ -252,6 +252,68 @@ async def test_two_replicas_on_one_database_count_each_request_once(
         stats.pop("until")
     assert seen[0] == seen[1]
     assert seen[0]["total"]["requests"] == 300 and seen[0]["total"]["feedback"] == 1
+
+
+def rescued_entry(request_id: str) -> LogEntry:
+    """A stream broken mid-answer, continued by a rescue, whose whole answer then failed its
+    gates: status "rejected", an attempt in the "rescue" role, the seam recorded."""
+    entry = make_entry(request_id)
+    first = replace(entry.record.attempts[0], status="error")
+    rescue = replace(first, role="rescue", status="rejected", model="sim/medium",
+                     deployment="sim/medium")
+    record = replace(entry.record, attempts=[first, rescue], status="rejected",
+                     seam_chars=42, rescued_by="sim/medium")
+    return replace(entry, record=record)
+
+
+async def test_an_older_schema_migrates_and_keeps_rescues_and_old_spooled_rows(
+    postgres_cluster: PostgresCluster, pg_url: str, open_pg: StoreFactory, tmp_path: Path
+) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(pg_url)
+    try:
+        assert await migrate(conn, upto="0001_request_log") == ["0001_request_log"]
+    finally:
+        await conn.close()
+    spooled = Spool(tmp_path / "spool")  # spooled before the rescue columns: 34 of them
+    old = make_entry("spooled-old")
+    spooled.append([("e", list(request_row(old))[:34], [list(a) for a in attempt_rows(old)])])
+    spooled.close()
+    store = open_pg()
+    store.add(rescued_entry("rescued"))
+    await store.flush()
+    await wait_for(lambda: not store.spool.has_any())
+    database = pg_url.rsplit("/", 1)[1]
+    got = postgres_cluster.psql(database, "SELECT request_id, status, seam_chars, rescued_by "
+                                          "FROM requests ORDER BY request_id")
+    assert got.split() == ["rescued|rejected|42|sim/medium", "spooled-old|ok||"]
+    roles = postgres_cluster.psql(database, "SELECT role, status FROM attempts "
+                                            "WHERE request_id = 'rescued' ORDER BY seq")
+    assert roles.split() == ["first|error", "rescue|rejected"]
+    stats = await store.route_stats(since_s=None)
+    assert stats["total"]["requests"] == 2
+
+
+async def test_prune_leaves_a_request_another_replica_is_rolling_up(
+    open_pg: StoreFactory, pg_url: str
+) -> None:
+    import asyncpg
+
+    store: PostgresStore = open_pg()
+    old = make_entry("old")
+    old = replace(old, record=replace(old.record, started_at=time.time() - 40 * 86400))
+    store.add(old)
+    await store.flush()
+    other = await asyncpg.connect(pg_url)
+    try:
+        async with other.transaction():  # as a replica's catch-up holds it, mid-roll-up
+            await other.execute("SELECT 1 FROM unrolled WHERE request_id = 'old' FOR UPDATE")
+            assert await store.prune(time.time() - 30 * 86400, 10) == 0
+    finally:
+        await other.close()
+    assert await store.prune(time.time() - 30 * 86400, 10) == 1  # summed now, then gone
+    assert (await store.route_stats(since_s=None))["total"]["requests"] == 1
 
 
 async def wait_for(condition: Any, within_s: float = 20.0) -> None:

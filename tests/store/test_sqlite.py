@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -251,3 +253,27 @@ def test_refuses_a_database_from_a_newer_taskroute(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(RuntimeError, match="9999_from_the_future"):
         SqliteStore(tmp_path / "log.db")
+
+
+_OPEN_TOGETHER = """
+import sys, time
+from taskroute.store.sqlite import SqliteStore
+folder, start = sys.argv[1], float(sys.argv[2])
+for i in range(10):
+    while time.time() < start + i * 0.2:
+        time.sleep(0.001)
+    SqliteStore(f"{folder}/log{i}.db").close()
+"""
+
+
+def test_processes_opening_one_new_log_together_all_open_it(tmp_path: Path) -> None:
+    # `serve --workers` starts its workers at once on a log file none has made yet.
+    start = time.time() + 2.0  # after the interpreters have started
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_TOGETHER, str(tmp_path), str(start)],
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    errors = [proc.communicate(timeout=60)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], errors
+    for i in range(10):
+        conn = connect(tmp_path / f"log{i}.db")
+        assert applied(conn) == [name for name, _ in MIGRATIONS]
+        conn.close()
