@@ -62,6 +62,18 @@ def texts_of(value: Any) -> list[str]:
                          "token arrays", param="input")
 
 
+MAX_DIMENSIONS = 65_536  # far above any embedding model's (OpenAI's largest: 3,072)
+
+
+def check_dimensions(value: Any) -> None:
+    """`dimensions`, when given, is a whole number an embedding can have."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DIMENSIONS:
+        raise InvalidRequest(f"'dimensions' must be a whole number from 1 to {MAX_DIMENSIONS:,}",
+                             param="dimensions")
+
+
 async def embed(
     engine: CallEngine, body: Mapping[str, Any], context: RequestContext
 ) -> tuple[dict[str, Any], RouteRecord]:
@@ -72,6 +84,7 @@ async def embed(
         raise InvalidRequest("'model' is required", param="model")
     spec = embedding_model(policy, body["model"])
     texts = texts_of(body.get("input"))
+    check_dimensions(body.get("dimensions"))
     provider = engine.wiring.providers.get(spec.provider)
     if not isinstance(provider, Embedder):
         raise ConfigError(f"the provider {spec.provider!r} of {spec.id} has no embeddings "

@@ -4,6 +4,7 @@ model, logged and priced; /v1/messages/count_tokens (the anthropic SDK's
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anthropic
@@ -88,3 +89,14 @@ async def test_count_tokens_answers_anthropics_sdk_with_the_routing_estimate(
             await c.messages.count_tokens(model="auto", messages=bad)
     assert counted.input_tokens == estimate_tokens(system) + estimate_tokens(text)
     assert await gateway.log_rows() == []  # nothing was called
+
+
+@pytest.mark.parametrize("dimensions", [0, -3, 2**40, 1.5, "256", True])
+async def test_impossible_dimensions_are_a_400_not_a_hang(
+    gateway: RunningGateway, dimensions: Any
+) -> None:
+    """(The fuzzer's find: `dimensions: 2**40` made the stand-in build a vector for ever.)"""
+    status, _, raw = await gateway.request("POST", "/v1/embeddings", json={
+        "model": "auto", "input": "hello", "dimensions": dimensions})
+    assert status == 400, raw
+    assert json.loads(raw)["error"]["param"] == "dimensions"

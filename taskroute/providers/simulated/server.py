@@ -234,9 +234,12 @@ class SimulatedUpstream(BehaviourBook):
         if behaviour.status is not None:
             return _error(wire_openai, behaviour.status, f"simulated failure {behaviour.status}",
                           _retry_headers(behaviour))
+        try:
+            answer = wire_embeddings.body(data, texts)
+        except wire_openai.BadRequest as exc:
+            return _error(wire_openai, 400, f"invalid request: {exc}")
         self.completed[model] += 1
-        return web.Response(body=msgspec.json.encode(wire_embeddings.body(data, texts)),
-                            content_type="application/json")
+        return web.Response(body=msgspec.json.encode(answer), content_type="application/json")
 
     def _authorized(self, request: web.Request) -> bool:
         if self.api_key is None:

@@ -42,8 +42,13 @@ def vector(text: str, dimensions: int) -> list[float]:
     return [v / norm for v in values]
 
 
+MAX_DIMENSIONS = 65_536
+
+
 def body(request: dict[str, Any], texts: list[str]) -> dict[str, Any]:
     dimensions = request.get("dimensions") or DIMENSIONS
+    if not isinstance(dimensions, int) or not 1 <= dimensions <= MAX_DIMENSIONS:
+        raise BadRequest(f"'dimensions' must be from 1 to {MAX_DIMENSIONS}")
     base64_wanted = request.get("encoding_format") == "base64"
     data = []
     for i, text in enumerate(texts):
