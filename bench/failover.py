@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +155,9 @@ class Seen:
     last_s: float | None     # ... and to its last
 
 
+Mark = Callable[[str, str], Seen]   # (score, note) -> Seen, with the call's times
+
+
 @dataclass(slots=True)
 class _Raw:
     status: int = 0
@@ -219,7 +222,7 @@ def score(raw: _Raw, streamed: bool, wants_json: bool, prompt: str, deadline_s: 
     return _judge(text, finish, wants_json, prompt, seen, ended="200")
 
 
-def _score_stream(raw: _Raw, wants_json: bool, prompt: str, seen: Any) -> Seen:
+def _score_stream(raw: _Raw, wants_json: bool, prompt: str, seen: Mark) -> Seen:
     text, finish, done, error, garbled = "", None, False, "", 0
     for line in raw.body.decode("utf-8", "replace").splitlines():
         if not line.startswith("data:"):
@@ -250,7 +253,7 @@ def _score_stream(raw: _Raw, wants_json: bool, prompt: str, seen: Any) -> Seen:
     return _judge(text, finish, wants_json, prompt, seen, ended="[DONE]")
 
 
-def _judge(text: str, finish: str | None, wants_json: bool, prompt: str, seen: Any,
+def _judge(text: str, finish: str | None, wants_json: bool, prompt: str, seen: Mark,
            ended: str) -> Seen:
     want = expected_text(prompt)
     if finish == "length":

@@ -32,9 +32,9 @@ import taskroute.providers.simulated.wire_embeddings as wire_embeddings
 import taskroute.providers.simulated.wire_gemini as wire_gemini
 import taskroute.providers.simulated.wire_openai as wire_openai
 from taskroute.policy.model import ProviderSpec
+from taskroute.providers.simulated import control
 from taskroute.providers.simulated.answers import Answer, Ask, plan
 from taskroute.providers.simulated.behaviours import BehaviourBook
-from taskroute.providers.simulated import control
 from taskroute.providers.simulated.cache import PromptCache
 from taskroute.providers.simulated.profiles import INSTANT, Behaviour, ModelProfile
 from taskroute.response import new_id
