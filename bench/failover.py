@@ -56,6 +56,7 @@ class Scenario:
     profile: dict[str, Any] | None = None                  # A's ModelProfile fields
     route: str = "primary"      # primary (stand-in A) | hole (connect timeout) | refused
     json: bool = False          # the request asks for a JSON object
+    max_tokens: int | None = MAX_TOKENS   # the caller's limit
 
 
 SCENARIOS = (
@@ -75,7 +76,8 @@ SCENARIOS = (
     Scenario("malformed SSE", {"malformed_sse": True}),
     Scenario("non-JSON 200 body", {"malformed_body": True}),
     Scenario("invalid JSON, JSON asked", {"invalid_json": True}, json=True),
-    Scenario("truncated (length)", {"truncate": True}),
+    Scenario("truncated (length)", {"truncate": True}, max_tokens=None),
+    Scenario("truncated below max_tokens", {"truncate": True}),
     Scenario("refusal", {"refuse": True}),
 )
 
@@ -87,8 +89,20 @@ def expected_text(prompt: str) -> str:
 
 # -- configuration ------------------------------------------------------------------------------
 
+ROUTES = {"primary": "the first pick misbehaves", "hole": "the first pick cannot be reached",
+          "refused": "the first pick refuses connections"}
+
+
 def taskroute_policy(a: str, b: str, hole: str, refused: str) -> Path:
-    chain = "gates: [non_empty, refusal, not_truncated, valid_json_if_asked]"
+    """A first pick and a fallback per route; each route twice as a task: live streams, and
+    `buffer stream: true` (the answer read whole and gated before it goes out). The windows
+    say the fallback holds more, as LiteLLM's `context_window_fallbacks` do."""
+    gates = "gates: [non_empty, refusal, not_truncated, valid_json_if_asked]"
+    tasks = "".join(
+        f"  {r}: {{tier: {r}, meaning: {why}, {gates}}}\n"
+        f"  {r}-buffered: {{tier: {r}, meaning: {why} (buffered), buffer stream: true, "
+        f"{gates}}}\n" for r, why in ROUTES.items())
+    price = "price: {input: 1, output: 2}"
     text = f"""name: failover-bench
 providers:
   pa: {{api: openai, base url: '{a}/v1', simulated: true}}
@@ -96,20 +110,17 @@ providers:
   pr: {{api: openai, base url: '{refused}/v1', simulated: true}}
   pb: {{api: anthropic, base url: '{b}', simulated: true}}
 models:
-  pa/{MODEL}: {{tier: primary, price: {{input: 1, output: 2}}}}
-  ph/{MODEL}: {{tier: hole, price: {{input: 1, output: 2}}}}
-  pr/{MODEL}: {{tier: refused, price: {{input: 1, output: 2}}}}
-  pb/{MODEL}: {{tier: fallback, price: {{input: 1, output: 2}}}}
+  pa/{MODEL}: {{tier: primary, {price}, context: 8000}}
+  ph/{MODEL}: {{tier: hole, {price}, context: 8000}}
+  pr/{MODEL}: {{tier: refused, {price}, context: 8000}}
+  pb/{MODEL}: {{tier: fallback, {price}, context: 200000}}
 tiers:
   primary: {{use: pa/{MODEL}, escalate to: [pb/{MODEL}]}}
   hole: {{use: ph/{MODEL}, escalate to: [pb/{MODEL}]}}
   refused: {{use: pr/{MODEL}, escalate to: [pb/{MODEL}]}}
   fallback: {{use: pb/{MODEL}}}
 tasks:
-  primary: {{tier: primary, meaning: the first pick misbehaves, {chain}}}
-  hole: {{tier: hole, meaning: the first pick cannot be reached, {chain}}}
-  refused: {{tier: refused, meaning: the first pick refuses connections, {chain}}}
-classifier: false
+{tasks}classifier: false
 when unsure: primary
 calling:
   deadline: 10s
@@ -126,7 +137,7 @@ calling:
 def litellm_config(a: str, b: str, hole: str, refused: str) -> Path:
     """The same fallback for LiteLLM: one retry, then the other model group; its timeouts as
     close to taskroute's as its settings go (no stall timeout of its own: `stream_timeout`)."""
-    groups = {"primary": a, "hole": hole, "refused": refused}
+    groups = dict(zip(ROUTES, (a, hole, refused), strict=True))
     lines = ["model_list:"]
     for name, base in groups.items():
         lines += [f"  - model_name: {name}", "    litellm_params:",
@@ -314,8 +325,9 @@ async def run(gateways: list[Gateway], a: str, deadline_s: float, plain: bool
                     prompt = JSON_PROMPT if scenario.json else PROMPT
                     body: dict[str, Any] = {
                         "model": gateway.models[scenario.route], "stream": streamed,
-                        "max_tokens": MAX_TOKENS,
                         "messages": [{"role": "user", "content": prompt}]}
+                    if scenario.max_tokens is not None:
+                        body["max_tokens"] = scenario.max_tokens
                     if scenario.json:
                         body["response_format"] = {"type": "json_object"}
                     # a fresh connection each call: a broken one must not spoil the next
@@ -337,7 +349,7 @@ def _cell(seen: Seen | None) -> str:
 
 def report(results: dict[tuple[str, str, bool], Seen], gateways: list[Gateway],
            plain: bool) -> None:
-    width = 64
+    width = 54
     for streamed in (True, False) if plain else (True,):
         print(f"\n{'streamed' if streamed else 'not streamed'} — score, client's first/last "
               "byte (s), what the client saw")
@@ -352,7 +364,7 @@ def report(results: dict[tuple[str, str, bool], Seen], gateways: list[Gateway],
             counts = Counter(seen.score for (_, name, s), seen in results.items()
                              if name == gateway.name and s == streamed)
             line = ", ".join(f"{counts[k]} {k}" for k in SCORES)
-            print(f"summary {gateway.name:<9} {'streamed' if streamed else 'plain':<8}: "
+            print(f"summary {gateway.name:<18} {'streamed' if streamed else 'plain':<8}: "
                   f"{line} of {sum(counts.values())}")
 
 
@@ -394,8 +406,9 @@ def main() -> int:
             if not wait_http(gw + "/healthz", 30, procs[-1]):
                 print("taskroute serve did not start; see bench/out/failover_taskroute.log")
                 return 1
-            gateways = [Gateway("taskroute", gw, {r: f"taskroute/{r}"
-                                                 for r in ("primary", "hole", "refused")})]
+            gateways = [Gateway("taskroute", gw, {r: f"taskroute/{r}" for r in ROUTES}),
+                        Gateway("taskroute buffered", gw,
+                                {r: f"taskroute/{r}-buffered" for r in ROUTES})]
             binary = None if args.skip_litellm else litellm_binary()
             if binary is not None:
                 port = free_port()
@@ -406,8 +419,7 @@ def main() -> int:
                                    env={"LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": KEY}))
                 lite = f"http://127.0.0.1:{port}"
                 if wait_http(lite + "/health/liveliness", 120, procs[-1]):
-                    gateways.append(Gateway("litellm", lite, {r: r for r in (
-                        "primary", "hole", "refused")}))
+                    gateways.append(Gateway("litellm", lite, {r: r for r in ROUTES}))
                 else:
                     print("LiteLLM skipped: the proxy did not start; see "
                           "bench/out/failover_litellm.log")
