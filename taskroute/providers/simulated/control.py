@@ -9,21 +9,22 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from aiohttp import web
 
+from taskroute.providers.simulated.behaviours import BehaviourBook
 from taskroute.providers.simulated.profiles import Behaviour, ModelProfile
-
-if TYPE_CHECKING:
-    from taskroute.providers.simulated.server import SimulatedUpstream
 
 _BEHAVIOUR = {f.name for f in dataclasses.fields(Behaviour)}
 _PROFILE = {f.name for f in dataclasses.fields(ModelProfile)}
 
 
-def add_routes(app: web.Application, upstream: SimulatedUpstream) -> None:
+def add_routes(app: web.Application, upstream: BehaviourBook,
+               profiles: dict[str, ModelProfile]) -> None:
+    """`upstream`: the stand-in (its `reset` forgets its counters too); `profiles`: its own."""
+
     async def behave(request: web.Request) -> web.Response:
         model, fields = await _read(request, _BEHAVIOUR)
         upstream.behave(model, **fields)
@@ -31,7 +32,7 @@ def add_routes(app: web.Application, upstream: SimulatedUpstream) -> None:
 
     async def profile(request: web.Request) -> web.Response:
         model, fields = await _read(request, _PROFILE)
-        upstream.set_profile(model, ModelProfile(**fields))
+        profiles[model] = ModelProfile(**fields)
         return web.json_response({"model": model, "profile": fields})
 
     async def reset(request: web.Request) -> web.Response:

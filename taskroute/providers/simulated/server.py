@@ -26,13 +26,13 @@ import msgspec
 from aiohttp import web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
+import taskroute.providers.simulated.control as control
 import taskroute.providers.simulated.wire_anthropic as wire_anthropic
 import taskroute.providers.simulated.wire_bedrock as wire_bedrock
 import taskroute.providers.simulated.wire_embeddings as wire_embeddings
 import taskroute.providers.simulated.wire_gemini as wire_gemini
 import taskroute.providers.simulated.wire_openai as wire_openai
 from taskroute.policy.model import ProviderSpec
-from taskroute.providers.simulated import control
 from taskroute.providers.simulated.answers import Answer, Ask, plan
 from taskroute.providers.simulated.behaviours import BehaviourBook
 from taskroute.providers.simulated.cache import PromptCache
@@ -126,7 +126,7 @@ class SimulatedUpstream(BehaviourBook):
         app.router.add_post("/model/{model}/{method:converse(-stream)?}", self._bedrock)
         app.router.add_get("/v1/models", self._models)
         if self.control:
-            control.add_routes(app, self)
+            control.add_routes(app, self, self.profiles)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
