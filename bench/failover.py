@@ -100,7 +100,7 @@ def taskroute_policy(a: str, b: str, hole: str, refused: str) -> Path:
     gates = "gates: [non_empty, refusal, not_truncated, valid_json_if_asked]"
     tasks = "".join(
         f"  {r}: {{tier: {r}, meaning: {why}, {gates}}}\n"
-        f"  {r}-buffered: {{tier: {r}, meaning: {why} (buffered), buffer stream: true, "
+        f"  {r}_buffered: {{tier: {r}, meaning: {why} (buffered), buffer stream: true, "
         f"{gates}}}\n" for r, why in ROUTES.items())
     price = "price: {input: 1, output: 2}"
     text = f"""name: failover-bench
@@ -408,7 +408,7 @@ def main() -> int:
                 return 1
             gateways = [Gateway("taskroute", gw, {r: f"taskroute/{r}" for r in ROUTES}),
                         Gateway("taskroute buffered", gw,
-                                {r: f"taskroute/{r}-buffered" for r in ROUTES})]
+                                {r: f"taskroute/{r}_buffered" for r in ROUTES})]
             binary = None if args.skip_litellm else litellm_binary()
             if binary is not None:
                 port = free_port()
