@@ -31,8 +31,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--model", action="append", default=[], type=_profile,
                         help="NAME[:first_token_ms[:tokens_per_s[:skill]]], repeatable")
+    parser.add_argument("--control", action="store_true",
+                        help="serve POST /_sim/behave, /_sim/profile, /_sim/reset (control.py)")
     args = parser.parse_args(argv)
-    upstream = SimulatedUpstream(dict(args.model), host=args.host, port=args.port)
+    upstream = SimulatedUpstream(dict(args.model), host=args.host, port=args.port,
+                                 control=args.control)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(upstream))
 

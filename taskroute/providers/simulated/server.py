@@ -26,6 +26,7 @@ import msgspec
 from aiohttp import web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
+import taskroute.providers.simulated.control as control
 import taskroute.providers.simulated.wire_anthropic as wire_anthropic
 import taskroute.providers.simulated.wire_bedrock as wire_bedrock
 import taskroute.providers.simulated.wire_embeddings as wire_embeddings
@@ -57,8 +58,10 @@ class SimulatedUpstream(BehaviourBook):
         port: int = 0,
         api_key: str | None = None,
         aws_credentials: tuple[str, str] | None = None,
+        control: bool = False,
     ) -> None:
         super().__init__()
+        self.control = control                   # serve /_sim/* (control.py) for other processes
         self.profiles: dict[str, ModelProfile] = dict(profiles or {})
         self.default = default
         self.host, self.port = host, port
@@ -122,6 +125,8 @@ class SimulatedUpstream(BehaviourBook):
         app.router.add_post("/{version:v1(beta)?}/models/{target}", self._gemini)
         app.router.add_post("/model/{model}/{method:converse(-stream)?}", self._bedrock)
         app.router.add_get("/v1/models", self._models)
+        if self.control:
+            control.add_routes(app, self, self.profiles)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
