@@ -182,7 +182,9 @@ class CallEngine:
             replay = response_chunks(logprobs.for_caller(answer.response, request))
             return StreamStart(replay, None, answer.model, winner,
                                deployment=answer.deployment)
-        if task is not None and task.buffer_stream:
+        # A JSON answer is of no use until it is whole, so reading it whole first costs its
+        # caller nothing and lets the gates that judge it (valid JSON, schema) escalate.
+        if (task is not None and task.buffer_stream) or request.format_kind != "text":
             ask = self._asker(ctx, read_whole_once, "stream")
             gated = chain_layer.gated(ctx, self.gates_for(decision))
             answer = await chain_layer.escalate(ctx, decision.chain, ask, gated)

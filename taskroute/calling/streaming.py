@@ -5,7 +5,8 @@ over freely until then, because nothing has gone out yet. After that the chunks 
 the model sends them. A stream that breaks off or stalls is rescued (`calling/rescue.py`): the
 next model continues the answer in the same stream; where that is not sound, it is raised as an
 error, never ended as if the answer were complete. Tasks with `buffer stream: true` (and raced
-tasks) are read whole and judged by their gates first, then replayed. A live answer is judged
+tasks, and answers asked for as JSON) are read whole and judged by their gates first, then
+replayed. A live answer is judged
 by its gates when it ends, for the record: one that failed them is logged `rejected`.
 """
 

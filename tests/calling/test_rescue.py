@@ -6,11 +6,13 @@ tool call or JSON answer is not continued; a live answer that fails its gates is
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
 
-from taskroute.calling.rescue import CONTINUE_INSTRUCTION, Seam, continuation, overlap
+from taskroute.calling.assemble import Tally
+from taskroute.calling.rescue import CONTINUE_INSTRUCTION, Seam, continuation, overlap, plan
 from taskroute.exceptions import UpstreamError
 from taskroute.policy.loader import load_default_policy, parse_policy
 from taskroute.policy.prose import describe_policy
@@ -138,18 +140,23 @@ async def test_a_half_sent_tool_call_is_not_continued(
     assert upstream.requests["medium"] == 0 and record.rescued_by is None
 
 
-async def test_a_json_answer_cut_off_is_not_continued(
+async def test_a_json_answer_cut_off_is_read_whole_so_fails_over_unseen(
     make_router: RouterFactory, upstream: SimulatedUpstream
 ) -> None:
+    """A streamed JSON answer is read whole before it goes out, so a drop is the first pick's
+    failure (never a rescue); were one live, continuing it would not be sound (`plan`)."""
     upstream.drop_connection("small", after=4)
     request = ChatRequest.from_dict({
         "messages": [{"role": "user", "content": LONG + " as JSON"}],
         "response_format": {"type": "json_object"}})
     stream = make_router().stream(request, task="chat")
-    with pytest.raises(UpstreamError):
-        await read(stream)
-    assert "not continued: a JSON answer" in (stream.record.error or "")
-    assert upstream.requests["medium"] == 0
+    text, _ = await read(stream)
+    json.loads(text)
+    assert stream.record.status == "ok" and stream.record.rescued_by is None
+    assert stream.record.attempts[0].status == "error"
+    half = [chunk("{\"answer\": \"Par")]
+    refused = plan(request, half, tally_of(half))
+    assert refused.action == "refuse" and "JSON" in refused.reason
 
 
 async def test_rescue_can_be_switched_off(
@@ -235,3 +242,10 @@ def test_continuation_requests() -> None:
     assert [m.role for m in instructed.messages[-2:]] == ["assistant", "user"]
     assert instructed.messages[-2].content == "Hello there, "
     assert continuation(request, "", prefill=False) is request
+
+
+def tally_of(chunks: list[StreamChunk]) -> Tally:
+    tally = Tally()
+    for c in chunks:
+        tally.add(c)
+    return tally

@@ -4,11 +4,13 @@ breaks off afterwards is an error; buffered tasks are judged whole first."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from taskroute.exceptions import ChainExhausted, UpstreamError
 from taskroute.providers.simulated import ModelProfile, SimulatedUpstream
+from taskroute.request import ChatRequest
 
 from .support import MemoryStore, RouterFactory, ask, assert_all_recorded, eventually
 
@@ -147,3 +149,20 @@ async def test_closing_a_stream_early_cancels_the_upstream_call(
     assert attempt.status == "cancelled" and attempt.cost_usd > 0
     assert stream.record.status == "error"
     assert await eventually(lambda: upstream.cancelled["small"] == 1)
+
+
+async def test_a_streamed_json_answer_is_judged_whole_and_escalates_before_the_first_byte(
+    make_router: RouterFactory, upstream: SimulatedUpstream
+) -> None:
+    """A JSON answer is no use until it is whole: it is read whole, and invalid JSON goes to
+    the next model before anything reaches the caller (live, the caller got it and [DONE])."""
+    upstream.return_invalid_json("small")
+    upstream.return_invalid_json("small-b")
+    request = ChatRequest.from_dict({
+        "messages": [{"role": "user", "content": "the capital of France, as JSON"}],
+        "response_format": {"type": "json_object"}})
+    stream = make_router(retries=0).stream(request, task="extraction")
+    text = "".join([c.delta_text async for c in stream])
+    json.loads(text)  # what the caller got parses
+    assert stream.model == "sim/medium" and stream.record.status == "ok"
+    assert [a.status for a in stream.record.attempts][:1] == ["rejected"]
