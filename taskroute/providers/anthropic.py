@@ -18,7 +18,7 @@ from taskroute.providers.anthropic_format import from_messages_response, to_mess
 from taskroute.providers.anthropic_stream import OpenAIChunks
 from taskroute.providers.base import Timeouts
 from taskroute.providers.errors import Clock, status_error, upstream_errors
-from taskroute.providers.http import HttpClient, end_stream
+from taskroute.providers.http import HttpClient
 from taskroute.providers.registry import no_options
 from taskroute.providers.sse import events
 from taskroute.providers.vendor_fields import headers_for
@@ -76,7 +76,6 @@ class AnthropicProvider:
         clock = Clock(timeouts)
         with upstream_errors(self.name, model, clock, self._http.redact):
             response = await self._http.post(self._path, body, headers, clock)
-            complete = False  # read to its end: the connection is kept
             try:
                 if not 200 <= response.status < 300:
                     raw = await self._http.read(response, clock)
@@ -89,11 +88,10 @@ class AnthropicProvider:
                     for chunk in translator.feed(event.event, _decode.decode(event.data)):
                         yield StreamChunk(chunk)
                     if translator.done:
-                        complete = True
                         return
                 raise UpstreamConnectionError("the stream ended before message_stop")
             finally:
-                end_stream(response, complete=complete)
+                response.close()  # a consumer that stops early hangs up: the upstream stops too
 
     def _headers(self, request: ChatRequest) -> dict[str, str]:
         fixed = self._http.headers()

@@ -45,7 +45,7 @@ from taskroute.providers.bedrock_format import (
 )
 from taskroute.providers.errors import Clock, status_error, upstream_errors
 from taskroute.providers.eventstream import Decoder
-from taskroute.providers.http import HttpClient, end_stream
+from taskroute.providers.http import HttpClient
 from taskroute.providers.sigv4 import sign
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, StreamChunk
@@ -110,7 +110,6 @@ class BedrockProvider:
                 to_converse_request(request))
             headers = await self._headers(path, body, STREAM_TYPE)
             response = await self._http.post(path, body, headers, clock)
-            complete = False  # read to its end: the connection is kept
             try:
                 if not 200 <= response.status < 300:
                     raw = await self._http.read(response, clock)
@@ -123,12 +122,11 @@ class BedrockProvider:
                     for chunk in translator.feed(name, data):
                         yield StreamChunk(chunk)
                     if translator.done:
-                        complete = True
                         return
                 if not translator.stopped:
                     raise UpstreamConnectionError("the stream ended before messageStop")
             finally:
-                end_stream(response, complete=complete)
+                response.close()  # a consumer that stops early hangs up: the upstream stops too
 
     async def _headers(self, path: str, body: bytes, accept: str) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": accept,

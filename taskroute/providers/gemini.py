@@ -29,7 +29,7 @@ from taskroute.policy.model import ProviderSpec
 from taskroute.providers.base import Timeouts
 from taskroute.providers.errors import Clock, status_error, upstream_errors
 from taskroute.providers.gemini_format import OpenAIChunks, from_gemini_response, to_gemini_request
-from taskroute.providers.http import HttpClient, end_stream
+from taskroute.providers.http import HttpClient
 from taskroute.providers.sse import events
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, StreamChunk
@@ -87,7 +87,6 @@ class GeminiProvider:
         with upstream_errors(self.name, model, clock, self._http.redact):
             response = await self._http.post(self.path(model, stream=True), body, headers,
                                              clock)
-            complete = False  # read to its end: the connection is kept
             try:
                 if not 200 <= response.status < 300:
                     raw = await self._http.read(response, clock)
@@ -108,9 +107,8 @@ class GeminiProvider:
                     raise UpstreamConnectionError("the stream ended before the answer finished")
                 for chunk in translator.finish():
                     yield StreamChunk(chunk)
-                complete = True
             finally:
-                end_stream(response, complete=complete)
+                response.close()  # a consumer that stops early hangs up: the upstream stops too
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json",

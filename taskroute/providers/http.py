@@ -23,34 +23,6 @@ from taskroute.policy.model import ProviderSpec
 from taskroute.providers.errors import Clock
 
 _encode = msgspec.json.encode
-DRAIN_S = 2.0   # how long a finished stream's last bytes may take before its connection is shut
-_draining: set[asyncio.Task[None]] = set()   # held so the loop does not drop them
-
-
-def end_stream(response: aiohttp.ClientResponse, *, complete: bool) -> None:
-    """End a streamed response. One read to its end (`[DONE]`, `message_stop`) goes back to the
-    pool for the next call — a new connection costs a TCP handshake on the request's path —
-    once its last bytes (the chunked terminator) are in, drained in the background if need
-    be; one abandoned midway is closed, which hangs up, so the upstream stops too."""
-    if not complete:
-        response.close()
-    elif response.content.at_eof():
-        response.release()
-    else:
-        task = asyncio.get_running_loop().create_task(_drain(response))
-        _draining.add(task)
-        task.add_done_callback(_draining.discard)
-
-
-async def _drain(response: aiohttp.ClientResponse) -> None:
-    try:
-        async with asyncio.timeout(DRAIN_S):
-            while await response.content.readany():
-                pass
-    except (TimeoutError, aiohttp.ClientError, OSError):
-        response.close()
-        return
-    response.release()
 
 
 def read_key(spec: ProviderSpec, env: Mapping[str, str]) -> Secret | None:

@@ -26,7 +26,7 @@ from taskroute.exceptions import (
 from taskroute.policy.model import ProviderSpec
 from taskroute.providers.base import Timeouts
 from taskroute.providers.errors import Clock, status_error, upstream_errors
-from taskroute.providers.http import HttpClient, end_stream
+from taskroute.providers.http import HttpClient
 from taskroute.providers.sse import EventReader
 from taskroute.providers.vendor_fields import openai_body
 from taskroute.request import ChatRequest
@@ -248,14 +248,13 @@ class ChunkStream:
                 raise
         if not batch:
             self._ended(None if self._finished else UpstreamConnectionError(
-                "the stream ended before the answer finished", model=model),
-                complete=self._finished)
+                "the stream ended before the answer finished", model=model))
             return
         try:
             with provider.errors(model, self._clock):
                 for event in batch:
                     if event.data.strip() == "[DONE]":
-                        self._ended(None, complete=True)
+                        self._ended(None)
                         return
                     self._queue.append(self._chunk(event.data))
         except UpstreamError as exc:
@@ -274,8 +273,10 @@ class ChunkStream:
                                  for c in choices)
         return StreamChunk(data)
 
-    def _ended(self, error: BaseException | None, *, complete: bool = False) -> None:
+    def _ended(self, error: BaseException | None) -> None:
         self._end = error if error is not None else StopAsyncIteration()
+        self._close()
+
+    def _close(self) -> None:
         if self._response is not None:
-            end_stream(self._response, complete=complete)
-            self._response = None
+            self._response.close()
