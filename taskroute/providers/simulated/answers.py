@@ -39,6 +39,8 @@ class Ask:
     tools: tuple[Tool, ...] = ()
     tool_choice: str = "auto"                    # auto | none | required | <a tool's name>
     after_tool_result: bool = False              # the last turn is a tool result
+    tool_rounds: int = 0                         # assistant turns that called tools so far
+    parallel_tools: bool = True                  # several tool calls in one answer allowed
     json_kind: str = "text"                      # text | json_object | json_schema
     schema: dict[str, Any] | None = None
     max_tokens: int | None = None
@@ -102,10 +104,9 @@ def plan(ask: Ask, profile: ModelProfile, behaviour: Behaviour) -> Answer:
     if confidence is None:
         confidence = 0.97 if able else 0.45
     logprobs = ask.logprobs or behaviour.logprobs
-    if _wants_tool(ask, profile) and not behaviour.refuse:
-        call = _tool_call(ask)
-        return Answer((), "tool_calls", prompt_tokens, (call,), confidence=confidence,
-                      logprobs=logprobs)
+    if _wants_tool(ask, profile, behaviour) and not behaviour.refuse:
+        return Answer((), "tool_calls", prompt_tokens, _tool_calls(ask, behaviour),
+                      confidence=confidence, logprobs=logprobs)
     if behaviour.refuse or (not able and profile.refuses_hard):
         text = REFUSAL
     else:
@@ -126,16 +127,27 @@ def plan(ask: Ask, profile: ModelProfile, behaviour: Behaviour) -> Answer:
                   confidence=confidence, logprobs=logprobs)
 
 
-def _wants_tool(ask: Ask, profile: ModelProfile) -> bool:
-    if not ask.tools or ask.after_tool_result or ask.tool_choice == "none":
+def _wants_tool(ask: Ask, profile: ModelProfile, behaviour: Behaviour) -> bool:
+    if not ask.tools or ask.tool_choice == "none":
+        return False
+    if ask.after_tool_result and not behaviour.tools_again:
         return False
     return profile.calls_tools or ask.tool_choice != "auto"
 
 
-def _tool_call(ask: Ask) -> ToolCall:
+def _tool_calls(ask: Ask, behaviour: Behaviour) -> tuple[ToolCall, ...]:
+    """One call of the chosen (or first) tool; with `parallel_tools`, of every tool."""
+    if behaviour.parallel_tools and ask.parallel_tools and ask.tool_choice in ("auto",
+                                                                                 "required"):
+        return tuple(_tool_call(ask, tool) for tool in ask.tools)
     tool = next((t for t in ask.tools if t.name == ask.tool_choice), ask.tools[0])
+    return (_tool_call(ask, tool),)
+
+
+def _tool_call(ask: Ask, tool: Tool) -> ToolCall:
     arguments = json.dumps(example(tool.parameters, _subject(ask.prompt)))
-    digest = hashlib.sha256(f"{ask.model}|{ask.prompt}|{tool.name}".encode()).hexdigest()
+    again = f"|{ask.tool_rounds}" if ask.tool_rounds else ""  # ids unique in a conversation
+    digest = hashlib.sha256(f"{ask.model}|{ask.prompt}|{tool.name}{again}".encode()).hexdigest()
     return ToolCall(id=f"call_{digest[:24]}", name=tool.name, arguments=arguments)
 
 

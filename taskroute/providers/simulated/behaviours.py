@@ -86,5 +86,17 @@ class BehaviourBook:
     def send_malformed_body(self, model: str, *, times: int | None = None) -> None:
         self.behave(model, malformed_body=True, times=times)
 
+    def call_tools_in_parallel(self, model: str, *, again: bool = False,
+                               times: int | None = None) -> None:
+        """Answer with a call of every tool the request offers, in one answer (as a model does
+        for independent tools), unless the request asks for one at a time (OpenAI's
+        `parallel_tool_calls: false`, Anthropic's `disable_parallel_tool_use`); with `again`,
+        do so after tool results too."""
+        self.behave(model, parallel_tools=True, tools_again=again, times=times)
+
+    def keep_calling_tools(self, model: str, *, times: int | None = None) -> None:
+        """Call a tool again after a tool result, instead of answering in text."""
+        self.behave(model, tools_again=True, times=times)
+
     def return_logprobs(self, model: str, confidence: float = 0.97) -> None:
         self.behave(model, logprobs=True, confidence=confidence)

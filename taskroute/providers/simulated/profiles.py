@@ -55,6 +55,8 @@ class Behaviour:
     logprobs: bool = False               # return logprobs even when not asked
     confidence: float | None = None      # the mean token probability to report in logprobs
     token_delay_s: float | None = None   # override the profile's time between tokens
+    parallel_tools: bool = False         # call every tool offered at once (one answer, N calls)
+    tools_again: bool = False            # call tools after a tool result too (another round)
 
 
 NORMAL = Behaviour()

@@ -56,6 +56,9 @@ def parse(body: dict[str, Any]) -> Ask:
                     for t in body.get("tools") or [] if isinstance(t, dict) and "name" in t),
         tool_choice=choice_name,
         after_tool_result=after_tool,
+        tool_rounds=sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "assistant"
+                        and any(b.get("type") == "tool_use" for b in _blocks(m.get("content")))),
+        parallel_tools=not choice.get("disable_parallel_tool_use"),
         json_kind="json_schema" if schema else "json_object" if JSON_INSTRUCTION in system
         else "text",
         schema=schema,

@@ -55,6 +55,8 @@ def parse(body: dict[str, Any]) -> Ask:
         tools=tools,
         tool_choice=str(choice),
         after_tool_result=isinstance(messages[-1], dict) and messages[-1].get("role") == "tool",
+        tool_rounds=sum(1 for m in messages if isinstance(m, dict) and m.get("tool_calls")),
+        parallel_tools=body.get("parallel_tool_calls") is not False,
         json_kind=str(fmt.get("type", "text")),
         schema=(fmt.get("json_schema") or {}).get("schema"),
         max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
