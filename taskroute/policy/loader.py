@@ -12,6 +12,8 @@ from typing import Any
 
 from taskroute.exceptions import ConditionError
 from taskroute.plugins import CLASSIFIERS, PROVIDERS, Registry
+from taskroute.policy.agent import SECTION as AGENT_SECTION
+from taskroute.policy.agent import default_agent, parse_agent
 from taskroute.policy.conditions import compile_condition
 from taskroute.policy.experiments import SECTIONS as EXPERIMENT_SECTIONS
 from taskroute.policy.experiments import parse_sections
@@ -40,6 +42,7 @@ TOP_LEVEL = (
     "name", "description", "providers", "models", "tiers", "tasks", "classify", "when unsure",
     "classifier", "user tiers", "adjust", "session window", "calling", "log content", "log keep",
     "gates", "aliases", "named models", "embeddings", "shared state", *EXPERIMENT_SECTIONS,
+    AGENT_SECTION,
 )
 ADJUST_ACTIONS: dict[str, AdjustAction] = {
     "use": "use", "at least": "at_least", "at most": "at_most", "move up": "up",
@@ -104,6 +107,8 @@ def parse_root(root: Node, file: str | None) -> Policy:
             ("as named", "routed")) == "routed" else "as named",
         shared_state_down=_shared_state(top["shared state"]) if "shared state" in top
         else "fail open",
+        agent=parse_agent(top[AGENT_SECTION], tier_names, task_names) if AGENT_SECTION in top
+        else default_agent(task_names),
         **parse_sections(top, root, file, parse_root),
     )
 

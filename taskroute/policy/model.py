@@ -222,6 +222,36 @@ class CallingSettings:
     deadline_s: float | None = None   # the whole request, every retry and backoff included
 
 
+# -- agent runs (`Router.run`): which route each step takes, and the run's limits ----------------
+
+@dataclass(frozen=True, slots=True)
+class StepRoute:
+    """How one kind of agent step is routed: as a task class (its tier, gates and adjust rules),
+    or pinned to a tier; neither is the class of the user's request (`by task`)."""
+
+    task: str | None = None
+    tier: str | None = None
+
+    def describe(self) -> str:
+        if self.tier is not None:
+            return f"the {self.tier} tier"
+        if self.task is not None:
+            return f"the {self.task} class's tier"
+        return "the tier of the user's request's class"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSpec:
+    plan: StepRoute = StepRoute(task="tool_use")      # the first step: it picks the tools
+    execute: StepRoute = StepRoute(task="tool_use")   # each step after tool results
+    finalise: StepRoute = StepRoute()                 # the answer (by task)
+    max_steps: int = 8                                # model calls in one run
+    max_cost_usd: float | None = None                 # the run's whole cost
+    deadline_s: float | None = None                   # the run's whole time
+    tool_timeout_s: float = 30.0                      # each tool call
+    parallel_tools: int = 8                           # tool calls running at once
+
+
 @dataclass(frozen=True, slots=True)
 class VariantSpec:
     """One arm of an A/B test: `policy` None is the policy as written (the control)."""
@@ -276,6 +306,7 @@ class Policy:
     named_models: NamedModels = "as named"
     embeddings: Mapping[str, EmbeddingSpec] = field(default_factory=lambda: MappingProxyType({}))
     # ^ the first is the one `model: auto` (or `taskroute`) gets
+    agent: AgentSpec = AgentSpec()          # how `Router.run` routes an agent's steps
 
     @property
     def tier_names(self) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from taskroute.policy.agent import describe_agent
 from taskroute.policy.model import GateSpec, Policy
 
 
@@ -106,6 +107,7 @@ def describe_policy(policy: Policy) -> str:
            " A stream that breaks or stalls after its answer has begun ends with an error event.")
     )
     out.append(_deadline_sentence(policy))
+    out.append(describe_agent(policy))
     if policy.aliases:
         names = ", ".join(f"{a} for {m}" for a, m in policy.aliases.items())
         out.append(f"Aliases: {names}.")
