@@ -68,6 +68,7 @@ class Attempt:
     cached_input_tokens: int = 0    # of input_tokens, read from the prompt cache
     cache_write_tokens: int = 0     # of input_tokens, written to the prompt cache
     reasoning_tokens: int = 0       # of output_tokens, spent reasoning
+    step: int | None = None         # the agent run's step it belongs to (1, 2, ...), if any
 
     @property
     def tokens(self) -> Tokens:
@@ -76,6 +77,53 @@ class Attempt:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# -- an agent run's steps (`Router.run`): logged as one request, its steps in it ----------------
+
+# plan: the first step (it picks the tools); execute: a step after tool results; finalise: the
+# answer, asked of the finaliser's tier when a cheaper tool step answered instead.
+StepKind = Literal["plan", "execute", "finalise"]
+# tool calls: the model called tools; answer: its text is the run's answer; draft: text from a
+# tier below the finaliser's, handed on (paid for, not used).
+StepOutcome = Literal["tool calls", "answer", "draft", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRun:
+    """One tool call a step made, as the log keeps it (never its arguments or result)."""
+
+    name: str
+    call_id: str
+    status: str                     # ok, error, timeout, unknown_tool, bad_arguments
+    latency_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One model step of an agent run: its own route, what it cost, the tools it called."""
+
+    index: int                      # 1, 2, ... in the run
+    kind: StepKind
+    decision: Decision
+    outcome: StepOutcome
+    answered_by: str | None
+    attempts: int                   # how many of the run's attempts are this step's
+    cost_usd: float
+    latency_s: float                # the model call (tools not included)
+    tools: tuple[ToolRun, ...] = ()
+    tools_s: float = 0.0            # wall time of its tool calls, run at once
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.decision
+        return {"step": self.index, "kind": self.kind, "task": d.task, "tier": d.tier,
+                "model": d.model, "outcome": self.outcome, "answered_by": self.answered_by,
+                "attempts": self.attempts, "cost_usd": self.cost_usd,
+                "latency_s": self.latency_s, "tools_s": self.tools_s,
+                "tools": [t.to_dict() for t in self.tools]}
 
 
 @dataclass(slots=True)
@@ -99,6 +147,7 @@ class RouteRecord:
     # and the deployment whose continuation was spliced on there.
     seam_chars: int | None = None
     rescued_by: str | None = None
+    steps: list[Step] = field(default_factory=list)  # an agent run's, in order (else none)
 
     @property
     def total_cost_usd(self) -> float:
@@ -129,7 +178,7 @@ class RouteRecord:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        body = {
             "request_id": self.request_id,
             "decision": self.decision.to_dict(),
             "attempts": [a.to_dict() for a in self.attempts],
@@ -148,6 +197,9 @@ class RouteRecord:
             "total_cost_usd": self.total_cost_usd,
             "started_at": self.started_at,
         }
+        if self.steps:
+            body["steps"] = [s.to_dict() for s in self.steps]
+        return body
 
 
 _TOKEN_KINDS = ("input", "output", "cached_input", "cache_write", "reasoning")

@@ -186,6 +186,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         )
         """,
     ),
+    (   # an agent run (Router.run) is one request: its steps' routes, and each attempt's step
+        "0009_agent_steps",
+        """
+        ALTER TABLE requests ADD COLUMN steps TEXT;  -- JSON, one entry per step (NULL: not a run)
+        ALTER TABLE attempts ADD COLUMN step INTEGER
+        """,
+    ),
 )
 
 

@@ -15,19 +15,14 @@ from typing import Any
 import asyncpg
 
 from taskroute.store.postgres_spool import Item
-from taskroute.store.sqlite import REFUSED_COLUMNS, REQUEST_COLUMNS
+from taskroute.store.sqlite import ATTEMPT_COLUMNS, REFUSED_COLUMNS, REQUEST_COLUMNS, padded
 
 _T, _F, _I = "text", "float8", "int8"
 REQUEST_TYPES = (
     _T, _F, _T, _I, _T, _T, _T, _T, _T, _F, _T, _T, _T, _I, _I, _T, _F, _F, _I, _I, _F, _F, _T,
-    _T, _T, _T, _T, _T, _T, _F, _T, _I, _I, _I, _I, _T,
+    _T, _T, _T, _T, _T, _T, _F, _T, _I, _I, _I, _I, _T, _T,
 )
-ATTEMPT_COLUMNS = (
-    "request_id", "seq", "model", "deployment", "role", "status", "started_at", "latency_s",
-    "first_token_s", "input_tokens", "output_tokens", "cost_usd", "verdicts", "error",
-    "cached_input_tokens", "cache_write_tokens", "reasoning_tokens",
-)
-ATTEMPT_TYPES = (_T, _I, _T, _T, _T, _T, _F, _F, _F, _I, _I, _F, _T, _T, _I, _I, _I)
+ATTEMPT_TYPES = (_T, _I, _T, _T, _T, _T, _F, _F, _F, _I, _I, _F, _T, _T, _I, _I, _I, _I)
 REFUSED_TYPES = (_T, _F, _T, _T, _I, _T, _T, _T, _T, _T, _T, _T)
 SHADOW_COLUMNS = ("request_id", "ts", "policy", "task", "tier", "model", "decision")
 SHADOW_TYPES = (_T, _F, _T, _T, _T, _T, _T)
@@ -74,8 +69,8 @@ async def write(conn: asyncpg.Connection, items: Sequence[Item]) -> None:
     for kind, row, extra in items:
         if kind == "e":
             # spooled by an older version: its row lacks the columns appended since (nullable)
-            requests.append([*row, *[None] * (len(REQUEST_COLUMNS) - len(row))])
-            attempts.extend(extra)
+            requests.append(padded(row, REQUEST_COLUMNS))
+            attempts.extend(padded(a, ATTEMPT_COLUMNS) for a in extra)
         elif kind == "r":
             refused.append(row)
         elif kind == "p":

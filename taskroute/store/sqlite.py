@@ -72,17 +72,20 @@ REQUEST_COLUMNS = (
     "race_winner", "estimated_cost_usd", "cost_usd", "input_tokens", "output_tokens",
     "latency_s", "first_token_s", "user", "session_id", "api_key_id", "decision", "prompt",
     "answer", "variant", "race_confidence", "confidence_source", "cached_input_tokens",
-    "cache_write_tokens", "reasoning_tokens", "seam_chars", "rescued_by",
+    "cache_write_tokens", "reasoning_tokens", "seam_chars", "rescued_by", "steps",
 )  # only ever appended to, nullable: an older journal's shorter rows are padded with NULL
 _INSERT_REQUEST = (
     f"INSERT OR REPLACE INTO requests ({', '.join(REQUEST_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})"
 )
+ATTEMPT_COLUMNS = (
+    "request_id", "seq", "model", "deployment", "role", "status", "started_at", "latency_s",
+    "first_token_s", "input_tokens", "output_tokens", "cost_usd", "verdicts", "error",
+    "cached_input_tokens", "cache_write_tokens", "reasoning_tokens", "step",
+)  # only ever appended to, nullable: as REQUEST_COLUMNS
 _INSERT_ATTEMPT = (
-    "INSERT INTO attempts (request_id, seq, model, deployment, role, status, started_at, "
-    "latency_s, first_token_s, input_tokens, output_tokens, cost_usd, verdicts, error, "
-    "cached_input_tokens, cache_write_tokens, reasoning_tokens) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO attempts ({', '.join(ATTEMPT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(ATTEMPT_COLUMNS))})"
 )
 _INSERT_SHADOW = (
     "INSERT OR REPLACE INTO shadow_decisions (request_id, ts, policy, task, tier, model, "
@@ -425,11 +428,17 @@ class SqliteStore:
 
     def _insert(self, rows: EntryRows) -> None:
         request, attempts = rows
-        if len(request) < len(REQUEST_COLUMNS):  # journaled by an older version
-            request = (*request, *(None,) * (len(REQUEST_COLUMNS) - len(request)))
+        request = padded(request, REQUEST_COLUMNS)
         self._conn.execute(_INSERT_REQUEST, request)
         self._conn.execute("DELETE FROM attempts WHERE request_id = ?", (request[0],))
-        self._conn.executemany(_INSERT_ATTEMPT, attempts)
+        self._conn.executemany(_INSERT_ATTEMPT, [padded(a, ATTEMPT_COLUMNS) for a in attempts])
+
+
+def padded(row: Sequence[Any], columns: Sequence[str]) -> Sequence[Any]:
+    """A row journaled or spooled by an older version, its newer (nullable) columns NULL."""
+    if len(row) >= len(columns):
+        return row
+    return (*row, *(None,) * (len(columns) - len(row)))
 
 
 def _checkpoint(conn: sqlite3.Connection) -> None:
@@ -451,6 +460,8 @@ def request_row(entry: LogEntry) -> tuple[Any, ...]:
         msgspec.json.encode(decision.to_dict()).decode(), entry.prompt, entry.answer,
         entry.variant, record.race_confidence, record.confidence_source, tokens.cached_input,
         tokens.cache_write, tokens.reasoning, record.seam_chars, record.rescued_by,
+        msgspec.json.encode([s.to_dict() for s in record.steps]).decode()
+        if record.steps else None,
     )
 
 
@@ -464,7 +475,7 @@ def attempt_rows(entry: LogEntry) -> list[tuple[Any, ...]]:
                 {"gate": v.gate, "passed": v.passed, "reason": v.reason,
                  "confidence": v.confidence} for v in a.verdicts
             ]).decode(),
-            a.error, a.cached_input_tokens, a.cache_write_tokens, a.reasoning_tokens,
+            a.error, a.cached_input_tokens, a.cache_write_tokens, a.reasoning_tokens, a.step,
         )
         for seq, a in enumerate(entry.record.attempts)
     ]
