@@ -223,7 +223,7 @@ async def _copy_into(url: str, db: Path) -> None:
     (migrated by opening a store first), every request left to roll up."""
     import asyncpg
 
-    from taskroute.store.postgres_write import ATTEMPT_COLUMNS
+    from taskroute.store.sqlite import ATTEMPT_COLUMNS
 
     feedback = ("request_id", "ts", "score", "corrected", "text", "api_key_id", "request_ts",
                 "task", "tier", "model", "policy", "variant", "first_pass", "unescalated")
