@@ -28,6 +28,8 @@
     │   └── DuplicateFeedback           a second feedback on one request: never counted (409)
     ├── SharedStateUnavailable          the replicas' shared state (Redis) is down or slow and
     │                                   the policy fails closed (503)
+    ├── AgentLimitReached               an agent run (Router.run) stopped at its step, cost or
+    │                                   deadline limit before the answer (422; deadline 504)
     └── UpstreamError                   a provider failed us; the chain may escalate past it
         ├── UpstreamTimeout             connect, first-token or total deadline passed (504)
         │   └── StreamStalled           no token for the stall timeout after the answer began
@@ -214,6 +216,21 @@ class SharedStateUnavailable(TaskrouteError):
     def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class AgentLimitReached(TaskrouteError):
+    """An agent run stopped at one of its limits before the model answered. `limit` says which
+    ("steps", "cost" or "deadline"); `record` holds the run so far (every step, every attempt,
+    what it cost), `messages` its transcript (to resume from, or to show)."""
+
+    status_code = 422
+
+    def __init__(self, limit: str, message: str, *, messages: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.messages = list(messages)
+        if limit == "deadline":
+            self.status_code = 504
 
 
 class TooManyRequests(CallerError):

@@ -17,10 +17,10 @@ admission against the budgets is the shared counters' atomic reserve. Calling mo
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from taskroute.classify.rules import TASK_MODEL_PREFIX, choose_task
 from taskroute.decision import Decision, TaskSource
@@ -40,6 +40,7 @@ from taskroute.signals import Signals, measure
 from taskroute.tiers import choose_tier, estimate_cost, fit_context, output_budget
 
 if TYPE_CHECKING:
+    from taskroute.agent.loop import AgentResult
     from taskroute.calling.engine import CallEngine
     from taskroute.calling.streaming import RouteStream
     from taskroute.calling.sync import LoopThread
@@ -48,9 +49,12 @@ if TYPE_CHECKING:
     from taskroute.learned.model import LearnedRouter
     from taskroute.providers.base import Provider
     from taskroute.records import Api, RouteRecord, RouteResult
+    from taskroute.response import ChatResponse
     from taskroute.shared.base import SharedState
     from taskroute.store.base import Store
+    from taskroute.tools.registry import ToolsLike
 
+T = TypeVar("T")
 FileKey = tuple[str, int, int]   # path, mtime (ns), size
 ROUTING_MODEL_NAMES = frozenset({"", "auto", "taskroute", "taskroute/auto"})
 
@@ -144,12 +148,13 @@ class Router:
 
     def decide(
         self, request: ChatRequest | Mapping[str, Any], *, task: str | None = None,
-        context: RequestContext | None = None,
+        context: RequestContext | None = None, tier: str | None = None,
     ) -> Decision:
         """Choose the task class, tier and model for a request, within the policy's budgets
         and the request's `metadata.max_cost_usd`. `task` is the caller's own naming of the
         class (the gateway passes the X-Taskroute-Task header in `context.task`); the budgets
-        per key read `context.key_id`."""
+        per key read `context.key_id`. `tier` starts the request at that tier instead of its
+        class's (the policy's `agent:` section pins a step so); adjust rules still apply."""
         if not isinstance(request, ChatRequest):
             request = ChatRequest.from_dict(request)
         named_in = "its task argument (--task on the command line)"
@@ -158,7 +163,7 @@ class Router:
                 named_in = "the X-Taskroute-Task header"
             task = task or context.task
         snapshot = context.snapshot if context is not None else None
-        decision = self._route(request, task, named_in, snapshot)
+        decision = self._route(request, task, named_in, snapshot, tier)
         return self._limit(decision, request, context.key_id if context else None, snapshot)
 
     def _limit(self, decision: Decision, request: ChatRequest, key_id: str | None,
@@ -218,7 +223,7 @@ class Router:
                    for m in decision.chain)
 
     def _route(self, request: ChatRequest, task: str | None, named_in: str = "",
-               snapshot: SharedSnapshot | None = None) -> Decision:
+               snapshot: SharedSnapshot | None = None, tier: str | None = None) -> Decision:
         policy = self.policy
         reasons: list[str] = []
         session = request.meta("session_id")
@@ -244,11 +249,16 @@ class Router:
             policy, lambda: self.classifier, request, signals, task, reasons, named_in)
         if pinned is not None:
             return self._pinned(pinned, task_name, source, confidence, signals, reasons, request)
-        pick = self._learned_pick(task_name, request, reasons)
-        start = policy.models[pick].tier if pick else None
-        tier = choose_tier(policy, task_name, signals, reasons, start=start)
-        chain = policy.tier(tier).chain
-        if pick and tier == start:
+        start: str | None
+        if tier is not None:
+            pick, start = None, policy.tier(tier).name
+            reasons.append(f"The policy's agent section sends this step to the {tier} tier.")
+        else:
+            pick = self._learned_pick(task_name, request, reasons)
+            start = policy.models[pick].tier if pick else None
+        chosen = choose_tier(policy, task_name, signals, reasons, start=start)
+        chain = policy.tier(chosen).chain
+        if pick and chosen == start:
             chain = (pick, *(m for m in chain if m != pick))
         chain = fit_context(policy, chain, signals.input_tokens,
                             output_budget(policy, task_name, request), reasons)
@@ -257,7 +267,7 @@ class Router:
             task_source=source,
             task_confidence=confidence,
             signals=signals,
-            tier=tier,
+            tier=chosen,
             model=chain[0],
             chain=chain,
             estimated_cost_usd=self._estimate(chain[0], task_name, signals, request),
@@ -393,6 +403,77 @@ class Router:
         hold = self._reserve(decision, request, ctx.key_id)
         return self.engine.stream(request, decision, ctx, hold=hold)
 
+    # -- agent runs (taskroute.agent does the work) ---------------------------------------------
+
+    async def run(
+        self, request: ChatRequest | Mapping[str, Any], *, tools: ToolsLike,
+        task: str | None = None, request_id: str | None = None,
+        context: RequestContext | None = None, max_steps: int | None = None,
+        max_cost_usd: float | None = None, deadline_s: float | None = None,
+    ) -> AgentResult:
+        """An agent run: model steps and their tool calls (run at once) in turn until the
+        model answers, each step routed on its own by the policy's `agent:` section (tool
+        steps as the tool_use class, the answer as `task` or the request's own class). Logged
+        as one request with its steps. Stops with `AgentLimitReached` at `max_steps`,
+        `max_cost_usd` or `deadline_s` (each the policy's unless given)."""
+        if self._sync is not None and not self._sync.owns_current_loop():
+            import asyncio
+
+            return await asyncio.wrap_future(self._sync.submit(self.run(
+                request, tools=tools, task=task, request_id=request_id, context=context,
+                max_steps=max_steps, max_cost_usd=max_cost_usd, deadline_s=deadline_s)))
+        from taskroute.agent.limits import Limits
+        from taskroute.agent.loop import run_agent
+        from taskroute.tools import Tools
+
+        if not isinstance(request, ChatRequest):
+            request = ChatRequest.from_dict(request)
+        ctx = self._context(context, task, request_id, "library")
+        if self.shared is not None and ctx.snapshot is None:
+            ctx = ctx.with_(snapshot=await self._prefetch(request, ctx.key_id))
+        limits = Limits.of(self.policy.agent, max_steps=max_steps, max_cost_usd=max_cost_usd,
+                           deadline_s=deadline_s)
+        return await run_agent(self, request, Tools.of(tools), context=ctx, limits=limits)
+
+    def run_sync(
+        self, request: ChatRequest | Mapping[str, Any], *, tools: ToolsLike,
+        task: str | None = None, request_id: str | None = None, max_steps: int | None = None,
+        max_cost_usd: float | None = None, deadline_s: float | None = None,
+    ) -> AgentResult:
+        """`run` for code without an event loop, on `complete_sync`'s private loop (async
+        tools run there; sync ones in worker threads)."""
+        return self._on_sync_loop("run_sync", "await run()", self.run(
+            request, tools=tools, task=task, request_id=request_id, max_steps=max_steps,
+            max_cost_usd=max_cost_usd, deadline_s=deadline_s))
+
+    async def complete_step(
+        self, request: ChatRequest, decision: Decision, context: RequestContext
+    ) -> RouteResult:
+        """One step of an agent run: admitted against the budgets and called as `complete`
+        calls (escalation, gates, retries), but not logged alone: the run is, with its steps
+        (`log_run`)."""
+        hold = await self._admit(decision, request, context.key_id)
+        return await self.engine.complete(request, decision, context, hold=hold, logged=False)
+
+    def log_run(self, record: RouteRecord, request: ChatRequest, context: RequestContext,
+                answer: str | None, error: BaseException | None) -> None:
+        """An agent run's one log entry."""
+        self.engine.log(record, request, context, answer, error)
+
+    async def judge_step(self, answer: ChatResponse, request: ChatRequest,
+                         decision: Decision) -> bool:
+        """Whether an agent step's answer passes the gates of `decision` (the finaliser's
+        class and tier), so it may be the run's answer. A gate that calls a model (a judge)
+        only runs on a call the engine makes and pays for: with one, False."""
+        import inspect
+
+        from taskroute.gates.runner import passed, run_gates
+
+        gates = self.engine.gates_for(decision)
+        if any(inspect.iscoroutinefunction(gate.check) for gate in gates):
+            return False
+        return passed(await run_gates(gates, answer, request))
+
     async def embed(
         self, body: Mapping[str, Any], *, context: RequestContext
     ) -> tuple[dict[str, Any], RouteRecord]:
@@ -408,6 +489,11 @@ class Router:
     ) -> RouteResult:
         """`complete` for code without an event loop. The calls run on one private loop thread
         for the Router's life, so they share connections and breaker state; `close()` ends it."""
+        return self._on_sync_loop("complete_sync", "await complete()", self.complete(
+            request, task=task, request_id=request_id))
+
+    def _on_sync_loop(self, name: str, instead: str, work: Coroutine[Any, Any, T]) -> T:
+        """`work` run on the private loop thread (started on first use)."""
         import asyncio
         import weakref
 
@@ -416,15 +502,15 @@ class Router:
         except RuntimeError:
             pass
         else:
-            raise RuntimeError("complete_sync() was called inside an event loop; "
-                               "await complete()")
+            work.close()
+            raise RuntimeError(f"{name}() was called inside an event loop; {instead}")
         if self._sync is None:
             from taskroute.calling.sync import LoopThread
 
             self._sync = LoopThread()
             weakref.finalize(self, self._sync.stop)
         try:
-            return self._sync.run(self.complete(request, task=task, request_id=request_id))
+            return self._sync.run(work)
         finally:
             if self._engine is not None:  # built on that loop: closed there too
                 self._sync.on_stop(self._engine.aclose)

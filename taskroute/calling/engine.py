@@ -99,9 +99,10 @@ class CallEngine:
 
     async def complete(
         self, request: ChatRequest, decision: Decision, origin: RequestContext | None = None,
-        *, hold: Hold | None = None,
+        *, hold: Hold | None = None, logged: bool = True,
     ) -> RouteResult:
-        """`hold`: the budget reservation admitting the request; `finish` settles it."""
+        """`hold`: the budget reservation admitting the request; `finish` settles it.
+        `logged=False`: a part of something logged whole (an agent run's step, `log` it)."""
         ctx, record = self._begin(request, decision, origin or RequestContext(), hold)
         t0 = time.perf_counter()
         try:
@@ -110,7 +111,7 @@ class CallEngine:
             record.latency_s = round(time.perf_counter() - t0, 6)
             record.status, record.error = "error", (
                 CLIENT_CLOSED if isinstance(exc, asyncio.CancelledError) else describe_error(exc))
-            self.finish(ctx, record, None, exc)
+            self.finish(ctx, record, None, exc, logged=logged)
             raise
         record.latency_s = round(time.perf_counter() - t0, 6)
         record.answered(answer.model, answer.deployment)
@@ -119,7 +120,7 @@ class CallEngine:
             record.first_token_s = round(
                 answer.started_at - record.started_at + answer.first_token_s, 6
             )
-        self.finish(ctx, record, answer.response.text, None)
+        self.finish(ctx, record, answer.response.text, None, logged=logged)
         return RouteResult(logprobs.for_caller(answer.response, request), record)
 
     def stream(
@@ -268,7 +269,7 @@ class CallEngine:
 
     def finish(
         self, ctx: CallContext, record: RouteRecord, answer: str | None,
-        error: BaseException | None, *, http_status: int | None = None,
+        error: BaseException | None, *, http_status: int | None = None, logged: bool = True,
     ) -> None:
         """The one way every request ends, answered or not. Its logged status is what the
         client got: the error's (a cancellation is the client hanging up, 499), or
@@ -287,8 +288,18 @@ class CallEngine:
         if self.spend is not None:
             self.spend.settle(ctx.hold, record.total_cost_usd, user=user, key=origin.key_id)
             ctx.hold = None
+        if logged:
+            self.log(record, request, origin, answer, error, http_status=http_status)
+
+    def log(
+        self, record: RouteRecord, request: ChatRequest, origin: RequestContext,
+        answer: str | None, error: BaseException | None, *, http_status: int | None = None,
+    ) -> None:
+        """The request's entry (and the shadow policy's decision) added to the store."""
         if self.store is None:
             return
+        session = request.meta("session_id")
+        user = request.end_user
         log_content = self.policy.log_content
         self.store.add(LogEntry(
             record=record, api=origin.api,

@@ -147,8 +147,7 @@ class Tools:
             self.add(function)
 
     @classmethod
-    def of(cls, given: Tools | Mapping[str, ToolFunction | Tool]
-           | Iterable[ToolFunction | Tool]) -> Tools:
+    def of(cls, given: ToolsLike) -> Tools:
         """`given` as a `Tools`: itself, a name → function mapping, or functions."""
         if isinstance(given, Tools):
             return given
@@ -196,3 +195,7 @@ class Tools:
 
     def specs(self) -> list[dict[str, Any]]:
         return [t.spec() for t in self._tools.values()]
+
+
+# What a caller may hand `Router.run` as its tools.
+ToolsLike = Tools | Mapping[str, ToolFunction | Tool] | Iterable[ToolFunction | Tool]
