@@ -248,3 +248,22 @@ def test_run_sync_runs_async_and_sync_tools_without_a_loop() -> None:
     assert "tool result" in result.text
     assert sorted(e.split(" in ")[0] for e in log) == ["calendar", "weather"]
     assert all("taskroute-sync" not in e for e in log)   # the sync tool: a worker thread
+
+
+async def test_an_anthropic_upstream_runs_the_same_loop(upstream: SimulatedUpstream) -> None:
+    policy = parse_policy(POLICY.format(url=upstream.url, agent="").replace(
+        f"{{api: openai, base url: '{upstream.url}/v1'}}",
+        f"{{api: anthropic, base url: '{upstream.url}'}}"), file="<anthropic agent policy>")
+    router = Router(policy, classifier=False)
+    upstream.call_tools_in_parallel("small", times=1)
+    result = await router.run(question(), tools=real_tools([]))
+    await router.aclose()
+    assert [(s.kind, s.outcome) for s in result.steps] == [
+        ("plan", "tool calls"), ("execute", "draft"), ("finalise", "answer")]
+    assert [t.call_id[:6] for t in result.steps[0].tools] == ["toolu_"] * 4
+    # the four results went back as tool_result blocks of one user turn, as Anthropic asks
+    turns = upstream.last_body["large"]["messages"]
+    results = [b for b in turns[-1]["content"] if b["type"] == "tool_result"]
+    assert turns[-1]["role"] == "user" and len(results) == 4
+    assert turns[-2]["role"] == "assistant" and [b["type"] for b in turns[-2]["content"]] == [
+        "tool_use"] * 4
