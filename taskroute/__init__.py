@@ -10,6 +10,7 @@ Importing taskroute does no I/O and needs no API key; heavy parts load when firs
 
 from taskroute.decision import Decision
 from taskroute.exceptions import (
+    AgentLimitReached,
     CallerError,
     ChainExhausted,
     ConfigError,
@@ -33,10 +34,12 @@ from taskroute.request import ChatRequest, Message
 from taskroute.response import ChatResponse
 from taskroute.router import Router
 from taskroute.signals import Signals
+from taskroute.tools import Tools, run_tool_calls
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AgentLimitReached",
     "CallerError",
     "ChainExhausted",
     "ChatRequest",
@@ -56,6 +59,7 @@ __all__ = [
     "Signals",
     "SpendTracker",
     "TaskrouteError",
+    "Tools",
     "UnknownModel",
     "UnknownTask",
     "UpstreamError",
@@ -64,4 +68,5 @@ __all__ = [
     "__version__",
     "compose",
     "load_policy",
+    "run_tool_calls",
 ]

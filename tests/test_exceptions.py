@@ -20,6 +20,9 @@ ALLOWED = {
     # The stand-in upstream's own 400 (it plays a foreign provider): server.py answers it on
     # the wire, and taskroute sees that answer as an UpstreamStatus like any provider's.
     "taskroute.providers.simulated.wire_openai.BadRequest",
+    # A model's tool arguments that a tool's schema refuses: `run_tool_call` turns it into a
+    # tool result the model reads, so it never reaches the application as an error.
+    "taskroute.tools.registry.BadArguments",
 }
 
 
