@@ -15,6 +15,7 @@ logged once, as one request with its steps (`RouteRecord.steps`, each attempt's 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ from taskroute.decision import Decision
 from taskroute.exceptions import AgentLimitReached, TaskrouteError
 from taskroute.policy.model import Policy, StepRoute
 from taskroute.records import (
+    CLIENT_CLOSED,
     Attempt,
     RequestContext,
     RouteRecord,
@@ -91,8 +93,7 @@ class _Run:
         return self.record.total_cost_usd
 
     def add_step(self, kind: StepKind, decision: Decision, outcome: StepOutcome,
-                 route: RouteRecord | None, latency_s: float,
-                 tools: Sequence[ToolResult] = (), tools_s: float = 0.0) -> None:
+                 route: RouteRecord | None, latency_s: float) -> None:
         index = len(self.record.steps) + 1
         attempts: list[Attempt] = route.attempts if route is not None else []
         self.record.attempts.extend(replace(a, step=index) for a in attempts)
@@ -100,8 +101,13 @@ class _Run:
             index=index, kind=kind, decision=decision, outcome=outcome,
             answered_by=route.answered_model if route is not None else None,
             attempts=len(attempts), cost_usd=route.total_cost_usd if route else 0.0,
-            latency_s=round(latency_s, 6), tools_s=round(tools_s, 6),
-            tools=tuple(ToolRun(t.name, t.call_id, t.status, t.latency_s) for t in tools)))
+            latency_s=round(latency_s, 6)))
+
+    def add_tools(self, results: Sequence[ToolResult], seconds: float) -> None:
+        """The last step's tool calls, once they have run."""
+        self.record.steps[-1] = replace(
+            self.record.steps[-1], tools_s=round(seconds, 6),
+            tools=tuple(ToolRun(r.name, r.call_id, r.status, r.latency_s) for r in results))
 
     def transcript(self) -> list[dict[str, Any]]:
         return [msgspec.to_builtins(m) for m in self.messages]
@@ -131,9 +137,9 @@ async def run_agent(
 async def _steps(steps: Steps, run: _Run, tools: Tools, offered: list[dict[str, Any]],
                  own_task: str) -> ChatResponse:
     spec = steps.policy.agent
+    routes = {"plan": spec.plan, "execute": spec.execute, "finalise": spec.finalise}
     kind: StepKind = "plan"
     while True:
-        routes = {"plan": spec.plan, "execute": spec.execute, "finalise": spec.finalise}
         step_request = msgspec.structs.replace(
             run.request, messages=list(run.messages), tools=offered, stream=False,
             tool_choice=run.request.tool_choice if kind == "plan" else None)
@@ -148,13 +154,13 @@ async def _steps(steps: Steps, run: _Run, tools: Tools, offered: list[dict[str, 
             run.messages.append(Message(role="assistant", content=message.content,
                                         tool_calls=calls,
                                         thinking_blocks=message.thinking_blocks or None))
+            run.add_step(kind, decision, "tool calls", result.record, result.record.latency_s)
             began = time.perf_counter()
             results = await run_tool_calls(calls, tools, timeout_s=run.limits.tool_timeout(),
                                            concurrency=run.limits.parallel_tools)
+            run.add_tools(results, time.perf_counter() - began)
             run.messages.extend(Message(role="tool", content=r.content, tool_call_id=r.call_id)
                                 for r in results)
-            run.add_step(kind, decision, "tool calls", result.record, result.record.latency_s,
-                         results, time.perf_counter() - began)
             kind = "execute"
             continue
         if kind != "finalise":
@@ -211,7 +217,8 @@ def _finish(steps: Steps, run: _Run, response: ChatResponse | None,
     record.latency_s = round(time.perf_counter() - run.started, 6)
     if error is not None:
         record.status = "error"
-        record.error = f"{type(error).__name__}: {error}"
+        record.error = (CLIENT_CLOSED if isinstance(error, asyncio.CancelledError)
+                        else f"{type(error).__name__}: {error}")
         if isinstance(error, TaskrouteError):
             error.record = record
         if isinstance(error, AgentLimitReached):

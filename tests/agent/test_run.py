@@ -17,6 +17,7 @@ import pytest
 from taskroute.exceptions import AgentLimitReached, ChainExhausted
 from taskroute.policy.loader import parse_policy
 from taskroute.providers.simulated import SimulatedUpstream
+from taskroute.records import CLIENT_CLOSED, CLIENT_CLOSED_STATUS
 from taskroute.request import ChatRequest
 from taskroute.router import Router
 from taskroute.store.sqlite import SqliteStore
@@ -267,3 +268,30 @@ async def test_an_anthropic_upstream_runs_the_same_loop(upstream: SimulatedUpstr
     assert turns[-1]["role"] == "user" and len(results) == 4
     assert turns[-2]["role"] == "assistant" and [b["type"] for b in turns[-2]["content"]] == [
         "tool_use"] * 4
+
+
+async def test_a_cancelled_run_is_logged_with_the_steps_it_took(
+        upstream: SimulatedUpstream) -> None:
+    store = MemoryStore()
+    router = make_router(upstream, store=store)
+    upstream.call_tools_in_parallel("small", times=1)
+    started = asyncio.Event()
+    tools = Tools()
+
+    @tools.add
+    async def hang(city: str) -> str:
+        started.set()
+        await asyncio.Event().wait()
+        return "never"
+
+    running = asyncio.create_task(router.run(question(), tools=tools))
+    await started.wait()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    await router.aclose()
+    [entry] = store.entries
+    assert entry.http_status == CLIENT_CLOSED_STATUS
+    assert entry.record.error == CLIENT_CLOSED
+    assert [s.outcome for s in entry.record.steps] == ["tool calls"]
+    assert entry.record.total_cost_usd > 0             # the plan step's call is paid for
