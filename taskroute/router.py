@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from taskroute.records import Api, RouteRecord, RouteResult
     from taskroute.shared.base import SharedState
     from taskroute.store.base import Store
+    from taskroute.tracing.base import Tracing
 
 FileKey = tuple[str, int, int]   # path, mtime (ns), size
 ROUTING_MODEL_NAMES = frozenset({"", "auto", "taskroute", "taskroute/auto"})
@@ -69,6 +70,7 @@ class Router:
         providers: Mapping[str, Provider] | None = None,
         spend: Spend | None = None,
         shared: SharedState | None = None,
+        tracing: Tracing | None = None,
         _reuse: Mapping[FileKey, LearnedRouter] | None = None,
     ) -> None:
         """`classifier=True` uses the policy's (by default the bundled one), `False` or `None`
@@ -81,7 +83,8 @@ class Router:
         given: pass a shared one to keep one set of books across routers). `shared` is state
         shared by replicas (`taskroute.shared`, e.g. `RedisState`): rate limits, budgets,
         session history, open breakers and reloads then hold across every process using it
-        (build it on `history` and `spend`: they are its per-process fallback)."""
+        (build it on `history` and `spend`: they are its per-process fallback). `tracing`
+        traces every request and its attempts (`taskroute.tracing`; None: off)."""
         from taskroute.gates.registry import GateRegistry
 
         self.policy = policy
@@ -95,6 +98,7 @@ class Router:
         self.history: SessionHistory = history or InMemorySessionHistory()
         self.spend: Spend = spend if spend is not None else SpendTracker()
         self.shared = shared
+        self.tracing = tracing
         if classifier is True and not policy.classifier.enabled:
             classifier = None
         self._classifier: Classifier | None = None if classifier in (True, False) else (
@@ -123,7 +127,7 @@ class Router:
         return Router(
             policy, classifier=self._classifier_given, history=self.history,
             gates=self._gates_given, store=self.store, providers=self._providers,
-            spend=self.spend, shared=self.shared, _reuse=self._learned_files,
+            spend=self.spend, shared=self.shared, tracing=self.tracing, _reuse=self._learned_files,
         )
 
     def warm(self) -> Router:
@@ -330,7 +334,7 @@ class Router:
                 self.policy, gates=self._gate_registry, providers=self._providers,
                 store=self.store, on_escalation=self.record_escalation,
                 spend=self.spend if shared is None else shared.spend,
-                board=None if shared is None else shared.breakers,
+                board=None if shared is None else shared.breakers, tracing=self.tracing,
             )
         return self._engine
 
