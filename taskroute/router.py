@@ -338,6 +338,11 @@ class Router:
             )
         return self._engine
 
+    def breaker_states(self) -> dict[str, str]:
+        """Each deployment's circuit breaker state (`closed`, `open`, `half_open`), for those
+        called so far; nothing before the first call (read only: builds no engine)."""
+        return dict(self._engine.wiring.breakers.states()) if self._engine is not None else {}
+
     def _context(
         self, context: RequestContext | None, task: str | None, request_id: str | None,
         api: Api,
