@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 from collections.abc import Iterator
 
+import openai
 import pytest
 
 pytest.importorskip("opentelemetry.sdk")
@@ -140,3 +141,25 @@ async def test_a_request_without_traceparent_starts_its_own_trace(
     (root,) = [s for s in spans if s.parent_id == ""]
     (call,) = [s for s in spans if s.parent_id == root.span_id]
     assert call.span_id == span_id
+
+
+async def test_a_stream_broken_mid_answer_has_its_rescue_as_a_sibling_span(
+    start_gateway: StartGateway, tracing: OtelTracing, receiver: OtlpReceiver,
+) -> None:
+    gateway = await start_gateway(tracing=tracing)
+    gateway.upstream.drop_connection("gpt-4.1-mini", after=4, times=1)
+    async with openai.AsyncOpenAI(base_url=gateway.base_url, api_key="none", max_retries=0,
+                                  timeout=20) as client:
+        stream = await client.chat.completions.create(
+            model="taskroute/chat", messages=[{"role": "user", "content": PROMPT}],
+            stream=True, extra_headers={"traceparent": TRACEPARENT})
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert text
+    root, attempts = _root(await exported(tracing, receiver, CLIENT_TRACE, 3))
+    assert root.attributes["taskroute.stream"] is True
+    assert root.attributes["taskroute.rescued_by"] == attempts[-1].attributes[
+        "taskroute.deployment"]
+    assert [(a.attributes["taskroute.attempt.role"], a.attributes["taskroute.attempt.status"])
+            for a in attempts] == [("first", "error"), ("rescue", "ok")]
+    assert all(a.parent_id == root.span_id for a in attempts)
+    assert attempts[0].attributes["gen_ai.usage.output_tokens"] > 0  # what it sent before
