@@ -24,12 +24,12 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+import taskroute.tracing.attributes as attributes
 from taskroute.decision import Decision
 from taskroute.policy.model import Policy
 from taskroute.records import Attempt, AttemptRole, RequestContext, RouteRecord
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse
-from taskroute.tracing import attributes
 from taskroute.tracing.propagation import TRACEPARENT, TRACESTATE
 
 log = logging.getLogger("taskroute.tracing")
