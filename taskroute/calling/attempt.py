@@ -8,7 +8,8 @@ ended — an answer that arrived as its hedge or race partner won, a call whose 
 down — is ended by `CallContext.settle()` when the request finishes, as `cancelled`, so every
 call that reached a provider is in the record, paid for, exactly once.
 
-A call's health reaches its deployment's circuit breaker here too, when it fails.
+A call's health reaches its deployment's circuit breaker here too, when it fails; and a traced
+call's span (`taskroute.tracing`) ends with its attempt.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ timings, and the gates; it runs a decided request down the layers —
 
 — and finishes every request the same way (`finish`): its route recorded, escalations noted in
 the session's history, its cost counted against the budgets, the entry (and the shadow policy's
-decision) logged to the store, and a failure's exception given the route in `exc.record`.
+decision) logged to the store, its trace span ended, and a failure's exception given the route
+in `exc.record`.
 """
 
 from __future__ import annotations
