@@ -13,7 +13,16 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk")
 
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from taskroute.demo.policy import simulated_policy
+from taskroute.policy.loader import load_default_policy
 from taskroute.policy.model import Policy, RaceSpec
+from taskroute.providers.simulated import SimulatedUpstream
+from taskroute.router import Router
 from taskroute.tracing.otel import OtelTracing
 from tests.gateway.conftest import StartGateway
 from tests.tracing.common import CLIENT_SPAN, CLIENT_TRACE, PROMPT, TRACEPARENT, ask
@@ -163,3 +172,40 @@ async def test_a_stream_broken_mid_answer_has_its_rescue_as_a_sibling_span(
             for a in attempts] == [("first", "error"), ("rescue", "ok")]
     assert all(a.parent_id == root.span_id for a in attempts)
     assert attempts[0].attributes["gen_ai.usage.output_tokens"] > 0  # what it sent before
+
+
+async def test_a_hedge_is_a_sibling_span_marked_as_the_hedge(
+    start_gateway: StartGateway, tracing: OtelTracing, receiver: OtlpReceiver,
+) -> None:
+    gateway = await start_gateway(tracing=tracing, edit_policy=lambda p: dataclasses.replace(
+        p, calling=dataclasses.replace(p.calling, hedge=True, hedge_min_samples=3)))
+    for _ in range(3):   # first-token times: the p95 the hedge waits for
+        await ask(gateway, "openai/gpt-4.1-mini")
+    gateway.upstream.answer_slowly("gpt-4.1-mini", 2.0, times=1)
+    await ask(gateway, "openai/gpt-4.1-mini", traceparent=TRACEPARENT)
+    root, attempts = _root(await exported(tracing, receiver, CLIENT_TRACE, 3))
+    first, hedge = attempts
+    assert first.attributes["taskroute.attempt.status"] == "cancelled"
+    assert hedge.attributes["taskroute.race.role"] == "hedge"
+    assert hedge.attributes["taskroute.attempt.status"] == "ok"
+    assert hedge.attributes["taskroute.deployment"] == root.attributes["gen_ai.response.model"]
+
+
+async def test_a_library_call_is_an_internal_span_through_a_given_tracer(
+    simulated_upstream: SimulatedUpstream,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    router = Router(simulated_policy(load_default_policy(), simulated_upstream),
+                    classifier=False, tracing=OtelTracing(provider.get_tracer("test")))
+    try:
+        await router.complete({"messages": [{"role": "user", "content": PROMPT}]})
+    finally:
+        await router.aclose()
+    spans = exporter.get_finished_spans()
+    (root,) = [s for s in spans if s.parent is None]
+    (call,) = [s for s in spans if s.parent is not None]
+    assert root.kind == SpanKind.INTERNAL and call.kind == SpanKind.CLIENT
+    assert call.parent is not None and call.parent.span_id == root.context.span_id
+    assert root.attributes is not None and root.attributes["taskroute.api"] == "library"
