@@ -104,6 +104,9 @@ class _RequestSpan:
     def end(self, record: RouteRecord, *, answer: str | None,
             error: BaseException | None) -> None:
         span = self._span
+        if not span.is_recording():  # sampled out: nothing to describe
+            span.end()
+            return
         log_content = self._policy.log_content
         span.set_attributes(attributes.request_end(record, self._request, answer, log_content))
         if record.status == "error":
@@ -128,6 +131,9 @@ class _AttemptSpan:
 
     def end(self, attempt: Attempt, response: ChatResponse | None) -> None:
         span = self._span
+        if not span.is_recording():
+            span.end()
+            return
         span.set_attributes(attributes.attempt_end(attempt, response))
         if attempt.status == "error":
             span.set_status(Status(StatusCode.ERROR, attempt.error or ""))

@@ -16,6 +16,7 @@ pytest.importorskip("opentelemetry.sdk")
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind
 
 from taskroute.demo.policy import simulated_policy
@@ -209,3 +210,21 @@ async def test_a_library_call_is_an_internal_span_through_a_given_tracer(
     assert root.kind == SpanKind.INTERNAL and call.kind == SpanKind.CLIENT
     assert call.parent is not None and call.parent.span_id == root.context.span_id
     assert root.attributes is not None and root.attributes["taskroute.api"] == "library"
+
+
+async def test_a_sampled_out_request_is_answered_and_its_upstream_told_not_sampled(
+    simulated_upstream: SimulatedUpstream,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    router = Router(simulated_policy(load_default_policy(), simulated_upstream),
+                    classifier=False, tracing=OtelTracing(provider.get_tracer("test")))
+    try:
+        result = await router.complete({"model": "openai/gpt-4.1-mini",
+                                         "messages": [{"role": "user", "content": PROMPT}]})
+    finally:
+        await router.aclose()
+    assert result.response.text and exporter.get_finished_spans() == ()
+    flags = simulated_upstream.last_headers["gpt-4.1-mini"]["traceparent"].rsplit("-", 1)[1]
+    assert int(flags, 16) & 1 == 0   # the sampled bit is off
