@@ -1,6 +1,7 @@
 """Gateway overhead and throughput: the upstream directly, through taskroute, through LiteLLM.
 
     .venv/bin/python bench/gateway.py [--requests 3000] [--max-seconds 20] [--skip-litellm]
+                                      [--trace] [--concurrency 1,32]
 
 One run starts the stand-in upstream that answers instantly (the package's SIMULATED upstream),
 `taskroute serve` and the LiteLLM proxy (a pinned version, installed on first use into its own
@@ -10,6 +11,11 @@ streaming and not — and throughput, p50/p99 latency and first-token latency ar
 the ratios the gateway issue sets as targets. taskroute's Responses API (`/v1/responses`, the
 row `responses`) is measured beside its chat completions, on the same gateway and route.
 LiteLLM is skipped, with a message, when it cannot be installed.
+
+`--trace` also runs the taskroute scenario through a second `taskroute serve` with tracing on
+(the `otel` extra), exporting every span over OTLP/HTTP to a local receiver in its own process
+(bench/otlp_sink.py, which decodes the payloads as a collector would): the row `traced`, and
+the ratio of its p50 to the untraced gateway's.
 """
 
 from __future__ import annotations
@@ -242,6 +248,12 @@ def print_ratios(results: list[Result]) -> None:
         lite = by.get(("litellm", stream, 1))
         if direct and lite:
             print(f"  {mode:<6} c=1 : LiteLLM adds   {lite.p50 - direct.p50:6.3f} ms at p50")
+        traced = by.get(("traced", stream, 1))
+        if traced and ours:
+            print(f"  {mode:<6} c=1 : tracing on adds {traced.p50 - ours.p50:6.3f} ms at p50 "
+                  f"({traced.p50:.3f} vs {ours.p50:.3f} ms: {traced.p50 / ours.p50:.2f}x); "
+                  f"p99 {traced.pct(traced.latencies, 0.99):.3f} vs "
+                  f"{ours.pct(ours.latencies, 0.99):.3f} ms")
         resp1, resp32 = by.get(("responses", stream, 1)), by.get(("responses", stream, 32))
         ours32, lite32 = by.get(("taskroute", stream, 32)), by.get(("litellm", stream, 32))
         if resp1 and ours:
@@ -260,13 +272,54 @@ def print_ratios(results: list[Result]) -> None:
                   f"(target >= 10x: {'met' if ratio >= 10 else 'NOT met'})")
 
 
+def start_traced(procs: list[subprocess.Popen[bytes]], upstream: str
+                 ) -> tuple[str | None, str | None]:
+    """The OTLP sink and a second gateway exporting its spans to it: their URLs (the
+    gateway's None when either did not start)."""
+    sink_port, traced_port = free_port(), free_port()
+    sink = f"http://127.0.0.1:{sink_port}"
+    procs.append(start([sys.executable, str(ROOT / "bench" / "otlp_sink.py"), "--port",
+                        str(sink_port)], OUT / "otlp_sink.log"))
+    if not wait_http(sink + "/count", 20, procs[-1]):
+        print("the OTLP sink did not start (is the otel extra installed?); see "
+              "bench/out/otlp_sink.log")
+        return None, None
+    db = OUT / "bench_traced_log.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    procs.append(start([sys.executable, "-m", "taskroute", "serve", "--policy",
+                        str(bench_policy(upstream)), "--port", str(traced_port), "--db",
+                        str(db)], OUT / "taskroute_traced.log",
+                       env={"OTEL_EXPORTER_OTLP_ENDPOINT": sink,
+                            "OTEL_SERVICE_NAME": "taskroute-bench"}))
+    traced = f"http://127.0.0.1:{traced_port}"
+    if not wait_http(traced + "/healthz", 30, procs[-1]):
+        print("the traced taskroute serve did not start; see bench/out/taskroute_traced.log")
+        return sink, None
+    return sink, traced
+
+
+def spans_received(sink: str) -> str:
+    async def ask() -> str:
+        await asyncio.sleep(6)  # the batch processor exports every 5 s
+        async with aiohttp.ClientSession() as client, client.get(sink + "/count") as resp:
+            return await resp.text()
+
+    return asyncio.run(ask())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=3000, help="per scenario (default 3000)")
     parser.add_argument("--max-seconds", type=float, default=20.0,
                         help="time bound per scenario (default 20)")
     parser.add_argument("--skip-litellm", action="store_true")
+    parser.add_argument("--trace", action="store_true",
+                        help="also taskroute with tracing on, exporting to a local OTLP sink")
+    parser.add_argument("--concurrency", default="1,32",
+                        help="the concurrencies to run, comma-separated (default 1,32)")
     args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
     OUT.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -290,6 +343,12 @@ def main() -> int:
         targets = [("direct", upstream + "/v1/chat/completions", UPSTREAM_MODEL),
                    ("taskroute", gateway + "/v1/chat/completions", "auto"),
                    ("responses", gateway + "/v1/responses", "auto")]
+        sink = None
+        if args.trace:
+            sink, traced = start_traced(procs, upstream)
+            if traced is None:
+                return 1
+            targets.insert(2, ("traced", traced + "/v1/chat/completions", "auto"))
         binary = None if args.skip_litellm else litellm_binary()
         if binary is not None:
             lite_port = free_port()
@@ -307,7 +366,7 @@ def main() -> int:
               "upstream: SIMULATED, answers instantly\n", flush=True)
         results = []
         for stream in (False, True):
-            for concurrency in (1, 32):
+            for concurrency in levels:
                 for name, url, model in targets:
                     result = asyncio.run(load(
                         name, url, model, stream=stream, concurrency=concurrency,
@@ -315,6 +374,8 @@ def main() -> int:
                     print_result(result)
                     results.append(result)
         print_ratios(results)
+        if sink is not None:
+            print(f"\nthe OTLP sink received {spans_received(sink)} spans")
     finally:
         for proc in reversed(procs):
             proc.terminate()

@@ -237,6 +237,8 @@ class RequestContext:
     shadow: Decision | None = None    # what the shadow policy would have chosen
     deadline_s: float | None = None   # the caller's deadline (X-Taskroute-Deadline), seconds
     snapshot: SharedSnapshot | None = None  # shared state fetched for it before deciding
+    traceparent: str | None = None    # the client's W3C trace context, passed on upstream
+    tracestate: str | None = None
 
     def with_(self, **changes: Any) -> RequestContext:
         return replace(self, **changes)

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from taskroute.shared.base import SharedState
     from taskroute.store.base import Store
     from taskroute.tools.registry import ToolsLike
+    from taskroute.tracing.base import Tracing
 
 T = TypeVar("T")
 FileKey = tuple[str, int, int]   # path, mtime (ns), size
@@ -73,6 +74,7 @@ class Router:
         providers: Mapping[str, Provider] | None = None,
         spend: Spend | None = None,
         shared: SharedState | None = None,
+        tracing: Tracing | None = None,
         _reuse: Mapping[FileKey, LearnedRouter] | None = None,
     ) -> None:
         """`classifier=True` uses the policy's (by default the bundled one), `False` or `None`
@@ -85,7 +87,8 @@ class Router:
         given: pass a shared one to keep one set of books across routers). `shared` is state
         shared by replicas (`taskroute.shared`, e.g. `RedisState`): rate limits, budgets,
         session history, open breakers and reloads then hold across every process using it
-        (build it on `history` and `spend`: they are its per-process fallback)."""
+        (build it on `history` and `spend`: they are its per-process fallback). `tracing`
+        traces every request and its attempts (`taskroute.tracing`; None: off)."""
         from taskroute.gates.registry import GateRegistry
 
         self.policy = policy
@@ -99,6 +102,7 @@ class Router:
         self.history: SessionHistory = history or InMemorySessionHistory()
         self.spend: Spend = spend if spend is not None else SpendTracker()
         self.shared = shared
+        self.tracing = tracing
         if classifier is True and not policy.classifier.enabled:
             classifier = None
         self._classifier: Classifier | None = None if classifier in (True, False) else (
@@ -127,7 +131,7 @@ class Router:
         return Router(
             policy, classifier=self._classifier_given, history=self.history,
             gates=self._gates_given, store=self.store, providers=self._providers,
-            spend=self.spend, shared=self.shared, _reuse=self._learned_files,
+            spend=self.spend, shared=self.shared, tracing=self.tracing, _reuse=self._learned_files,
         )
 
     def warm(self) -> Router:
@@ -340,9 +344,14 @@ class Router:
                 self.policy, gates=self._gate_registry, providers=self._providers,
                 store=self.store, on_escalation=self.record_escalation,
                 spend=self.spend if shared is None else shared.spend,
-                board=None if shared is None else shared.breakers,
+                board=None if shared is None else shared.breakers, tracing=self.tracing,
             )
         return self._engine
+
+    def breaker_states(self) -> dict[str, str]:
+        """Each deployment's circuit breaker state (`closed`, `open`, `half_open`), for those
+        called so far; nothing before the first call (read only: builds no engine)."""
+        return dict(self._engine.wiring.breakers.states()) if self._engine is not None else {}
 
     def _context(
         self, context: RequestContext | None, task: str | None, request_id: str | None,

@@ -8,7 +8,8 @@ ended — an answer that arrived as its hedge or race partner won, a call whose 
 down — is ended by `CallContext.settle()` when the request finishes, as `cancelled`, so every
 call that reached a provider is in the record, paid for, exactly once.
 
-A call's health reaches its deployment's circuit breaker here too, when it fails.
+A call's health reaches its deployment's circuit breaker here too, when it fails; and a traced
+call's span (`taskroute.tracing`) ends with its attempt.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from taskroute.exceptions import ConfigError, UpstreamStatus
 from taskroute.records import Attempt, AttemptRole, AttemptStatus, GateVerdict, Tokens
 from taskroute.response import ChatResponse
 from taskroute.signals import estimate_tokens
+from taskroute.tracing.base import AttemptSpan
 
 UNUSED = "cancelled: the request ended before this answer was judged or used"
 
@@ -45,13 +47,14 @@ class Ledger(Protocol):
 
 class Call:
     __slots__ = ("_ctx", "breaker", "deployment", "first_token_s", "latency_s", "model",
-                 "recorded", "response", "role", "started", "started_at")
+                 "recorded", "response", "role", "span", "started", "started_at")
 
     def __init__(
         self, ctx: Ledger, model: str, deployment: str, role: AttemptRole,
-        breaker: CircuitBreaker | None = None,
+        breaker: CircuitBreaker | None = None, span: AttemptSpan | None = None,
     ) -> None:
         self._ctx = ctx
+        self.span = span                        # its trace span (None: not traced)
         self.model, self.deployment, self.role = model, deployment, role
         self.breaker = breaker
         self.started_at = time.time()           # unix seconds
@@ -131,6 +134,8 @@ class Call:
             verdicts=verdicts, error=error, cached_input_tokens=counted.cached_input,
             cache_write_tokens=counted.cache_write, reasoning_tokens=counted.reasoning,
         )
+        if self.span is not None:
+            self.span.end(self.recorded, self.response)
         return self.recorded
 
 

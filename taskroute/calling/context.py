@@ -23,6 +23,7 @@ from taskroute.quality.budgets import Hold
 from taskroute.records import Attempt, AttemptRole, AttemptStatus, GateVerdict, RequestContext
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, StreamChunk
+from taskroute.tracing.base import RequestSpan
 
 
 @dataclass(slots=True)
@@ -63,6 +64,7 @@ class CallContext:
     upstream: ChatRequest | None = None
     confidence: Confidence | None = None    # the race's judgement of the cheap answer
     deadline: Deadline | None = None        # when the whole answer must be in (None: no limit)
+    span: RequestSpan | None = None         # its trace span (None: not traced)
 
     @property
     def outgoing(self) -> ChatRequest:
@@ -89,7 +91,8 @@ class CallContext:
         breaker: CircuitBreaker | None = None,
     ) -> Call:
         """A call of `deployment` starting now; it records itself when it ends."""
-        call = Call(self, model, deployment, role, breaker)
+        call = Call(self, model, deployment, role, breaker,
+                    None if self.span is None else self.span.attempt(model, deployment, role))
         self.calls.append(call)
         return call
 

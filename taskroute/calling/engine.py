@@ -7,7 +7,8 @@ timings, and the gates; it runs a decided request down the layers —
 
 — and finishes every request the same way (`finish`): its route recorded, escalations noted in
 the session's history, its cost counted against the budgets, the entry (and the shadow policy's
-decision) logged to the store, and a failure's exception given the route in `exc.record`.
+decision) logged to the store, its trace span ended, and a failure's exception given the route
+in `exc.record`.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, new_id
 from taskroute.shared.base import BreakerBoard, SharedSpend
 from taskroute.store.base import LogEntry, Store
+from taskroute.tracing.base import RequestSpan, Tracing
+from taskroute.tracing.propagation import PassThrough
 
 
 class _Called(Protocol):
@@ -71,6 +74,7 @@ class CallEngine:
         on_escalation: Callable[[str], None] | None = None,
         spend: Spend | SharedSpend | None = None, board: BreakerBoard | None = None,
         rng: random.Random | None = None, sleep: Callable[[float], Awaitable[None]] | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.policy = policy
         c = policy.calling
@@ -91,6 +95,7 @@ class CallEngine:
                                  rng or random.Random(), sleep or asyncio.sleep)
         self.store = store
         self.spend = spend
+        self.tracing = tracing
         self._on_escalation = on_escalation
         self._registry = gates or GateRegistry()
         self._gates: dict[tuple[str, str], tuple[Gate, ...]] = {}
@@ -135,8 +140,14 @@ class CallEngine:
         self, request: ChatRequest, decision: Decision, origin: RequestContext,
         hold: Hold | None,
     ) -> tuple[CallContext, RouteRecord]:
+        span: RequestSpan | None = None
+        if self.tracing is not None:
+            span = self.tracing.request(request, decision, origin, policy=self.policy,
+                                        racing=self._race(decision) is not None)
+        elif origin.traceparent is not None:  # tracing off: the client's trace is handed on
+            span = PassThrough(origin.traceparent, origin.tracestate)
         ctx = CallContext(request, decision, self.policy, origin=origin, hold=hold,
-                          deadline=self._deadline(request, decision, origin))
+                          deadline=self._deadline(request, decision, origin), span=span)
         if logprobs.needed(self._race(decision), self.gates_for(decision)):
             ctx.upstream = logprobs.upstream_request(request)
         record = RouteRecord(origin.request_id or new_id("req"), decision,
@@ -281,6 +292,8 @@ class CallEngine:
         request, origin = ctx.request, ctx.origin
         if isinstance(error, TaskrouteError):
             error.record = record
+        if ctx.span is not None:
+            ctx.span.end(record, answer=answer if self.policy.log_content else None, error=error)
         session = request.meta("session_id")
         if record.escalated and session and self._on_escalation is not None:
             self._on_escalation(session)

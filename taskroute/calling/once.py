@@ -27,6 +27,7 @@ from taskroute.providers.base import Provider, Timeouts
 from taskroute.records import AttemptRole
 from taskroute.request import ChatRequest
 from taskroute.response import StreamChunk
+from taskroute.tracing.propagation import outgoing
 
 BACKSTOP_GRACE_S = 1.0
 
@@ -75,9 +76,10 @@ async def complete_once(
         provider, upstream_model = wiring.provider(deployment)
         timeouts = ctx.timeouts(wiring.timeouts)
         async with asyncio.timeout(_backstop(ctx, timeouts.total)):
-            response = await provider.complete(
-                ctx.outgoing, model=upstream_model, timeouts=timeouts
-            )
+            with outgoing(call.span):
+                response = await provider.complete(
+                    ctx.outgoing, model=upstream_model, timeouts=timeouts
+                )
     except (TaskrouteError, TimeoutError, asyncio.CancelledError) as exc:
         call.failed(_translated(exc, deployment, ctx))
         if isinstance(exc, TimeoutError):
@@ -105,14 +107,15 @@ async def open_stream(
         rest = aiter(provider.stream(request or ctx.outgoing, model=upstream_model,
                                      timeouts=timeouts))
         async with asyncio.timeout(_backstop(ctx, timeouts.connect + timeouts.first_token)):
-            async for chunk in rest:
-                held.append(chunk)
-                if carries_output(chunk):
-                    break
-            else:
-                raise MalformedResponse(
-                    "the stream ended before any answer", model=deployment
-                )
+            with outgoing(call.span):  # the request goes out as the first chunk is asked for
+                async for chunk in rest:
+                    held.append(chunk)
+                    if carries_output(chunk):
+                        break
+                else:
+                    raise MalformedResponse(
+                        "the stream ended before any answer", model=deployment
+                    )
     except (TaskrouteError, TimeoutError, asyncio.CancelledError) as exc:
         await close_quietly(rest)
         call.failed(_translated(exc, deployment, ctx))

@@ -208,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
     from taskroute.providers.registry import build_providers
     from taskroute.store.registry import open_store
     from taskroute.store.urls import redact
+    from taskroute.tracing import from_environment
 
     if args.store and args.db:
         raise CallerError("give --store or --db, not both")
@@ -218,9 +219,11 @@ def run(args: argparse.Namespace) -> int:
     db = redact(url.removeprefix("sqlite:"))
     settings = access_settings(settings, args, log_file(args))
     history, shared = shared_state(args)
+    tracing = from_environment(os.environ)  # the OTEL_* variables (taskroute/tracing)
     router = compose(load_router(args, store=open_store(url), history=history,
                                  spend=shared.fallback.local_spend.tracker
-                                 if shared is not None else None, shared=shared))
+                                 if shared is not None else None, shared=shared,
+                                 tracing=tracing))
     build_providers(router.policy)  # a provider's bad options fail now, not on every request
     app = create_app(router, settings)
     have, missing = provider_keys(router.policy)
@@ -238,9 +241,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"gateway keys: {scope_counts(settings)} (values not shown)")
         else:
             print("no gateway keys: serving this machine's own programs only")
+        if tracing is not None:
+            print("traces: exported over OTLP (OTEL_* environment)")
         print("Ctrl-C or SIGTERM stops it gracefully.", flush=True)
 
     configure_logging()
-    run_server(serve(app, args.host, args.port, on_listening=listening,
-                     reuse_port=args.reuse_port))
+    try:
+        run_server(serve(app, args.host, args.port, on_listening=listening,
+                         reuse_port=args.reuse_port))
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # the spans still batched go out
     return 0

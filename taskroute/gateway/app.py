@@ -19,6 +19,7 @@ from taskroute.gateway import (
     embeddings_api,
     info_api,
     middleware,
+    observed,
     openai_api,
     quality_api,
     reload,
@@ -61,6 +62,9 @@ def create_app(router: Serving, settings: GatewaySettings | None = None) -> web.
         middlewares=[middleware.errors, middleware.auth],
     )
     app[GATEWAY] = gateway
+    gateway.metrics.watch_breakers(lambda: observed.breaker_states(gateway.routers))
+    gateway.metrics.watch_budgets(lambda: observed.budget_headroom(gateway.routers))
+    gateway.metrics.watch_store(router.store)
     app.router.add_post("/v1/chat/completions", openai_api.chat_completions)
     app.router.add_post("/v1/messages", anthropic_api.messages)
     app.router.add_post("/v1/messages/count_tokens", anthropic_api.count_tokens)

@@ -31,6 +31,7 @@ from taskroute.providers.vendor_fields import forwarded_headers
 from taskroute.records import Api, RequestContext, RouteRecord, RouteResult
 from taskroute.request import ChatRequest
 from taskroute.store.base import Store
+from taskroute.tracing.propagation import client_trace
 
 _random = random.Random()
 
@@ -64,13 +65,16 @@ def key_id(request: web.Request) -> str | None:
 def request_context(
     request: web.Request, api: Api, chat: ChatRequest | None = None
 ) -> RequestContext:
-    """The request's explicit context: its id, its API, the class its caller named, its key.
+    """The request's explicit context: its id, its API, the class its caller named, its key,
+    its W3C trace context.
     (`chat` is kept on the request, for the log of a refusal.)"""
     if chat is not None:
         request[CHAT] = chat
+    traceparent, tracestate = client_trace(request.headers)
     return RequestContext(request_id=request.get(REQUEST_ID) or new_request_id(), api=api,
                           task=header_task(request), key_id=request.get(KEY_ID),
-                          deadline_s=caller_deadline(request, chat))
+                          deadline_s=caller_deadline(request, chat),
+                          traceparent=traceparent, tracestate=tracestate)
 
 
 def caller_deadline(request: web.Request, chat: ChatRequest | None) -> float | None:

@@ -21,6 +21,7 @@ import yarl
 from taskroute.exceptions import ConfigError, Secret
 from taskroute.policy.model import ProviderSpec
 from taskroute.providers.errors import Clock
+from taskroute.tracing.propagation import OUTGOING
 
 _encode = msgspec.json.encode
 
@@ -119,6 +120,9 @@ class HttpClient:
             total=None, connect=clock.timeouts.connect, sock_connect=clock.timeouts.connect
         )
         session = self.session()
+        trace = OUTGOING.get()  # the call's W3C trace headers, when it is traced
+        if trace is not None:
+            headers = {**headers, **trace}
         async with asyncio.timeout_at(clock.deadline()):
             # As written: a signed request's path must reach the server byte for byte (yarl
             # would otherwise decode Bedrock's `%3A` in a model id).

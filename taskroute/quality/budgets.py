@@ -135,6 +135,12 @@ class SpendTracker:
             for scope in _scopes(user, key):
                 self._spent[scope] = self._spent.get(scope, 0.0) + cost
 
+    def scopes(self) -> list[Scope]:
+        """Every scope with spend (settled or held) today, for the metrics."""
+        with self._lock:
+            self._roll(time.time())
+            return list({**self._spent, **self._held})
+
     def add(self, cost: float, *, user: str | None, key: str | None,
             now: float | None = None) -> None:
         """Count `cost` with no hold (what `settle(None, ...)` does)."""

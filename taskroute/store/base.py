@@ -22,7 +22,7 @@ tests/store/test_one_door.py fails if it does.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -94,6 +94,19 @@ class RequestRoute:
     cost_usd: float
     input_tokens: int
     output_tokens: int
+
+
+@runtime_checkable
+class WatchedWriter(Protocol):
+    """A store whose writer reports to the metrics (optional; SQLite and PostgreSQL do)."""
+
+    def queue_depth(self) -> int:
+        """Items added and not yet handed to the database."""
+        ...
+
+    def on_commit(self, observe: Callable[[float], None]) -> None:
+        """Call `observe(seconds)` after each batch is written (on the writer's thread)."""
+        ...
 
 
 class Store(Protocol):

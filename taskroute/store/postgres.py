@@ -82,6 +82,7 @@ class PostgresStore:
         self._waiters: list[Waiter] = []
         self._closed = self._stopping = False
         self._woken = False
+        self._observe: Callable[[float], None] | None = None   # each batch's seconds
         self._conn: asyncpg.Connection | None = None   # the writer's; None while down
         self._down_since: float | None = None
         self._next_try = 0.0
@@ -151,6 +152,12 @@ class PostgresStore:
             except OSError:
                 log.exception("cannot spool a request-log item; keeping it in memory")
                 self._pending.append(item)
+
+    def queue_depth(self) -> int:
+        return len(self._pending)
+
+    def on_commit(self, observe: Callable[[float], None]) -> None:
+        self._observe = observe
 
     def acknowledged(self) -> asyncio.Future[None]:
         """Done once everything added so far is committed to Postgres or in the local spool."""
@@ -280,7 +287,10 @@ class PostgresStore:
                 self._pending.clear()
                 upto = self._added  # every item ≤ upto is in `batch` or already spooled
             if batch:
+                began = time.perf_counter()
                 await self._commit_or_spool(batch)
+                if self._observe is not None:
+                    self._observe(time.perf_counter() - began)
             self._settle(upto)
             if self._conn is None:
                 self._maybe_reconnect()

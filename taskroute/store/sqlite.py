@@ -178,6 +178,7 @@ class SqliteStore:
         self._next_lock = threading.Lock()
         self._written_all = False          # set when the writer stops, under `_next_lock`
         self._wake = threading.Event()
+        self._observe: Callable[[float], None] | None = None   # each commit's seconds
         self._closed = self._stopping = False
         self._thread = threading.Thread(target=self._run, name="taskroute-store", daemon=True)
         self._thread.start()
@@ -215,6 +216,12 @@ class SqliteStore:
         if self._closed:
             raise RuntimeError("the store is closed")
         self._shadows.append((request_id, time.time(), decision))
+
+    def queue_depth(self) -> int:
+        return len(self._pending) + len(self._shadows)
+
+    def on_commit(self, observe: Callable[[float], None]) -> None:
+        self._observe = observe
 
     def acknowledged(self) -> asyncio.Future[None]:
         """Already done: `add` journaled each entry before it returned."""
@@ -345,7 +352,10 @@ class SqliteStore:
             while self._shadows:
                 shadows.append(self._shadows.popleft())
             if batch or shadows:
+                began = time.perf_counter()
                 written = self._write(batch, shadows)
+                if self._observe is not None:
+                    self._observe(time.perf_counter() - began)
                 if sealed is not None:
                     (self._journal.committed if written else self._journal.keep)(sealed)
                 self._maybe_checkpoint()
