@@ -281,3 +281,20 @@ async def test_the_log_keeps_the_label_in_the_decision(gateway: RunningGateway) 
     await read_events(gateway, "/v1/chat/completions", CHAT)
     rows = await gateway.log_rows()
     assert json.loads(rows[0]["decision"])["label"] == "Quick answer"
+
+
+# -- the demo's use of it --------------------------------------------------------------------
+
+
+async def test_the_demo_writes_the_label_before_the_text_arrives(gateway: RunningGateway) -> None:
+    from taskroute.demo.route_first import show_route_first
+
+    slow_first_token(gateway)
+    written: list[tuple[float, str]] = []
+    await show_route_first(gateway.base_url, lambda text: written.append(
+        (time.perf_counter(), text)), questions=((None, "hi there"),))
+    texts = [text for _, text in written]
+    label = texts.index("[Quick answer] ")
+    answer = next(i for i, t in enumerate(texts) if "answers" in t)
+    assert label < answer and written[answer][0] - written[label][0] > DELAY_S / 2
+    assert "label after" in texts[-1] and "first token after" in texts[-1]
