@@ -100,29 +100,32 @@ async def run_stream(
     """Start the routed stream, send the route headers, relay the frames. (The call path logs
     the request when the stream ends, however it ends; its end goes out once that is written,
     or once `written()` is done, called when the stream has ended and awaited after the last
-    frames are framed.) With `lead` (the client asked for the route event), the headers and
-    the lead's frames go out as soon as the request is routed, before the model is called."""
+    frames are framed.) With `lead` (the client asked for the route event) the headers, naming
+    the route's first pick, and the lead's frames go out as soon as the request is routed,
+    before the model is called; a failure before its first token then ends the stream with
+    the API's error event, as one after it does."""
     api = context.api
-    request_id = str(context.request_id)
     stream = router.stream(chat, context=context)
     written = written or partial(log_written, router)
-    if lead is not None:
-        return await _lead_then_stream(request, gateway, stream, context, frames, state,
-                                       written, lead)
-    try:
-        await stream.start()
-    except TaskrouteError:
-        gateway.metrics.observe(stream.record, api)
-        raise
+    if lead is None:
+        try:
+            await stream.start()
+        except TaskrouteError:
+            gateway.metrics.observe(stream.record, api)
+            raise
     model = stream.model or stream.decision.model
     state["stream"], state["model"] = stream, model
-    headers = decision_headers(stream.decision, model, request_id, stream.record.stood_in_for)
+    headers = decision_headers(stream.decision, model, str(context.request_id),
+                               stream.record.stood_in_for)
     headers.update(_SSE_HEADERS)
     response = _EventStreamResponse(headers=headers)
     finished = False
     try:
         await response.prepare(request)
-        await _relay(stream, response, frames, api, written)
+        if lead is None:
+            await _relay(stream, response, frames, api, written)
+        else:
+            await _lead_then_relay(stream, response, frames, api, written, lead, state)
         finished = True
     except ConnectionResetError:
         pass  # the caller hung up; closing the stream below records it
@@ -133,38 +136,19 @@ async def run_stream(
     return response
 
 
-async def _lead_then_stream(
-    request: web.Request, gateway: Gateway, stream: RouteStream, context: RequestContext,
-    frames: Framer, state: dict[str, Any], written: Callable[[], Awaitable[None]], lead: Lead,
-) -> web.StreamResponse:
-    """The route event's way: the response (headers naming the route's first pick, then the
-    lead's frames) goes out before the model is called; a failure before its first token
-    then ends the stream with the API's error event, as one after it does."""
-    api = context.api
-    state["stream"], state["model"] = stream, stream.decision.model
-    headers = decision_headers(stream.decision, stream.decision.model, str(context.request_id))
-    headers.update(_SSE_HEADERS)
-    response = _EventStreamResponse(headers=headers)
-    finished = False
+async def _lead_then_relay(
+    stream: RouteStream, response: web.StreamResponse, frames: Framer, api: Api,
+    written: Callable[[], Awaitable[None]], lead: Lead, state: dict[str, Any],
+) -> None:
+    await response.write(b"".join(lead(stream)))
+    stream.answer_begun()
     try:
-        await response.prepare(request)
-        await response.write(b"".join(lead(stream)))
-        stream.answer_begun()
-        try:
-            await stream.start()
-        except TaskrouteError as exc:
-            await _close(response, frames, api, written, [], exc)
-        else:
-            state["model"] = stream.model or stream.decision.model
-            await _relay(stream, response, frames, api, written)
-        finished = True
-    except ConnectionResetError:
-        pass
-    finally:
-        if not finished:
-            await stream.aclose()
-        gateway.metrics.observe(stream.record, api)
-    return response
+        await stream.start()
+    except TaskrouteError as exc:
+        await _close(response, frames, api, written, [], exc)
+        return
+    state["model"] = stream.model or stream.decision.model  # the deployment answering
+    await _relay(stream, response, frames, api, written)
 
 
 async def _relay(

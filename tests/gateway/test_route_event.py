@@ -5,6 +5,7 @@ SSE (what a browser or a hand-written client sees) and through the official SDKs
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, replace
@@ -165,6 +166,22 @@ async def test_a_failure_before_the_first_token_ends_the_asked_stream_with_an_er
     status, _, events = await read_events(gateway, "/v1/messages",
                                           {**MESSAGES, "model": "openai/gpt-4.1-mini"}, ASK)
     assert [e.name for e in events] == ["message_start", "taskroute.route", "error"]
+
+
+async def test_hanging_up_after_the_route_event_is_logged_499_and_cancels_the_call(
+    gateway: RunningGateway,
+) -> None:
+    from tests.calling.support import eventually
+
+    gateway.upstream.answer_slowly("gpt-4.1-mini", 5.0)
+    async with aiohttp.ClientSession() as session, session.post(
+            gateway.url + "/v1/chat/completions", json=CHAT, headers=ASK) as resp:
+        assert b"taskroute.route" in await resp.content.readline()  # in: hang up
+    assert await eventually(lambda: gateway.upstream.cancelled["gpt-4.1-mini"] == 1)
+    await asyncio.sleep(0.1)  # the cancelled call is recorded a moment after the upstream sees it
+    (row,) = await gateway.log_rows()
+    assert (row["http_status"], row["status"]) == (499, "error")
+    assert row["error"] == "the client closed the connection"
 
 
 # -- the official SDKs ---------------------------------------------------------------------------
