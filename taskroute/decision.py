@@ -23,6 +23,7 @@ class Decision:
     reasons: tuple[str, ...]
     policy: str
     routed: bool = True             # False when the caller named a concrete model
+    label: str | None = None        # what a user may be shown of the route ("Quick answer")
 
     @property
     def fallbacks(self) -> tuple[str, ...]:
@@ -38,6 +39,8 @@ class Decision:
         if self.fallbacks:
             chain = " → ".join(self.fallbacks)
             lines.append(f"If its answer is rejected or the call fails: {chain}.")
+        if self.label is not None:
+            lines.append(f"Users see: {self.label}.")
         lines.append(f"Estimated cost: ${self.estimated_cost_usd:.6f}.")
         return "\n".join(lines)
 
@@ -54,4 +57,5 @@ class Decision:
             "signals": self.signals.to_dict(),
             "policy": self.policy,
             "routed": self.routed,
+            "label": self.label,
         }

@@ -168,7 +168,9 @@ class Router:
             task = task or context.task
         snapshot = context.snapshot if context is not None else None
         decision = self._route(request, task, named_in, snapshot, tier)
-        return self._limit(decision, request, context.key_id if context else None, snapshot)
+        decision = self._limit(decision, request, context.key_id if context else None, snapshot)
+        label = self.policy.label_for(decision.task, decision.tier)  # the tier once limited
+        return decision if label is None else replace(decision, label=label)
 
     def _limit(self, decision: Decision, request: ChatRequest, key_id: str | None,
                snapshot: SharedSnapshot | None = None) -> Decision:

@@ -8,6 +8,7 @@ import pytest
 from taskroute.classify.base import Prediction
 from taskroute.exceptions import InvalidRequest, UnknownModel, UnknownTask
 from taskroute.policy import parse_policy
+from taskroute.quality.budgets import SpendTracker
 from taskroute.router import Router
 
 POLICY = """\
@@ -268,3 +269,30 @@ def test_default_router_uses_the_bundled_policy() -> None:
     router = Router.default(classifier=False)
     decision = router.decide(chat("Summarize this article for me: ..."))
     assert (decision.task, decision.model) == ("summarization", "openai/gpt-4.1-mini")
+
+
+LABELS = POLICY.replace(
+    "  fast: {use: openai/small, escalate to: [balanced, strong]}\n",
+    "  fast: {use: openai/small, escalate to: [balanced, strong], label: Quick answer}\n").replace(
+    "  balanced: {use: openai/mid, escalate to: [strong]}\n",
+    "  balanced: {use: openai/mid, escalate to: [strong], label: Thinking it through}\n").replace(
+    "  coding: balanced\n", "  coding: {tier: balanced, label: Writing code}\n")
+
+
+def test_the_decision_carries_the_label_of_where_it_ends_up() -> None:
+    spend = SpendTracker()
+    router = Router(parse_policy(LABELS + "budgets: {per user: 1, step down below: 50%}\n"),
+                    classifier=False, spend=spend)
+    assert router.decide(chat("hello")).label == "Quick answer"
+    assert router.decide(chat("hi", metadata={"task": "coding"})).label == "Writing code"
+    meta = {"task": "high_stakes", "user_tier": "enterprise"}  # moved up to strong: no label
+    assert router.decide(chat("draft the notice", metadata=meta)).label is None
+    meta = {"task": "high_stakes", "user_tier": "pro"}
+    decision = router.decide(chat("draft the notice", metadata=meta))
+    assert decision.label == "Thinking it through"
+    assert "Users see: Thinking it through." in decision.explain()
+    assert decision.to_dict()["label"] == "Thinking it through"
+    spend.add(0.6, user="ann", key=None)  # under half of ann's budget left: a step down
+    low = router.decide(chat("draft the notice", user="ann", metadata=meta))
+    assert low.tier == "fast" and low.label == "Quick answer"
+    assert make_router().decide(chat("hello")).label is None  # a policy without labels

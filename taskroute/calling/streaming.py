@@ -82,6 +82,18 @@ class RouteStream:
         self._started = False
         self._done = False
         self._live_ready: Callable[[], bool] | None = None
+        self._answer_begun = False  # the caller was sent a response before the model answered
+
+    @property
+    def label(self) -> str | None:
+        """What a user may be shown of the route ("Quick answer"), known before the model is
+        called (as is `decision`): show it while `start()` runs."""
+        return self.decision.label
+
+    def answer_begun(self) -> None:
+        """The caller has been sent its response already (a gateway's route event): a failure
+        from here on reaches it as an event, and is logged with the status it got, 200."""
+        self._answer_begun = True
 
     async def start(self) -> None:
         """Run until the first output is ready; raises when every model failed before it."""
@@ -270,6 +282,7 @@ class RouteStream:
         answer = "".join(self._tally.text) if error is None or closed_by_caller else None
         # A gateway's stream that fails after its start has sent its client a 200 (the error
         # goes out as an event); hang-ups are 499.
-        started = self.model is not None and self._ctx.origin.api != "library"
+        started = (self.model is not None or self._answer_begun) and \
+            self._ctx.origin.api != "library"
         status = 200 if error is not None and started and not hung_up else None
         self._engine.finish(self._ctx, record, answer, error, http_status=status)

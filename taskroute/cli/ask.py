@@ -68,6 +68,9 @@ async def _ask(
             return result.record, result.response.text
         stream = router.stream(request, task=args.task)
         parts: list[str] = []
+        if stream.label and not args.json:  # decided already: shown before the model answers
+            sys.stdout.write(f"[{stream.label}] ")
+            sys.stdout.flush()
         async for chunk in stream:
             parts.append(chunk.delta_text)
             if not args.json:

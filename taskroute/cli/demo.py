@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +21,8 @@ def register(sub: Any) -> None:
         description="Start the package's simulated models on 127.0.0.1 (per-model latency, "
         "price and failure profiles; no real model is called), point the policy at them, start "
         "the gateway, send the bundled example prompts through it with the official openai "
-        "client, and print the route table read back from the request log.",
+        "client (two of them streamed with their route's label shown first), and print the "
+        "route table read back from the request log.",
     )
     add_policy_option(parser)
     parser.add_argument("--db", metavar="PATH", help="keep the request log here "
@@ -40,6 +42,7 @@ async def _demo(args: argparse.Namespace, db: Path) -> None:
     from aiohttp import web
 
     from taskroute.demo.policy import profiles_for, simulated_policy
+    from taskroute.demo.route_first import show_route_first
     from taskroute.demo.workload import (
         demo_prompts,
         elapsed_since,
@@ -75,6 +78,10 @@ async def _demo(args: argparse.Namespace, db: Path) -> None:
             start = time.perf_counter()
             ids = await send_all(url + "/v1", items, concurrency=args.concurrency)
             took = elapsed_since(start)
+            print("The route before the answer: two more questions, streamed with "
+                  "X-Taskroute-Route-Event: 1 — each route's label shows before its first token:")
+            await show_route_first(url + "/v1", _write)
+            print()
             await store.flush()
             rows = await store.request_routes(ids)
         finally:
@@ -83,6 +90,11 @@ async def _demo(args: argparse.Namespace, db: Path) -> None:
     print(format_table(route_table(rows, policy), strongest))
     print(f"\n{len(ids)} requests in {took}; every one is in the request log"
           + (f" at {db}" if args.db else "") + ".")
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()  # the label shows before the text arrives
 
 
 def _describe(profile: Any) -> str:

@@ -10,9 +10,10 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from taskroute.calling.streaming import RouteStream
 from taskroute.exceptions import InvalidRequest
 from taskroute.experiment import Serving
-from taskroute.gateway import acknowledge, shared_step, streaming
+from taskroute.gateway import acknowledge, route_event, shared_step, streaming
 from taskroute.gateway.context import (
     GATEWAY,
     complete,
@@ -37,7 +38,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
     async with gateway.routers.lease() as router:  # held to the end, streams included
         context = await shared_step.fetch(request, gateway, router, chat, context)
         if chat.stream:
-            return await _stream(request, router, chat, context)
+            return await _stream(request, router, chat, context, route_event.wanted(
+                request.headers, body.get("metadata")))
         result = await complete(gateway, router, chat, context)
     written = acknowledge.log_written(router)  # the commit runs while the answer is built
     record = result.record
@@ -99,23 +101,35 @@ def to_chat_request(body: Any, *, counting: bool = False) -> ChatRequest:
 
 
 async def _stream(
-    request: web.Request, router: Serving, chat: ChatRequest, context: RequestContext
+    request: web.Request, router: Serving, chat: ChatRequest, context: RequestContext,
+    with_route: bool,
 ) -> web.StreamResponse:
     request_id = str(context.request_id)
     state: dict[str, Any] = {}
     with_explain = wants_explain(request)
 
-    def frames(chunk: StreamChunk | None) -> Iterable[bytes]:
+    def events_of() -> AnthropicEvents:
         events: AnthropicEvents | None = state.get("events")
         if events is None:
             events = state["events"] = AnthropicEvents(
                 state["model"], "msg_" + request_id[4:],
                 input_estimate=state["stream"].decision.signals.input_tokens)
+        return events
+
+    def frames(chunk: StreamChunk | None) -> Iterable[bytes]:
+        events = events_of()
         pairs = events.feed(chunk.data) if chunk is not None else events.finish()
         for kind, data in pairs:
             if kind == "message_stop" and with_explain:
                 data = {**data, "taskroute": explain(state["stream"].record)}
             yield sse_event(kind, data)
 
+    def lead(stream: RouteStream) -> Iterable[bytes]:
+        # `message_start` first: the SDK's stream helper takes nothing before it
+        for kind, data in events_of().start():
+            yield sse_event(kind, data)
+        yield route_event.named_event(stream.decision, request_id)
+
     return await streaming.run_stream(
-        request, request.app[GATEWAY], router, chat, context, frames, state)
+        request, request.app[GATEWAY], router, chat, context, frames, state,
+        lead=lead if with_route else None)

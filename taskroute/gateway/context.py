@@ -8,6 +8,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
@@ -154,8 +155,22 @@ def header_task(request: web.Request) -> str | None:
     return request.headers.get("X-Taskroute-Task") or None
 
 
+def yes(value: str | None) -> bool:
+    """A switch header's (or metadata value's) "on": 1, true or yes."""
+    return value is not None and value.strip().lower() in ("1", "true", "yes")
+
+
 def wants_explain(request: web.Request) -> bool:
-    return request.headers.get("X-Taskroute-Explain", "").strip().lower() in ("1", "true", "yes")
+    return yes(request.headers.get("X-Taskroute-Explain"))
+
+
+# Printable ASCII but `%`: a label made of these goes out as itself, any other character
+# percent-encoded as UTF-8 (headers carry Latin-1 at best; `urllib.parse.unquote` reads it).
+_HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+
+
+def label_header(label: str) -> str:
+    return quote(label, safe=_HEADER_SAFE)
 
 
 def decision_headers(
@@ -174,6 +189,8 @@ def decision_headers(
     }
     if stood_in_for is not None:
         headers["X-Taskroute-Stood-In-For"] = stood_in_for
+    if decision.label is not None:
+        headers["X-Taskroute-Label"] = label_header(decision.label)
     return headers
 
 
@@ -205,6 +222,7 @@ def explain(record: RouteRecord) -> dict[str, Any]:
         "stood_in_for": record.stood_in_for,
         "chain": list(decision.chain),
         "routed": decision.routed,
+        "label": decision.label,
         "escalated": record.escalated,
         "cost_usd": record.total_cost_usd,
         "tokens": asdict(record.tokens),

@@ -108,6 +108,8 @@ _ROUTE_HEADERS = {
         ("X-Taskroute-Model", "the deployment that answered (for a stream: that started "
          "answering); on failover, another provider's"),
         ("X-Taskroute-Stood-In-For", "on failover only: the policy's model it answered for"),
+        ("X-Taskroute-Label", "when the policy gives the route one: what a user may be shown "
+         "(\"Quick answer\"), percent-encoded UTF-8 beyond printable ASCII"),
         ("X-Taskroute-Escalated", "true when a model past the first pick answered"),
         ("X-Taskroute-Cost-USD", "what the request cost, rejected attempts included"),
     )
@@ -118,6 +120,10 @@ _REQUEST_HEADERS = [
      "schema": {"type": "string"}},
     {"name": "X-Taskroute-Explain", "in": "header", "required": False,
      "description": "1 adds a `taskroute` object with the decision's reasons to the body",
+     "schema": {"type": "string", "enum": ["0", "1"]}},
+    {"name": "X-Taskroute-Route-Event", "in": "header", "required": False,
+     "description": "1 on a streamed request: the route (and its label) goes out as the "
+     "stream's first event, before the model is called",
      "schema": {"type": "string", "enum": ["0", "1"]}},
 ]
 

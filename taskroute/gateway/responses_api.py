@@ -15,9 +15,10 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from taskroute.calling.streaming import RouteStream
 from taskroute.exceptions import InvalidRequest
 from taskroute.experiment import Serving
-from taskroute.gateway import acknowledge, streaming
+from taskroute.gateway import acknowledge, route_event, streaming
 from taskroute.gateway import responses_format as fmt
 from taskroute.gateway.context import (
     GATEWAY,
@@ -94,8 +95,15 @@ async def _stream(
             await store.flush()
 
         written = committed
+    def lead(stream: RouteStream) -> list[bytes]:
+        # after `response.created`: the SDK's `responses.stream()` takes nothing before it
+        return [*events.opening(), route_event.named_event(
+            stream.decision, str(context.request_id),
+            sequence_number=events.next_sequence_number())]
+
+    with_route = route_event.wanted(request.headers, chat.metadata)
     return await streaming.run_stream(request, gateway, router, chat, context, events, state,
-                                      written=written)
+                                      written=written, lead=lead if with_route else None)
 
 
 def _response_store(router: Serving, body: Mapping[str, Any]) -> ResponseStore | None:

@@ -39,14 +39,24 @@ class ResponseEvents:
 
     # -- framing ---------------------------------------------------------------------------------
 
+    def opening(self) -> list[bytes]:
+        """`response.created` and `response.in_progress`, the first time only (the gateway may
+        send them before the model's first chunk)."""
+        if self._started:
+            return []
+        self._started = True
+        shell = self._response("in_progress", [])
+        self.created_at = shell["created_at"]
+        return [self._event("response.created", response=shell),
+                self._event("response.in_progress", response=shell)]
+
+    def next_sequence_number(self) -> int:
+        """For an event of the gateway's own among these (the route event)."""
+        self._seq += 1
+        return self._seq - 1
+
     def __call__(self, chunk: StreamChunk | None) -> Iterable[bytes]:
-        out: list[bytes] = []
-        if not self._started:
-            self._started = True
-            shell = self._response("in_progress", [])
-            self.created_at = shell["created_at"]
-            out.append(self._event("response.created", response=shell))
-            out.append(self._event("response.in_progress", response=shell))
+        out = self.opening()
         if chunk is None:
             self._close(out)
             done = self._response("completed", self._items)

@@ -15,6 +15,7 @@ from aiohttp import web
 from taskroute.calling.streaming import RouteStream
 from taskroute.exceptions import TaskrouteError
 from taskroute.experiment import Serving
+from taskroute.gateway import route_event
 from taskroute.gateway.acknowledge import log_written
 from taskroute.gateway.context import (
     Gateway,
@@ -34,6 +35,9 @@ _DONE = b"data: [DONE]\n\n"
 
 # Turns the OpenAI chunks into the wire's SSE frames; called once more with None at the end.
 Framer = Callable[[StreamChunk | None], Iterable[bytes]]
+# The frames a stream opens with when its client asked for the route event (route_event.py):
+# called once, as soon as the request is routed.
+Lead = Callable[[RouteStream], Iterable[bytes]]
 
 
 async def stream_openai(
@@ -72,7 +76,13 @@ async def stream_openai(
         complete_chunk(data, fallback_id=state.setdefault("id", data.get("id") or request_id))
         yield b"data: " + msgspec.json.encode(data) + b"\n\n"
 
-    return await run_stream(request, gateway, router, chat, context, frames, state)
+    def lead(stream: RouteStream) -> Iterable[bytes]:
+        return [route_event.openai_chunk(stream.decision, request_id,
+                                         state.setdefault("id", request_id))]
+
+    return await run_stream(request, gateway, router, chat, context, frames, state,
+                            lead=lead if route_event.wanted(request.headers, chat.metadata)
+                            else None)
 
 
 class _EventStreamResponse(web.StreamResponse):
@@ -85,29 +95,37 @@ class _EventStreamResponse(web.StreamResponse):
 async def run_stream(
     request: web.Request, gateway: Gateway, router: Serving, chat: ChatRequest,
     context: RequestContext, frames: Framer, state: dict[str, Any],
-    written: Callable[[], Awaitable[None]] | None = None,
+    written: Callable[[], Awaitable[None]] | None = None, lead: Lead | None = None,
 ) -> web.StreamResponse:
     """Start the routed stream, send the route headers, relay the frames. (The call path logs
     the request when the stream ends, however it ends; its end goes out once that is written,
     or once `written()` is done, called when the stream has ended and awaited after the last
-    frames are framed.)"""
+    frames are framed.) With `lead` (the client asked for the route event) the headers, naming
+    the route's first pick, and the lead's frames go out as soon as the request is routed,
+    before the model is called; a failure before its first token then ends the stream with
+    the API's error event, as one after it does."""
     api = context.api
-    request_id = str(context.request_id)
     stream = router.stream(chat, context=context)
-    try:
-        await stream.start()
-    except TaskrouteError:
-        gateway.metrics.observe(stream.record, api)
-        raise
+    written = written or partial(log_written, router)
+    if lead is None:
+        try:
+            await stream.start()
+        except TaskrouteError:
+            gateway.metrics.observe(stream.record, api)
+            raise
     model = stream.model or stream.decision.model
     state["stream"], state["model"] = stream, model
-    headers = decision_headers(stream.decision, model, request_id, stream.record.stood_in_for)
+    headers = decision_headers(stream.decision, model, str(context.request_id),
+                               stream.record.stood_in_for)
     headers.update(_SSE_HEADERS)
     response = _EventStreamResponse(headers=headers)
     finished = False
     try:
         await response.prepare(request)
-        await _relay(stream, response, frames, api, written or partial(log_written, router))
+        if lead is None:
+            await _relay(stream, response, frames, api, written)
+        else:
+            await _lead_then_relay(stream, response, frames, api, written, lead, state)
         finished = True
     except ConnectionResetError:
         pass  # the caller hung up; closing the stream below records it
@@ -116,6 +134,21 @@ async def run_stream(
             await stream.aclose()
         gateway.metrics.observe(stream.record, api)
     return response
+
+
+async def _lead_then_relay(
+    stream: RouteStream, response: web.StreamResponse, frames: Framer, api: Api,
+    written: Callable[[], Awaitable[None]], lead: Lead, state: dict[str, Any],
+) -> None:
+    await response.write(b"".join(lead(stream)))
+    stream.answer_begun()
+    try:
+        await stream.start()
+    except TaskrouteError as exc:
+        await _close(response, frames, api, written, [], exc)
+        return
+    state["model"] = stream.model or stream.decision.model  # the deployment answering
+    await _relay(stream, response, frames, api, written)
 
 
 async def _relay(
@@ -135,6 +168,16 @@ async def _relay(
                 await _write(response, frames, pending)
     except TaskrouteError as exc:  # failed after the first byte: too late for a status
         failure = exc
+    await _close(response, frames, api, written, pending, failure)
+
+
+async def _close(
+    response: web.StreamResponse, frames: Framer, api: Api,
+    written: Callable[[], Awaitable[None]], pending: list[StreamChunk],
+    failure: TaskrouteError | None,
+) -> None:
+    """The stream has ended (its route logged): the chunks still pending, then its last frames
+    (or `failure`'s error event) and the end of the body once the log row is written."""
     commit = asyncio.ensure_future(written())  # the stream ended, its route logged: write it
     if not commit.done():
         await _write(response, frames, pending)  # framed and sent while the commit runs

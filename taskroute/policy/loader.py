@@ -252,7 +252,7 @@ def _tiers(node: Node, models: dict[str, ModelSpec]) -> tuple[TierSpec, ...]:
     names = [name for name, _ in entries]
     tiers: list[TierSpec] = []
     for name, spec in entries:
-        f = spec.fields(("use", "escalate to", "gates"), required=("use",))
+        f = spec.fields(("use", "escalate to", "gates", "label"), required=("use",))
         first = _resolve_model(f["use"], models, names, tiers)
         escalate = tuple(
             _resolve_model(item, models, names, tiers)
@@ -261,6 +261,7 @@ def _tiers(node: Node, models: dict[str, ModelSpec]) -> tuple[TierSpec, ...]:
         tiers.append(TierSpec(
             name=name, model=first, escalate_to=escalate,
             gates=_gates(f["gates"]) if "gates" in f else (),
+            label=_label(f["label"]) if "label" in f else None,
         ))
     if not tiers:
         node.fail("declare at least one tier")
@@ -299,7 +300,7 @@ def _tasks(
             tasks[name] = TaskSpec(name, DEFAULT_TASKS.get(name, name), spec.one_of(tier_names))
             continue
         f = spec.fields(("tier", "meaning", "gates", "race", "buffer stream", "output tokens",
-                         "router", "stall", "deadline"), required=("tier",))
+                         "router", "stall", "deadline", "label"), required=("tier",))
         meaning = f["meaning"].text() if "meaning" in f else DEFAULT_TASKS.get(name)
         if meaning is None:
             spec.fail(f"task class '{name}' is not a default one; give it a 'meaning'")
@@ -314,10 +315,25 @@ def _tasks(
             router=_learned_router(f["router"], models, file) if "router" in f else None,
             stall_s=f["stall"].seconds() if "stall" in f else None,
             deadline_s=_positive_seconds(f["deadline"]) if "deadline" in f else None,
+            label=_label(f["label"]) if "label" in f else None,
         )
     if not tasks:
         node.fail("declare at least one task class")
     return tasks
+
+
+LABEL_MAX_CHARS = 80
+
+
+def _label(node: Node) -> str:
+    """A tier's or task's user-facing label ("Using advanced analysis"): one short line, since
+    it goes out as a header and a stream's first event."""
+    label = node.text().strip()
+    if any(not ch.isprintable() for ch in label):
+        node.fail("a label is one line of printable text")
+    if len(label) > LABEL_MAX_CHARS:
+        node.fail(f"a label is at most {LABEL_MAX_CHARS} characters, this one {len(label)}")
+    return label
 
 
 def _learned_router(

@@ -113,6 +113,7 @@ class TierSpec:
     model: str
     escalate_to: tuple[str, ...]  # model ids, in order
     gates: tuple[GateSpec, ...] = ()
+    label: str | None = None      # what a user may be shown while it answers ("Quick answer")
 
     @property
     def chain(self) -> tuple[str, ...]:
@@ -142,6 +143,7 @@ class TaskSpec:
     router: LearnedRouterSpec | None = None  # a learned router picks the first model
     stall_s: float | None = None         # its streams' inter-token timeout (else the calling one)
     deadline_s: float | None = None          # replaces the policy's `calling: deadline`
+    label: str | None = None                 # shown to users instead of its tier's label
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +329,16 @@ class Policy:
         if spec is not None and spec.deadline_s is not None:
             return spec.deadline_s
         return self.calling.deadline_s
+
+    def label_for(self, task: str, tier: str) -> str | None:
+        """What a user may be shown of a route: the task's label, else its tier's, else none."""
+        spec = self.tasks.get(task)
+        if spec is not None and spec.label is not None:
+            return spec.label
+        for candidate in self.tiers:
+            if candidate.name == tier:
+                return candidate.label
+        return None
 
     def gates_for(self, task: str, tier: str) -> tuple[GateSpec, ...]:
         """Gates that judge an answer: the policy's, the tier's, then the task's."""

@@ -36,7 +36,8 @@ def describe_policy(policy: Policy) -> str:
         model = policy.models[tier.model]
         tier_lines.append(
             f"{tier.name} ({tier.model}, {_money(model.price.input)} in / "
-            f"{_money(model.price.output)} out per million tokens)"
+            f"{_money(model.price.output)} out per million tokens"
+            + (f"; users see {_quoted(tier.label)}" if tier.label else "") + ")"
         )
     out.append(f"Tiers, cheapest first: {'; '.join(tier_lines)}.")
     out.append("")
@@ -67,6 +68,8 @@ def describe_policy(policy: Policy) -> str:
             sentence += f" Its streams stall after {task.stall_s:g}s without a token."
         if task.deadline_s is not None:
             sentence += f" It must be answered within {_duration(task.deadline_s)} in all."
+        if task.label is not None:
+            sentence += f" Users see {_quoted(task.label)} while it is answered."
         out.append(sentence)
     out.append("")
     if policy.classify_rules:
@@ -108,6 +111,9 @@ def describe_policy(policy: Policy) -> str:
     )
     out.append(_deadline_sentence(policy))
     out.append(describe_agent(policy))
+    labels = _label_sentence(policy)
+    if labels is not None:
+        out.append(labels)
     if policy.aliases:
         names = ", ".join(f"{a} for {m}" for a, m in policy.aliases.items())
         out.append(f"Aliases: {names}.")
@@ -125,6 +131,20 @@ def describe_policy(policy: Policy) -> str:
         if policy.log_keep_s is not None else "The request log keeps every request."
     )
     return "\n".join(out)
+
+
+def _quoted(label: str) -> str:
+    return f"\u201c{label}\u201d"
+
+
+def _label_sentence(policy: Policy) -> str | None:
+    """How a label reaches users, when the policy gives any."""
+    if not any(t.label for t in policy.tiers) and not any(
+            t.label for t in policy.tasks.values()):
+        return None
+    return ("A route's label (its task's, else its tier's) goes out in the X-Taskroute-Label "
+            "header, and as a stream's first event when the client asks with "
+            "X-Taskroute-Route-Event: 1.")
 
 
 def _deadline_sentence(policy: Policy) -> str:

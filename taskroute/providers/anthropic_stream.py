@@ -129,7 +129,7 @@ class AnthropicEvents:
     def feed(self, chunk: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         if chunk.get("usage"):  # the input count may come first (an Anthropic upstream)
             self._usage = messages_usage(msgspec.convert(chunk["usage"], Usage, strict=False))
-        out = self._start()
+        out = self.start()
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             if delta.get("reasoning_content"):
@@ -152,14 +152,16 @@ class AnthropicEvents:
         return out
 
     def finish(self) -> list[tuple[str, dict[str, Any]]]:
-        out = self._start() + self._close()
+        out = self.start() + self._close()
         out.append(("message_delta", {"type": "message_delta",
                     "delta": {"stop_reason": self._stop_reason, "stop_sequence": None},
                     "usage": dict(self._usage)}))
         out.append(("message_stop", {"type": "message_stop"}))
         return out
 
-    def _start(self) -> list[tuple[str, dict[str, Any]]]:
+    def start(self) -> list[tuple[str, dict[str, Any]]]:
+        """`message_start`, the first time only (the gateway may send it before the model's
+        first chunk, with the input estimate)."""
         if self._started:
             return []
         self._started = True

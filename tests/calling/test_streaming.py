@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 import pytest
 
 from taskroute.exceptions import ChainExhausted, UpstreamError
 from taskroute.providers.simulated import ModelProfile, SimulatedUpstream
 from taskroute.request import ChatRequest
+from taskroute.router import Router
 
-from .support import MemoryStore, RouterFactory, ask, assert_all_recorded, eventually
+from .support import (
+    MemoryStore,
+    RouterFactory,
+    ask,
+    assert_all_recorded,
+    eventually,
+    make_policy,
+)
 
 LONG = "tell me about " + " ".join(f"word{i}" for i in range(7))
 
@@ -46,6 +55,21 @@ async def test_model_is_known_after_start(
     await stream.start()
     assert stream.model == "sim/small"
     assert "".join([c.delta_text async for c in stream]).startswith("small answers")
+
+
+async def test_the_label_is_known_before_the_model_is_called(
+    upstream: SimulatedUpstream,
+) -> None:
+    policy = make_policy(upstream)
+    policy = replace(policy, tiers=tuple(replace(t, label=f"{t.name} label")
+                                         for t in policy.tiers))
+    router = Router(policy, classifier=False)
+    stream = router.stream(ask(), task="chat")
+    assert stream.label == stream.decision.label == "fast label"  # show it while start() runs
+    assert sum(upstream.requests.values()) == 0  # nothing called yet
+    assert "".join([c.delta_text async for c in stream]).startswith("small answers")
+    assert stream.record.decision.label == "fast label"
+    await router.aclose()
 
 
 async def test_escalates_before_the_first_byte_on_errors(

@@ -111,3 +111,19 @@ def test_the_route_line_says_how_sure_the_race_was_and_what_said_so() -> None:
     print_route(RouteRecord("r", decision, answered_by=decision.model, race_winner="cheap",
                             race_confidence=0.95, confidence_source="estimate"), out)
     assert "won the race; the cheap answer's confidence 0.95 from estimate" in out.getvalue()
+
+
+def test_ask_stream_shows_the_route_label_before_the_answer(
+    served: tuple[SimulatedUpstream, str], capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, policy = served
+    text = Path(policy).read_text()
+    labelled = text.replace("escalate to: [sim/large]}", "escalate to: [sim/large], "
+                            "label: Quick answer}")
+    assert labelled != text
+    Path(policy).write_text(labelled)
+    assert main(["ask", "what is tea?", "--policy", policy, "--stream"]) == 0
+    assert capsys.readouterr().out.startswith("[Quick answer] small answers")
+    Path(policy).write_text(text)  # no label: the answer alone
+    assert main(["ask", "what is tea?", "--policy", policy, "--stream"]) == 0
+    assert capsys.readouterr().out.startswith("small answers")

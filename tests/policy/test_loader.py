@@ -187,3 +187,41 @@ def test_shared_state_fails_open_unless_the_policy_says_closed() -> None:
     error = error_of(MINIMAL + "shared state: {when down: shrug}\n")
     assert error.key == "shared state.when down"
     assert "fail open, fail closed" in str(error)
+
+
+LABELLED = MINIMAL.replace("    escalate to: [strong]\n", "    escalate to: [strong]\n"
+                           "    label: Quick answer\n").replace(
+    "  reasoning: {tier: strong, gates: [non_empty, {regex: '^\\d+$'}]}",
+    "  reasoning: {tier: strong, label: Using advanced analysis}\n"
+    "  coding: {tier: fast, meaning: code, label: Écrit du code}")
+
+
+def test_labels_a_task_s_own_wins_over_its_tier_s() -> None:
+    policy = parse_policy(LABELLED, file="p.yaml")
+    assert policy.tier("fast").label == "Quick answer" and policy.tier("strong").label is None
+    assert policy.label_for("chat", "fast") == "Quick answer"          # the tier's
+    assert policy.label_for("coding", "fast") == "Écrit du code"       # the task's wins
+    assert policy.label_for("reasoning", "strong") == "Using advanced analysis"
+    assert policy.label_for("chat", "strong") is None                  # neither has one
+    assert parse_policy(MINIMAL).label_for("chat", "fast") is None
+
+
+def test_labels_read_as_prose() -> None:
+    text = describe_policy(parse_policy(LABELLED, file="p.yaml"))
+    assert "fast (openai/small, $0.10 in / $0.40 out per million tokens; users see " \
+           "\u201cQuick answer\u201d)" in text
+    assert "Users see \u201cUsing advanced analysis\u201d while it is answered." in text
+    assert "X-Taskroute-Label" in text and "X-Taskroute-Route-Event: 1" in text
+    assert "X-Taskroute-Label" not in describe_policy(parse_policy(MINIMAL))
+
+
+@pytest.mark.parametrize(("label", "fragment"), [
+    ("''", "expected text"),
+    ('"two\\nlines"', "one line of printable text"),  # YAML's double quotes: a real newline
+    ("'" + "x" * 81 + "'", "at most 80 characters, this one 81"),
+    ("[a, b]", "expected text"),
+])
+def test_a_bad_label_is_refused_with_its_line(label: str, fragment: str) -> None:
+    bad = MINIMAL.replace("  chat: fast", f"  chat: {{tier: fast, label: {label}}}")
+    error = error_of(bad)
+    assert fragment in str(error) and error.key == "tasks.chat.label" and error.line == 17
