@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
 import msgspec
 import yarl
 
-from taskroute.exceptions import ConfigError, Secret
+from taskroute.exceptions import ConfigError, MalformedResponse, Secret
 from taskroute.policy.model import ProviderSpec
-from taskroute.providers.errors import Clock
+from taskroute.providers.errors import Clock, status_error
 
 _encode = msgspec.json.encode
+# What an error status means, from the response (status, headers) and its body: each adapter's.
+StatusError = Callable[[aiohttp.ClientResponse, bytes], Exception]
 
 
 def read_key(spec: ProviderSpec, env: Mapping[str, str]) -> Secret | None:
@@ -139,3 +141,45 @@ class HttpClient:
         clock.started()
         async with asyncio.timeout_at(clock.deadline()):
             return await response.read()
+
+    def status_error(self, model: str, message_of: Callable[[Any], str | None]) -> StatusError:
+        """The usual `StatusError`: `errors.status_error` with the upstream's message as
+        `message_of` finds it in the body, under this provider's name, secrets redacted."""
+        def error(response: aiohttp.ClientResponse, raw: bytes) -> Exception:
+            return status_error(response.status, response.headers, raw, provider=self.spec.name,
+                                model=model, message_of=message_of, redact=self.redact)
+        return error
+
+    async def exchange(
+        self, path: str, body: dict[str, Any] | bytes, headers: Mapping[str, str], clock: Clock,
+        status_error: StatusError,
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        """One non-streamed call: `post`, the whole body read (the connection back to the
+        pool), `status_error(response, body)` raised for a status outside 2xx."""
+        response = await self.post(path, body, headers, clock)
+        try:
+            raw = await self.read(response, clock)
+        finally:
+            response.release()
+        if not 200 <= response.status < 300:
+            raise status_error(response, raw)
+        return response, raw
+
+    async def open_stream(
+        self, path: str, body: dict[str, Any] | bytes, headers: Mapping[str, str], clock: Clock,
+        status_error: StatusError, content_type: str = "text/event-stream",
+    ) -> aiohttp.ClientResponse:
+        """A streamed call's response once its headers show a 2xx of `content_type`; an error
+        status raises `status_error(response, body)`. The caller closes it when done."""
+        response = await self.post(path, body, headers, clock)
+        try:
+            if not 200 <= response.status < 300:
+                raise status_error(response, await self.read(response, clock))
+            if response.content_type != content_type:
+                article = "an" if content_type[:1] in "aeiou" else "a"
+                raise MalformedResponse(f"expected {article} {content_type} answer, got "
+                                        f"{response.content_type or 'no type'}")
+        except BaseException:
+            response.close()
+            raise
+        return response
