@@ -71,16 +71,19 @@ class AnthropicProvider:
         with upstream_errors(self.name, model, clock, self._http.redact):
             response = await self._http.open_stream(self._path, body, headers, clock,
                                                     self._http.status_error(model, error_message))
+            complete = False
             try:
                 translator = OpenAIChunks(model)
                 async for event in events(response, clock):
                     for chunk in translator.feed(event.event, _decode.decode(event.data)):
                         yield StreamChunk(chunk)
                     if translator.done:
+                        complete = True
                         return
                 raise UpstreamConnectionError("the stream ended before message_stop")
             finally:
-                response.close()  # a consumer that stops early hangs up: the upstream stops too
+                # read to its end: back to the pool; stopped early: hung up, the upstream stops
+                self._http.end_stream(response, complete=complete)
 
     def _headers(self, request: ChatRequest) -> dict[str, str]:
         fixed = self._http.headers()

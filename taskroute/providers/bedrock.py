@@ -105,17 +105,21 @@ class BedrockProvider:
             headers = await self._headers(path, body, STREAM_TYPE)
             response = await self._http.open_stream(path, body, headers, clock,
                                                     self._status_error(model), STREAM_TYPE)
+            complete = False
             try:
                 translator = OpenAIChunks(model)
                 async for name, data in _events(response, clock):
                     for chunk in translator.feed(name, data):
                         yield StreamChunk(chunk)
                     if translator.done:
+                        complete = True
                         return
                 if not translator.stopped:
                     raise UpstreamConnectionError("the stream ended before messageStop")
+                complete = True
             finally:
-                response.close()  # a consumer that stops early hangs up: the upstream stops too
+                # read to its end: back to the pool; stopped early: hung up, the upstream stops
+                self._http.end_stream(response, complete=complete)
 
     async def _headers(self, path: str, body: bytes, accept: str) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": accept,

@@ -81,6 +81,7 @@ class GeminiProvider:
             response = await self._http.open_stream(self.path(model, stream=True), body,
                                                     headers, clock,
                                                     self._http.status_error(model, error_message))
+            complete = False
             try:
                 translator = OpenAIChunks(model)
                 async for event in events(response, clock):
@@ -95,8 +96,10 @@ class GeminiProvider:
                     raise UpstreamConnectionError("the stream ended before the answer finished")
                 for chunk in translator.finish():
                     yield StreamChunk(chunk)
+                complete = True
             finally:
-                response.close()  # a consumer that stops early hangs up: the upstream stops too
+                # read to its end: back to the pool; stopped early: hung up, the upstream stops
+                self._http.end_stream(response, complete=complete)
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json",

@@ -23,6 +23,7 @@ from taskroute.policy.model import ProviderSpec
 from taskroute.providers.errors import Clock, status_error
 
 _encode = msgspec.json.encode
+DRAIN_S = 2.0   # how long a finished stream's last bytes may take before its connection is shut
 # What an error status means, from the response (status, headers) and its body: each adapter's.
 StatusError = Callable[[aiohttp.ClientResponse, bytes], Exception]
 
@@ -53,6 +54,8 @@ class HttpClient:
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # finished streams whose last bytes are still coming (see `end_stream`)
+        self._draining: dict[asyncio.Task[None], aiohttp.ClientResponse] = {}
 
     def __repr__(self) -> str:
         return f"HttpClient(name={self.spec.name!r}, base_url={self.base_url!r})"
@@ -104,10 +107,21 @@ class HttpClient:
     def _forget_session(self) -> None:
         """Drop a session made on an earlier (now finished) event loop without awaiting it."""
         old, self._session = self._session, None
+        self._draining.clear()   # that loop's: its connector's close below shuts their sockets
         if old is not None and not old.closed and old.connector is not None:
             old.connector._close()  # synchronous: closes its sockets, marks the session closed
 
     async def aclose(self) -> None:
+        """Close the pool, and first any finished stream still draining (a CLI's loop ends
+        right after: no drain may outlive it holding a connection)."""
+        loop = asyncio.get_running_loop()
+        drains = [(task, response) for task, response in self._draining.items()
+                  if task.get_loop() is loop]
+        self._draining = {}
+        for task, response in drains:
+            task.cancel()
+            response.close()   # here, not in the task: one cancelled before it ran runs nothing
+        await asyncio.gather(*(task for task, _ in drains), return_exceptions=True)
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
@@ -183,3 +197,37 @@ class HttpClient:
             response.close()
             raise
         return response
+
+    def end_stream(self, response: aiohttp.ClientResponse, *, complete: bool) -> None:
+        """End a streamed response. One read to its end (`[DONE]`, `message_stop`) goes back to
+        the pool for the next call — a new connection costs a TCP handshake on the request's
+        path — once its last bytes (the chunked terminator) are in, drained in the background
+        if need be; one abandoned midway is closed, which hangs up, so the upstream stops too."""
+        if not complete:
+            response.close()
+        elif response.content.at_eof():
+            response.release()
+        else:
+            task = asyncio.get_running_loop().create_task(self._drain(response))
+            self._draining[task] = response
+            task.add_done_callback(self._forget_drain)
+
+    def _forget_drain(self, task: asyncio.Task[None]) -> None:
+        self._draining.pop(task, None)
+
+    async def _drain(self, response: aiohttp.ClientResponse) -> None:
+        """Read what is left of a finished stream, then release it; closed if that fails, takes
+        longer than `DRAIN_S`, or is cancelled (`aclose`)."""
+        drained = False
+        try:
+            async with asyncio.timeout(DRAIN_S):
+                while await response.content.readany():
+                    pass
+            drained = True
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            pass
+        finally:
+            if drained:
+                response.release()
+            else:
+                response.close()

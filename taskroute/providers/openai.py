@@ -103,6 +103,10 @@ class OpenAIProvider:
         """Where a model's chat completions are posted, after the base URL (Azure differs)."""
         return "/chat/completions"
 
+    def end_stream(self, response: aiohttp.ClientResponse, *, complete: bool) -> None:
+        """A stream read to its end back to the pool, else hung up (`HttpClient.end_stream`)."""
+        self._http.end_stream(response, complete=complete)
+
     def errors(self, model: str, clock: Clock) -> AbstractContextManager[None]:
         """The block's failures as `UpstreamError`s (see `upstream_errors`)."""
         return upstream_errors(self.name, model, clock, self._http.redact)
@@ -225,13 +229,14 @@ class ChunkStream:
                 raise
         if not batch:
             self._ended(None if self._finished else UpstreamConnectionError(
-                "the stream ended before the answer finished", model=model))
+                "the stream ended before the answer finished", model=model),
+                complete=self._finished)
             return
         try:
             with provider.errors(model, self._clock):
                 for event in batch:
                     if event.data.strip() == "[DONE]":
-                        self._ended(None)
+                        self._ended(None, complete=True)
                         return
                     self._queue.append(self._chunk(event.data))
         except UpstreamError as exc:
@@ -250,10 +255,10 @@ class ChunkStream:
                                  for c in choices)
         return StreamChunk(data)
 
-    def _ended(self, error: BaseException | None) -> None:
+    def _ended(self, error: BaseException | None, *, complete: bool = False) -> None:
+        """The stream is over: `error` (else the end) after the queue; the response handed back
+        when `complete` (read to its end), else closed, which hangs up."""
         self._end = error if error is not None else StopAsyncIteration()
-        self._close()
-
-    def _close(self) -> None:
         if self._response is not None:
-            self._response.close()
+            self._provider.end_stream(self._response, complete=complete)
+            self._response = None

@@ -55,6 +55,7 @@ class Behaviour:
     logprobs: bool = False               # return logprobs even when not asked
     confidence: float | None = None      # the mean token probability to report in logprobs
     token_delay_s: float | None = None   # override the profile's time between tokens
+    end_delay_s: float = 0.0             # wait between a stream's last event and its end
 
 
 NORMAL = Behaviour()
