@@ -1,2 +1,3 @@
-"""One script per figure the issues ask for (a package only so that one bench can reuse
-another's load generator: bench/scale.py uses bench/gateway.py's)."""
+"""One script per figure the issues ask for (a package only so that benches can share code:
+bench/processes.py starts and stops the processes they measure, and bench/scale.py uses
+bench/gateway.py's load generator)."""

@@ -6,7 +6,7 @@ One run starts two SIMULATED stand-in upstreams as their own processes — A (th
 OpenAI API, told per scenario how to misbehave through its `/_sim/*` control endpoint) and B
 (the fallback, Anthropic API, always healthy; both serve the model `m`) — then `taskroute serve`
 and the LiteLLM proxy (pinned, in its own virtual environment under bench/out/, as
-bench/gateway.py sets it up), each with the same fallback: A's `m`, one retry, then B's `m`.
+bench/processes.py sets it up), each with the same fallback: A's `m`, one retry, then B's `m`.
 Connect timeouts and refused connections use addresses on 127.0.0.1 that fail below HTTP.
 
 Each scenario is sent once per gateway, streamed (the main case) and not streamed, and scored:
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -39,7 +38,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.gateway import OUT, free_port, litellm_binary, start, wait_http
+from bench.processes import OUT, Processes, fresh_db, litellm_binary
 
 KEY = "sk-bench-not-a-real-key"
 MODEL = "m"   # the upstream model name on both stand-ins
@@ -384,56 +383,32 @@ def main() -> int:
     parser.add_argument("--skip-litellm", action="store_true")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    procs: list[subprocess.Popen[bytes]] = []
     with ExitStack() as stack:
         hole, refused = stack.enter_context(_unreachable())
-        try:
-            ports = [free_port() for _ in range(3)]
-            a, b = (f"http://127.0.0.1:{p}" for p in ports[:2])
-            for name, port, extra in (("a", ports[0], ["--control"]), ("b", ports[1], [])):
-                procs.append(start([sys.executable, "-m", "taskroute.providers.simulated",
-                                    "--port", str(port), *extra], OUT / f"failover_{name}.log"))
-                if not wait_http(f"http://127.0.0.1:{port}/v1/models", 20, procs[-1]):
-                    print(f"stand-in {name} did not start; see bench/out/failover_{name}.log")
-                    return 1
-            db = OUT / "failover_log.db"
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{db}{suffix}").unlink(missing_ok=True)
-            procs.append(start([sys.executable, "-m", "taskroute", "serve", "--policy",
-                                str(taskroute_policy(a, b, hole, refused)), "--port",
-                                str(ports[2]), "--db", str(db)], OUT / "failover_taskroute.log"))
-            gw = f"http://127.0.0.1:{ports[2]}"
-            if not wait_http(gw + "/healthz", 30, procs[-1]):
-                print("taskroute serve did not start; see bench/out/failover_taskroute.log")
-                return 1
-            gateways = [Gateway("taskroute", gw, {r: f"taskroute/{r}" for r in ROUTES}),
-                        Gateway("taskroute buffered", gw,
-                                {r: f"taskroute/{r}_buffered" for r in ROUTES})]
-            binary = None if args.skip_litellm else litellm_binary()
-            if binary is not None:
-                port = free_port()
-                procs.append(start([str(binary), "--config",
-                                    str(litellm_config(a, b, hole, refused)), "--host",
-                                    "127.0.0.1", "--port", str(port), "--num_workers", "1"],
-                                   OUT / "failover_litellm.log",
-                                   env={"LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": KEY}))
-                lite = f"http://127.0.0.1:{port}"
-                if wait_http(lite + "/health/liveliness", 120, procs[-1]):
-                    gateways.append(Gateway("litellm", lite, {r: r for r in ROUTES}))
-                else:
-                    print("LiteLLM skipped: the proxy did not start; see "
-                          "bench/out/failover_litellm.log")
-            print(f"{len(SCENARIOS)} scenarios on the first pick, fallback healthy; client "
-                  f"deadline {args.deadline:g} s; upstream: SIMULATED", flush=True)
-            results = asyncio.run(run(gateways, a, args.deadline, not args.no_plain))
-            report(results, gateways, not args.no_plain)
-        finally:
-            for proc in reversed(procs):
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        procs = stack.enter_context(Processes())
+        a = procs.stand_in(OUT / "failover_a.log", "--control", what="stand-in a")
+        if a is None:
+            return 1
+        b = procs.stand_in(OUT / "failover_b.log", what="stand-in b")
+        if b is None:
+            return 1
+        gw = procs.taskroute(taskroute_policy(a, b, hole, refused), OUT / "failover_taskroute.log",
+                             "--db", str(fresh_db(OUT / "failover_log.db")))
+        if gw is None:
+            return 1
+        gateways = [Gateway("taskroute", gw, {r: f"taskroute/{r}" for r in ROUTES}),
+                    Gateway("taskroute buffered", gw,
+                            {r: f"taskroute/{r}_buffered" for r in ROUTES})]
+        binary = None if args.skip_litellm else litellm_binary()
+        if binary is not None:
+            lite = procs.litellm(binary, litellm_config(a, b, hole, refused),
+                                 OUT / "failover_litellm.log", KEY)
+            if lite is not None:
+                gateways.append(Gateway("litellm", lite, {r: r for r in ROUTES}))
+        print(f"{len(SCENARIOS)} scenarios on the first pick, fallback healthy; client "
+              f"deadline {args.deadline:g} s; upstream: SIMULATED", flush=True)
+        results = asyncio.run(run(gateways, a, args.deadline, not args.no_plain))
+        report(results, gateways, not args.no_plain)
     return 0
 
 

@@ -22,11 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -34,9 +30,11 @@ from pathlib import Path
 
 import aiohttp
 
-LITELLM_VERSION = "1.106.2"
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "out"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.processes import OUT, ROOT, Processes, free_port, fresh_db, litellm_binary
+
+KEY = "sk-bench-not-a-real-key"
 UPSTREAM_MODEL = "gpt-4.1-mini"
 PROMPT = "hello there, how are you today?"
 
@@ -67,38 +65,7 @@ class Result:
         return statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
 
 
-# -- processes ----------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, seconds: float, proc: subprocess.Popen[bytes]) -> bool:
-    async def probe() -> bool:
-        deadline = time.monotonic() + seconds
-        async with aiohttp.ClientSession() as client:
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    return False
-                try:
-                    async with client.get(url, timeout=aiohttp.ClientTimeout(total=1)) as r:
-                        if r.status < 500:
-                            return True
-                except (TimeoutError, aiohttp.ClientError):
-                    pass
-                await asyncio.sleep(0.2)
-        return False
-
-    return asyncio.run(probe())
-
-
-def start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    handle = log.open("wb")
-    return subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})}, cwd=ROOT)
-
+# -- configuration ------------------------------------------------------------------------------
 
 def bench_policy(upstream: str) -> Path:
     """The default policy with every provider aimed at the stand-in upstream."""
@@ -111,35 +78,6 @@ def bench_policy(upstream: str) -> Path:
     return path
 
 
-def litellm_binary() -> Path | None:
-    venv = OUT / "litellm-venv"
-    binary = venv / "bin" / "litellm"
-    if binary.exists() and _installed_version(venv) == LITELLM_VERSION:
-        return binary
-    print(f"installing LiteLLM {LITELLM_VERSION} into {venv} (first run only)...", flush=True)
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q",
-                        f"litellm[proxy]=={LITELLM_VERSION}"], check=True, timeout=900,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    except (subprocess.SubprocessError, OSError) as exc:
-        print(f"LiteLLM skipped: could not install litellm[proxy]=={LITELLM_VERSION} ({exc})")
-        shutil.rmtree(venv, ignore_errors=True)
-        return None
-    return binary if binary.exists() else None
-
-
-def _installed_version(venv: Path) -> str | None:
-    try:
-        found = subprocess.run(
-            [str(venv / "bin" / "python"), "-c",
-             "import importlib.metadata as m; print(m.version('litellm'))"],
-            capture_output=True, text=True, timeout=60)
-    except (subprocess.SubprocessError, OSError):
-        return None
-    return found.stdout.strip() or None
-
-
 def litellm_config(upstream: str) -> Path:
     path = OUT / "litellm_config.yaml"
     path.write_text(
@@ -148,7 +86,7 @@ def litellm_config(upstream: str) -> Path:
         "    litellm_params:\n"
         f"      model: openai/{UPSTREAM_MODEL}\n"
         f"      api_base: {upstream}/v1\n"
-        "      api_key: sk-bench-not-a-real-key\n"
+        f"      api_key: {KEY}\n"
         "litellm_settings:\n"
         "  drop_params: true\n"
         "  set_verbose: false\n"
@@ -170,7 +108,7 @@ async def load(
          "stream": stream})
     # the first token: a chat chunk, or (Responses API) the first output_text.delta event
     token_mark = b"output_text.delta" if responses_api else b""
-    headers = {"Authorization": "Bearer sk-bench-not-a-real-key"}
+    headers = {"Authorization": f"Bearer {KEY}"}
     latencies: list[float] = []
     first_tokens: list[float] = []
     errors = 0
@@ -272,30 +210,19 @@ def print_ratios(results: list[Result]) -> None:
                   f"(target >= 10x: {'met' if ratio >= 10 else 'NOT met'})")
 
 
-def start_traced(procs: list[subprocess.Popen[bytes]], upstream: str
-                 ) -> tuple[str | None, str | None]:
+def start_traced(procs: Processes, upstream: str) -> tuple[str | None, str | None]:
     """The OTLP sink and a second gateway exporting its spans to it: their URLs (the
     gateway's None when either did not start)."""
-    sink_port, traced_port = free_port(), free_port()
+    sink_port = free_port()
     sink = f"http://127.0.0.1:{sink_port}"
-    procs.append(start([sys.executable, str(ROOT / "bench" / "otlp_sink.py"), "--port",
-                        str(sink_port)], OUT / "otlp_sink.log"))
-    if not wait_http(sink + "/count", 20, procs[-1]):
-        print("the OTLP sink did not start (is the otel extra installed?); see "
-              "bench/out/otlp_sink.log")
+    if not procs.serve("the OTLP sink (is the otel extra installed?)",
+                       [sys.executable, str(ROOT / "bench" / "otlp_sink.py"), "--port",
+                        str(sink_port)], OUT / "otlp_sink.log", sink + "/count", 20):
         return None, None
-    db = OUT / "bench_traced_log.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    procs.append(start([sys.executable, "-m", "taskroute", "serve", "--policy",
-                        str(bench_policy(upstream)), "--port", str(traced_port), "--db",
-                        str(db)], OUT / "taskroute_traced.log",
-                       env={"OTEL_EXPORTER_OTLP_ENDPOINT": sink,
-                            "OTEL_SERVICE_NAME": "taskroute-bench"}))
-    traced = f"http://127.0.0.1:{traced_port}"
-    if not wait_http(traced + "/healthz", 30, procs[-1]):
-        print("the traced taskroute serve did not start; see bench/out/taskroute_traced.log")
-        return sink, None
+    traced = procs.taskroute(bench_policy(upstream), OUT / "taskroute_traced.log",
+                             "--db", str(fresh_db(OUT / "bench_traced_log.db")),
+                             env={"OTEL_EXPORTER_OTLP_ENDPOINT": sink,
+                                  "OTEL_SERVICE_NAME": "taskroute-bench"})
     return sink, traced
 
 
@@ -321,24 +248,13 @@ def main() -> int:
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
     OUT.mkdir(parents=True, exist_ok=True)
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        up_port, gw_port = free_port(), free_port()
-        upstream = f"http://127.0.0.1:{up_port}"
-        procs.append(start([sys.executable, "-m", "taskroute.providers.simulated",
-                            "--port", str(up_port)], OUT / "upstream.log"))
-        if not wait_http(upstream + "/v1/models", 20, procs[-1]):
-            print("the stand-in upstream did not start; see bench/out/upstream.log")
+    with Processes() as procs:
+        upstream = procs.stand_in(OUT / "upstream.log")
+        if upstream is None:
             return 1
-        db = OUT / "bench_log.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-        procs.append(start([sys.executable, "-m", "taskroute", "serve", "--policy",
-                            str(bench_policy(upstream)), "--port", str(gw_port), "--db",
-                            str(db)], OUT / "taskroute.log"))
-        gateway = f"http://127.0.0.1:{gw_port}"
-        if not wait_http(gateway + "/healthz", 30, procs[-1]):
-            print("taskroute serve did not start; see bench/out/taskroute.log")
+        gateway = procs.taskroute(bench_policy(upstream), OUT / "taskroute.log",
+                                  "--db", str(fresh_db(OUT / "bench_log.db")))
+        if gateway is None:
             return 1
         targets = [("direct", upstream + "/v1/chat/completions", UPSTREAM_MODEL),
                    ("taskroute", gateway + "/v1/chat/completions", "auto"),
@@ -351,17 +267,9 @@ def main() -> int:
             targets.insert(2, ("traced", traced + "/v1/chat/completions", "auto"))
         binary = None if args.skip_litellm else litellm_binary()
         if binary is not None:
-            lite_port = free_port()
-            procs.append(start([str(binary), "--config", str(litellm_config(upstream)),
-                                "--host", "127.0.0.1", "--port", str(lite_port),
-                                "--num_workers", "1"], OUT / "litellm.log",
-                               env={"LITELLM_LOG": "ERROR",
-                                    "LITELLM_MASTER_KEY": "sk-bench-not-a-real-key"}))
-            if wait_http(f"http://127.0.0.1:{lite_port}/health/liveliness", 120, procs[-1]):
-                targets.append(("litellm", f"http://127.0.0.1:{lite_port}/v1/chat/completions",
-                                UPSTREAM_MODEL))
-            else:
-                print("LiteLLM skipped: the proxy did not start; see bench/out/litellm.log")
+            lite = procs.litellm(binary, litellm_config(upstream), OUT / "litellm.log", KEY)
+            if lite is not None:
+                targets.append(("litellm", lite + "/v1/chat/completions", UPSTREAM_MODEL))
         print(f"{args.requests} requests per scenario, at most {args.max_seconds:.0f} s each; "
               "upstream: SIMULATED, answers instantly\n", flush=True)
         results = []
@@ -376,13 +284,6 @@ def main() -> int:
         print_ratios(results)
         if sink is not None:
             print(f"\nthe OTLP sink received {spans_received(sink)} spans")
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
     return 0
 
 

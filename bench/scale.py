@@ -25,16 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.gateway import (
-    OUT,
-    UPSTREAM_MODEL,
-    Result,
-    bench_policy,
-    free_port,
-    load,
-    start,
-    wait_http,
-)
+from bench.gateway import UPSTREAM_MODEL, Result, bench_policy, load
+from bench.processes import OUT, Processes
 
 KEY = "sk-bench-not-a-real-key"
 BUDGETS = "\nbudgets:\n  per user: 1000000\n  per key: 1000000\n  per day: 1000000\n"
@@ -83,13 +75,8 @@ def main() -> int:
     for old in OUT.glob("scale_*.db*"):
         old.unlink()
     with ExitStack() as stack:
-        up_port = free_port()
-        upstream = f"http://127.0.0.1:{up_port}"
-        up = start([sys.executable, "-m", "taskroute.providers.simulated", "--port",
-                    str(up_port)], OUT / "upstream.log")
-        stack.callback(_stop, up)
-        if not wait_http(upstream + "/v1/models", 20, up):
-            print("the stand-in upstream did not start; see bench/out/upstream.log")
+        upstream = stack.enter_context(Processes()).stand_in(OUT / "upstream.log")
+        if upstream is None:
             return 1
         policy = bench_policy(upstream)
         policy.write_text(policy.read_text() + BUDGETS)
@@ -102,36 +89,21 @@ def main() -> int:
                   for c in (1, 32)}
         results = []
         for name, extra in setups(args.workers, stack):
-            port = free_port()
             log = OUT / f"scale_{name.replace(' ', '_').replace('+', '_')}.log"
-            proc = start([sys.executable, "-m", "taskroute", "serve", "--policy", str(policy),
-                          "--port", str(port), "--rate-limit", "1000000000", *extra], log, env)
-            try:
-                if not wait_http(f"http://127.0.0.1:{port}/healthz", 60, proc):
-                    print(f"{name}: taskroute serve did not start; see {log}")
+            with Processes() as setup:
+                gateway = setup.taskroute(policy, log, "--rate-limit", "1000000000", *extra,
+                                          env=env, seconds=60)
+                if gateway is None:
                     continue
                 for c in (1, 32):
                     result = asyncio.run(load(
-                        name, f"http://127.0.0.1:{port}/v1/chat/completions", "auto",
+                        name, gateway + "/v1/chat/completions", "auto",
                         stream=False, concurrency=c, total=args.requests,
                         max_seconds=args.max_seconds))
                     print(f"  {name:<16} c={c:<3} {result.rps:7.0f} req/s", flush=True)
                     results.append(result)
-            finally:
-                _stop(proc)
         report(results, direct)
     return 0
-
-
-def _stop(proc: object) -> None:
-    import subprocess
-
-    assert isinstance(proc, subprocess.Popen)
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 if __name__ == "__main__":

@@ -9,15 +9,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import aiohttp
 import msgspec
 
-from taskroute.exceptions import MalformedResponse, UpstreamConnectionError, UpstreamStatus
+from taskroute.exceptions import MalformedResponse, UpstreamConnectionError
 from taskroute.policy.model import ProviderSpec
 from taskroute.providers.anthropic_format import from_messages_response, to_messages_request
 from taskroute.providers.anthropic_stream import OpenAIChunks
 from taskroute.providers.base import Timeouts
-from taskroute.providers.errors import Clock, status_error, upstream_errors
+from taskroute.providers.errors import Clock, upstream_errors
 from taskroute.providers.http import HttpClient
 from taskroute.providers.registry import no_options
 from taskroute.providers.sse import events
@@ -57,13 +56,8 @@ class AnthropicProvider:
         headers, body = self._headers(request), self._body(request, model, stream=False)
         clock = Clock(timeouts)
         with upstream_errors(self.name, model, clock, self._http.redact):
-            response = await self._http.post(self._path, body, headers, clock)
-            try:
-                raw = await self._http.read(response, clock)
-            finally:
-                response.release()
-            if not 200 <= response.status < 300:
-                raise self._status_error(response, raw, model)
+            response, raw = await self._http.exchange(self._path, body, headers, clock,
+                                                      self._http.status_error(model, error_message))
             data = _decode.decode(raw)
             if data.get("type") == "error":
                 raise MalformedResponse(f"an error body with status {response.status}")
@@ -75,23 +69,21 @@ class AnthropicProvider:
         headers, body = self._headers(request), self._body(request, model, stream=True)
         clock = Clock(timeouts)
         with upstream_errors(self.name, model, clock, self._http.redact):
-            response = await self._http.post(self._path, body, headers, clock)
+            response = await self._http.open_stream(self._path, body, headers, clock,
+                                                    self._http.status_error(model, error_message))
+            complete = False
             try:
-                if not 200 <= response.status < 300:
-                    raw = await self._http.read(response, clock)
-                    raise self._status_error(response, raw, model)
-                if response.content_type != "text/event-stream":
-                    raise MalformedResponse(
-                        f"expected a text/event-stream answer, got {response.content_type}")
                 translator = OpenAIChunks(model)
                 async for event in events(response, clock):
                     for chunk in translator.feed(event.event, _decode.decode(event.data)):
                         yield StreamChunk(chunk)
                     if translator.done:
+                        complete = True
                         return
                 raise UpstreamConnectionError("the stream ended before message_stop")
             finally:
-                response.close()  # a consumer that stops early hangs up: the upstream stops too
+                # read to its end: back to the pool; stopped early: hung up, the upstream stops
+                self._http.end_stream(response, complete=complete)
 
     def _headers(self, request: ChatRequest) -> dict[str, str]:
         fixed = self._http.headers()
@@ -112,12 +104,6 @@ class AnthropicProvider:
         if stream:
             body["stream"] = True
         return body
-
-    def _status_error(
-        self, response: aiohttp.ClientResponse, raw: bytes, model: str
-    ) -> UpstreamStatus:
-        return status_error(response.status, response.headers, raw, provider=self.name,
-                            model=model, message_of=error_message, redact=self._http.redact)
 
 
 def build(spec: ProviderSpec, env: Mapping[str, str] | None) -> AnthropicProvider:

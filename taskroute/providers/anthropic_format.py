@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from taskroute.providers.turns import add_turn
 from taskroute.providers.vendor_fields import WRAPPED, thinking_for_effort
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, Choice, ResponseMessage, Usage, new_id
@@ -93,10 +94,7 @@ def _turns(request: ChatRequest) -> list[dict[str, Any]]:
             role = "assistant" if message.role == "assistant" else "user"
             blocks = [*(message.thinking_blocks or ()), *_content_blocks(message.content)]
             blocks += [tool_use(call) for call in message.tool_calls or []]
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        add_turn(turns, role, blocks, "content")
     return turns
 
 

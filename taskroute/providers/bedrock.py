@@ -30,7 +30,6 @@ import aiohttp
 import msgspec
 
 from taskroute.exceptions import (
-    MalformedResponse,
     RateLimited,
     UpstreamConnectionError,
     UpstreamStatus,
@@ -45,7 +44,7 @@ from taskroute.providers.bedrock_format import (
 )
 from taskroute.providers.errors import Clock, status_error, upstream_errors
 from taskroute.providers.eventstream import Decoder
-from taskroute.providers.http import HttpClient
+from taskroute.providers.http import HttpClient, StatusError
 from taskroute.providers.sigv4 import sign
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse, StreamChunk
@@ -92,13 +91,8 @@ class BedrockProvider:
             path, body = self.path(model, stream=False), msgspec.json.encode(
                 to_converse_request(request))
             headers = await self._headers(path, body, "application/json")
-            response = await self._http.post(path, body, headers, clock)
-            try:
-                raw = await self._http.read(response, clock)
-            finally:
-                response.release()
-            if not 200 <= response.status < 300:
-                raise self._status_error(response, raw, model)
+            _, raw = await self._http.exchange(path, body, headers, clock,
+                                               self._status_error(model))
             return from_converse_response(_decode.decode(raw), model)
 
     async def stream(
@@ -109,24 +103,23 @@ class BedrockProvider:
             path, body = self.path(model, stream=True), msgspec.json.encode(
                 to_converse_request(request))
             headers = await self._headers(path, body, STREAM_TYPE)
-            response = await self._http.post(path, body, headers, clock)
+            response = await self._http.open_stream(path, body, headers, clock,
+                                                    self._status_error(model), STREAM_TYPE)
+            complete = False
             try:
-                if not 200 <= response.status < 300:
-                    raw = await self._http.read(response, clock)
-                    raise self._status_error(response, raw, model)
-                if response.content_type != STREAM_TYPE:
-                    raise MalformedResponse(
-                        f"expected an {STREAM_TYPE} answer, got {response.content_type}")
                 translator = OpenAIChunks(model)
                 async for name, data in _events(response, clock):
                     for chunk in translator.feed(name, data):
                         yield StreamChunk(chunk)
                     if translator.done:
+                        complete = True
                         return
                 if not translator.stopped:
                     raise UpstreamConnectionError("the stream ended before messageStop")
+                complete = True
             finally:
-                response.close()  # a consumer that stops early hangs up: the upstream stops too
+                # read to its end: back to the pool; stopped early: hung up, the upstream stops
+                self._http.end_stream(response, complete=complete)
 
     async def _headers(self, path: str, body: bytes, accept: str) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": accept,
@@ -151,16 +144,16 @@ class BedrockProvider:
                         use_botocore=self._env is None)
         return self._aws
 
-    def _status_error(
-        self, response: aiohttp.ClientResponse, raw: bytes, model: str
-    ) -> UpstreamStatus:
-        kind = response.headers.get("x-amzn-ErrorType", "").partition(":")[0]
-        status = response.status
-        if kind == "ThrottlingException" and status != 429:
-            status = 429   # throttling is a rate limit whatever status carried it
-        return status_error(status, response.headers, raw, provider=self.name, model=model,
-                            message_of=lambda body: error_message(body, kind),
-                            redact=self._http.redact)
+    def _status_error(self, model: str) -> StatusError:
+        def error(response: aiohttp.ClientResponse, raw: bytes) -> UpstreamStatus:
+            kind = response.headers.get("x-amzn-ErrorType", "").partition(":")[0]
+            status = response.status
+            if kind == "ThrottlingException" and status != 429:
+                status = 429   # throttling is a rate limit whatever status carried it
+            return status_error(status, response.headers, raw, provider=self.name, model=model,
+                                message_of=lambda body: error_message(body, kind),
+                                redact=self._http.redact)
+        return error
 
 
 async def _events(

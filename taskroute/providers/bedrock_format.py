@@ -20,6 +20,7 @@ import json
 from typing import Any
 
 from taskroute.providers.anthropic_format import JSON_INSTRUCTION, SCHEMA_INSTRUCTION
+from taskroute.providers.turns import add_turn
 from taskroute.request import ChatRequest, Message
 from taskroute.response import ChatResponse, Choice, ResponseMessage, Usage, new_id
 
@@ -124,10 +125,7 @@ def _messages(messages: list[Message]) -> list[dict[str, Any]]:
             role, blocks = "user", _user_blocks(message.content)
         if not blocks:
             continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        add_turn(turns, role, blocks, "content")
     return turns
 
 

@@ -21,13 +21,12 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import msgspec
 
-from taskroute.exceptions import MalformedResponse, UpstreamConnectionError, UpstreamStatus
+from taskroute.exceptions import UpstreamConnectionError, UpstreamStatus
 from taskroute.policy.model import ProviderSpec
 from taskroute.providers.base import Timeouts
-from taskroute.providers.errors import Clock, status_error, upstream_errors
+from taskroute.providers.errors import Clock, upstream_errors
 from taskroute.providers.gemini_format import OpenAIChunks, from_gemini_response, to_gemini_request
 from taskroute.providers.http import HttpClient
 from taskroute.providers.sse import events
@@ -69,14 +68,8 @@ class GeminiProvider:
         headers, body = self._headers(), self._body(request)
         clock = Clock(timeouts)
         with upstream_errors(self.name, model, clock, self._http.redact):
-            response = await self._http.post(self.path(model, stream=False), body, headers,
-                                             clock)
-            try:
-                raw = await self._http.read(response, clock)
-            finally:
-                response.release()
-            if not 200 <= response.status < 300:
-                raise self._status_error(response, raw, model)
+            _, raw = await self._http.exchange(self.path(model, stream=False), body, headers,
+                                               clock, self._http.status_error(model, error_message))
             return from_gemini_response(_decode.decode(raw), model)
 
     async def stream(
@@ -85,15 +78,11 @@ class GeminiProvider:
         headers, body = self._headers(), self._body(request)
         clock = Clock(timeouts)
         with upstream_errors(self.name, model, clock, self._http.redact):
-            response = await self._http.post(self.path(model, stream=True), body, headers,
-                                             clock)
+            response = await self._http.open_stream(self.path(model, stream=True), body,
+                                                    headers, clock,
+                                                    self._http.status_error(model, error_message))
+            complete = False
             try:
-                if not 200 <= response.status < 300:
-                    raw = await self._http.read(response, clock)
-                    raise self._status_error(response, raw, model)
-                if response.content_type != "text/event-stream":
-                    raise MalformedResponse(
-                        f"expected a text/event-stream answer, got {response.content_type}")
                 translator = OpenAIChunks(model)
                 async for event in events(response, clock):
                     data = _decode.decode(event.data)
@@ -107,8 +96,10 @@ class GeminiProvider:
                     raise UpstreamConnectionError("the stream ended before the answer finished")
                 for chunk in translator.finish():
                     yield StreamChunk(chunk)
+                complete = True
             finally:
-                response.close()  # a consumer that stops early hangs up: the upstream stops too
+                # read to its end: back to the pool; stopped early: hung up, the upstream stops
+                self._http.end_stream(response, complete=complete)
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json",
@@ -123,12 +114,6 @@ class GeminiProvider:
         if self._safety:
             body["safetySettings"] = self._safety
         return body
-
-    def _status_error(
-        self, response: aiohttp.ClientResponse, raw: bytes, model: str
-    ) -> UpstreamStatus:
-        return status_error(response.status, response.headers, raw, provider=self.name,
-                            model=model, message_of=error_message, redact=self._http.redact)
 
 
 def build(spec: ProviderSpec, env: Mapping[str, str] | None) -> GeminiProvider:

@@ -26,6 +26,7 @@ import hashlib
 import json
 from typing import Any
 
+from taskroute.providers.turns import add_turn
 from taskroute.request import ChatRequest, Message
 from taskroute.response import ChatResponse, Choice, ResponseMessage, Usage, new_id
 
@@ -118,10 +119,7 @@ def _contents(messages: list[Message]) -> list[dict[str, Any]]:
             role, parts = "user", _user_parts(message.content)
         if not parts:
             continue
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
+        add_turn(contents, role, parts, "parts")
     return contents
 
 

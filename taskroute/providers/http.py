@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
 import msgspec
 import yarl
 
-from taskroute.exceptions import ConfigError, Secret
+from taskroute.exceptions import ConfigError, MalformedResponse, Secret
 from taskroute.policy.model import ProviderSpec
-from taskroute.providers.errors import Clock
+from taskroute.providers.errors import Clock, status_error
 from taskroute.tracing.propagation import OUTGOING
 
 _encode = msgspec.json.encode
+DRAIN_S = 2.0   # how long a finished stream's last bytes may take before its connection is shut
+# What an error status means, from the response (status, headers) and its body: each adapter's.
+StatusError = Callable[[aiohttp.ClientResponse, bytes], Exception]
 
 
 def read_key(spec: ProviderSpec, env: Mapping[str, str]) -> Secret | None:
@@ -52,6 +55,8 @@ class HttpClient:
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # finished streams whose last bytes are still coming (see `end_stream`)
+        self._draining: dict[asyncio.Task[None], aiohttp.ClientResponse] = {}
 
     def __repr__(self) -> str:
         return f"HttpClient(name={self.spec.name!r}, base_url={self.base_url!r})"
@@ -103,10 +108,21 @@ class HttpClient:
     def _forget_session(self) -> None:
         """Drop a session made on an earlier (now finished) event loop without awaiting it."""
         old, self._session = self._session, None
+        self._draining.clear()   # that loop's: its connector's close below shuts their sockets
         if old is not None and not old.closed and old.connector is not None:
             old.connector._close()  # synchronous: closes its sockets, marks the session closed
 
     async def aclose(self) -> None:
+        """Close the pool, and first any finished stream still draining (a CLI's loop ends
+        right after: no drain may outlive it holding a connection)."""
+        loop = asyncio.get_running_loop()
+        drains = [(task, response) for task, response in self._draining.items()
+                  if task.get_loop() is loop]
+        self._draining = {}
+        for task, response in drains:
+            task.cancel()
+            response.close()   # here, not in the task: one cancelled before it ran runs nothing
+        await asyncio.gather(*(task for task, _ in drains), return_exceptions=True)
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
@@ -143,3 +159,79 @@ class HttpClient:
         clock.started()
         async with asyncio.timeout_at(clock.deadline()):
             return await response.read()
+
+    def status_error(self, model: str, message_of: Callable[[Any], str | None]) -> StatusError:
+        """The usual `StatusError`: `errors.status_error` with the upstream's message as
+        `message_of` finds it in the body, under this provider's name, secrets redacted."""
+        def error(response: aiohttp.ClientResponse, raw: bytes) -> Exception:
+            return status_error(response.status, response.headers, raw, provider=self.spec.name,
+                                model=model, message_of=message_of, redact=self.redact)
+        return error
+
+    async def exchange(
+        self, path: str, body: dict[str, Any] | bytes, headers: Mapping[str, str], clock: Clock,
+        status_error: StatusError,
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        """One non-streamed call: `post`, the whole body read (the connection back to the
+        pool), `status_error(response, body)` raised for a status outside 2xx."""
+        response = await self.post(path, body, headers, clock)
+        try:
+            raw = await self.read(response, clock)
+        finally:
+            response.release()
+        if not 200 <= response.status < 300:
+            raise status_error(response, raw)
+        return response, raw
+
+    async def open_stream(
+        self, path: str, body: dict[str, Any] | bytes, headers: Mapping[str, str], clock: Clock,
+        status_error: StatusError, content_type: str = "text/event-stream",
+    ) -> aiohttp.ClientResponse:
+        """A streamed call's response once its headers show a 2xx of `content_type`; an error
+        status raises `status_error(response, body)`. The caller closes it when done."""
+        response = await self.post(path, body, headers, clock)
+        try:
+            if not 200 <= response.status < 300:
+                raise status_error(response, await self.read(response, clock))
+            if response.content_type != content_type:
+                article = "an" if content_type[:1] in "aeiou" else "a"
+                raise MalformedResponse(f"expected {article} {content_type} answer, got "
+                                        f"{response.content_type or 'no type'}")
+        except BaseException:
+            response.close()
+            raise
+        return response
+
+    def end_stream(self, response: aiohttp.ClientResponse, *, complete: bool) -> None:
+        """End a streamed response. One read to its end (`[DONE]`, `message_stop`) goes back to
+        the pool for the next call — a new connection costs a TCP handshake on the request's
+        path — once its last bytes (the chunked terminator) are in, drained in the background
+        if need be; one abandoned midway is closed, which hangs up, so the upstream stops too."""
+        if not complete:
+            response.close()
+        elif response.content.at_eof():
+            response.release()
+        else:
+            task = asyncio.get_running_loop().create_task(self._drain(response))
+            self._draining[task] = response
+            task.add_done_callback(self._forget_drain)
+
+    def _forget_drain(self, task: asyncio.Task[None]) -> None:
+        self._draining.pop(task, None)
+
+    async def _drain(self, response: aiohttp.ClientResponse) -> None:
+        """Read what is left of a finished stream, then release it; closed if that fails, takes
+        longer than `DRAIN_S`, or is cancelled (`aclose`)."""
+        drained = False
+        try:
+            async with asyncio.timeout(DRAIN_S):
+                while await response.content.readany():
+                    pass
+            drained = True
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            pass
+        finally:
+            if drained:
+                response.release()
+            else:
+                response.close()

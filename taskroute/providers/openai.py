@@ -25,7 +25,7 @@ from taskroute.exceptions import (
 )
 from taskroute.policy.model import ProviderSpec
 from taskroute.providers.base import Timeouts
-from taskroute.providers.errors import Clock, status_error, upstream_errors
+from taskroute.providers.errors import Clock, upstream_errors
 from taskroute.providers.http import HttpClient
 from taskroute.providers.sse import EventReader
 from taskroute.providers.vendor_fields import openai_body
@@ -82,13 +82,8 @@ class OpenAIProvider:
         """One non-streamed POST, its JSON answer decoded as `kind`; errors as `UpstreamError`s."""
         clock = Clock(timeouts)
         with upstream_errors(self.name, model, clock, self._http.redact):
-            response = await self._http.post(path, body, self._headers(), clock)
-            try:
-                raw = await self._http.read(response, clock)
-            finally:
-                response.release()
-            if not 200 <= response.status < 300:
-                raise self._status_error(response, raw, model)
+            _, raw = await self._http.exchange(path, body, self._headers(), clock,
+                                               self._http.status_error(model, error_message))
             return msgspec.json.decode(raw, type=kind, strict=False)
 
     def stream(
@@ -101,19 +96,16 @@ class OpenAIProvider:
     ) -> aiohttp.ClientResponse:
         """Send a streamed request; the response once its headers show an event stream."""
         headers, body = self._headers(), self._body(request, model, stream=True)
-        response = await self._http.post(self.path(model), body, headers, clock)
-        try:
-            if not 200 <= response.status < 300:
-                raise self._status_error(response, await self._http.read(response, clock), model)
-            _expect_event_stream(response)
-        except BaseException:
-            response.close()
-            raise
-        return response
+        return await self._http.open_stream(self.path(model), body, headers, clock,
+                                            self._http.status_error(model, error_message))
 
     def path(self, model: str) -> str:
         """Where a model's chat completions are posted, after the base URL (Azure differs)."""
         return "/chat/completions"
+
+    def end_stream(self, response: aiohttp.ClientResponse, *, complete: bool) -> None:
+        """A stream read to its end back to the pool, else hung up (`HttpClient.end_stream`)."""
+        self._http.end_stream(response, complete=complete)
 
     def errors(self, model: str, clock: Clock) -> AbstractContextManager[None]:
         """The block's failures as `UpstreamError`s (see `upstream_errors`)."""
@@ -149,11 +141,6 @@ class OpenAIProvider:
             body.pop("stream_options", None)
         return body
 
-    def _status_error(
-        self, response: aiohttp.ClientResponse, raw: bytes, model: str
-    ) -> UpstreamStatus:
-        return status_error(response.status, response.headers, raw, provider=self.name,
-                            model=model, message_of=error_message, redact=self._http.redact)
 
 
 def build(spec: ProviderSpec, env: Mapping[str, str] | None) -> OpenAIProvider:
@@ -180,12 +167,6 @@ def error_message(body: Any) -> str | None:
         if body.get("detail"):
             return str(body["detail"])
     return None
-
-
-def _expect_event_stream(response: aiohttp.ClientResponse) -> None:
-    if response.content_type != "text/event-stream":
-        raise MalformedResponse(
-            f"expected a text/event-stream answer, got {response.content_type or 'no type'}")
 
 
 class ChunkStream:
@@ -248,13 +229,14 @@ class ChunkStream:
                 raise
         if not batch:
             self._ended(None if self._finished else UpstreamConnectionError(
-                "the stream ended before the answer finished", model=model))
+                "the stream ended before the answer finished", model=model),
+                complete=self._finished)
             return
         try:
             with provider.errors(model, self._clock):
                 for event in batch:
                     if event.data.strip() == "[DONE]":
-                        self._ended(None)
+                        self._ended(None, complete=True)
                         return
                     self._queue.append(self._chunk(event.data))
         except UpstreamError as exc:
@@ -273,10 +255,10 @@ class ChunkStream:
                                  for c in choices)
         return StreamChunk(data)
 
-    def _ended(self, error: BaseException | None) -> None:
+    def _ended(self, error: BaseException | None, *, complete: bool = False) -> None:
+        """The stream is over: `error` (else the end) after the queue; the response handed back
+        when `complete` (read to its end), else closed, which hangs up."""
         self._end = error if error is not None else StopAsyncIteration()
-        self._close()
-
-    def _close(self) -> None:
         if self._response is not None:
-            self._response.close()
+            self._provider.end_stream(self._response, complete=complete)
+            self._response = None

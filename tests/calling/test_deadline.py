@@ -14,11 +14,18 @@ from taskroute.policy.loader import parse_policy
 from taskroute.providers.base import Timeouts
 from taskroute.providers.simulated import SimulatedUpstream
 from taskroute.records import RequestContext
+from taskroute.request import ChatRequest
 
 from .support import POLICY, RouterFactory, ask
 from .test_resilience import Sleeps
 
 ALL = ("small", "small-b", "medium", "large")
+
+
+def hang_every_model(upstream: SimulatedUpstream) -> None:
+    """Every deployment in the chain takes 10 s to answer: longer than any deadline here."""
+    for model in ALL:
+        upstream.answer_slowly(model, 10.0)
 
 
 def test_timeouts_shrink_to_what_is_left() -> None:
@@ -45,8 +52,7 @@ async def test_a_hung_upstream_holds_the_client_no_longer_than_the_deadline(
 ) -> None:
     # Without the deadline: 4 deployments x 2 tries x the 2 s first-token timeout.
     router = make_router(retries=1, calling_extra="  deadline: 600ms")
-    for model in ALL:
-        upstream.answer_slowly(model, 10.0)
+    hang_every_model(upstream)
     started = time.monotonic()
     with pytest.raises(ChainTimedOut, match=r"deadline of 0\.6s passed") as caught:
         await router.complete(ask(), task="chat")
@@ -58,44 +64,32 @@ async def test_a_hung_upstream_holds_the_client_no_longer_than_the_deadline(
     assert caught.value.record.status == "error"
 
 
-async def test_a_backoff_longer_than_what_is_left_is_not_slept(
-    make_router: RouterFactory, upstream: SimulatedUpstream
+@pytest.mark.parametrize(("deadline", "backoff", "fault", "slept", "attempts"), [
+    pytest.param("2s", {"first_s": 30.0, "cap_s": 30.0}, {"status": 503}, 0,
+                 [("first", "sim/small", "error"), ("failover", "alt/small-b", "ok")],
+                 id="a backoff (15-30 s) longer than what is left is not slept"),
+    pytest.param("2s", {}, {"status": 503}, 1,
+                 [("first", "sim/small", "error"), ("retry", "sim/small", "ok")],
+                 id="a backoff within the deadline is still slept"),
+    pytest.param("1s", {"cap_s": 30.0}, {"status": 429, "retry_after": 5}, 0,
+                 [("first", "sim/small", "error"), ("failover", "alt/small-b", "ok")],
+                 # under the cap: only the deadline says no
+                 id="a Retry-After longer than what is left fails over at once"),
+])
+async def test_a_wait_before_a_retry_fits_in_what_is_left(
+    make_router: RouterFactory, upstream: SimulatedUpstream, deadline: str,
+    backoff: dict[str, float], fault: dict[str, int], slept: int,
+    attempts: list[tuple[str, str, str]],
 ) -> None:
-    router = make_router(retries=1, calling_extra="  deadline: 2s")
+    router = make_router(retries=1, calling_extra=f"  deadline: {deadline}")
     sleeps = Sleeps()
     router.engine.retry.sleep = sleeps
-    router.engine.retry.first_s = router.engine.retry.cap_s = 30.0  # backoff 15-30 s
-    upstream.fail("small", 503, times=1)
+    for name, seconds in backoff.items():
+        setattr(router.engine.retry, name, seconds)
+    upstream.fail("small", fault["status"], retry_after=fault.get("retry_after"), times=1)
     result = await router.complete(ask(), task="chat")
-    assert sleeps.delays == []
-    assert [(a.deployment, a.status) for a in result.record.attempts] == [
-        ("sim/small", "error"), ("alt/small-b", "ok")]
-
-
-async def test_a_backoff_within_the_deadline_is_still_slept(
-    make_router: RouterFactory, upstream: SimulatedUpstream
-) -> None:
-    router = make_router(retries=1, calling_extra="  deadline: 2s")
-    sleeps = Sleeps()
-    router.engine.retry.sleep = sleeps
-    upstream.fail("small", 503, times=1)
-    result = await router.complete(ask(), task="chat")
-    assert len(sleeps.delays) == 1
-    assert [(a.role, a.status) for a in result.record.attempts] == [
-        ("first", "error"), ("retry", "ok")]
-
-
-async def test_a_retry_after_longer_than_what_is_left_fails_over_at_once(
-    make_router: RouterFactory, upstream: SimulatedUpstream
-) -> None:
-    router = make_router(retries=1, calling_extra="  deadline: 1s")
-    sleeps = Sleeps()
-    router.engine.retry.sleep = sleeps
-    router.engine.retry.cap_s = 30.0  # under the cap: only the deadline says no
-    upstream.fail("small", 429, retry_after=5, times=1)
-    result = await router.complete(ask(), task="chat")
-    assert sleeps.delays == []
-    assert result.record.answered_by == "alt/small-b"
+    assert len(sleeps.delays) == slept
+    assert [(a.role, a.deployment, a.status) for a in result.record.attempts] == attempts
 
 
 async def test_every_deployment_rate_limited_is_a_429_with_the_soonest_retry_after(
@@ -125,21 +119,22 @@ async def test_a_429_among_other_failures_is_not_a_429(
     assert getattr(caught.value, "status_code", None) == 502
 
 
+@pytest.mark.parametrize(("context", "asked", "limit"), [
+    pytest.param(RequestContext(deadline_s=0.2), ask(), 0.2, id="shorter, from the context"),
+    pytest.param(RequestContext(), ask(metadata={"deadline_s": "0.3"}), 0.3,
+                 id="shorter, from metadata"),
+    pytest.param(RequestContext(deadline_s=60), ask(), 0.7, id="longer: the policy's holds"),
+])
 async def test_a_caller_may_shorten_the_deadline_but_not_lengthen_it(
-    make_router: RouterFactory, upstream: SimulatedUpstream
+    make_router: RouterFactory, upstream: SimulatedUpstream, context: RequestContext,
+    asked: ChatRequest, limit: float,
 ) -> None:
     router = make_router(retries=0, calling_extra="  deadline: 700ms")
-    for model in ALL:
-        upstream.answer_slowly(model, 10.0)
-    for context, request, limit in (
-        (RequestContext(deadline_s=0.2), ask(), 0.2),
-        (RequestContext(), ask(metadata={"deadline_s": "0.3"}), 0.3),
-        (RequestContext(deadline_s=60), ask(), 0.7),
-    ):
-        started = time.monotonic()
-        with pytest.raises(ChainTimedOut, match=re.escape(f"deadline of {limit:g}s")):
-            await router.complete(request, task="chat", context=context)
-        assert time.monotonic() - started < limit + 0.5
+    hang_every_model(upstream)
+    started = time.monotonic()
+    with pytest.raises(ChainTimedOut, match=re.escape(f"deadline of {limit:g}s")):
+        await router.complete(asked, task="chat", context=context)
+    assert time.monotonic() - started < limit + 0.5
 
 
 async def test_a_task_deadline_replaces_the_policys(upstream: SimulatedUpstream) -> None:
@@ -153,8 +148,7 @@ async def test_a_task_deadline_replaces_the_policys(upstream: SimulatedUpstream)
 
     router = Router(policy, classifier=False)
     try:
-        for model in ALL:
-            upstream.answer_slowly(model, 10.0)
+        hang_every_model(upstream)
         with pytest.raises(ChainTimedOut, match=r"deadline of 0\.3s"):
             await router.complete(ask(), task="chat")
     finally:
@@ -165,8 +159,7 @@ async def test_a_stream_that_cannot_start_in_time_is_a_timeout(
     make_router: RouterFactory, upstream: SimulatedUpstream
 ) -> None:
     router = make_router(retries=1, calling_extra="  deadline: 400ms")
-    for model in ALL:
-        upstream.answer_slowly(model, 10.0)
+    hang_every_model(upstream)
     stream = router.stream(ask(), task="chat")
     started = time.monotonic()
     with pytest.raises(ChainTimedOut):

@@ -57,6 +57,7 @@ class Behaviour:
     token_delay_s: float | None = None   # override the profile's time between tokens
     parallel_tools: bool = False         # call every tool offered at once (one answer, N calls)
     tools_again: bool = False            # call tools after a tool result too (another round)
+    end_delay_s: float = 0.0             # wait between a stream's last event and its end
 
 
 NORMAL = Behaviour()

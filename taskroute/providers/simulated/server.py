@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import replace
 from types import ModuleType, TracebackType
@@ -68,6 +68,8 @@ class SimulatedUpstream(BehaviourBook):
         self.api_key = api_key                   # when set, requests must carry it
         self.aws_credentials = aws_credentials   # (key id, secret): Bedrock calls must be signed
         self.requests: Counter[str] = Counter()
+        # each model's callers' connections (client ports): how well a client pools them
+        self.connections: defaultdict[str, set[int | None]] = defaultdict(set)
         self.completed: Counter[str] = Counter()
         self.cancelled: Counter[str] = Counter()
         self.last_body: dict[str, dict[str, Any]] = {}
@@ -107,6 +109,7 @@ class SimulatedUpstream(BehaviourBook):
         super().reset()
         for counter in (self.requests, self.completed, self.cancelled):
             counter.clear()
+        self.connections.clear()
         self.last_body.clear()
         self.last_headers.clear()
         self.prompt_cache.clear()
@@ -274,6 +277,8 @@ class SimulatedUpstream(BehaviourBook):
         self.requests[model] += 1
         self.last_body[model] = data
         self.last_headers[model] = dict(request.headers)
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.connections[model].add(peer[1] if peer else None)
         behaviour = self.next_behaviour(model)
         profile = self.profiles.get(model, self.default)
         try:
@@ -355,6 +360,8 @@ class SimulatedUpstream(BehaviourBook):
                 await response.write(frame)
                 if behaviour.malformed_sse:
                     await response.write(getattr(wire, "MALFORMED_EVENT", _MALFORMED_EVENT))
+            if behaviour.end_delay_s:   # the last event out, the chunked body's end later
+                await asyncio.sleep(behaviour.end_delay_s)
             await response.write_eof()
         except _Gone:
             self.cancelled[ask.model] += 1
