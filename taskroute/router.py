@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from taskroute.calling.breaker import TripHistory
 from taskroute.classify.rules import TASK_MODEL_PREFIX, choose_task
 from taskroute.decision import Decision, TaskSource
 from taskroute.exceptions import (
@@ -69,6 +70,7 @@ class Router:
         providers: Mapping[str, Provider] | None = None,
         spend: Spend | None = None,
         shared: SharedState | None = None,
+        trips: TripHistory | None = None,
         _reuse: Mapping[FileKey, LearnedRouter] | None = None,
     ) -> None:
         """`classifier=True` uses the policy's (by default the bundled one), `False` or `None`
@@ -81,7 +83,9 @@ class Router:
         given: pass a shared one to keep one set of books across routers). `shared` is state
         shared by replicas (`taskroute.shared`, e.g. `RedisState`): rate limits, budgets,
         session history, open breakers and reloads then hold across every process using it
-        (build it on `history` and `spend`: they are its per-process fallback)."""
+        (build it on `history` and `spend`: they are its per-process fallback). `trips` keeps
+        the circuit breakers' recent trips (a new one unless given; routers made by
+        `with_policy` share it, so it outlives a reload)."""
         from taskroute.gates.registry import GateRegistry
 
         self.policy = policy
@@ -95,6 +99,11 @@ class Router:
         self.history: SessionHistory = history or InMemorySessionHistory()
         self.spend: Spend = spend if spend is not None else SpendTracker()
         self.shared = shared
+        if trips is None:
+            trips = TripHistory()
+            if shared is not None:  # once per history: other replicas' trips are news here
+                shared.breakers.on_heard(trips.heard)
+        self.trips = trips
         if classifier is True and not policy.classifier.enabled:
             classifier = None
         self._classifier: Classifier | None = None if classifier in (True, False) else (
@@ -123,7 +132,8 @@ class Router:
         return Router(
             policy, classifier=self._classifier_given, history=self.history,
             gates=self._gates_given, store=self.store, providers=self._providers,
-            spend=self.spend, shared=self.shared, _reuse=self._learned_files,
+            spend=self.spend, shared=self.shared, trips=self.trips,
+            _reuse=self._learned_files,
         )
 
     def warm(self) -> Router:
@@ -330,7 +340,7 @@ class Router:
                 self.policy, gates=self._gate_registry, providers=self._providers,
                 store=self.store, on_escalation=self.record_escalation,
                 spend=self.spend if shared is None else shared.spend,
-                board=None if shared is None else shared.breakers,
+                board=None if shared is None else shared.breakers, trips=self.trips,
             )
         return self._engine
 
