@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taskroute.calling.breaker import TripHistory
+from taskroute.calling.breaker import BreakerState, TripHistory
 from taskroute.classify.rules import TASK_MODEL_PREFIX, choose_task
 from taskroute.decision import Decision, TaskSource
 from taskroute.exceptions import (
@@ -343,6 +343,10 @@ class Router:
                 board=None if shared is None else shared.breakers, trips=self.trips,
             )
         return self._engine
+
+    def breaker_states(self) -> dict[str, BreakerState]:
+        """Each deployment's breaker state; none before the first call builds the engine."""
+        return {} if self._engine is None else self._engine.wiring.breakers.states()
 
     def _context(
         self, context: RequestContext | None, task: str | None, request_id: str | None,

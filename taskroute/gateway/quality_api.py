@@ -4,6 +4,8 @@
     GET  /v1/taskroute/stats?since=24h&by=route|class|model|tier|policy
     GET  /v1/taskroute/timeseries?since=24h
     GET  /v1/taskroute/ab?since=7d
+    GET  /v1/taskroute/shadow?since=24h   the shadow policy against the served one
+    GET  /v1/taskroute/breakers           circuit breakers and their recent trips
     POST /v1/taskroute/feedback     {"request_id", "score" | "thumbs", "corrected", "text"}
     GET  /dashboard
 
@@ -22,10 +24,11 @@ from typing import Any
 from aiohttp import web
 
 from taskroute.exceptions import InvalidRequest
+from taskroute.gateway import breakers_api
 from taskroute.gateway.auth import IDENTITY
 from taskroute.gateway.context import GATEWAY, key_id, read_json
 from taskroute.policy.model import Policy
-from taskroute.quality import feedback, metrics, timeseries
+from taskroute.quality import feedback, metrics, shadow, timeseries
 from taskroute.quality.budgets import SpendTracker
 from taskroute.quality.window import parse_window
 from taskroute.store.base import LogReader
@@ -53,6 +56,7 @@ def install(app: web.Application) -> None:
     if isinstance(gateway.store, LogReader):
         app[QUALITY] = Quality(gateway.store, lambda: app[GATEWAY].routers.router.policy)
         add_read_routes(app)
+        breakers_api.install(app)
         app.router.add_post("/v1/taskroute/feedback", post_feedback)
         app.on_startup.append(_start)
         app.on_cleanup.insert(0, _stop)  # before the store closes: the tasks read from it
@@ -64,6 +68,7 @@ def add_read_routes(app: web.Application) -> None:
     app.router.add_get("/v1/taskroute/stats", get_stats)
     app.router.add_get("/v1/taskroute/timeseries", get_timeseries)
     app.router.add_get("/v1/taskroute/ab", get_ab)
+    app.router.add_get("/v1/taskroute/shadow", get_shadow)
     app.router.add_get("/dashboard", dashboard.page)
 
 
@@ -109,6 +114,12 @@ async def get_ab(request: web.Request) -> web.Response:
     return web.json_response(await quality.reader.ab_report(
         since_s=_since(request, "7d"), tier_order=policy.tier_names,
         variants=[v.name for v in policy.variants]))
+
+
+async def get_shadow(request: web.Request) -> web.Response:
+    quality = request.app[QUALITY]
+    return web.json_response(await quality.reader.shadow_report(
+        since_s=_since(request), prices=shadow.prices(quality.policy())))
 
 
 # -- writing ------------------------------------------------------------------------------------

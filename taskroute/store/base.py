@@ -22,7 +22,7 @@ tests/store/test_one_door.py fails if it does.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -187,6 +187,14 @@ class LogReader(Protocol):
     ) -> dict[str, Any]:
         """The A/B report (`taskroute.quality.abtest.compare`), `variants` in the policy's
         order, the first the control."""
+        ...
+
+    async def shadow_report(
+        self, *, since_s: float | None, prices: Mapping[str, Price],
+        now: float | None = None,
+    ) -> dict[str, Any]:
+        """The shadow policies against what was served (`taskroute.quality.shadow.report`),
+        the shadow's picks priced by `prices` (model name → price)."""
         ...
 
     async def add_feedback(self, feedback: Feedback, *, key_id: str | None = None,

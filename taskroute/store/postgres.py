@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -228,6 +228,13 @@ class PostgresStore:
         await self.catch_up()
         return await self._read(partial(pg_reads.ab_report, since_s=since_s, now=now,
                                         tier_order=tier_order, variants=variants))
+
+    async def shadow_report(
+        self, *, since_s: float | None, prices: Mapping[str, Price],
+        now: float | None = None,
+    ) -> dict[str, Any]:
+        return await self._read(partial(pg_reads.shadow_report, since_s=since_s,
+                                        prices=prices, now=now))
 
     async def add_feedback(self, feedback: Feedback, *, key_id: str | None = None,
                            owner: str | None = None) -> None:

@@ -42,7 +42,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -286,6 +286,14 @@ class SqliteStore:
     ) -> dict[str, Any]:
         return await self._read(partial(sqlite_reads.ab_report, since_s=since_s, now=now,
                                         tier_order=tier_order, variants=variants))
+
+    async def shadow_report(
+        self, *, since_s: float | None, prices: Mapping[str, Price],
+        now: float | None = None,
+    ) -> dict[str, Any]:
+        await self.flush()  # the shadow decisions queued a moment ago count too
+        return await self._read(partial(sqlite_reads.shadow_report, since_s=since_s,
+                                        prices=prices, now=now))
 
     async def add_feedback(self, feedback: Feedback, *, key_id: str | None = None,
                            owner: str | None = None) -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from taskroute.policy.model import Price
-from taskroute.quality import abtest, timeseries
+from taskroute.quality import abtest, shadow, timeseries
 from taskroute.quality.metrics import By, Counts, FineKey, report
 from taskroute.quality.window import window_start
 from taskroute.store.counts import fold
@@ -120,3 +120,49 @@ def ab_report(
             answered = [r[1] for r in rows if r[2] in ("ok", "unchecked")]
             samples[name] = ([r[0] for r in rows], answered)
     return abtest.compare(counts, names, samples)
+
+
+# One row per shadow decision with what its request says, summed per `shadow.ShadowRow` group.
+# Attempt statuses with a gate verdict: ok (passed) and rejected.
+_SHADOW = """
+SELECT policy, task, shadow_task, tier, shadow_tier, model, shadow_model, answered, COUNT(*),
+       SUM(ok), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd), SUM(has_feedback), SUM(good),
+       SUM(shadow_gate IS NOT NULL), SUM(shadow_gate = 'ok'), SUM(served_gate IS NOT NULL),
+       SUM(served_gate = 'ok')
+FROM (
+    SELECT s.policy, q.task, s.task AS shadow_task, q.tier, s.tier AS shadow_tier, q.model,
+           s.model AS shadow_model, q.status IN ('ok', 'unchecked') AS ok, q.cost_usd,
+           COALESCE((SELECT a.model FROM attempts a WHERE a.request_id = q.request_id
+                     AND a.status IN ('ok', 'unchecked') ORDER BY a.seq DESC LIMIT 1), '')
+               AS answered,
+           COALESCE((SELECT MAX(a.input_tokens) FROM attempts a
+                     WHERE a.request_id = q.request_id), q.input_tokens) AS tokens_in,
+           COALESCE((SELECT a.output_tokens FROM attempts a WHERE a.request_id = q.request_id
+                     AND a.status IN ('ok', 'unchecked') ORDER BY a.seq DESC LIMIT 1), 0)
+               AS tokens_out,
+           f.request_id IS NOT NULL AS has_feedback,
+           f.request_id IS NOT NULL AND f.corrected = 0 AND COALESCE(f.score, 1) >= 0.5 AS good,
+           (SELECT a.status FROM attempts a WHERE a.request_id = q.request_id
+            AND a.model = s.model AND a.status IN ('ok', 'rejected') ORDER BY a.seq LIMIT 1)
+               AS shadow_gate,
+           (SELECT a.status FROM attempts a WHERE a.request_id = q.request_id
+            AND a.model = q.model AND a.status IN ('ok', 'rejected') ORDER BY a.seq LIMIT 1)
+               AS served_gate
+    FROM shadow_decisions s INDEXED BY shadow_decisions_ts
+    JOIN requests q ON q.request_id = s.request_id
+    LEFT JOIN feedback f ON f.request_id = s.request_id
+    WHERE s.ts >= ? AND s.ts < ?
+)
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+"""
+
+
+def shadow_report(
+    conn: sqlite3.Connection, *, since_s: float | None, prices: Mapping[str, Price],
+    now: float | None = None,
+) -> dict[str, Any]:
+    """`LogReader.shadow_report`."""
+    now = time.time() if now is None else now
+    since = window_start(since_s, now)
+    rows = conn.execute(_SHADOW, (-math.inf if since is None else since, now + 1e-6))
+    return shadow.report((shadow.ShadowRow.of(r) for r in rows), prices, since_s=since_s)
