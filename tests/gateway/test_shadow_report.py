@@ -73,7 +73,7 @@ async def _expected(gw: RunningGateway, ids: list[str]) -> dict[str, Any]:
     for a in await gw.log_rows("SELECT * FROM attempts ORDER BY seq"):
         attempts.setdefault(a["request_id"], []).append(a)
     per_class: dict[str, dict[str, Any]] = {}
-    totals = {"n": 0, "same_model": 0, "shadow_cost": 0.0, "served_cost": 0.0,
+    totals: dict[str, Any] = {"n": 0, "same_model": 0, "shadow_cost": 0.0, "served_cost": 0.0,
               "fb": [0, 0], "served_fb": [0, 0], "gates": [0, 0], "served_gates": [0, 0]}
     for i, request_id in enumerate(ids):
         task = TRAFFIC[i]
