@@ -200,7 +200,10 @@ def _taskroute_paths() -> dict[str, Any]:
             "route quality from the request log: first-pass rate, escalations, cost per task, "
             "latency; refused requests counted apart", _SINCE, by),
         "/v1/taskroute/timeseries": _report(
-            "cost and escalations per hour against always using the strongest model", _SINCE),
+            "cost and escalations per minute (windows up to 6 hours) or hour against always "
+            "using the strongest model, every bucket of the window, with the running saving",
+            _SINCE, _query("step", "bucket size (default auto)",
+                           enum=["auto", "minute", "hour"])),
         "/v1/taskroute/ab": _report("the policy's A/B variants compared, with significance",
                                     _SINCE),
         "/v1/taskroute/shadow": _report(

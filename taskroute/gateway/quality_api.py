@@ -2,7 +2,7 @@
 `install(app)` adds them to the gateway (one line in `create_app`); reload is `gateway/reload.py`.
 
     GET  /v1/taskroute/stats?since=24h&by=route|class|model|tier|policy
-    GET  /v1/taskroute/timeseries?since=24h
+    GET  /v1/taskroute/timeseries?since=24h&step=auto   per minute up to 6 hours, else hourly
     GET  /v1/taskroute/ab?since=7d
     GET  /v1/taskroute/shadow?since=24h   the shadow policy against the served one
     GET  /v1/taskroute/breakers           circuit breakers and their recent trips
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,10 +103,24 @@ async def get_stats(request: web.Request) -> web.Response:
 
 
 async def get_timeseries(request: web.Request) -> web.Response:
+    """Minutes for a window of up to six hours, hours beyond (`step=minute|hour|auto`); with a
+    window, every bucket in it, empty ones as zeros, and the running saving on each."""
     quality = request.app[QUALITY]
     model, price = timeseries.baseline(quality.policy())
-    return web.json_response(await quality.reader.timeseries(
-        since_s=_since(request), baseline_model=model, baseline_price=price))
+    since_s = _since(request)
+    try:
+        step = timeseries.choose_step(request.query.get("step", "auto"), since_s)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), param="step") from None
+    now = time.time()
+    report = await quality.reader.timeseries(
+        since_s=since_s, baseline_model=model, baseline_price=price, now=now, step=step)
+    if since_s is not None:
+        report = timeseries.filled(report, now - since_s, now)
+    else:
+        report = timeseries.filled(report, report["points"][0]["t"] if report["points"] else now,
+                                   now)
+    return web.json_response(report)
 
 
 async def get_ab(request: web.Request) -> web.Response:

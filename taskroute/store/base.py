@@ -31,6 +31,7 @@ from taskroute.policy.model import Price
 from taskroute.quality.budgets import Scope  # the pure quality modules; they never import store
 from taskroute.quality.feedback import Feedback
 from taskroute.quality.metrics import By
+from taskroute.quality.timeseries import Step
 from taskroute.records import Api, RouteRecord
 
 
@@ -175,10 +176,11 @@ class LogReader(Protocol):
 
     async def timeseries(
         self, *, since_s: float | None, baseline_model: str, baseline_price: Price,
-        now: float | None = None,
+        now: float | None = None, step: Step = "hour",
     ) -> dict[str, Any]:
-        """Cost and escalations per whole hour against `baseline_model` at `baseline_price`
-        (`taskroute.quality.timeseries.hourly`)."""
+        """Cost and escalations per whole hour (or minute, for the last
+        `timeseries.MINUTES_KEPT_S`) against `baseline_model` at `baseline_price`
+        (`taskroute.quality.timeseries.series`)."""
         ...
 
     async def ab_report(

@@ -48,6 +48,7 @@ from taskroute.policy.model import Price
 from taskroute.quality.budgets import Scope
 from taskroute.quality.feedback import Feedback
 from taskroute.quality.metrics import By
+from taskroute.quality.timeseries import Step
 from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute, StoredResponse
 from taskroute.store.postgres_migrations import migrate
 from taskroute.store.postgres_spool import Item, Spool, SpoolFile
@@ -214,12 +215,12 @@ class PostgresStore:
 
     async def timeseries(
         self, *, since_s: float | None, baseline_model: str, baseline_price: Price,
-        now: float | None = None,
+        now: float | None = None, step: Step = "hour",
     ) -> dict[str, Any]:
         await self.catch_up()
         return await self._read(partial(pg_reads.hourly, since_s=since_s, now=now,
                                         baseline_model=baseline_model,
-                                        baseline_price=baseline_price))
+                                        baseline_price=baseline_price, step=step))
 
     async def ab_report(
         self, *, since_s: float | None, tier_order: Sequence[str] = (),

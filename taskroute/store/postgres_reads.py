@@ -110,6 +110,20 @@ SELECT http_status, count(*) FROM refused WHERE ts >= $1 AND ts < $2 GROUP BY 1 
 """
 
 
+_UPSERT_MINUTELY = """
+INSERT INTO route_minutely AS r (minute, requests, cost_usd, escalated, baseline_tokens_in,
+                                 baseline_tokens_out)
+SELECT floor(ts / 60)::int8, count(*), sum(cost_usd), sum(escalated),
+       sum(input_tokens::float8 / greatest(n_attempts, 1)),
+       sum(output_tokens::float8 / greatest(n_attempts, 1))
+FROM rq WHERE ts >= $1 GROUP BY 1
+ON CONFLICT (minute) DO UPDATE SET requests = r.requests + excluded.requests,
+    cost_usd = r.cost_usd + excluded.cost_usd, escalated = r.escalated + excluded.escalated,
+    baseline_tokens_in = r.baseline_tokens_in + excluded.baseline_tokens_in,
+    baseline_tokens_out = r.baseline_tokens_out + excluded.baseline_tokens_out
+"""
+
+
 async def catch_up(conn: asyncpg.Connection, *, chunk: int = CHUNK) -> int:
     """Roll up every request not rolled up yet; returns how many. Safe beside other replicas
     doing the same: each chunk takes the rows nobody else has locked."""
@@ -121,6 +135,10 @@ async def catch_up(conn: asyncpg.Connection, *, chunk: int = CHUNK) -> int:
             if taken:
                 await conn.execute(_UPSERT_HOURLY)
                 await conn.execute(_UPSERT_HISTOGRAMS)
+                oldest = time.time() - timeseries.MINUTES_KEPT_S
+                await conn.execute(_UPSERT_MINUTELY, oldest)
+                await conn.execute("DELETE FROM route_minutely WHERE minute < $1",
+                                   int(oldest // 60))
         done += taken
         if taken < chunk:
             return done
@@ -185,15 +203,24 @@ async def refused_counts(conn: asyncpg.Connection, since: float | None,
     return {"requests": sum(by_status.values()), "by_status": by_status}
 
 
+_MINUTES = """
+SELECT minute, requests, cost_usd, escalated, baseline_tokens_in, baseline_tokens_out
+FROM route_minutely WHERE minute >= $1::float8 ORDER BY minute
+"""
+
+
 async def hourly(
     conn: asyncpg.Connection, *, since_s: float | None, baseline_model: str,
-    baseline_price: Price, now: float | None = None,
+    baseline_price: Price, now: float | None = None, step: timeseries.Step = "hour",
 ) -> dict[str, Any]:
-    """`LogReader.timeseries`, from the hourly rollups (brought up to date by the caller)."""
+    """`LogReader.timeseries`, from the hourly or minute rollups (brought up to date by the
+    caller)."""
     since = window_start(since_s, time.time() if now is None else now)
-    first = -math.inf if since is None else math.floor(since / 3600)
-    rows = await conn.fetch(_HOURS.replace("$1", "$1::float8"), first)
-    return timeseries.hourly([tuple(r) for r in rows], baseline_model, baseline_price)
+    step_s = timeseries.STEP_S[step]
+    first = -math.inf if since is None else math.floor(since / step_s)
+    sql = _HOURS.replace("$1", "$1::float8") if step == "hour" else _MINUTES
+    rows = await conn.fetch(sql, first)
+    return timeseries.series([tuple(r) for r in rows], baseline_model, baseline_price, step)
 
 
 async def ab_report(

@@ -59,6 +59,7 @@ from taskroute.policy.model import Price
 from taskroute.quality.budgets import Scope
 from taskroute.quality.feedback import Feedback
 from taskroute.quality.metrics import By
+from taskroute.quality.timeseries import Step
 from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute, StoredResponse
 from taskroute.store.migrations import migrate
 from taskroute.store.sqlite_journal import Journal, leftovers
@@ -274,11 +275,11 @@ class SqliteStore:
 
     async def timeseries(
         self, *, since_s: float | None, baseline_model: str, baseline_price: Price,
-        now: float | None = None,
+        now: float | None = None, step: Step = "hour",
     ) -> dict[str, Any]:
         return await self._read(partial(sqlite_reads.hourly, since_s=since_s, now=now,
                                         baseline_model=baseline_model,
-                                        baseline_price=baseline_price))
+                                        baseline_price=baseline_price, step=step))
 
     async def ab_report(
         self, *, since_s: float | None, tier_order: Sequence[str] = (),

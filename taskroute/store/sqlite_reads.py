@@ -90,15 +90,23 @@ def refused_counts(conn: sqlite3.Connection, since: float | None, now: float) ->
     return {"requests": sum(by_status.values()), "by_status": by_status}
 
 
+_MINUTES = """
+SELECT minute, requests, cost_usd, escalated, baseline_tokens_in, baseline_tokens_out
+FROM route_minutely WHERE minute >= ? ORDER BY minute
+"""
+
+
 def hourly(
     conn: sqlite3.Connection, *, since_s: float | None, baseline_model: str,
-    baseline_price: Price, now: float | None = None,
+    baseline_price: Price, now: float | None = None, step: timeseries.Step = "hour",
 ) -> dict[str, Any]:
-    """`LogReader.timeseries`, from the hourly rollups (brought up to date first)."""
+    """`LogReader.timeseries`, from the hourly or minute rollups (brought up to date first)."""
     try_catch_up(conn)
     since = window_start(since_s, time.time() if now is None else now)
-    first = -math.inf if since is None else math.floor(since / 3600)
-    return timeseries.hourly(conn.execute(_HOURS, (first,)), baseline_model, baseline_price)
+    step_s = timeseries.STEP_S[step]
+    first = -math.inf if since is None else math.floor(since / step_s)
+    rows = conn.execute(_HOURS if step == "hour" else _MINUTES, (first,))
+    return timeseries.series(rows, baseline_model, baseline_price, step)
 
 
 def ab_report(

@@ -137,3 +137,35 @@ async def test_the_shadow_report_joins_decisions_requests_attempts_and_feedback(
     assert (quality["served"]["gates"]["good"], quality["served"]["gates"]["n"]) == (2, 4)
     assert (await log_store.shadow_report(since_s=3600, prices={}, now=time.time() + 7200)
             )["policies"] == []                   # out of the window
+
+
+async def test_minute_buckets_cover_the_recent_past_and_hours_the_rest(log_store: Any) -> None:
+    from taskroute.policy.model import Price
+    from taskroute.quality import timeseries
+
+    now = time.time()
+    ages = [30, 30, 150, 600, 3 * DAY]          # seconds ago; the last is past the minutes kept
+    for i, age in enumerate(ages):
+        log_store.add(aged(f"m{i}", age))
+    await log_store.flush()
+    price = Price(input=1.0, output=10.0)
+    minutes = await log_store.timeseries(since_s=None, baseline_model="strong",
+                                         baseline_price=price, step="minute")
+    want: dict[int, int] = {}
+    for age in ages[:-1]:
+        t = int((now - age) // 60) * 60
+        want[t] = want.get(t, 0) + 1
+    assert minutes["step_s"] == 60
+    assert {p["t"]: p["requests"] for p in minutes["points"]} == want
+    assert minutes["cost_usd"] == pytest.approx(0.001 * 4)
+    hours = await log_store.timeseries(since_s=None, baseline_model="strong",
+                                       baseline_price=price)
+    assert sum(p["requests"] for p in hours["points"]) == 5     # the hours keep everything
+    window = await log_store.timeseries(since_s=300, baseline_model="strong",
+                                        baseline_price=price, step="minute", now=now)
+    assert sum(p["requests"] for p in window["points"]) == 3
+    shown = timeseries.filled(window, now - 300, now)
+    assert len(shown["points"]) in (6, 7) and shown["points"][-1]["t"] == int(now // 60) * 60
+    assert sum(p["requests"] for p in shown["points"]) == 3
+    assert shown["points"][-1]["saved_usd"] == pytest.approx(
+        window["baseline_usd"] - window["cost_usd"])
