@@ -123,8 +123,9 @@ class CircuitBreaker:
         """`reason`: what the failing call got (for the trip history)."""
         self._failures += 1
         if self._probing or self._failures >= self.threshold:
-            why = (f"the probe failed: {reason}" if self._probing else
-                   f"{self._failures} failures in a row; the last: {reason}")
+            why = (f"the probe failed: {reason}" if self._probing
+                   else f"failed: {reason}" if self._failures == 1
+                   else f"{self._failures} failures in a row; the last: {reason}")
             self._opened_at = self._clock()
             if self._trips is not None:
                 self._trip = self._trips.opened(self._deployment, why.rstrip(": "),

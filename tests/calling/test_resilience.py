@@ -195,6 +195,9 @@ def test_each_trip_is_kept_with_its_reason_retry_time_and_close() -> None:
     assert trips.recent() == []                       # one failure is no trip
     breaker.failure("UpstreamHTTPError: 502")
     (trip,) = trips.recent()
+    lone = TripHistory()
+    CircuitBreaker(failures=1, cooldown_s=1, deployment="b", trips=lone).failure("Timeout")
+    assert lone.recent()[0].reason == "failed: Timeout"
     assert (trip.deployment, trip.opened_at, trip.retry_at, trip.by, trip.closed_at) == (
         "sim/a", 1000.0, 1010.0, "here", None)
     assert trip.reason == "2 failures in a row; the last: UpstreamHTTPError: 502"
