@@ -23,7 +23,7 @@ from taskroute.policy.model import Price
 from taskroute.quality import abtest, shadow, timeseries
 from taskroute.quality.metrics import BUCKETS_PER_E, By, Counts, FineKey, report
 from taskroute.quality.window import window_start
-from taskroute.store.counts import FINE, SUMS, fold
+from taskroute.store.counts import FINE, SHADOW_FACTS, SUMS, fold
 
 CHUNK = 100_000
 _FINE = ", ".join(FINE)
@@ -242,37 +242,14 @@ async def ab_report(
     return abtest.compare(counts, names, samples)
 
 
-# As SQLite's (`sqlite_reads._SHADOW`): one row per shadow decision, summed per group.
-_SHADOW = """
+# As SQLite's (`sqlite_reads._SHADOW`): the facts of `counts.SHADOW_FACTS`, summed per group.
+_SHADOW = f"""
 SELECT policy, task, shadow_task, tier, shadow_tier, model, shadow_model, answered, count(*),
        count(*) FILTER (WHERE ok), sum(tokens_in), sum(tokens_out), sum(cost_usd),
        count(*) FILTER (WHERE has_feedback), count(*) FILTER (WHERE good),
        count(shadow_gate), count(*) FILTER (WHERE shadow_gate = 'ok'), count(served_gate),
        count(*) FILTER (WHERE served_gate = 'ok')
-FROM (
-    SELECT s.policy, q.task, s.task AS shadow_task, q.tier, s.tier AS shadow_tier, q.model,
-           s.model AS shadow_model, q.status IN ('ok', 'unchecked') AS ok, q.cost_usd,
-           COALESCE((SELECT a.model FROM attempts a WHERE a.request_id = q.request_id
-                     AND a.status IN ('ok', 'unchecked') ORDER BY a.seq DESC LIMIT 1), '')
-               AS answered,
-           COALESCE((SELECT max(a.input_tokens) FROM attempts a
-                     WHERE a.request_id = q.request_id), q.input_tokens)::float8 AS tokens_in,
-           COALESCE((SELECT a.output_tokens FROM attempts a WHERE a.request_id = q.request_id
-                     AND a.status IN ('ok', 'unchecked') ORDER BY a.seq DESC LIMIT 1),
-                    0)::float8 AS tokens_out,
-           f.request_id IS NOT NULL AS has_feedback,
-           f.request_id IS NOT NULL AND f.corrected = 0 AND COALESCE(f.score, 1) >= 0.5 AS good,
-           (SELECT a.status FROM attempts a WHERE a.request_id = q.request_id
-            AND a.model = s.model AND a.status IN ('ok', 'rejected') ORDER BY a.seq LIMIT 1)
-               AS shadow_gate,
-           (SELECT a.status FROM attempts a WHERE a.request_id = q.request_id
-            AND a.model = q.model AND a.status IN ('ok', 'rejected') ORDER BY a.seq LIMIT 1)
-               AS served_gate
-    FROM shadow_decisions s
-    JOIN requests q ON q.request_id = s.request_id
-    LEFT JOIN feedback f ON f.request_id = s.request_id
-    WHERE s.ts >= $1 AND s.ts < $2
-) facts
+FROM ({SHADOW_FACTS.format(**{"from": "shadow_decisions s", "low": "$1", "high": "$2"})}) facts
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 """
 

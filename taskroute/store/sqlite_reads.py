@@ -18,7 +18,7 @@ from taskroute.policy.model import Price
 from taskroute.quality import abtest, shadow, timeseries
 from taskroute.quality.metrics import By, Counts, FineKey, report
 from taskroute.quality.window import window_start
-from taskroute.store.counts import fold
+from taskroute.store.counts import SHADOW_FACTS, fold
 from taskroute.store.sqlite_rollup import catch_up, window_rows
 
 _FEEDBACK = """
@@ -130,37 +130,14 @@ def ab_report(
     return abtest.compare(counts, names, samples)
 
 
-# One row per shadow decision with what its request says, summed per `shadow.ShadowRow` group.
-# Attempt statuses with a gate verdict: ok (passed) and rejected.
-_SHADOW = """
+# The shadow decisions' facts (`counts.SHADOW_FACTS`) summed per `shadow.ShadowRow` group.
+_SHADOW = f"""
 SELECT policy, task, shadow_task, tier, shadow_tier, model, shadow_model, answered, COUNT(*),
        SUM(ok), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd), SUM(has_feedback), SUM(good),
        SUM(shadow_gate IS NOT NULL), SUM(shadow_gate = 'ok'), SUM(served_gate IS NOT NULL),
        SUM(served_gate = 'ok')
-FROM (
-    SELECT s.policy, q.task, s.task AS shadow_task, q.tier, s.tier AS shadow_tier, q.model,
-           s.model AS shadow_model, q.status IN ('ok', 'unchecked') AS ok, q.cost_usd,
-           COALESCE((SELECT a.model FROM attempts a WHERE a.request_id = q.request_id
-                     AND a.status IN ('ok', 'unchecked') ORDER BY a.seq DESC LIMIT 1), '')
-               AS answered,
-           COALESCE((SELECT MAX(a.input_tokens) FROM attempts a
-                     WHERE a.request_id = q.request_id), q.input_tokens) AS tokens_in,
-           COALESCE((SELECT a.output_tokens FROM attempts a WHERE a.request_id = q.request_id
-                     AND a.status IN ('ok', 'unchecked') ORDER BY a.seq DESC LIMIT 1), 0)
-               AS tokens_out,
-           f.request_id IS NOT NULL AS has_feedback,
-           f.request_id IS NOT NULL AND f.corrected = 0 AND COALESCE(f.score, 1) >= 0.5 AS good,
-           (SELECT a.status FROM attempts a WHERE a.request_id = q.request_id
-            AND a.model = s.model AND a.status IN ('ok', 'rejected') ORDER BY a.seq LIMIT 1)
-               AS shadow_gate,
-           (SELECT a.status FROM attempts a WHERE a.request_id = q.request_id
-            AND a.model = q.model AND a.status IN ('ok', 'rejected') ORDER BY a.seq LIMIT 1)
-               AS served_gate
-    FROM shadow_decisions s INDEXED BY shadow_decisions_ts
-    JOIN requests q ON q.request_id = s.request_id
-    LEFT JOIN feedback f ON f.request_id = s.request_id
-    WHERE s.ts >= ? AND s.ts < ?
-)
+FROM ({SHADOW_FACTS.format(**{"from": "shadow_decisions s INDEXED BY shadow_decisions_ts",
+                              "low": "?", "high": "?"})})
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 """
 
