@@ -42,7 +42,8 @@ def breakers_report(serving: Serving, now: float | None = None) -> dict[str, Any
     rows = []
     for deployment in sorted(states):
         remote = 0.0 if board is None else board.breakers.open_for(deployment)
-        rows.append({"deployment": deployment, "state": states[deployment],
+        state = "open" if remote > 0 and states[deployment] == "closed" else states[deployment]
+        rows.append({"deployment": deployment, "state": state,
                      "open_by_replica_s": round(remote, 3)})
     calling = policy.calling
     trips = routers[0].trips.recent(TRIPS_SHOWN) if routers else []
