@@ -269,3 +269,17 @@ async def test_the_minute_rollup_is_seeded_from_what_was_rolled_up_before_it(
         assert await reopened.catch_up() == 0      # and not counted twice
     finally:
         await reopened.aclose()
+
+
+async def test_minute_buckets_older_than_two_days_are_dropped_as_new_ones_come(
+    store: SqliteStore,
+) -> None:
+    old_minute = int((time.time() - 3 * 86400) // 60)
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("INSERT INTO route_minutely VALUES (?, 5, 0.5, 0, 10, 10)", (old_minute,))
+    fresh = make_entry("fresh")
+    store.add(fresh)
+    await store.flush()
+    assert await store.catch_up() == 1
+    assert rows(store.path, "SELECT minute, requests FROM route_minutely") == [
+        (int(fresh.record.started_at // 60), 1)]
