@@ -145,15 +145,16 @@ async def test_minute_buckets_cover_the_recent_past_and_hours_the_rest(log_store
 
     now = time.time()
     ages = [30, 30, 150, 600, 3 * DAY]          # seconds ago; the last is past the minutes kept
-    for i, age in enumerate(ages):
-        log_store.add(aged(f"m{i}", age))
+    entries = [aged(f"m{i}", age) for i, age in enumerate(ages)]
+    for entry in entries:
+        log_store.add(entry)
     await log_store.flush()
     price = Price(input=1.0, output=10.0)
     minutes = await log_store.timeseries(since_s=None, baseline_model="strong",
                                          baseline_price=price, step="minute")
     want: dict[int, int] = {}
-    for age in ages[:-1]:
-        t = int((now - age) // 60) * 60
+    for entry in entries[:-1]:
+        t = int(entry.record.started_at // 60) * 60
         want[t] = want.get(t, 0) + 1
     assert minutes["step_s"] == 60
     assert {p["t"]: p["requests"] for p in minutes["points"]} == want
