@@ -34,6 +34,9 @@ def choose_step(asked: str, since_s: float | None) -> Step:
         return "minute" if since_s is not None and since_s <= MINUTE_WINDOWS_S else "hour"
     if asked not in STEP_S:
         raise ValueError(f"'step' is minute, hour or auto, not {asked!r}")
+    if asked == "minute" and (since_s is None or since_s > MINUTES_KEPT_S):
+        raise ValueError("minute buckets are kept for the last 48 hours: ask for a window "
+                         "within them (since=6h, say) or for step=hour")
     return "minute" if asked == "minute" else "hour"
 
 
