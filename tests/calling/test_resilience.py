@@ -226,6 +226,7 @@ async def test_circuit_opens_skips_the_deployment_then_probes_and_closes(
     assert state(router.engine.wiring.breakers["sim/small"]) == "open"
     (trip,) = router.trips.recent()
     assert trip.deployment == "sim/small" and "503" in trip.reason
+    assert router.with_policy(router.policy).trips is router.trips   # a reload keeps them
     skipped = await router.complete(ask(), task="chat")
     assert skipped.record.attempts[0].status == "skipped"
     assert "CircuitOpen" in (skipped.record.attempts[0].error or "")
