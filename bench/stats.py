@@ -5,9 +5,12 @@
 Builds (once, then reuses) a request log with the gateway's schema: a million requests over
 the last 24 hours across the default policy's task classes and tiers, with attempts (gate
 rejections, upstream errors, escalations), first-token times, two A/B variants and feedback on
-5% of them. Then times `SqliteStore.route_stats` (the `LogReader` Protocol, read on the store's
-worker thread) for every `--by`, the `taskroute stats` command end to end (a fresh process), and
-`GET /v1/taskroute/stats` on a real server on 127.0.0.1. Target: under 1 s each.
+5% of them, and a shadow policy's decision for 20% of them (one tier up). Then times
+`SqliteStore.route_stats` (the `LogReader` Protocol, read on the store's worker thread) for every
+`--by`, the dashboard's other reads (the time series per minute and per hour, the shadow
+report), the `taskroute stats` command end to end (a fresh process), and `GET
+/v1/taskroute/stats`, `/timeseries` and `/shadow` on a real server on 127.0.0.1. Target: under
+1 s each.
 
 With --postgres it then copies the same log into a private PostgreSQL cluster (Debian's, on a
 free loopback port, removed afterwards), rolls it up once, and times `PostgresStore.route_stats`
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from taskroute.policy.loader import load_default_policy
+from taskroute.quality import shadow, timeseries
 from taskroute.quality.metrics import BY_CHOICES
 from taskroute.store.migrations import migrate
 from taskroute.store.sqlite import REQUEST_COLUMNS, SqliteStore
@@ -58,6 +62,7 @@ def build(path: Path, n: int, seed: int = 7) -> None:
     requests: list[tuple[object, ...]] = []
     attempts: list[tuple[object, ...]] = []
     feedback: list[tuple[object, ...]] = []
+    shadows: list[tuple[object, ...]] = []
     for i in range(n):
         spec = tasks[i % len(tasks)]
         tier = policy.tier(spec.tier)
@@ -93,9 +98,12 @@ def build(path: Path, n: int, seed: int = 7) -> None:
                              int(rng.random() < 0.1), None, "key-abc", ts, spec.name, tier.name,
                              chain[0], "default", "A" if i % 2 else "B", first_pass,
                              int(not rejected)))
+        if i % 5 == 0:  # the shadow sends it one tier up
+            up = policy.tiers[min(policy.tier_index(tier.name) + 1, len(policy.tiers) - 1)]
+            shadows.append((request_id, ts, "candidate", spec.name, up.name, up.model, "{}"))
         if len(requests) >= 20_000:
-            _flush(conn, requests, attempts, feedback)
-    _flush(conn, requests, attempts, feedback)
+            _flush(conn, requests, attempts, feedback, shadows)
+    _flush(conn, requests, attempts, feedback, shadows)
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.execute("PRAGMA journal_mode=WAL")
@@ -105,7 +113,8 @@ def build(path: Path, n: int, seed: int = 7) -> None:
 
 
 def _flush(conn: sqlite3.Connection, requests: list[tuple[object, ...]],
-           attempts: list[tuple[object, ...]], feedback: list[tuple[object, ...]]) -> None:
+           attempts: list[tuple[object, ...]], feedback: list[tuple[object, ...]],
+           shadows: list[tuple[object, ...]]) -> None:
     marks = ", ".join("?" * 29)
     conn.executemany(
         "INSERT INTO requests (request_id, ts, api, http_status, status, error, policy, task, "
@@ -113,9 +122,13 @@ def _flush(conn: sqlite3.Connection, requests: list[tuple[object, ...]],
         "estimated_cost_usd, cost_usd, input_tokens, output_tokens, latency_s, first_token_s, "
         f"user, session_id, api_key_id, decision, prompt, answer, variant) VALUES ({marks})",
         requests)
-    conn.executemany("INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     attempts)
+    conn.executemany(
+        "INSERT INTO attempts (request_id, seq, model, deployment, role, status, started_at, "
+        "latency_s, first_token_s, input_tokens, output_tokens, cost_usd, verdicts, error) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", attempts)
     conn.executemany(f"INSERT INTO feedback VALUES ({', '.join('?' * 14)})", feedback)
+    conn.executemany("INSERT INTO shadow_decisions VALUES (?, ?, ?, ?, ?, ?, ?)", shadows)
+    shadows.clear()
     requests.clear()
     attempts.clear()
     feedback.clear()
@@ -160,6 +173,18 @@ async def _reads(store: Any) -> None:
         report = await _timed_async(f"route_stats(by={by})", store.route_stats(
             since_s=86400, by=by, tier_order=tiers))
     print(f"    {len(report['rows'])} rows; total requests {report['total']['requests']:,}")
+    policy = load_default_policy()
+    model, price = timeseries.baseline(policy)
+    for since_s, step in ((3600.0, "minute"), (6 * 3600.0, "minute"), (86400.0, "hour")):
+        series = await _timed_async(
+            f"timeseries(since={since_s / 3600:g}h, step={step})", store.timeseries(
+                since_s=since_s, baseline_model=model, baseline_price=price, step=step))
+    print(f"    {len(series['points'])} points; {sum(p['requests'] for p in series['points']):,}"
+          " requests")
+    shadowed = await _timed_async("shadow_report(since=24h)", store.shadow_report(
+        since_s=86400, prices=shadow.prices(policy)))
+    print(f"    {shadowed['policies'][0]['requests']:,} shadow decisions compared"
+          if shadowed["policies"] else "    no shadow decisions")
 
 
 async def _endpoint(store: SqliteStore) -> None:
@@ -183,6 +208,13 @@ async def _endpoint(store: SqliteStore) -> None:
                 elapsed = time.perf_counter() - started
                 print(f"  {'GET /v1/taskroute/stats?by=' + by:<44} {elapsed * 1000:8.0f} ms  "
                       f"{'OK' if elapsed < 1 else 'SLOW'}  ({body['total']['requests']:,} req)")
+            for path in ("/v1/taskroute/timeseries?since=1h", "/v1/taskroute/timeseries?since=24h",
+                         "/v1/taskroute/shadow?since=24h"):
+                started = time.perf_counter()
+                async with session.get(f"http://127.0.0.1:{port}{path}") as response:
+                    assert response.status == 200, await response.text()
+                    await response.read()
+                _report("GET " + path, started)
     finally:
         await runner.cleanup()
 

@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from taskroute.calling.breaker import BreakerState, TripHistory
 from taskroute.classify.rules import TASK_MODEL_PREFIX, choose_task
 from taskroute.decision import Decision, TaskSource
 from taskroute.exceptions import (
@@ -75,6 +76,7 @@ class Router:
         spend: Spend | None = None,
         shared: SharedState | None = None,
         tracing: Tracing | None = None,
+        trips: TripHistory | None = None,
         _reuse: Mapping[FileKey, LearnedRouter] | None = None,
     ) -> None:
         """`classifier=True` uses the policy's (by default the bundled one), `False` or `None`
@@ -88,7 +90,9 @@ class Router:
         shared by replicas (`taskroute.shared`, e.g. `RedisState`): rate limits, budgets,
         session history, open breakers and reloads then hold across every process using it
         (build it on `history` and `spend`: they are its per-process fallback). `tracing`
-        traces every request and its attempts (`taskroute.tracing`; None: off)."""
+        traces every request and its attempts (`taskroute.tracing`; None: off). `trips` keeps
+        the circuit breakers' recent trips (a new one unless given; routers made by
+        `with_policy` share it, so it outlives a reload)."""
         from taskroute.gates.registry import GateRegistry
 
         self.policy = policy
@@ -103,6 +107,11 @@ class Router:
         self.spend: Spend = spend if spend is not None else SpendTracker()
         self.shared = shared
         self.tracing = tracing
+        if trips is None:
+            trips = TripHistory()
+            if shared is not None:  # once per history: other replicas' trips are news here
+                shared.breakers.on_heard(trips.heard)
+        self.trips = trips
         if classifier is True and not policy.classifier.enabled:
             classifier = None
         self._classifier: Classifier | None = None if classifier in (True, False) else (
@@ -131,7 +140,8 @@ class Router:
         return Router(
             policy, classifier=self._classifier_given, history=self.history,
             gates=self._gates_given, store=self.store, providers=self._providers,
-            spend=self.spend, shared=self.shared, tracing=self.tracing, _reuse=self._learned_files,
+            spend=self.spend, shared=self.shared, tracing=self.tracing, trips=self.trips,
+            _reuse=self._learned_files,
         )
 
     def warm(self) -> Router:
@@ -347,13 +357,14 @@ class Router:
                 store=self.store, on_escalation=self.record_escalation,
                 spend=self.spend if shared is None else shared.spend,
                 board=None if shared is None else shared.breakers, tracing=self.tracing,
+                trips=self.trips,
             )
         return self._engine
 
-    def breaker_states(self) -> dict[str, str]:
-        """Each deployment's circuit breaker state (`closed`, `open`, `half_open`), for those
-        called so far; nothing before the first call (read only: builds no engine)."""
-        return dict(self._engine.wiring.breakers.states()) if self._engine is not None else {}
+    def breaker_states(self) -> dict[str, BreakerState]:
+        """Each deployment's breaker state (read only: none before the first call builds the
+        engine)."""
+        return {} if self._engine is None else self._engine.wiring.breakers.states()
 
     def _context(
         self, context: RequestContext | None, task: str | None, request_id: str | None,

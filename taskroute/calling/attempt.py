@@ -100,7 +100,7 @@ class Call:
             if cancelled or isinstance(exc, ConfigError):
                 self.breaker.release()
             elif counts_against_deployment(exc):
-                self.breaker.failure()
+                self.breaker.failure(f"{type(exc).__name__}: {exc}")
             elif tally is None:
                 self.breaker.success()  # it answered, if only to say no: the deployment is up
         tokens = tally.tokens(self._ctx.input_estimate) if tally is not None else None

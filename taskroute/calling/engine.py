@@ -24,7 +24,7 @@ from taskroute.calling import deadline, logprobs, rescue
 from taskroute.calling import race as race_layer
 from taskroute.calling.assemble import response_chunks
 from taskroute.calling.attempt import Call
-from taskroute.calling.breaker import Breakers
+from taskroute.calling.breaker import Breakers, TripHistory
 from taskroute.calling.context import Answer, CallContext, describe_error
 from taskroute.calling.deadline import Deadline
 from taskroute.calling.failover import call_model
@@ -73,8 +73,8 @@ class CallEngine:
         providers: Mapping[str, Provider] | None = None, store: Store | None = None,
         on_escalation: Callable[[str], None] | None = None,
         spend: Spend | SharedSpend | None = None, board: BreakerBoard | None = None,
-        rng: random.Random | None = None, sleep: Callable[[float], Awaitable[None]] | None = None,
-        tracing: Tracing | None = None,
+        trips: TripHistory | None = None, rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None, tracing: Tracing | None = None,
     ) -> None:
         self.policy = policy
         c = policy.calling
@@ -87,7 +87,8 @@ class CallEngine:
         self.wiring = Wiring(
             providers=providers,
             timeouts=Timeouts(c.connect_timeout_s, c.first_token_timeout_s, c.total_timeout_s),
-            breakers=Breakers(c.breaker_failures, c.breaker_cooldown_s, board=board),
+            breakers=Breakers(c.breaker_failures, c.breaker_cooldown_s, board=board,
+                              trips=trips),
             first_tokens=FirstTokenTimes(quantile=c.hedge_quantile,
                                          min_samples=c.hedge_min_samples),
         )

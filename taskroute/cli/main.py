@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "calibrate",
     "stats",
     "ab",
+    "shadow",
     "plugins",
     "models",
 )

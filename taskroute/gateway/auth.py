@@ -39,7 +39,8 @@ ROUTE_NEEDS: dict[str, Need] = {
     "/v1/chat/completions": "user", "/v1/messages": "user", "/v1/taskroute/feedback": "user",
     "/v1/responses": "user", "/v1/messages/count_tokens": "user", "/v1/embeddings": "user",
     "/v1/taskroute/stats": "read", "/v1/taskroute/timeseries": "read",
-    "/v1/taskroute/ab": "read", "/dashboard": "read", "/metrics": "read",
+    "/v1/taskroute/ab": "read", "/v1/taskroute/shadow": "read",
+    "/v1/taskroute/breakers": "read", "/dashboard": "read", "/metrics": "read",
     "/v1/taskroute/reload": "admin",
 }
 OPEN_PATHS = frozenset(p for p, need in ROUTE_NEEDS.items() if need == "open")

@@ -206,9 +206,17 @@ def _taskroute_paths() -> dict[str, Any]:
             "route quality from the request log: first-pass rate, escalations, cost per task, "
             "latency; refused requests counted apart", _SINCE, by),
         "/v1/taskroute/timeseries": _report(
-            "cost and escalations per hour against always using the strongest model", _SINCE),
+            "cost and escalations per minute (windows up to 6 hours) or hour against always "
+            "using the strongest model, every bucket of the window, with the running saving",
+            _SINCE, _query("step", "bucket size (default auto)",
+                           enum=["auto", "minute", "hour"])),
         "/v1/taskroute/ab": _report("the policy's A/B variants compared, with significance",
                                     _SINCE),
+        "/v1/taskroute/shadow": _report(
+            "the shadow policy against the served one: agreement by task class, what it would "
+            "have cost, its quality where outcomes exist (Wilson 95% intervals)", _SINCE),
+        "/v1/taskroute/breakers": _get(
+            "each deployment's circuit breaker and the recent trips (other replicas' too)"),
         "/v1/taskroute/feedback": {"post": {
             "summary": "feedback on one answer: a score or thumbs, and whether it was corrected",
             "parameters": [{"name": "X-Taskroute-Request-Id", "in": "header",

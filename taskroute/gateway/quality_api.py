@@ -2,8 +2,10 @@
 `install(app)` adds them to the gateway (one line in `create_app`); reload is `gateway/reload.py`.
 
     GET  /v1/taskroute/stats?since=24h&by=route|class|model|tier|policy
-    GET  /v1/taskroute/timeseries?since=24h
+    GET  /v1/taskroute/timeseries?since=24h&step=auto   per minute up to 6 hours, else hourly
     GET  /v1/taskroute/ab?since=7d
+    GET  /v1/taskroute/shadow?since=24h   the shadow policy against the served one
+    GET  /v1/taskroute/breakers           circuit breakers and their recent trips
     POST /v1/taskroute/feedback     {"request_id", "score" | "thumbs", "corrected", "text"}
     GET  /dashboard
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,10 +25,11 @@ from typing import Any
 from aiohttp import web
 
 from taskroute.exceptions import InvalidRequest
+from taskroute.gateway import breakers_api
 from taskroute.gateway.auth import IDENTITY
 from taskroute.gateway.context import GATEWAY, key_id, read_json
 from taskroute.policy.model import Policy
-from taskroute.quality import feedback, metrics, timeseries
+from taskroute.quality import feedback, metrics, shadow, timeseries
 from taskroute.quality.budgets import SpendTracker
 from taskroute.quality.window import parse_window
 from taskroute.store.base import LogReader
@@ -53,6 +57,7 @@ def install(app: web.Application) -> None:
     if isinstance(gateway.store, LogReader):
         app[QUALITY] = Quality(gateway.store, lambda: app[GATEWAY].routers.router.policy)
         add_read_routes(app)
+        breakers_api.install(app)
         app.router.add_post("/v1/taskroute/feedback", post_feedback)
         app.on_startup.append(_start)
         app.on_cleanup.insert(0, _stop)  # before the store closes: the tasks read from it
@@ -64,6 +69,7 @@ def add_read_routes(app: web.Application) -> None:
     app.router.add_get("/v1/taskroute/stats", get_stats)
     app.router.add_get("/v1/taskroute/timeseries", get_timeseries)
     app.router.add_get("/v1/taskroute/ab", get_ab)
+    app.router.add_get("/v1/taskroute/shadow", get_shadow)
     app.router.add_get("/dashboard", dashboard.page)
 
 
@@ -97,10 +103,24 @@ async def get_stats(request: web.Request) -> web.Response:
 
 
 async def get_timeseries(request: web.Request) -> web.Response:
+    """Minutes for a window of up to six hours, hours beyond (`step=minute|hour|auto`); with a
+    window, every bucket in it, empty ones as zeros, and the running saving on each."""
     quality = request.app[QUALITY]
     model, price = timeseries.baseline(quality.policy())
-    return web.json_response(await quality.reader.timeseries(
-        since_s=_since(request), baseline_model=model, baseline_price=price))
+    since_s = _since(request)
+    try:
+        step = timeseries.choose_step(request.query.get("step", "auto"), since_s)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), param="step") from None
+    now = time.time()
+    report = await quality.reader.timeseries(
+        since_s=since_s, baseline_model=model, baseline_price=price, now=now, step=step)
+    if since_s is not None:
+        report = timeseries.filled(report, now - since_s, now)
+    else:
+        report = timeseries.filled(report, report["points"][0]["t"] if report["points"] else now,
+                                   now)
+    return web.json_response(report)
 
 
 async def get_ab(request: web.Request) -> web.Response:
@@ -109,6 +129,12 @@ async def get_ab(request: web.Request) -> web.Response:
     return web.json_response(await quality.reader.ab_report(
         since_s=_since(request, "7d"), tier_order=policy.tier_names,
         variants=[v.name for v in policy.variants]))
+
+
+async def get_shadow(request: web.Request) -> web.Response:
+    quality = request.app[QUALITY]
+    return web.json_response(await quality.reader.shadow_report(
+        since_s=_since(request), prices=shadow.prices(quality.policy())))
 
 
 # -- writing ------------------------------------------------------------------------------------

@@ -74,6 +74,11 @@ class BreakerBoard(Protocol):
         """Seconds the deployment stays open by another's word (0: not open)."""
         ...
 
+    def on_heard(self, callback: Callable[[str, float], None]) -> None:
+        """Call `callback(deployment, seconds)` whenever another replica's breaker opens (its
+        news, or one found open on connecting): the trip history shows them."""
+        ...
+
 
 class Broadcast(Protocol):
     async def publish_reload(self) -> None:

@@ -68,6 +68,9 @@ class LocalBreakers:
     def open_for(self, deployment: str) -> float:
         return 0.0
 
+    def on_heard(self, callback: Callable[[str, float], None]) -> None:
+        return None  # nobody else to hear from
+
 
 class LocalBroadcast:
     """One process: a reload reaches everyone already."""

@@ -18,6 +18,7 @@ from taskroute.shared.redis_conn import down_errors
 log = logging.getLogger("taskroute.shared")
 CHANNEL = "taskroute:events"
 BREAKER_PREFIX = "taskroute:breaker:"
+OWN_ECHO_S = 5.0  # this replica's announcement, heard back from the channel (no origin in it)
 
 
 class RedisBreakers:
@@ -28,10 +29,26 @@ class RedisBreakers:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._spawn, self._client, self._clock = spawn, client, clock
         self._until: dict[str, float] = {}
+        self._own: dict[str, float] = {}  # deployments this replica announced, and when
+        self._listeners: list[Callable[[str, float], None]] = []
 
     def opened(self, deployment: str, cooldown_s: float) -> None:
         self.mirror(deployment, cooldown_s)
+        self._own[deployment] = self._clock()
         self._spawn(self._announce(deployment, cooldown_s))
+
+    def on_heard(self, callback: Callable[[str, float], None]) -> None:
+        self._listeners.append(callback)
+
+    def heard(self, deployment: str, seconds: float) -> None:
+        """News from the channel (or found open on connecting): mirrored, and told to the
+        listeners unless it is this replica's own announcement coming back."""
+        self.mirror(deployment, seconds)
+        announced = self._own.get(deployment)
+        if announced is not None and self._clock() - announced < OWN_ECHO_S:
+            return
+        for callback in self._listeners:
+            callback(deployment, seconds)
 
     async def _announce(self, deployment: str, cooldown_s: float) -> None:
         async with self._client.pipeline(transaction=False) as pipe:
@@ -56,7 +73,9 @@ class RedisBreakers:
         async for key in client.scan_iter(match=BREAKER_PREFIX + "*", count=100):
             ttl_ms = await client.pttl(key)
             if ttl_ms > 0:
-                self.mirror(key[len(BREAKER_PREFIX):], ttl_ms / 1000)
+                deployment = key[len(BREAKER_PREFIX):]
+                if self.open_for(deployment) <= 0:  # news to this replica
+                    self.heard(deployment, ttl_ms / 1000)
 
 
 class RedisEvents:
@@ -120,7 +139,7 @@ class RedisEvents:
         if kind == "breaker":
             deployment, _, seconds = rest.rpartition(" ")
             with contextlib.suppress(ValueError):
-                self._breakers.mirror(deployment, float(seconds))
+                self._breakers.heard(deployment, float(seconds))
         elif kind == "reload" and rest != self._origin:
             for callback in self._callbacks:
                 try:

@@ -58,6 +58,7 @@ class SqliteState:
         self.origin = f"{self._random.getrandbits(64):016x}"
         self._until: dict[str, float] = {}       # deployment → open until (wall clock)
         self._callbacks: list[OnReload] = []
+        self._heard: list[Callable[[str, float], None]] = []
         self._pending: set[Future[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._seen = 0
@@ -237,6 +238,9 @@ class SqliteState:
         until = self._until.get(deployment)
         return 0.0 if until is None else max(0.0, until - time.time())
 
+    def on_heard(self, callback: Callable[[str, float], None]) -> None:
+        self._heard.append(callback)
+
     def on_reload(self, callback: OnReload) -> None:
         self._callbacks.append(callback)
 
@@ -268,6 +272,9 @@ class SqliteState:
             with contextlib.suppress(ValueError):
                 until = at + float(seconds)
                 self._until[deployment] = max(self._until.get(deployment, 0.0), until)
+                if origin != self.origin and until > time.time():
+                    for heard in self._heard:
+                        heard(deployment, until - time.time())
         elif kind == "reload" and origin != self.origin:
             for callback in self._callbacks:
                 try:

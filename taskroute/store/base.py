@@ -22,7 +22,7 @@ tests/store/test_one_door.py fails if it does.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,6 +31,7 @@ from taskroute.policy.model import Price
 from taskroute.quality.budgets import Scope  # the pure quality modules; they never import store
 from taskroute.quality.feedback import Feedback
 from taskroute.quality.metrics import By
+from taskroute.quality.timeseries import Step
 from taskroute.records import Api, RouteRecord
 
 
@@ -188,10 +189,11 @@ class LogReader(Protocol):
 
     async def timeseries(
         self, *, since_s: float | None, baseline_model: str, baseline_price: Price,
-        now: float | None = None,
+        now: float | None = None, step: Step = "hour",
     ) -> dict[str, Any]:
-        """Cost and escalations per whole hour against `baseline_model` at `baseline_price`
-        (`taskroute.quality.timeseries.hourly`)."""
+        """Cost and escalations per whole hour (or minute, for the last
+        `timeseries.MINUTES_KEPT_S`) against `baseline_model` at `baseline_price`
+        (`taskroute.quality.timeseries.series`)."""
         ...
 
     async def ab_report(
@@ -200,6 +202,14 @@ class LogReader(Protocol):
     ) -> dict[str, Any]:
         """The A/B report (`taskroute.quality.abtest.compare`), `variants` in the policy's
         order, the first the control."""
+        ...
+
+    async def shadow_report(
+        self, *, since_s: float | None, prices: Mapping[str, Price],
+        now: float | None = None,
+    ) -> dict[str, Any]:
+        """The shadow policies against what was served (`taskroute.quality.shadow.report`),
+        the shadow's picks priced by `prices` (model name → price)."""
         ...
 
     async def add_feedback(self, feedback: Feedback, *, key_id: str | None = None,

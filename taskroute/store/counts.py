@@ -19,6 +19,34 @@ _COUNTED = tuple(s for s in SUMS if s not in ("cost_usd", "baseline_tokens_in",
                                               "baseline_tokens_out"))
 Row = Sequence[object]
 
+# The shadow report's facts, one row per shadow decision in the window (both dialects; `{from}`
+# is the table with any index hint, `{low}` and `{high}` the window's placeholders). Attempt
+# statuses with a gate verdict: ok (passed) and rejected. Each backend sums them per group.
+SHADOW_FACTS = """
+SELECT s.policy, q.task, s.task AS shadow_task, q.tier, s.tier AS shadow_tier, q.model,
+       s.model AS shadow_model, q.status IN ('ok', 'unchecked') AS ok, q.cost_usd,
+       COALESCE((SELECT a.model FROM attempts a WHERE a.request_id = q.request_id
+                 AND a.status IN ('ok', 'unchecked') ORDER BY a.seq DESC LIMIT 1), '')
+           AS answered,
+       COALESCE((SELECT MAX(a.input_tokens) FROM attempts a
+                 WHERE a.request_id = q.request_id), q.input_tokens) AS tokens_in,
+       COALESCE((SELECT a.output_tokens FROM attempts a WHERE a.request_id = q.request_id
+                 AND a.status IN ('ok', 'unchecked') ORDER BY a.seq DESC LIMIT 1), 0)
+           AS tokens_out,
+       f.request_id IS NOT NULL AS has_feedback,
+       f.request_id IS NOT NULL AND f.corrected = 0 AND COALESCE(f.score, 1) >= 0.5 AS good,
+       (SELECT a.status FROM attempts a WHERE a.request_id = q.request_id
+        AND a.model = s.model AND a.status IN ('ok', 'rejected') ORDER BY a.seq LIMIT 1)
+           AS shadow_gate,
+       (SELECT a.status FROM attempts a WHERE a.request_id = q.request_id
+        AND a.model = q.model AND a.status IN ('ok', 'rejected') ORDER BY a.seq LIMIT 1)
+           AS served_gate
+FROM {from}
+JOIN requests q ON q.request_id = s.request_id
+LEFT JOIN feedback f ON f.request_id = s.request_id
+WHERE s.ts >= {low} AND s.ts < {high}
+"""
+
 
 def fold(hourly: Iterable[Row], histograms: Iterable[Row],
          feedback: Iterable[Row]) -> dict[FineKey, Counts]:

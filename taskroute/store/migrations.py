@@ -193,6 +193,28 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE attempts ADD COLUMN step INTEGER
         """,
     ),
+    (   # the dashboard's recent minutes: totals per minute, the last two days only (rollup
+        # pruned in `sqlite_rollup.catch_up`); seeded with what is already rolled up
+        "0010_minute_rollups",
+        """
+        CREATE TABLE route_minutely (
+            minute INTEGER PRIMARY KEY,             -- unix minutes
+            requests INTEGER NOT NULL, cost_usd REAL NOT NULL, escalated INTEGER NOT NULL,
+            baseline_tokens_in REAL NOT NULL, baseline_tokens_out REAL NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO route_minutely
+        SELECT CAST(q.ts / 60 AS INTEGER), COUNT(*), SUM(q.cost_usd), SUM(q.escalated),
+               SUM(q.input_tokens * 1.0 / MAX(COALESCE(n.n, 0), 1)),
+               SUM(q.output_tokens * 1.0 / MAX(COALESCE(n.n, 0), 1))
+        FROM requests q
+        LEFT JOIN (SELECT request_id, COUNT(*) AS n FROM attempts GROUP BY request_id) n
+            ON n.request_id = q.request_id
+        WHERE q.ts >= CAST(strftime('%s', 'now') AS REAL) - 172800
+          AND q.rowid <= COALESCE(
+              (SELECT last_rowid FROM rollup_state WHERE name = 'route_hourly'), 0)
+        GROUP BY 1
+        """,
+    ),
 )
 
 

@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -48,6 +48,7 @@ from taskroute.policy.model import Price
 from taskroute.quality.budgets import Scope
 from taskroute.quality.feedback import Feedback
 from taskroute.quality.metrics import By
+from taskroute.quality.timeseries import Step
 from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute, StoredResponse
 from taskroute.store.postgres_migrations import migrate
 from taskroute.store.postgres_spool import Item, Spool, SpoolFile
@@ -221,12 +222,12 @@ class PostgresStore:
 
     async def timeseries(
         self, *, since_s: float | None, baseline_model: str, baseline_price: Price,
-        now: float | None = None,
+        now: float | None = None, step: Step = "hour",
     ) -> dict[str, Any]:
         await self.catch_up()
         return await self._read(partial(pg_reads.hourly, since_s=since_s, now=now,
                                         baseline_model=baseline_model,
-                                        baseline_price=baseline_price))
+                                        baseline_price=baseline_price, step=step))
 
     async def ab_report(
         self, *, since_s: float | None, tier_order: Sequence[str] = (),
@@ -235,6 +236,13 @@ class PostgresStore:
         await self.catch_up()
         return await self._read(partial(pg_reads.ab_report, since_s=since_s, now=now,
                                         tier_order=tier_order, variants=variants))
+
+    async def shadow_report(
+        self, *, since_s: float | None, prices: Mapping[str, Price],
+        now: float | None = None,
+    ) -> dict[str, Any]:
+        return await self._read(partial(pg_reads.shadow_report, since_s=since_s,
+                                        prices=prices, now=now))
 
     async def add_feedback(self, feedback: Feedback, *, key_id: str | None = None,
                            owner: str | None = None) -> None:

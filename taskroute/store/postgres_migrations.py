@@ -178,6 +178,27 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE attempts ADD COLUMN step integer
         """,
     ),
+    (   # as SQLite's 0010: totals per minute for the last two days, seeded from the rolled up
+        "0005_minute_rollups",
+        """
+        CREATE TABLE route_minutely (
+            minute bigint PRIMARY KEY,
+            requests bigint NOT NULL, cost_usd double precision NOT NULL,
+            escalated bigint NOT NULL, baseline_tokens_in double precision NOT NULL,
+            baseline_tokens_out double precision NOT NULL
+        );
+        INSERT INTO route_minutely
+        SELECT floor(q.ts / 60)::int8, count(*), sum(q.cost_usd), sum(q.escalated),
+               sum(q.input_tokens::float8 / greatest(n.n, 1)),
+               sum(q.output_tokens::float8 / greatest(n.n, 1))
+        FROM requests q
+        LEFT JOIN (SELECT request_id, count(*) AS n FROM attempts GROUP BY request_id) n
+            ON n.request_id = q.request_id
+        WHERE q.ts >= extract(epoch FROM now()) - 172800
+          AND NOT EXISTS (SELECT 1 FROM unrolled u WHERE u.request_id = q.request_id)
+        GROUP BY 1
+        """,
+    ),
 )
 
 

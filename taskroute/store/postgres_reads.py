@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
 
 from taskroute.policy.model import Price
-from taskroute.quality import abtest, timeseries
+from taskroute.quality import abtest, shadow, timeseries
 from taskroute.quality.metrics import BUCKETS_PER_E, By, Counts, FineKey, report
 from taskroute.quality.window import window_start
-from taskroute.store.counts import FINE, SUMS, fold
+from taskroute.store.counts import FINE, SHADOW_FACTS, SUMS, fold
 
 CHUNK = 100_000
 _FINE = ", ".join(FINE)
@@ -110,6 +110,20 @@ SELECT http_status, count(*) FROM refused WHERE ts >= $1 AND ts < $2 GROUP BY 1 
 """
 
 
+_UPSERT_MINUTELY = """
+INSERT INTO route_minutely AS r (minute, requests, cost_usd, escalated, baseline_tokens_in,
+                                 baseline_tokens_out)
+SELECT floor(ts / 60)::int8, count(*), sum(cost_usd), sum(escalated),
+       sum(input_tokens::float8 / greatest(n_attempts, 1)),
+       sum(output_tokens::float8 / greatest(n_attempts, 1))
+FROM rq WHERE ts >= $1 GROUP BY 1
+ON CONFLICT (minute) DO UPDATE SET requests = r.requests + excluded.requests,
+    cost_usd = r.cost_usd + excluded.cost_usd, escalated = r.escalated + excluded.escalated,
+    baseline_tokens_in = r.baseline_tokens_in + excluded.baseline_tokens_in,
+    baseline_tokens_out = r.baseline_tokens_out + excluded.baseline_tokens_out
+"""
+
+
 async def catch_up(conn: asyncpg.Connection, *, chunk: int = CHUNK) -> int:
     """Roll up every request not rolled up yet; returns how many. Safe beside other replicas
     doing the same: each chunk takes the rows nobody else has locked."""
@@ -121,6 +135,10 @@ async def catch_up(conn: asyncpg.Connection, *, chunk: int = CHUNK) -> int:
             if taken:
                 await conn.execute(_UPSERT_HOURLY)
                 await conn.execute(_UPSERT_HISTOGRAMS)
+                oldest = time.time() - timeseries.MINUTES_KEPT_S
+                await conn.execute(_UPSERT_MINUTELY, oldest)
+                await conn.execute("DELETE FROM route_minutely WHERE minute < $1",
+                                   int(oldest // 60))
         done += taken
         if taken < chunk:
             return done
@@ -185,15 +203,24 @@ async def refused_counts(conn: asyncpg.Connection, since: float | None,
     return {"requests": sum(by_status.values()), "by_status": by_status}
 
 
+_MINUTES = """
+SELECT minute, requests, cost_usd, escalated, baseline_tokens_in, baseline_tokens_out
+FROM route_minutely WHERE minute >= $1::float8 ORDER BY minute
+"""
+
+
 async def hourly(
     conn: asyncpg.Connection, *, since_s: float | None, baseline_model: str,
-    baseline_price: Price, now: float | None = None,
+    baseline_price: Price, now: float | None = None, step: timeseries.Step = "hour",
 ) -> dict[str, Any]:
-    """`LogReader.timeseries`, from the hourly rollups (brought up to date by the caller)."""
+    """`LogReader.timeseries`, from the hourly or minute rollups (brought up to date by the
+    caller)."""
     since = window_start(since_s, time.time() if now is None else now)
-    first = -math.inf if since is None else math.floor(since / 3600)
-    rows = await conn.fetch(_HOURS.replace("$1", "$1::float8"), first)
-    return timeseries.hourly([tuple(r) for r in rows], baseline_model, baseline_price)
+    step_s = timeseries.STEP_S[step]
+    first = -math.inf if since is None else math.floor(since / step_s)
+    sql = _HOURS.replace("$1", "$1::float8") if step == "hour" else _MINUTES
+    rows = await conn.fetch(sql, first)
+    return timeseries.series([tuple(r) for r in rows], baseline_model, baseline_price, step)
 
 
 async def ab_report(
@@ -213,3 +240,26 @@ async def ab_report(
                 answered = [r[1] for r in rows if r[2] in ("ok", "unchecked")]
                 samples[name] = ([r[0] for r in rows], answered)
     return abtest.compare(counts, names, samples)
+
+
+# As SQLite's (`sqlite_reads._SHADOW`): the facts of `counts.SHADOW_FACTS`, summed per group.
+_SHADOW = f"""
+SELECT policy, task, shadow_task, tier, shadow_tier, model, shadow_model, answered, count(*),
+       count(*) FILTER (WHERE ok), sum(tokens_in), sum(tokens_out), sum(cost_usd),
+       count(*) FILTER (WHERE has_feedback), count(*) FILTER (WHERE good),
+       count(shadow_gate), count(*) FILTER (WHERE shadow_gate = 'ok'), count(served_gate),
+       count(*) FILTER (WHERE served_gate = 'ok')
+FROM ({SHADOW_FACTS.format(**{"from": "shadow_decisions s", "low": "$1", "high": "$2"})}) facts
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+"""
+
+
+async def shadow_report(
+    conn: asyncpg.Connection, *, since_s: float | None, prices: Mapping[str, Price],
+    now: float | None = None,
+) -> dict[str, Any]:
+    """`LogReader.shadow_report`."""
+    now = time.time() if now is None else now
+    since = window_start(since_s, now)
+    rows = await conn.fetch(_SHADOW, -math.inf if since is None else since, now + 1e-6)
+    return shadow.report((shadow.ShadowRow.of(r) for r in rows), prices, since_s=since_s)

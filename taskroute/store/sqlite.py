@@ -42,7 +42,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -59,6 +59,7 @@ from taskroute.policy.model import Price
 from taskroute.quality.budgets import Scope
 from taskroute.quality.feedback import Feedback
 from taskroute.quality.metrics import By
+from taskroute.quality.timeseries import Step
 from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute, StoredResponse
 from taskroute.store.migrations import migrate
 from taskroute.store.sqlite_journal import Journal, leftovers
@@ -284,11 +285,11 @@ class SqliteStore:
 
     async def timeseries(
         self, *, since_s: float | None, baseline_model: str, baseline_price: Price,
-        now: float | None = None,
+        now: float | None = None, step: Step = "hour",
     ) -> dict[str, Any]:
         return await self._read(partial(sqlite_reads.hourly, since_s=since_s, now=now,
                                         baseline_model=baseline_model,
-                                        baseline_price=baseline_price))
+                                        baseline_price=baseline_price, step=step))
 
     async def ab_report(
         self, *, since_s: float | None, tier_order: Sequence[str] = (),
@@ -296,6 +297,14 @@ class SqliteStore:
     ) -> dict[str, Any]:
         return await self._read(partial(sqlite_reads.ab_report, since_s=since_s, now=now,
                                         tier_order=tier_order, variants=variants))
+
+    async def shadow_report(
+        self, *, since_s: float | None, prices: Mapping[str, Price],
+        now: float | None = None,
+    ) -> dict[str, Any]:
+        await self.flush()  # the shadow decisions queued a moment ago count too
+        return await self._read(partial(sqlite_reads.shadow_report, since_s=since_s,
+                                        prices=prices, now=now))
 
     async def add_feedback(self, feedback: Feedback, *, key_id: str | None = None,
                            owner: str | None = None) -> None:

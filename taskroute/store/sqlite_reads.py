@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from taskroute.policy.model import Price
-from taskroute.quality import abtest, timeseries
+from taskroute.quality import abtest, shadow, timeseries
 from taskroute.quality.metrics import By, Counts, FineKey, report
 from taskroute.quality.window import window_start
-from taskroute.store.counts import fold
+from taskroute.store.counts import SHADOW_FACTS, fold
 from taskroute.store.sqlite_rollup import catch_up, window_rows
 
 _FEEDBACK = """
@@ -90,15 +90,23 @@ def refused_counts(conn: sqlite3.Connection, since: float | None, now: float) ->
     return {"requests": sum(by_status.values()), "by_status": by_status}
 
 
+_MINUTES = """
+SELECT minute, requests, cost_usd, escalated, baseline_tokens_in, baseline_tokens_out
+FROM route_minutely WHERE minute >= ? ORDER BY minute
+"""
+
+
 def hourly(
     conn: sqlite3.Connection, *, since_s: float | None, baseline_model: str,
-    baseline_price: Price, now: float | None = None,
+    baseline_price: Price, now: float | None = None, step: timeseries.Step = "hour",
 ) -> dict[str, Any]:
-    """`LogReader.timeseries`, from the hourly rollups (brought up to date first)."""
+    """`LogReader.timeseries`, from the hourly or minute rollups (brought up to date first)."""
     try_catch_up(conn)
     since = window_start(since_s, time.time() if now is None else now)
-    first = -math.inf if since is None else math.floor(since / 3600)
-    return timeseries.hourly(conn.execute(_HOURS, (first,)), baseline_model, baseline_price)
+    step_s = timeseries.STEP_S[step]
+    first = -math.inf if since is None else math.floor(since / step_s)
+    rows = conn.execute(_HOURS if step == "hour" else _MINUTES, (first,))
+    return timeseries.series(rows, baseline_model, baseline_price, step)
 
 
 def ab_report(
@@ -120,3 +128,26 @@ def ab_report(
             answered = [r[1] for r in rows if r[2] in ("ok", "unchecked")]
             samples[name] = ([r[0] for r in rows], answered)
     return abtest.compare(counts, names, samples)
+
+
+# The shadow decisions' facts (`counts.SHADOW_FACTS`) summed per `shadow.ShadowRow` group.
+_SHADOW = f"""
+SELECT policy, task, shadow_task, tier, shadow_tier, model, shadow_model, answered, COUNT(*),
+       SUM(ok), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd), SUM(has_feedback), SUM(good),
+       SUM(shadow_gate IS NOT NULL), SUM(shadow_gate = 'ok'), SUM(served_gate IS NOT NULL),
+       SUM(served_gate = 'ok')
+FROM ({SHADOW_FACTS.format(**{"from": "shadow_decisions s INDEXED BY shadow_decisions_ts",
+                              "low": "?", "high": "?"})})
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+"""
+
+
+def shadow_report(
+    conn: sqlite3.Connection, *, since_s: float | None, prices: Mapping[str, Price],
+    now: float | None = None,
+) -> dict[str, Any]:
+    """`LogReader.shadow_report`."""
+    now = time.time() if now is None else now
+    since = window_start(since_s, now)
+    rows = conn.execute(_SHADOW, (-math.inf if since is None else since, now + 1e-6))
+    return shadow.report((shadow.ShadowRow.of(r) for r in rows), prices, since_s=since_s)

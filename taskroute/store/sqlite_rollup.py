@@ -2,9 +2,10 @@
 milliseconds.
 
 Requests are written once and never change, so each one is added into `route_hourly` (sums per
-hour and route) and `route_latency_hourly` (log-scale latency and first-token histograms) exactly
-once: `catch_up` adds every request after the last rowid it processed, in one transaction per
-chunk, and records where it stopped in `rollup_state`. A report reads whole hours from the
+hour and route), `route_latency_hourly` (log-scale latency and first-token histograms) and, for
+the last two days, `route_minutely` (totals per minute, for the dashboard) exactly once:
+`catch_up` adds every request after the last rowid it processed, in one transaction per chunk,
+and records where it stopped in `rollup_state`. A report reads whole hours from the
 rollups and the requests outside them (the start of the window, anything not yet rolled up)
 from the log itself, through the very same aggregation, so the numbers are exact either way.
 """
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 
 from taskroute.quality.metrics import BUCKETS_PER_E
+from taskroute.quality.timeseries import MINUTES_KEPT_S
 from taskroute.store.counts import FINE, SUMS
 
 STATE = "route_hourly"
@@ -78,6 +81,21 @@ _UPSERT_HISTOGRAMS = (
 )
 
 
+# The dashboard's recent minutes: totals only, kept `MINUTES_KEPT_S` (older ones are deleted as
+# new ones come in, so the table stays under 3,000 rows).
+_UPSERT_MINUTELY = """
+INSERT INTO route_minutely (minute, requests, cost_usd, escalated, baseline_tokens_in,
+                            baseline_tokens_out)
+SELECT CAST(ts / 60 AS INTEGER), COUNT(*), SUM(cost_usd), SUM(escalated),
+       SUM(input_tokens * 1.0 / MAX(n_attempts, 1)), SUM(output_tokens * 1.0 / MAX(n_attempts, 1))
+FROM temp.rq WHERE ts >= ? GROUP BY 1
+ON CONFLICT (minute) DO UPDATE SET requests = requests + excluded.requests,
+    cost_usd = cost_usd + excluded.cost_usd, escalated = escalated + excluded.escalated,
+    baseline_tokens_in = baseline_tokens_in + excluded.baseline_tokens_in,
+    baseline_tokens_out = baseline_tokens_out + excluded.baseline_tokens_out
+"""
+
+
 def last_rolled(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT last_rowid FROM rollup_state WHERE name = ?", (STATE,)).fetchone()
     return int(row[0]) if row else 0
@@ -99,6 +117,9 @@ def catch_up(conn: sqlite3.Connection, *, chunk: int = CHUNK) -> int:
             _materialize(conn, "q.rowid > ? AND q.rowid <= ?", (start, end))
             conn.execute(_UPSERT_HOURLY)
             conn.execute(_UPSERT_HISTOGRAMS)
+            oldest = time.time() - MINUTES_KEPT_S  # the dashboard's minutes: two days
+            conn.execute(_UPSERT_MINUTELY, (oldest,))
+            conn.execute("DELETE FROM route_minutely WHERE minute < ?", (oldest // 60,))
             conn.execute(
                 "INSERT INTO rollup_state (name, last_rowid) VALUES (?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET last_rowid = excluded.last_rowid", (STATE, end))

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from taskroute.calling.breaker import CircuitBreaker
+from taskroute.calling.breaker import CircuitBreaker, TripHistory
 from taskroute.calling.retry import RetryPolicy, is_retryable
 from taskroute.exceptions import (
     MalformedResponse,
@@ -185,6 +185,36 @@ def test_a_failed_probe_reopens_and_a_cancelled_probe_frees_the_slot() -> None:
     assert breaker.allow()
 
 
+def test_each_trip_is_kept_with_its_reason_retry_time_and_close() -> None:
+    clock, wall = Clock(), Clock()
+    wall.now = 1000.0
+    trips = TripHistory(kept=3, wall=wall)
+    breaker = CircuitBreaker(failures=2, cooldown_s=10, clock=clock, deployment="sim/a",
+                             trips=trips)
+    breaker.failure("UpstreamHTTPError: 503")
+    assert trips.recent() == []                       # one failure is no trip
+    breaker.failure("UpstreamHTTPError: 502")
+    (trip,) = trips.recent()
+    lone = TripHistory()
+    CircuitBreaker(failures=1, cooldown_s=1, deployment="b", trips=lone).failure("Timeout")
+    assert lone.recent()[0].reason == "failed: Timeout"
+    assert (trip.deployment, trip.opened_at, trip.retry_at, trip.by, trip.closed_at) == (
+        "sim/a", 1000.0, 1010.0, "here", None)
+    assert trip.reason == "2 failures in a row; the last: UpstreamHTTPError: 502"
+    clock.now, wall.now = 10, 1010.0
+    assert breaker.allow()
+    breaker.failure("TimeoutError: read")             # the probe failed: a second trip
+    assert trips.recent()[0].reason == "the probe failed: TimeoutError: read"
+    clock.now, wall.now = 20, 1021.5
+    assert breaker.allow()
+    breaker.success()
+    assert trips.recent()[0].closed_at == 1021.5 and trips.recent()[1].closed_at is None
+    for i in range(5):                                # bounded: the oldest fall off
+        trips.heard(f"other/{i}", 30)
+    assert [t.deployment for t in trips.recent()] == ["other/4", "other/3", "other/2"]
+    assert trips.recent()[0].by == "replica"
+
+
 async def test_circuit_opens_skips_the_deployment_then_probes_and_closes(
     make_router: RouterFactory, upstream: SimulatedUpstream
 ) -> None:
@@ -194,6 +224,9 @@ async def test_circuit_opens_skips_the_deployment_then_probes_and_closes(
         result = await router.complete(ask(), task="chat")
         assert result.record.answered_model == "sim/small"  # via alt/small-b
     assert state(router.engine.wiring.breakers["sim/small"]) == "open"
+    (trip,) = router.trips.recent()
+    assert trip.deployment == "sim/small" and "503" in trip.reason
+    assert router.with_policy(router.policy).trips is router.trips   # a reload keeps them
     skipped = await router.complete(ask(), task="chat")
     assert skipped.record.attempts[0].status == "skipped"
     assert "CircuitOpen" in (skipped.record.attempts[0].error or "")

@@ -47,7 +47,8 @@ async def test_openapi_document_is_valid_openapi_3(gateway: RunningGateway) -> N
     assert {"/v1/chat/completions", "/v1/messages", "/v1/models", "/healthz", "/readyz",
             "/metrics", "/openapi.json", "/v1/taskroute/stats", "/v1/taskroute/timeseries",
             "/v1/taskroute/ab", "/v1/taskroute/feedback", "/v1/taskroute/reload",
-            "/dashboard", "/dashboard/signin", "/dashboard/signout", "/v1/responses",
+            "/v1/taskroute/shadow", "/v1/taskroute/breakers", "/dashboard", "/dashboard/signin",
+            "/dashboard/signout", "/v1/responses",
             "/v1/messages/count_tokens", "/v1/embeddings"} == set(document["paths"])
     served = {r.resource.canonical for r in gateway.app.router.routes() if r.resource}
     assert served <= set(document["paths"])  # every endpoint the gateway serves is described

@@ -9,6 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from taskroute.demo.policy import simulated_policy_text
 from taskroute.gateway.app import create_app
 from taskroute.gateway.context import GATEWAY
@@ -217,3 +219,23 @@ def test_the_quality_endpoints_read_the_store_create_app_was_given(tmp_path: Pat
             r.canonical for r in app.router.resources()}
     finally:
         sqlite_store.close()
+
+
+async def test_the_time_series_fills_its_window_and_refuses_a_step_it_cannot_give(
+    gateway: RunningGateway,
+) -> None:
+    await post(gateway, SUMMARY)
+    await gateway.store.flush()
+    minutes = await get_json(gateway, "/v1/taskroute/timeseries?since=30m")
+    assert minutes["step"] == "minute" and len(minutes["points"]) in (30, 31)
+    assert sum(p["requests"] for p in minutes["points"]) == 1
+    assert [p["t"] for p in minutes["points"]] == list(range(
+        minutes["start"], minutes["end"] + 60, 60))        # every minute, empty ones as zeros
+    hours = await get_json(gateway, "/v1/taskroute/timeseries?since=7d")
+    assert hours["step"] == "hour" and len(hours["points"]) in (168, 169)
+    assert hours["saved_usd"] == pytest.approx(hours["baseline_usd"] - hours["cost_usd"])
+    for query, words in (("since=7d&step=minute", "kept for the last 48 hours"),
+                         ("step=weekly", "'step' is minute, hour or auto")):
+        status, _, raw = await gateway.request("GET", f"/v1/taskroute/timeseries?{query}")
+        error = json.loads(raw)["error"]
+        assert status == 400 and words in error["message"] and error["param"] == "step"

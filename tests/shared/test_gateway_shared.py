@@ -109,3 +109,30 @@ async def test_a_hung_redis_costs_one_bounded_wait(start: Start, own_redis: Redi
     assert [status for status, _, _ in waits] == [200] * 5
     assert max(seconds for _, _, seconds in waits) < 2.0  # a 0.25 s timeout, not a hang
     assert shared.fallbacks >= 5
+
+
+async def test_a_breaker_another_replica_opened_shows_as_its_trip(
+    start: Start, own_redis: RedisServer,
+) -> None:
+    url, _ = await start("fail open")
+    other = RedisState(own_redis.url)   # another replica, on the same Redis
+    await other.start()
+    try:
+        other.breakers.opened("openai/gpt-4.1", 45.0)
+        report: dict[str, Any] = {}
+        async with aiohttp.ClientSession() as client:
+            for _ in range(300):                 # pub/sub delivery takes a moment
+                async with client.get(url + "/v1/taskroute/breakers") as resp:
+                    assert resp.status == 200
+                    report = await resp.json()
+                if report["trips"]:
+                    break
+                await asyncio.sleep(0.02)
+        (trip,) = report["trips"]
+        assert (trip["deployment"], trip["by"]) == ("openai/gpt-4.1", "replica")
+        assert 40 < trip["retry_at"] - trip["opened_at"] <= 45
+        row = {b["deployment"]: b for b in report["breakers"]}["openai/gpt-4.1"]
+        assert row["state"] == "open" and 40 < row["open_by_replica_s"] <= 45
+        assert report["shared"] is True and report["open"] == 1
+    finally:
+        await other.aclose()

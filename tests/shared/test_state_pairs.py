@@ -143,6 +143,27 @@ async def test_a_breaker_opened_by_one_replica_is_open_on_the_other(where: str) 
         await _close(a, b)
 
 
+async def test_another_replicas_trip_is_heard_and_ones_own_is_not(where: str) -> None:
+    from taskroute.calling.breaker import TripHistory
+
+    a, b = await _pair(where)
+    a_trips, b_trips = TripHistory(), TripHistory()
+    a.breakers.on_heard(a_trips.heard)
+    b.breakers.on_heard(b_trips.heard)
+    try:
+        a.breakers.opened("openai:gpt-y", 30.0)
+        await _eventually(lambda: bool(b_trips.recent()))
+        (trip,) = b_trips.recent()
+        assert (trip.deployment, trip.by) == ("openai:gpt-y", "replica")
+        assert 25 < trip.retry_at - trip.opened_at <= 30
+        b.breakers.opened("openai:gpt-z", 30.0)
+        await _eventually(lambda: bool(a_trips.recent()))
+        assert [t.deployment for t in a_trips.recent()] == ["openai:gpt-z"]  # not its own
+        assert [t.deployment for t in b_trips.recent()] == ["openai:gpt-y"]
+    finally:
+        await _close(a, b)
+
+
 async def test_a_reload_broadcast_reaches_the_others_not_its_sender(where: str) -> None:
     a, b = await _pair(where)
     heard: list[str] = []

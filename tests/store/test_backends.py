@@ -103,3 +103,70 @@ async def test_a_stored_response_is_read_back_even_before_its_write(log_store: A
     got = await log_store.stored_response("resp_1")
     assert got == StoredResponse("resp_1", "r1", conversation, "k1")
     assert await log_store.stored_response("resp_none") is None
+
+
+async def test_the_shadow_report_joins_decisions_requests_attempts_and_feedback(
+    log_store: Any,
+) -> None:
+    from taskroute.policy.model import Price
+
+    decision = a_decision()
+    elsewhere = dataclasses.replace(decision, model=decision.chain[1], tier="other",
+                                    policy="candidate")
+    same = dataclasses.replace(decision, policy="candidate")
+    for i in range(4):                            # r0, r2 escalate to chain[1]: the shadow's pick
+        log_store.add(make_entry(f"r{i}", escalate=i % 2 == 0))
+        log_store.add_shadow(f"r{i}", elsewhere if i < 3 else same)
+    log_store.add(make_entry("no-shadow"))
+    await log_store.flush()
+    await log_store.add_feedback(make_feedback("r0", thumbs="up"))
+    await log_store.add_feedback(make_feedback("r1", thumbs="down"))
+    price = Price(input=1.0, output=10.0)
+    report = await log_store.shadow_report(since_s=3600, prices={decision.chain[1]: price})
+    (got,) = report["policies"]
+    assert got["requests"] == 4 and got["agreement"]["model"] == 0.25
+    assert got["agreement"]["tier"] == 0.25 and got["agreement"]["task"] == 1.0
+    assert got["unpriced_models"] == [decision.model] and got["priced_requests"] == 3
+    # r0 and r2 answered by the escalation (7 out), r1 by the first pick (5 out); 10 in
+    assert got["shadow_cost_usd"] == pytest.approx((3 * 10 * 1.0 + (7 + 5 + 7) * 10.0) / 1e6)
+    assert got["served_cost_usd"] == pytest.approx(0.011 * 2 + 0.001 * 2)
+    quality = got["quality"]
+    assert (quality["shadow"]["feedback"]["good"], quality["shadow"]["feedback"]["n"]) == (1, 1)
+    assert (quality["served"]["feedback"]["good"], quality["served"]["feedback"]["n"]) == (1, 2)
+    assert (quality["shadow"]["gates"]["good"], quality["shadow"]["gates"]["n"]) == (3, 3)
+    assert (quality["served"]["gates"]["good"], quality["served"]["gates"]["n"]) == (2, 4)
+    assert (await log_store.shadow_report(since_s=3600, prices={}, now=time.time() + 7200)
+            )["policies"] == []                   # out of the window
+
+
+async def test_minute_buckets_cover_the_recent_past_and_hours_the_rest(log_store: Any) -> None:
+    from taskroute.policy.model import Price
+    from taskroute.quality import timeseries
+
+    now = time.time()
+    ages = [30, 30, 150, 600, 3 * DAY]          # seconds ago; the last is past the minutes kept
+    entries = [aged(f"m{i}", age) for i, age in enumerate(ages)]
+    for entry in entries:
+        log_store.add(entry)
+    await log_store.flush()
+    price = Price(input=1.0, output=10.0)
+    minutes = await log_store.timeseries(since_s=None, baseline_model="strong",
+                                         baseline_price=price, step="minute")
+    want: dict[int, int] = {}
+    for entry in entries[:-1]:
+        t = int(entry.record.started_at // 60) * 60
+        want[t] = want.get(t, 0) + 1
+    assert minutes["step_s"] == 60
+    assert {p["t"]: p["requests"] for p in minutes["points"]} == want
+    assert minutes["cost_usd"] == pytest.approx(0.001 * 4)
+    hours = await log_store.timeseries(since_s=None, baseline_model="strong",
+                                       baseline_price=price)
+    assert sum(p["requests"] for p in hours["points"]) == 5     # the hours keep everything
+    window = await log_store.timeseries(since_s=300, baseline_model="strong",
+                                        baseline_price=price, step="minute", now=now)
+    assert sum(p["requests"] for p in window["points"]) == 3
+    shown = timeseries.filled(window, now - 300, now)
+    assert len(shown["points"]) in (6, 7) and shown["points"][-1]["t"] == int(now // 60) * 60
+    assert sum(p["requests"] for p in shown["points"]) == 3
+    assert shown["points"][-1]["saved_usd"] == pytest.approx(
+        window["baseline_usd"] - window["cost_usd"])

@@ -59,7 +59,7 @@ async def test_every_read_of_a_blank_log_is_empty(store: SqliteStore) -> None:
     got = await every_read(store, ["req-none"])
     assert got["stats"]["rows"] == [] and got["stats"]["total"]["requests"] == 0
     assert got["timeseries"] == {"baseline_model": STRONG, "points": [], "cost_usd": 0.0,
-                                 "baseline_usd": 0.0}
+                                 "baseline_usd": 0.0, "step": "hour", "step_s": 3600}
     assert got["ab"]["comparisons"] == [] and got["ab"]["variants"] == []
     assert got["spend"] == {("day", ""): 0.0}
     assert got["catch_up"] == 0 and got["rated"] == [] and got["routes"] == []
@@ -245,3 +245,41 @@ def test_give_feedback_from_code_with_no_event_loop(tmp_path: Path) -> None:
     with pytest.raises(InvalidRequest):
         give_feedback(db, "r1", score=2)
     assert rows(db, "SELECT request_id, score, text FROM feedback") == [("r1", 0.25, "too long")]
+
+
+async def test_the_minute_rollup_is_seeded_from_what_was_rolled_up_before_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "log.db"
+    store = SqliteStore(path)
+    for i in range(3):
+        store.add(make_entry(f"r{i}", escalate=i == 0))
+    await store.flush()
+    assert await store.catch_up() == 3
+    await store.aclose()
+    with sqlite3.connect(path) as conn:   # as a log written before 0010 would be
+        conn.execute("DROP TABLE route_minutely")
+        conn.execute("DELETE FROM schema_migrations WHERE name = '0010_minute_rollups'")
+    reopened = SqliteStore(path)
+    try:
+        got = await reopened.timeseries(since_s=3600, baseline_model=STRONG,
+                                        baseline_price=PRICE, step="minute")
+        assert sum(p["requests"] for p in got["points"]) == 3
+        assert sum(p["escalated"] for p in got["points"]) == 1
+        assert await reopened.catch_up() == 0      # and not counted twice
+    finally:
+        await reopened.aclose()
+
+
+async def test_minute_buckets_older_than_two_days_are_dropped_as_new_ones_come(
+    store: SqliteStore,
+) -> None:
+    old_minute = int((time.time() - 3 * 86400) // 60)
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("INSERT INTO route_minutely VALUES (?, 5, 0.5, 0, 10, 10)", (old_minute,))
+    fresh = make_entry("fresh")
+    store.add(fresh)
+    await store.flush()
+    assert await store.catch_up() == 1
+    assert rows(store.path, "SELECT minute, requests FROM route_minutely") == [
+        (int(fresh.record.started_at // 60), 1)]

@@ -1,0 +1,58 @@
+"""`GET /v1/taskroute/breakers`: each deployment's circuit breaker and the recent trips.
+
+Every deployment the running policy names is listed (closed until a call says otherwise), with
+its state as the routers serving now see it — a variant's or the shadow's router has breakers
+of its own, and the worst state wins — and, with shared state, how long another replica's word
+keeps it shut. The trips are the process's `TripHistory`, newest first, other replicas' marked
+`"by": "replica"`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from taskroute.calling.breaker import BreakerState
+from taskroute.experiment import Experiment, Serving
+from taskroute.gateway.context import GATEWAY
+from taskroute.router import Router
+
+TRIPS_SHOWN = 50
+_WORST: dict[BreakerState, int] = {"closed": 0, "half_open": 1, "open": 2}
+
+
+def install(app: web.Application) -> None:
+    app.router.add_get("/v1/taskroute/breakers", get_breakers)
+
+
+def breakers_report(serving: Serving, now: float | None = None) -> dict[str, Any]:
+    routers = (serving.routers() if isinstance(serving, Experiment)
+               else [serving] if isinstance(serving, Router) else [])
+    policy, board = serving.policy, serving.shared
+    states: dict[str, BreakerState] = {}
+    for spec in policy.models.values():
+        for deployment in spec.deployments:
+            states.setdefault(deployment, "closed")
+    for router in routers:
+        for deployment, state in router.breaker_states().items():
+            if _WORST[state] >= _WORST[states.get(deployment, "closed")]:
+                states[deployment] = state
+    rows = []
+    for deployment in sorted(states):
+        remote = 0.0 if board is None else board.breakers.open_for(deployment)
+        state = "open" if remote > 0 and states[deployment] == "closed" else states[deployment]
+        rows.append({"deployment": deployment, "state": state,
+                     "open_by_replica_s": round(remote, 3)})
+    calling = policy.calling
+    trips = routers[0].trips.recent(TRIPS_SHOWN) if routers else []
+    return {"now": time.time() if now is None else now,
+            "failures_to_open": calling.breaker_failures,
+            "cooldown_s": calling.breaker_cooldown_s, "shared": board is not None,
+            "open": sum(r["state"] != "closed" for r in rows), "breakers": rows,
+            "trips": [t.to_dict() for t in trips]}
+
+
+async def get_breakers(request: web.Request) -> web.Response:
+    return web.json_response(breakers_report(request.app[GATEWAY].routers.router))
