@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, TypeVar
 
 from taskroute.calling import chain as chain_layer
-from taskroute.calling import deadline, logprobs, rescue
+from taskroute.calling import deadline, hold, logprobs, rescue
 from taskroute.calling import race as race_layer
 from taskroute.calling.assemble import response_chunks
 from taskroute.calling.attempt import Call
@@ -190,10 +190,16 @@ class CallEngine:
             answer = await chain_layer.escalate(ctx, decision.chain, ask, gated)
             replay = logprobs.chunks_for_caller(answer.chunks or (), request)
             return StreamStart(replay, None, answer.model, deployment=answer.deployment)
-        ctx.upstream = None  # a live stream goes out as it comes: no gate judges it first
-        opened = await chain_layer.escalate(
-            ctx, decision.chain, self._asker(ctx, open_stream, "stream"), chain_layer.accept_any
-        )
+        ctx.upstream = None  # a live stream goes out as it comes, but for its held opening
+        gates = self.gates_for(decision)
+        held = hold.hold_for(ctx, gates)
+        if held is None:
+            ask = self._asker(ctx, open_stream, "stream")
+            accept: Callable[[Opened], Awaitable[bool]] = chain_layer.accept_any
+        else:
+            ask, accept = self._asker(ctx, hold.holding(held), "stream"), \
+                hold.judged_opening(ctx, gates)
+        opened = await chain_layer.escalate(ctx, decision.chain, ask, accept)
         return StreamStart(list(opened.held), opened, opened.model,
                            deployment=opened.deployment)
 

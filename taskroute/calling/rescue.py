@@ -167,23 +167,15 @@ def overlap(sent: str, more: str) -> int:
     return 0
 
 
-def _first_delta(chunk: StreamChunk) -> dict[str, object] | None:
-    choices = chunk.data.get("choices") or []
-    if not choices:
-        return None
-    delta = choices[0].get("delta")
-    return delta if isinstance(delta, dict) else None
-
-
 def _strip_role(chunk: StreamChunk) -> None:
     """A continuation's role announcement: the client's stream announced its role already."""
-    delta = _first_delta(chunk)
+    delta = chunk.delta
     if delta is not None:
         delta.pop("role", None)
 
 
 def _set_text(chunk: StreamChunk, text: str) -> None:
-    delta = _first_delta(chunk)
+    delta = chunk.delta
     if delta is not None:
         delta["content"] = text
 
