@@ -193,13 +193,11 @@ class CallEngine:
         ctx.upstream = None  # a live stream goes out as it comes, but for its held opening
         gates = self.gates_for(decision)
         held = hold.hold_for(ctx, gates)
-        if held is None:
-            ask = self._asker(ctx, open_stream, "stream")
-            accept: Callable[[Opened], Awaitable[bool]] = chain_layer.accept_any
-        else:
-            ask, accept = self._asker(ctx, hold.holding(held), "stream"), \
-                hold.judged_opening(ctx, gates)
-        opened = await chain_layer.escalate(ctx, decision.chain, ask, accept)
+        once: OnceCall[Opened] = open_stream if held is None else hold.holding(held)
+        accept: Callable[[Opened], Awaitable[bool]] = (
+            chain_layer.accept_any if held is None else hold.judged_opening(ctx, gates))
+        opened = await chain_layer.escalate(ctx, decision.chain,
+                                            self._asker(ctx, once, "stream"), accept)
         return StreamStart(list(opened.held), opened, opened.model,
                            deployment=opened.deployment)
 
