@@ -79,6 +79,7 @@ class RouteStream:
         self._seam: rescue.Seam | None = None
         self._live_over = False                  # the live call ended (its chunks all out)
         self._rescues = 0
+        self._carried = (0, 0)   # (input, output) tokens of the calls a rescue took over from
         self._started = False
         self._done = False
         self._live_ready: Callable[[], bool] | None = None
@@ -132,6 +133,8 @@ class RouteStream:
         self._tally.add(chunk)
         if self._call_tally is not None:
             self._call_tally.add(chunk)
+            if chunk.data.get("usage"):
+                chunk = _with_carried(chunk, self._carried)
         self._given.append(chunk)
         return chunk
 
@@ -170,6 +173,10 @@ class RouteStream:
         it, or the stream ends with `failure` where that is not sound or nobody can."""
         live.call.failed(failure, self._call_tally or self._tally)
         await close_quietly(live.rest)
+        broken = live.call.recorded
+        if broken is not None:  # the answer is both calls': so is the usage the client gets
+            self._carried = (self._carried[0] + broken.input_tokens,
+                             self._carried[1] + broken.output_tokens)
         plan = rescue.plan(self._ctx.request, self._given, self._tally)
         if not self._ctx.policy.calling.rescue_streams or plan.action == "refuse":
             why = plan.reason if plan.action == "refuse" else "rescue streams: false"
@@ -273,3 +280,15 @@ class RouteStream:
         started = self.model is not None and self._ctx.origin.api != "library"
         status = 200 if error is not None and started and not hung_up else None
         self._engine.finish(self._ctx, record, answer, error, http_status=status)
+
+
+def _with_carried(chunk: StreamChunk, carried: tuple[int, int]) -> StreamChunk:
+    """A rescuing call's usage chunk as the client gets it: the tokens of the calls it took
+    over from added (the client's answer is theirs and its together, and so is the bill: the
+    log sums the same attempts). The call's own record keeps its own usage (tallied first)."""
+    usage = dict(chunk.data["usage"])
+    prompt = int(usage.get("prompt_tokens") or 0) + carried[0]
+    completion = int(usage.get("completion_tokens") or 0) + carried[1]
+    usage.update(prompt_tokens=prompt, completion_tokens=completion,
+                 total_tokens=prompt + completion)
+    return StreamChunk({**chunk.data, "usage": usage})

@@ -56,6 +56,13 @@ async def test_a_drop_mid_answer_is_continued_by_the_next_model_in_the_same_stre
     assert (first.deployment, first.status, first.role) == ("sim/small", "error", "first")
     assert (rescuer.deployment, rescuer.status, rescuer.role) == ("sim/medium", "ok", "rescue")
     assert first.output_tokens > 0 and rescuer.output_tokens > 0  # each pays for its part
+    # the usage the caller gets is the whole answer's: both calls', as the log sums them
+    usage = [c.usage for c in chunks if c.usage][-1]
+    assert usage is not None
+    assert usage.completion_tokens == first.output_tokens + rescuer.output_tokens
+    assert usage.prompt_tokens == first.input_tokens + rescuer.input_tokens
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    assert sum(a.output_tokens for a in record.attempts) == usage.completion_tokens
     assert record.rescued_by == "sim/medium" and record.seam_chars
     sent = text[:record.seam_chars]
     assert sent.startswith("small answers") and text[record.seam_chars:]
