@@ -79,8 +79,9 @@ async def test_the_anthropic_sdk_sees_one_answer_through_a_rescue(
         final = await stream.get_final_message()
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
     assert kinds.count("message_delta") == 1 and kinds.count("content_block_start") == 1
-    assert [block.type for block in final.content] == ["text"]
-    assert final.content[0].text == ANSWER and final.stop_reason == "end_turn"
+    (block,) = final.content
+    assert isinstance(block, anthropic.types.TextBlock)
+    assert block.text == ANSWER and final.stop_reason == "end_turn"
     # the fallback was asked to go on from what was sent: an assistant prefill
     turns = backup.last_body["m"]["messages"]
     prefill = turns[-1]["content"]
