@@ -5,7 +5,9 @@ refusal gate shows it in its first few dozen characters. Those are held — `cha
 or what has come after `at_most_s` when the model is slow, whichever is first — and judged by
 the task's opening gates before any of them goes out: a refusal there escalates to the next
 model unseen, as a buffered answer would. Only gates that say they judge an opening
-(`judges_opening = True`) run on it; the rest judge the whole answer when it ends.
+(`judges_opening = True`) run on it; the rest judge the whole answer when it ends — unless the
+whole answer came inside the hold (a short one, or one cut short), when every plain gate judges
+it there, so a truncated short answer escalates unseen too.
 """
 
 from __future__ import annotations
@@ -61,17 +63,20 @@ def holding(hold: RefusalHold) -> Callable[
 
 async def read_opening(rest: AsyncIterator[StreamChunk], held: list[StreamChunk],
                        hold: RefusalHold) -> AsyncIterator[StreamChunk]:
-    """Read `rest` into `held` until the opening is held (or the answer ended, or a tool call
-    began: no refusal there); returns what is left of the stream. A chunk still on its way
-    when `at_most_s` passes is not lost: the stream returned gives it first."""
+    """Read `rest` into `held` until the opening is held (or a tool call began: no refusal
+    there), or the answer ended — then to the stream's end, its usage too; returns what is left
+    of the stream. A chunk still on its way when `at_most_s` passes is not lost: the stream
+    returned gives it first."""
     loop = asyncio.get_running_loop()
     until = loop.time() + hold.at_most_s
     size = 0
+    ended = False
     for chunk in held:
         size += _opening_chars(chunk)
-        if _opening_over(chunk):
+        ended = ended or chunk.finish_reason is not None
+        if _tool_call(chunk):
             return rest
-    while size < hold.chars:
+    while size < hold.chars or ended:
         step = asyncio.ensure_future(_next(rest))
         try:
             done, _ = await asyncio.wait((step,), timeout=max(until - loop.time(), 0.0))
@@ -86,7 +91,8 @@ async def read_opening(rest: AsyncIterator[StreamChunk], held: list[StreamChunk]
             return rest
         held.append(chunk)
         size += _opening_chars(chunk)
-        if _opening_over(chunk):
+        ended = ended or chunk.finish_reason is not None
+        if _tool_call(chunk):
             break
     return rest
 
@@ -100,10 +106,9 @@ def _opening_chars(chunk: StreamChunk) -> int:
     return len(str(delta.get("content") or "")) + len(str(delta.get("refusal") or ""))
 
 
-def _opening_over(chunk: StreamChunk) -> bool:
-    """Nothing more to hold for: the answer ended, or it is a tool call."""
+def _tool_call(chunk: StreamChunk) -> bool:
     delta = chunk.delta or {}
-    return bool(chunk.finish_reason or delta.get("tool_calls"))
+    return bool(delta.get("tool_calls"))
 
 
 class Ahead:
@@ -143,13 +148,16 @@ class Ahead:
 
 def judged_opening(ctx: CallContext, gates: Sequence[Gate]
                    ) -> Callable[[Opened], Awaitable[bool]]:
-    """Accept a live stream whose held opening passes the opening gates; one that fails is
-    closed and recorded `rejected` (its tokens so far billed), and the chain goes on."""
+    """Accept a live stream whose held opening passes the opening gates (the whole answer,
+    when it is all held: every plain gate); one that fails is closed and recorded `rejected`
+    (its tokens so far billed), and the chain goes on."""
     opening = opening_gates(gates)
 
     async def accept(opened: Opened) -> bool:
         response = assemble(opened.held, model=opened.deployment)
-        verdicts = await run_gates(opening, response, ctx.request, sync_only=True)
+        whole = any(chunk.finish_reason for chunk in opened.held)
+        verdicts = await run_gates(gates if whole else opening, response, ctx.request,
+                                   sync_only=True)
         if passed(verdicts):
             return True
         await close_quietly(opened.rest)

@@ -1,6 +1,7 @@
 """The refusal hold: a live stream's opening (40 characters, or what came in 300 ms) is held
 and judged by the refusal gate before any of it goes out, so a refusal, or a break inside it,
-fails over unseen; a slow model's opening goes out when the time bound passes, nothing lost."""
+fails over unseen; an answer that ends inside it is judged whole, by every gate; a slow model's
+opening goes out when the time bound passes, nothing lost."""
 
 from __future__ import annotations
 
@@ -57,6 +58,24 @@ async def test_a_refusal_on_a_live_stream_escalates_before_the_client_sees_it(
     assert sum(1 for c in chunks if c.finish_reason) == 1
     assert store.entries[0].http_status == 200
     assert_all_recorded(record, upstream)
+
+
+@pytest.mark.parametrize("max_tokens", [None, 200])
+async def test_a_short_answer_cut_short_is_held_whole_and_escalates_unseen(
+    make_router: RouterFactory, upstream: SimulatedUpstream, max_tokens: int | None
+) -> None:
+    """Cut at 5 words (29 characters, finish_reason length), the answer ends inside the hold:
+    it is judged whole, by not_truncated too — with no max_tokens, or one far above the cut
+    (the usage read to the stream's end says so)."""
+    upstream.truncate("small")
+    stream = make_router().stream(ask(LONG, max_tokens=max_tokens), task="chat")
+    text, chunks = await read(stream)
+    assert text == ANSWER.format("medium")
+    assert [c.finish_reason for c in chunks if c.finish_reason] == ["stop"]
+    first, second = stream.record.attempts
+    assert (first.status, second.status) == ("rejected", "ok")
+    assert [v.gate for v in first.verdicts if not v.passed] == ["not_truncated"]
+    assert stream.record.status == "ok"
 
 
 async def test_a_break_inside_the_held_opening_fails_over_unseen(

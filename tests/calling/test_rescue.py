@@ -201,9 +201,12 @@ async def test_when_no_model_can_continue_the_stream_ends_with_the_first_error(
 async def test_a_live_answer_failing_its_gates_is_logged_rejected(
     make_router: RouterFactory, upstream: SimulatedUpstream
 ) -> None:
+    """(Cut at 5 long words, past the refusal hold's 40 characters: a short answer cut short
+    is held whole, and escalates unseen — `test_hold.py`.)"""
     upstream.set_profile("small", ModelProfile(tokens_per_s=500))
     upstream.truncate("small")
-    stream = make_router().stream(ask(LONG), task="chat")
+    stream = make_router().stream(ask(" ".join(f"extraordinarily{i}" for i in range(8))),
+                                  task="chat")
     await read(stream)  # it went out as it came: too late to escalate
     record = stream.record
     assert record.status == "rejected"
