@@ -322,6 +322,11 @@ class MalformedResponse(UpstreamError):
     pass
 
 
+class AnswerCutShort(UpstreamError):
+    """A live stream ended with `finish_reason: length` short of the caller's limit (or with
+    none set): the answer is cut, and the next model continues it (`RouteStream`)."""
+
+
 class ChainExhausted(UpstreamError):
     """Every model in the chain failed or was rejected; `attempts` holds each one."""
 

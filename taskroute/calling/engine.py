@@ -202,15 +202,16 @@ class CallEngine:
                            deployment=opened.deployment)
 
     async def rescue_stream(
-        self, ctx: CallContext, broken: str, partial: str, *, rescues: int = 0
+        self, ctx: CallContext, broken: str, partial: str, *, rescues: int = 0, spent: int = 0
     ) -> Opened:
         """A stream continuing `partial`, the answer `broken` (a policy model) was streaming
         when it broke: the models after it in the chain, each through every layer (retries,
-        failover, breakers) as any call. `rescues`: how often this stream was rescued."""
+        failover, breakers) as any call. `rescues`: how often this stream was rescued;
+        `spent`: the output tokens the answer used so far."""
         models = rescue.rescuers(ctx.decision.chain, broken, rescues=rescues)
         if not models:
             raise chain_layer.exhausted(ctx.attempts, (broken,))
-        ask = self._asker(ctx, rescue.continuing(partial), "stream")
+        ask = self._asker(ctx, rescue.continuing(partial, spent=spent), "stream")
         return await chain_layer.escalate(ctx, models, ask, chain_layer.accept_any,
                                           first_role="rescue")
 

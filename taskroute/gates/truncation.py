@@ -25,6 +25,7 @@ AT_LIMIT = 0.9
 
 class NotTruncatedGate:
     name = "not_truncated"
+    judges_cut = True  # its "no" on a live stream's end is mended by a continuation
 
     def check(self, answer: ChatResponse, request: ChatRequest) -> GateVerdict:
         if answer.finish_reason != "length":

@@ -198,16 +198,57 @@ async def test_when_no_model_can_continue_the_stream_ends_with_the_first_error(
     assert [a.role for a in record.attempts] == ["first", "rescue", "escalation"]
 
 
+WORDY = " ".join(f"extraordinarily{i}" for i in range(8))   # its answer: 10 long words
+
+
+@pytest.mark.parametrize("max_tokens", [None, 200])
+async def test_a_long_answer_cut_short_is_continued_by_the_next_model(
+    make_router: RouterFactory, upstream: SimulatedUpstream, max_tokens: int | None
+) -> None:
+    """Cut at 5 long words (past the refusal hold's 40 characters, so gone out) with
+    finish_reason length, short of the caller's limit (none, or 200 tokens): the next model
+    continues it in the same stream, given what is left of the limit; the cut end never
+    reaches the caller."""
+    upstream.set_profile("small", ModelProfile(tokens_per_s=500))
+    upstream.truncate("small")
+    stream = make_router().stream(ask(WORDY, max_tokens=max_tokens), task="chat")
+    text, chunks = await read(stream)
+    record = stream.record
+    assert finish(chunks) == "stop" and record.status == "ok"
+    first, rescuer = record.attempts
+    assert (first.status, rescuer.role, rescuer.status) == ("error", "rescue", "ok")
+    assert "AnswerCutShort" in (first.error or "") and first.output_tokens == 5
+    assert record.rescued_by == "sim/medium"
+    # (the stand-in answers the instruction rather than continuing: the seam cannot be exact)
+    sent = "small answers: extraordinarily0 extraordinarily1 extraordinarily2 "
+    assert record.seam_chars == len(sent) and text.startswith(sent + "medium answers")
+    body = upstream.last_body["medium"]
+    assert body["messages"][-2:] == [{"role": "assistant", "content": sent},
+                                     {"role": "user", "content": CONTINUE_INSTRUCTION}]
+    assert body.get("max_tokens") == (None if max_tokens is None else max_tokens - 5)
+
+
+async def test_a_cut_at_the_callers_own_limit_is_not_continued(
+    make_router: RouterFactory, upstream: SimulatedUpstream
+) -> None:
+    upstream.set_profile("small", ModelProfile(tokens_per_s=500))
+    stream = make_router().stream(ask(WORDY, max_tokens=6), task="chat")
+    _, chunks = await read(stream)
+    assert finish(chunks) == "length" and stream.record.status == "ok"
+    assert [a.role for a in stream.record.attempts] == ["first"]
+    assert upstream.requests["medium"] == 0
+
+
 async def test_a_live_answer_failing_its_gates_is_logged_rejected(
     make_router: RouterFactory, upstream: SimulatedUpstream
 ) -> None:
-    """(Cut at 5 long words, past the refusal hold's 40 characters: a short answer cut short
-    is held whole, and escalates unseen — `test_hold.py`.)"""
+    """Cut short as above, with rescue off: it goes out as it came, too late to escalate."""
     upstream.set_profile("small", ModelProfile(tokens_per_s=500))
     upstream.truncate("small")
-    stream = make_router().stream(ask(" ".join(f"extraordinarily{i}" for i in range(8))),
-                                  task="chat")
-    await read(stream)  # it went out as it came: too late to escalate
+    stream = make_router(calling_extra="  rescue streams: false").stream(ask(WORDY),
+                                                                         task="chat")
+    _, chunks = await read(stream)
+    assert finish(chunks) == "length"
     record = stream.record
     assert record.status == "rejected"
     (attempt,) = record.attempts
