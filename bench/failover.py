@@ -39,7 +39,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.gateway import OUT, free_port, litellm_binary, start, wait_http
+from bench.gateway import OUT, free_port, fresh_db, litellm_binary, start, stop, wait_http
 
 KEY = "sk-bench-not-a-real-key"
 MODEL = "m"   # the upstream model name on both stand-ins
@@ -396,9 +396,7 @@ def main() -> int:
                 if not wait_http(f"http://127.0.0.1:{port}/v1/models", 20, procs[-1]):
                     print(f"stand-in {name} did not start; see bench/out/failover_{name}.log")
                     return 1
-            db = OUT / "failover_log.db"
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{db}{suffix}").unlink(missing_ok=True)
+            db = fresh_db(OUT / "failover_log.db")
             procs.append(start([sys.executable, "-m", "taskroute", "serve", "--policy",
                                 str(taskroute_policy(a, b, hole, refused)), "--port",
                                 str(ports[2]), "--db", str(db)], OUT / "failover_taskroute.log"))
@@ -428,12 +426,7 @@ def main() -> int:
             results = asyncio.run(run(gateways, a, args.deadline, not args.no_plain))
             report(results, gateways, not args.no_plain)
         finally:
-            for proc in reversed(procs):
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(procs)
     return 0
 
 

@@ -94,6 +94,23 @@ def start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subpr
                             env={**os.environ, **(env or {})}, cwd=ROOT)
 
 
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """End the bench's processes, the last started first."""
+    for proc in reversed(procs):
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def fresh_db(path: Path) -> Path:
+    """`path` with no log left from an earlier run (nor its WAL files)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
+
+
 def bench_policy(upstream: str) -> Path:
     """The default policy with every provider aimed at the stand-in upstream."""
     from taskroute.demo.policy import simulated_policy_text
@@ -277,9 +294,7 @@ def main() -> int:
         if not wait_http(upstream + "/v1/models", 20, procs[-1]):
             print("the stand-in upstream did not start; see bench/out/upstream.log")
             return 1
-        db = OUT / "bench_log.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        db = fresh_db(OUT / "bench_log.db")
         procs.append(start([sys.executable, "-m", "taskroute", "serve", "--policy",
                             str(bench_policy(upstream)), "--port", str(gw_port), "--db",
                             str(db)], OUT / "taskroute.log"))
@@ -316,12 +331,7 @@ def main() -> int:
                     results.append(result)
         print_ratios(results)
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
     return 0
 
 

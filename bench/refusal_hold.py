@@ -24,7 +24,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.gateway import OUT, free_port, start, wait_http
+from bench.gateway import OUT, free_port, fresh_db, start, stop, wait_http
 
 KEY = "sk-bench-not-a-real-key"
 PROMPT = "please describe the tidal patterns along the northern coast in winter"
@@ -121,9 +121,7 @@ def main() -> int:
         if not wait_http(upstream + "/v1/models", 20, procs[-1]):
             print("the stand-in did not start; see bench/out/refusal_hold_up.log")
             return 1
-        db = OUT / "refusal_hold_log.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        db = fresh_db(OUT / "refusal_hold_log.db")
         procs.append(start([sys.executable, "-m", "taskroute", "serve", "--policy",
                             str(policy(upstream)), "--port", str(gw_port), "--db", str(db)],
                            OUT / "refusal_hold_taskroute.log"))
@@ -135,12 +133,7 @@ def main() -> int:
               f"word after {FIRST_TOKEN_MS} ms, a 72-character answer in 11 words\n")
         asyncio.run(run(gateway, args.requests))
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
     return 0
 
 

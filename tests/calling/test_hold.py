@@ -19,7 +19,6 @@ from taskroute.policy.loader import load_default_policy, parse_policy
 from taskroute.policy.model import RefusalHold
 from taskroute.policy.prose import describe_policy
 from taskroute.providers.simulated import ModelProfile, SimulatedUpstream
-from taskroute.response import StreamChunk
 from taskroute.signals import measure
 
 from .support import (
@@ -30,15 +29,11 @@ from .support import (
     assert_all_recorded,
     eventually,
     make_policy,
+    read,
 )
 
 LONG = "tell me about " + " ".join(f"word{i}" for i in range(12))
 ANSWER = "{} answers: tell me about word0 word1 word2 word3 word4."
-
-
-async def read(stream: object) -> tuple[str, list[StreamChunk]]:
-    chunks = [chunk async for chunk in stream]  # type: ignore[attr-defined]
-    return "".join(c.delta_text for c in chunks), chunks
 
 
 async def test_a_refusal_on_a_live_stream_escalates_before_the_client_sees_it(

@@ -21,7 +21,7 @@ from taskroute.request import ChatRequest
 from taskroute.response import StreamChunk
 from taskroute.router import Router
 
-from .support import POLICY, MemoryStore, RouterFactory, ask, assert_all_recorded
+from .support import POLICY, MemoryStore, RouterFactory, ask, assert_all_recorded, read
 
 LONG = "tell me about " + " ".join(f"word{i}" for i in range(12))
 # The stand-in's answer to LONG is 59 characters in 10 words, each a chunk after the role's.
@@ -36,11 +36,6 @@ def finish(chunks: list[StreamChunk]) -> str | None:
     reasons = [c.finish_reason for c in chunks if c.finish_reason]
     assert len(reasons) <= 1, reasons  # one end, however many models wrote the answer
     return reasons[0] if reasons else None
-
-
-async def read(stream: object) -> tuple[str, list[StreamChunk]]:
-    chunks = [chunk async for chunk in stream]  # type: ignore[attr-defined]
-    return "".join(c.delta_text for c in chunks), chunks
 
 
 async def test_a_drop_mid_answer_is_continued_by_the_next_model_in_the_same_stream(
