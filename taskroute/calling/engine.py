@@ -28,7 +28,14 @@ from taskroute.calling.context import Answer, CallContext, describe_error
 from taskroute.calling.deadline import Deadline
 from taskroute.calling.failover import call_model
 from taskroute.calling.hedge import FirstTokenTimes
-from taskroute.calling.once import Opened, Wiring, close_quietly, complete_once, open_stream
+from taskroute.calling.once import (
+    STREAM_HELD,
+    Opened,
+    Wiring,
+    close_quietly,
+    complete_once,
+    open_stream,
+)
 from taskroute.calling.once import read_whole as read_whole_once
 from taskroute.calling.retry import RetryPolicy
 from taskroute.calling.streaming import Admit, RouteStream, StreamStart
@@ -196,8 +203,9 @@ class CallEngine:
         once: OnceCall[Opened] = open_stream if held is None else hold.holding(held)
         accept: Callable[[Opened], Awaitable[bool]] = (
             chain_layer.accept_any if held is None else hold.judged_opening(ctx, gates))
+        kind = "stream" if held is None else STREAM_HELD
         opened = await chain_layer.escalate(ctx, decision.chain,
-                                            self._asker(ctx, once, "stream"), accept)
+                                            self._asker(ctx, once, kind), accept)
         return StreamStart(list(opened.held), opened, opened.model,
                            deployment=opened.deployment)
 

@@ -12,18 +12,15 @@ it there, so a truncated short answer escalates unseen too.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from taskroute.calling.assemble import Tally, assemble
 from taskroute.calling.context import CallContext
 from taskroute.calling.once import Opened, Wiring, close_quietly, open_stream
-from taskroute.exceptions import TaskrouteError
 from taskroute.gates.base import Gate
 from taskroute.gates.runner import passed, run_gates
 from taskroute.policy.model import RefusalHold
 from taskroute.records import AttemptRole
-from taskroute.response import StreamChunk
 
 
 def opening_gates(gates: Sequence[Gate]) -> tuple[Gate, ...]:
@@ -44,106 +41,14 @@ def hold_for(ctx: CallContext, gates: Sequence[Gate]) -> RefusalHold | None:
 def holding(hold: RefusalHold) -> Callable[
         [CallContext, Wiring, str, str, AttemptRole], Awaitable[Opened]]:
     """One call (the innermost layer, as `open_stream`) that opens a stream and holds its
-    opening: a stream that breaks while held is this deployment's failure, nothing having
-    gone out, so it is retried or failed over like any other."""
+    opening (`calling/opening.py`): a stream that breaks while held is this deployment's
+    failure, nothing having gone out, so it is retried or failed over like any other."""
 
     async def once(ctx: CallContext, wiring: Wiring, model: str, deployment: str,
                    role: AttemptRole) -> Opened:
-        opened = await open_stream(ctx, wiring, model, deployment, role)
-        try:
-            opened.rest = await read_opening(opened.rest, opened.held, hold)
-        except (TaskrouteError, asyncio.CancelledError) as exc:
-            await close_quietly(opened.rest)
-            opened.call.failed(exc, _tally(opened.held))
-            raise
-        return opened
+        return await open_stream(ctx, wiring, model, deployment, role, hold=hold)
 
     return once
-
-
-async def read_opening(rest: AsyncIterator[StreamChunk], held: list[StreamChunk],
-                       hold: RefusalHold) -> AsyncIterator[StreamChunk]:
-    """Read `rest` into `held` until the opening is held (or a tool call began: no refusal
-    there), or the answer ended — then to the stream's end, its usage too; returns what is left
-    of the stream. A chunk still on its way when `at_most_s` passes is not lost: the stream
-    returned gives it first."""
-    loop = asyncio.get_running_loop()
-    until = loop.time() + hold.at_most_s
-    size = 0
-    ended = False
-    for chunk in held:
-        size += _opening_chars(chunk)
-        ended = ended or chunk.finish_reason is not None
-        if _tool_call(chunk):
-            return rest
-    while size < hold.chars or ended:
-        step = asyncio.ensure_future(_next(rest))
-        try:
-            done, _ = await asyncio.wait((step,), timeout=max(until - loop.time(), 0.0))
-        except BaseException:
-            step.cancel()
-            raise
-        if not done:
-            return Ahead(rest, step)
-        try:
-            chunk = step.result()
-        except StopAsyncIteration:
-            return rest
-        held.append(chunk)
-        size += _opening_chars(chunk)
-        ended = ended or chunk.finish_reason is not None
-        if _tool_call(chunk):
-            break
-    return rest
-
-
-async def _next(rest: AsyncIterator[StreamChunk]) -> StreamChunk:
-    return await anext(rest)
-
-
-def _opening_chars(chunk: StreamChunk) -> int:
-    delta = chunk.delta or {}
-    return len(str(delta.get("content") or "")) + len(str(delta.get("refusal") or ""))
-
-
-def _tool_call(chunk: StreamChunk) -> bool:
-    delta = chunk.delta or {}
-    return bool(delta.get("tool_calls"))
-
-
-class Ahead:
-    """A stream whose next chunk is already being read (`pending`): it comes first."""
-
-    __slots__ = ("_pending", "_rest")
-
-    def __init__(self, rest: AsyncIterator[StreamChunk],
-                 pending: asyncio.Future[StreamChunk]) -> None:
-        self._rest = rest
-        self._pending: asyncio.Future[StreamChunk] | None = pending
-
-    def __aiter__(self) -> Ahead:
-        return self
-
-    async def __anext__(self) -> StreamChunk:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            return await pending
-        return await anext(self._rest)
-
-    def ready(self) -> bool:
-        if self._pending is not None:
-            return self._pending.done()
-        ready = getattr(self._rest, "ready", None)
-        return bool(ready is not None and ready())
-
-    async def aclose(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:  # the read ends first (a stream cannot close mid-read)
-            pending.cancel()
-            await asyncio.wait((pending,))
-            if not pending.cancelled():
-                pending.exception()  # retrieved: the stream is abandoned, its outcome moot
-        await close_quietly(self._rest)
 
 
 def judged_opening(ctx: CallContext, gates: Sequence[Gate]
@@ -161,14 +66,8 @@ def judged_opening(ctx: CallContext, gates: Sequence[Gate]
         if passed(verdicts):
             return True
         await close_quietly(opened.rest)
-        opened.call.answered("rejected", verdicts, tally=_tally(opened.held))
+        opened.call.answered("rejected", verdicts, tally=Tally().plus(opened.held))
         return False
 
     return accept
 
-
-def _tally(chunks: Sequence[StreamChunk]) -> Tally:
-    tally = Tally()
-    for chunk in chunks:
-        tally.add(chunk)
-    return tally
