@@ -50,10 +50,14 @@ How to read the outcomes:
   (the client waits the deadline, no longer), or a 429 with the soonest Retry-After when they
   were all rate limited.
 - An answer that fails its gates escalates to the next model (failover deployments are for
-  failed calls, not for bad answers). Streamed live, it has gone out before the gates could
-  judge it: the client gets it whole, and the log records the request `rejected`.
-- A live stream that breaks after its first byte cannot fail over yet: the client gets a 200
-  that ends in an error event and no `[DONE]`, and the log records an error.
+  failed calls, not for bad answers). Streamed live, the same: a live stream's opening (40
+  characters, or 300 ms) is held for the refusal gate, and an answer that ends inside it — these
+  short ones all do — is judged whole. (A long answer that fails a gate only at its end has gone
+  out by then: the client gets it whole, and the log records the request `rejected`.)
+- A live stream that breaks inside its held opening fails over unseen; one that breaks after
+  the opening went out is continued by the next model in the same stream (a rescue), which
+  ends with `[DONE]`; when nobody can continue it, the client gets a 200 that ends in an error
+  event and no `[DONE]`, and the log records an error.
 """
 
 

@@ -39,6 +39,8 @@
         │                               the chain moves on to a larger window
         ├── UpstreamConnectionError     refused, reset or dropped mid-answer (502)
         ├── MalformedResponse           a body or SSE stream we cannot parse (502)
+        ├── AnswerCutShort              a live answer cut short of the caller's limit: the next
+        │                               model continues it
         └── ChainExhausted              every model in the chain failed; carries every attempt
             ├── ChainTimedOut           ... every one by timing out, or the request's deadline
             │                           passed: an UpstreamTimeout too (504)
@@ -337,6 +339,11 @@ class UpstreamConnectionError(UpstreamError):
 
 class MalformedResponse(UpstreamError):
     pass
+
+
+class AnswerCutShort(UpstreamError):
+    """A live stream ended with `finish_reason: length` short of the caller's limit (or with
+    none set): the answer is cut, and the next model continues it (`RouteStream`)."""
 
 
 class ChainExhausted(UpstreamError):

@@ -116,11 +116,16 @@ class StreamChunk(msgspec.Struct, omit_defaults=True):
     data: dict[str, Any]
 
     @property
-    def delta_text(self) -> str:
+    def delta(self) -> dict[str, Any] | None:
+        """The first choice's delta (the dict itself: changing it changes the chunk)."""
         choices = self.data.get("choices") or []
-        if not choices:
-            return ""
-        return str((choices[0].get("delta") or {}).get("content") or "")
+        delta = choices[0].get("delta") if choices else None
+        return delta if isinstance(delta, dict) else None
+
+    @property
+    def delta_text(self) -> str:
+        delta = self.delta
+        return str(delta.get("content") or "") if delta else ""
 
     @property
     def finish_reason(self) -> str | None:

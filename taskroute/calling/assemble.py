@@ -137,6 +137,15 @@ class Tally:
         if data.get("usage"):
             self.usage = chunk.usage
 
+    def plus(self, chunks: Sequence[StreamChunk]) -> Tally:
+        """A copy with `chunks` added (this one unchanged)."""
+        more = Tally()
+        more.text, more.usage, more.finish_reason = list(self.text), self.usage, self.finish_reason
+        more.chunks, more.tool_calls = self.chunks, self.tool_calls
+        for chunk in chunks:
+            more.add(chunk)
+        return more
+
     def tokens(self, input_estimate: int) -> Tokens:
         """The stream's tokens: its reported usage, else estimates (the output estimated too
         when usage arrived before the answer, as Anthropic's input count does)."""

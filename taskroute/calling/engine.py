@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, TypeVar
 
 from taskroute.calling import chain as chain_layer
-from taskroute.calling import deadline, logprobs, rescue
+from taskroute.calling import deadline, hold, logprobs, rescue
 from taskroute.calling import race as race_layer
 from taskroute.calling.assemble import response_chunks
 from taskroute.calling.attempt import Call
@@ -29,7 +29,14 @@ from taskroute.calling.context import Answer, CallContext, describe_error
 from taskroute.calling.deadline import Deadline
 from taskroute.calling.failover import call_model
 from taskroute.calling.hedge import FirstTokenTimes
-from taskroute.calling.once import Opened, Wiring, close_quietly, complete_once, open_stream
+from taskroute.calling.once import (
+    STREAM_HELD,
+    Opened,
+    Wiring,
+    close_quietly,
+    complete_once,
+    open_stream,
+)
 from taskroute.calling.once import read_whole as read_whole_once
 from taskroute.calling.retry import RetryPolicy
 from taskroute.calling.streaming import Admit, RouteStream, StreamStart
@@ -203,23 +210,29 @@ class CallEngine:
             answer = await chain_layer.escalate(ctx, decision.chain, ask, gated)
             replay = logprobs.chunks_for_caller(answer.chunks or (), request)
             return StreamStart(replay, None, answer.model, deployment=answer.deployment)
-        ctx.upstream = None  # a live stream goes out as it comes: no gate judges it first
-        opened = await chain_layer.escalate(
-            ctx, decision.chain, self._asker(ctx, open_stream, "stream"), chain_layer.accept_any
-        )
+        ctx.upstream = None  # a live stream goes out as it comes, but for its held opening
+        gates = self.gates_for(decision)
+        held = hold.hold_for(ctx, gates)
+        once: OnceCall[Opened] = open_stream if held is None else hold.holding(held)
+        accept: Callable[[Opened], Awaitable[bool]] = (
+            chain_layer.accept_any if held is None else hold.judged_opening(ctx, gates))
+        kind = "stream" if held is None else STREAM_HELD
+        opened = await chain_layer.escalate(ctx, decision.chain,
+                                            self._asker(ctx, once, kind), accept)
         return StreamStart(list(opened.held), opened, opened.model,
                            deployment=opened.deployment)
 
     async def rescue_stream(
-        self, ctx: CallContext, broken: str, partial: str, *, rescues: int = 0
+        self, ctx: CallContext, broken: str, partial: str, *, rescues: int = 0, spent: int = 0
     ) -> Opened:
         """A stream continuing `partial`, the answer `broken` (a policy model) was streaming
         when it broke: the models after it in the chain, each through every layer (retries,
-        failover, breakers) as any call. `rescues`: how often this stream was rescued."""
+        failover, breakers) as any call. `rescues`: how often this stream was rescued;
+        `spent`: the output tokens the answer used so far."""
         models = rescue.rescuers(ctx.decision.chain, broken, rescues=rescues)
         if not models:
             raise chain_layer.exhausted(ctx.attempts, (broken,))
-        ask = self._asker(ctx, rescue.continuing(partial), "stream")
+        ask = self._asker(ctx, rescue.continuing(partial, spent=spent), "stream")
         return await chain_layer.escalate(ctx, models, ask, chain_layer.accept_any,
                                           first_role="rescue")
 

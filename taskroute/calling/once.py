@@ -19,10 +19,11 @@ from taskroute.calling.attempt import Call
 from taskroute.calling.breaker import Breakers
 from taskroute.calling.context import Answer, CallContext
 from taskroute.calling.hedge import FirstTokenTimes
+from taskroute.calling.opening import read_opening
 from taskroute.calling.scrub import scrub_error
 from taskroute.calling.stall import StallGuard
 from taskroute.exceptions import ConfigError, MalformedResponse, TaskrouteError, UpstreamTimeout
-from taskroute.policy.model import split_model_id
+from taskroute.policy.model import RefusalHold, split_model_id
 from taskroute.providers.base import Provider, Timeouts
 from taskroute.records import AttemptRole
 from taskroute.request import ChatRequest
@@ -93,11 +94,12 @@ async def complete_once(
 
 async def open_stream(
     ctx: CallContext, wiring: Wiring, model: str, deployment: str, role: AttemptRole,
-    *, request: ChatRequest | None = None,
+    *, request: ChatRequest | None = None, hold: RefusalHold | None = None,
 ) -> Opened:
     """Start a stream and read until its first output (holding a bare role chunk back); the
     rest is guarded against stalls. `request` replaces what providers are sent (a rescue's
-    continuation)."""
+    continuation); `hold`: read on until the opening is held too (`calling/opening.py`) —
+    what the hedge's timings then measure (as `stream held`), since that is when it is out."""
     call = ctx.begin(model, deployment, role, wiring.breakers[deployment])
     held: list[StreamChunk] = []
     rest: AsyncIterator[StreamChunk] | None = None
@@ -116,16 +118,25 @@ async def open_stream(
                     raise MalformedResponse(
                         "the stream ended before any answer", model=deployment
                     )
+        call.first_token_s = call.elapsed()
+        rest = StallGuard(rest, stall_seconds(ctx), deployment)
+        if hold is not None:
+            rest = await read_opening(rest, held, hold)
     except (TaskrouteError, TimeoutError, asyncio.CancelledError) as exc:
         await close_quietly(rest)
-        call.failed(_translated(exc, deployment, ctx))
+        opened = call.first_token_s is not None  # broke while its opening was held
+        call.failed(_translated(exc, deployment, ctx), Tally().plus(held) if opened else None)
         if isinstance(exc, TimeoutError):
             raise _translated(exc, deployment, ctx) from None
         raise
-    call.first_token_s = call.elapsed()
     wiring.breakers[deployment].success()
-    wiring.first_tokens.add(f"{deployment}|stream", call.first_token_s)
-    return Opened(StallGuard(rest, stall_seconds(ctx), deployment), held, call)
+    wiring.first_tokens.add(f"{deployment}|{STREAM_HELD if hold else 'stream'}",
+                            call.elapsed() if hold else call.first_token_s)
+    return Opened(rest, held, call)
+
+
+STREAM_HELD = "stream held"   # the hedge's timings of streams whose opening is held
+
 
 
 def stall_seconds(ctx: CallContext) -> float:

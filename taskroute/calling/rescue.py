@@ -58,11 +58,14 @@ def plan(request: ChatRequest, given: Sequence[StreamChunk], tally: Tally) -> Pl
     return Plan("continue", partial)
 
 
-def continuation(request: ChatRequest, partial: str, *, prefill: bool) -> ChatRequest:
+def continuation(request: ChatRequest, partial: str, *, prefill: bool,
+                 spent: int = 0) -> ChatRequest:
     """The request that makes a model go on from `partial`. With `prefill` (the Messages API)
     the partial answer is the assistant turn the model continues; Anthropic refuses one that
     ends in whitespace, so that is left off (the seam puts it back). Otherwise the partial
-    answer is an assistant turn followed by an instruction to continue it."""
+    answer is an assistant turn followed by an instruction to continue it. `spent`: output
+    tokens the answer has used already, taken off the caller's `max_tokens` (the limit is the
+    whole answer's)."""
     if not partial:
         return request
     turns = list(request.messages)
@@ -71,10 +74,13 @@ def continuation(request: ChatRequest, partial: str, *, prefill: bool) -> ChatRe
     else:
         turns.append(Message(role="assistant", content=partial))
         turns.append(Message(role="user", content=CONTINUE_INSTRUCTION))
-    return msgspec.structs.replace(request, messages=turns)
+    limit = request.max_tokens
+    if limit is not None and spent:
+        limit = max(1, limit - spent)
+    return msgspec.structs.replace(request, messages=turns, max_tokens=limit)
 
 
-def continuing(partial: str) -> Callable[
+def continuing(partial: str, *, spent: int = 0) -> Callable[
         [CallContext, Wiring, str, str, AttemptRole], Awaitable[Opened]]:
     """One call (the innermost layer, as `open_stream`) that continues `partial`, in the way
     the deployment's provider supports."""
@@ -83,7 +89,7 @@ def continuing(partial: str) -> Callable[
                    role: AttemptRole) -> Opened:
         provider, _ = wiring.provider(deployment)
         prefill = bool(getattr(provider, "assistant_prefill", False))
-        request = continuation(ctx.outgoing, partial, prefill=prefill)
+        request = continuation(ctx.outgoing, partial, prefill=prefill, spent=spent)
         return await open_stream(ctx, wiring, model, deployment, role, request=request)
 
     return once
@@ -167,23 +173,15 @@ def overlap(sent: str, more: str) -> int:
     return 0
 
 
-def _first_delta(chunk: StreamChunk) -> dict[str, object] | None:
-    choices = chunk.data.get("choices") or []
-    if not choices:
-        return None
-    delta = choices[0].get("delta")
-    return delta if isinstance(delta, dict) else None
-
-
 def _strip_role(chunk: StreamChunk) -> None:
     """A continuation's role announcement: the client's stream announced its role already."""
-    delta = _first_delta(chunk)
+    delta = chunk.delta
     if delta is not None:
         delta.pop("role", None)
 
 
 def _set_text(chunk: StreamChunk, text: str) -> None:
-    delta = _first_delta(chunk)
+    delta = chunk.delta
     if delta is not None:
         delta["content"] = text
 

@@ -13,6 +13,7 @@ by its gates when it ends, for the record: one that failed them is logged `rejec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
 from collections import deque
@@ -25,11 +26,11 @@ from taskroute.calling.assemble import Tally, assemble
 from taskroute.calling.context import CallContext, describe_error
 from taskroute.calling.once import Opened, close_quietly
 from taskroute.decision import Decision
-from taskroute.exceptions import MalformedResponse, TaskrouteError
+from taskroute.exceptions import AnswerCutShort, MalformedResponse, TaskrouteError
 from taskroute.gates.base import Gate
 from taskroute.gates.runner import passed, run_gates
 from taskroute.quality.budgets import Hold
-from taskroute.records import CLIENT_CLOSED, RouteRecord
+from taskroute.records import CLIENT_CLOSED, GateVerdict, RouteRecord
 from taskroute.response import StreamChunk
 
 Admit = Callable[[], Awaitable[Hold | None]]   # a budget reservation awaited at the start
@@ -52,7 +53,7 @@ class StreamEngine(Protocol):
     def gates_for(self, decision: Decision) -> tuple[Gate, ...]: ...
 
     async def rescue_stream(
-        self, ctx: CallContext, broken: str, partial: str, *, rescues: int = 0
+        self, ctx: CallContext, broken: str, partial: str, *, rescues: int = 0, spent: int = 0
     ) -> Opened: ...
 
     def finish(self, ctx: CallContext, record: RouteRecord, answer: str | None,
@@ -79,6 +80,7 @@ class RouteStream:
         self._seam: rescue.Seam | None = None
         self._live_over = False                  # the live call ended (its chunks all out)
         self._rescues = 0
+        self._carried = (0, 0)   # (input, output) tokens of the calls a rescue took over from
         self._started = False
         self._done = False
         self._live_ready: Callable[[], bool] | None = None
@@ -144,6 +146,8 @@ class RouteStream:
         self._tally.add(chunk)
         if self._call_tally is not None:
             self._call_tally.add(chunk)
+            if chunk.data.get("usage"):
+                chunk = _with_carried(chunk, self._carried)
         self._given.append(chunk)
         return chunk
 
@@ -166,9 +170,18 @@ class RouteStream:
             except TaskrouteError as exc:
                 failure = exc
             else:
-                if self._seam is None or not self._seam.open:
+                if self._seam is not None and self._seam.open:
+                    self._replay.extend(self._seam.take(chunk))
+                    if self._replay:
+                        return self._replay.popleft()
+                    continue
+                if chunk.finish_reason != "length" or chunk.delta_text:
                     return chunk
-                self._replay.extend(self._seam.take(chunk))
+                tail, cut = await self._cut_short(live, chunk)
+                if cut is None:  # the caller's own limit, or nothing can mend it
+                    self._replay.extend(tail)
+                    return chunk
+                live = await self._rescue(live, cut, unsent=[chunk, *tail])
                 if self._replay:
                     return self._replay.popleft()
                 continue
@@ -177,11 +190,43 @@ class RouteStream:
                 return self._replay.popleft()
         return None
 
-    async def _rescue(self, live: Opened, failure: TaskrouteError) -> Opened:
-        """The live call broke (or stalled) after its answer began: the next model continues
-        it, or the stream ends with `failure` where that is not sound or nobody can."""
-        live.call.failed(failure, self._call_tally or self._tally)
+    async def _cut_short(self, live: Opened, end: StreamChunk
+                         ) -> tuple[list[StreamChunk], AnswerCutShort | None]:
+        """The live answer ended with `finish_reason: length` (`end`): what is left of the
+        stream (its usage, normally), and — when a gate judging cuts (`not_truncated`) says it
+        was cut short of the caller's limit and the next model can continue it — the failure
+        to rescue it from. Not an error otherwise: the cut end goes out as it came."""
+        gates = [g for g in self._engine.gates_for(self.decision)
+                 if getattr(g, "judges_cut", False)]
+        if not gates or not self._ctx.policy.calling.rescue_streams or not rescue.rescuers(
+                self.decision.chain, live.model, rescues=self._rescues) or rescue.plan(
+                self._ctx.request, self._given, self._tally).action != "continue":
+            return [], None
+        tail: list[StreamChunk] = []
+        with contextlib.suppress(TaskrouteError):  # a tail that breaks: judged on what came
+            async for chunk in live.rest:
+                tail.append(_with_carried(chunk, self._carried) if chunk.data.get("usage")
+                            else chunk)
+        response = assemble([end, *tail], model=live.deployment)
+        for gate in gates:
+            verdict = gate.check(response, self._ctx.request)
+            if isinstance(verdict, GateVerdict) and not verdict.passed:
+                return tail, AnswerCutShort(f"{live.deployment}: {verdict.reason}",
+                                            model=live.deployment)
+        return tail, None
+
+    async def _rescue(self, live: Opened, failure: TaskrouteError, *,
+                      unsent: list[StreamChunk] | None = None) -> Opened:
+        """The live call broke (or stalled, or was cut short) after its answer began: the next
+        model continues it, or the stream ends with `failure` where that is not sound or
+        nobody can. `unsent`: the call's chunks read but held back (a cut answer's end)."""
+        tally = self._call_tally or self._tally
+        live.call.failed(failure, tally.plus(unsent) if unsent else tally)
         await close_quietly(live.rest)
+        broken = live.call.recorded
+        if broken is not None:  # the answer is both calls': so is the usage the client gets
+            self._carried = (self._carried[0] + broken.input_tokens,
+                             self._carried[1] + broken.output_tokens)
         plan = rescue.plan(self._ctx.request, self._given, self._tally)
         if not self._ctx.policy.calling.rescue_streams or plan.action == "refuse":
             why = plan.reason if plan.action == "refuse" else "rescue streams: false"
@@ -190,7 +235,8 @@ class RouteStream:
         partial = plan.partial if plan.action == "continue" else ""
         try:
             opened = await self._engine.rescue_stream(self._ctx, live.model, partial,
-                                                      rescues=self._rescues)
+                                                      rescues=self._rescues,
+                                                      spent=self._carried[1])
         except TaskrouteError as exc:
             self._finish(failure, note=f"no model could continue it ({describe_error(exc)})")
             raise failure from exc
@@ -286,3 +332,15 @@ class RouteStream:
             self._ctx.origin.api != "library"
         status = 200 if error is not None and started and not hung_up else None
         self._engine.finish(self._ctx, record, answer, error, http_status=status)
+
+
+def _with_carried(chunk: StreamChunk, carried: tuple[int, int]) -> StreamChunk:
+    """A rescuing call's usage chunk as the client gets it: the tokens of the calls it took
+    over from added (the client's answer is theirs and its together, and so is the bill: the
+    log sums the same attempts). The call's own record keeps its own usage (tallied first)."""
+    usage = dict(chunk.data["usage"])
+    prompt = int(usage.get("prompt_tokens") or 0) + carried[0]
+    completion = int(usage.get("completion_tokens") or 0) + carried[1]
+    usage.update(prompt_tokens=prompt, completion_tokens=completion,
+                 total_tokens=prompt + completion)
+    return StreamChunk({**chunk.data, "usage": usage})

@@ -39,6 +39,7 @@ HEDGING = re.compile(
 
 class RefusalGate:
     name = "refusal"
+    judges_opening = True  # a live stream's first characters are held for it (calling/hold.py)
 
     def __init__(self, *, hedging: bool = True, extra: tuple[re.Pattern[str], ...] = ()) -> None:
         self.hedging = hedging

@@ -31,6 +31,7 @@ from taskroute.policy.model import (
     Price,
     ProviderSpec,
     RaceSpec,
+    RefusalHold,
     TaskSpec,
     TierSpec,
     split_model_id,
@@ -300,7 +301,8 @@ def _tasks(
             tasks[name] = TaskSpec(name, DEFAULT_TASKS.get(name, name), spec.one_of(tier_names))
             continue
         f = spec.fields(("tier", "meaning", "gates", "race", "buffer stream", "output tokens",
-                         "router", "stall", "deadline", "label"), required=("tier",))
+                         "router", "stall", "deadline", "hold for refusal", "label"),
+                        required=("tier",))
         meaning = f["meaning"].text() if "meaning" in f else DEFAULT_TASKS.get(name)
         if meaning is None:
             spec.fail(f"task class '{name}' is not a default one; give it a 'meaning'")
@@ -314,6 +316,8 @@ def _tasks(
             output_tokens=f["output tokens"].integer(low=1) if "output tokens" in f else None,
             router=_learned_router(f["router"], models, file) if "router" in f else None,
             stall_s=f["stall"].seconds() if "stall" in f else None,
+            refusal_hold=_refusal_hold(f["hold for refusal"]) if "hold for refusal" in f
+            else None,
             deadline_s=_positive_seconds(f["deadline"]) if "deadline" in f else None,
             label=_label(f["label"]) if "label" in f else None,
         )
@@ -489,7 +493,7 @@ def _shared_state(node: Node) -> str:
 
 def _calling(node: Node) -> CallingSettings:
     f = node.fields(("timeouts", "retries", "backoff", "circuit breaker", "hedge",
-                     "rescue streams", "deadline"))
+                     "rescue streams", "deadline", "hold for refusal"))
     values: dict[str, Any] = {}
     if "deadline" in f:
         values["deadline_s"] = _positive_seconds(f["deadline"])
@@ -502,6 +506,8 @@ def _calling(node: Node) -> CallingSettings:
                 values[attr] = t[key].seconds()
     if "rescue streams" in f:
         values["rescue_streams"] = f["rescue streams"].boolean()
+    if "hold for refusal" in f:
+        values["refusal_hold"] = _refusal_hold(f["hold for refusal"])
     if "retries" in f:
         values["retries"] = f["retries"].integer(low=0)
     if "backoff" in f:
@@ -532,6 +538,17 @@ def _calling(node: Node) -> CallingSettings:
         else:
             values["hedge"] = h.boolean()
     return CallingSettings(**values)
+
+
+def _refusal_hold(node: Node) -> RefusalHold:
+    """`hold for refusal: {chars: 40, at most: 300ms}` (either key), or `false` (no hold)."""
+    if not node.is_mapping():
+        return RefusalHold() if node.boolean() else RefusalHold(chars=0)
+    f = node.fields(("chars", "at most"))
+    default = RefusalHold()
+    return RefusalHold(
+        chars=f["chars"].integer(low=0) if "chars" in f else default.chars,
+        at_most_s=f["at most"].seconds() if "at most" in f else default.at_most_s)
 
 
 def _positive_seconds(node: Node) -> float:

@@ -132,6 +132,16 @@ class LearnedRouterSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RefusalHold:
+    """How much of a live stream's opening is held back for the gates that judge an opening
+    (the refusal gate) before any of it goes out: `chars` characters of answer, or what has
+    come after `at_most_s`, whichever is first. `chars` 0: nothing is held."""
+
+    chars: int = 40
+    at_most_s: float = 0.3
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec:
     name: str
     meaning: str
@@ -142,6 +152,7 @@ class TaskSpec:
     output_tokens: int | None = None
     router: LearnedRouterSpec | None = None  # a learned router picks the first model
     stall_s: float | None = None         # its streams' inter-token timeout (else the calling one)
+    refusal_hold: RefusalHold | None = None  # its live streams' hold (else the calling one)
     deadline_s: float | None = None          # replaces the policy's `calling: deadline`
     label: str | None = None                 # shown to users instead of its tier's label
 
@@ -213,6 +224,7 @@ class CallingSettings:
     total_timeout_s: float = 120.0
     stall_timeout_s: float = 20.0     # a stream with no token for this long has stalled
     rescue_streams: bool = True       # a stream broken mid-answer is continued by the next model
+    refusal_hold: RefusalHold = field(default_factory=RefusalHold)  # a live opening held back
     retries: int = 1                  # retries on the same model before escalating
     backoff_s: float = 0.25           # first backoff; doubles, with jitter, up to the cap
     backoff_max_s: float = 8.0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from taskroute.policy.agent import describe_agent
-from taskroute.policy.model import GateSpec, Policy
+from taskroute.policy.model import GateSpec, Policy, RefusalHold
 
 
 def _money(value: float) -> str:
@@ -66,6 +66,8 @@ def describe_policy(policy: Policy) -> str:
             sentence += " Streamed answers are buffered so the gates can run first."
         if task.stall_s is not None:
             sentence += f" Its streams stall after {task.stall_s:g}s without a token."
+        if task.refusal_hold is not None:
+            sentence += " " + _hold_sentence(task.refusal_hold, "its")
         if task.deadline_s is not None:
             sentence += f" It must be answered within {_duration(task.deadline_s)} in all."
         if task.label is not None:
@@ -108,6 +110,7 @@ def describe_policy(policy: Policy) -> str:
            "cannot be continued soundly: it ends with an error event instead)."
            if c.rescue_streams else
            " A stream that breaks or stalls after its answer has begun ends with an error event.")
+        + " " + _hold_sentence(c.refusal_hold, "a")
     )
     out.append(_deadline_sentence(policy))
     out.append(describe_agent(policy))
@@ -145,6 +148,16 @@ def _label_sentence(policy: Policy) -> str | None:
     return ("A route's label (its task's, else its tier's) goes out in the X-Taskroute-Label "
             "header, and as a stream's first event when the client asks with "
             "X-Taskroute-Route-Event: 1.")
+
+
+def _hold_sentence(hold: RefusalHold, whose: str) -> str:
+    """`whose`: "a" (the policy's) or "its" (a task's)."""
+    if not hold.chars:
+        return ("Its live streams" if whose == "its" else "Live streams") + \
+            " go out as they come, refusals and all."
+    return (f"The first {hold.chars} characters of {whose} live stream (or what came in "
+            f"{_duration(hold.at_most_s)}) are held for the refusal gate, so a refusal "
+            "escalates before the client sees it.")
 
 
 def _deadline_sentence(policy: Policy) -> str:

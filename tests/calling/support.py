@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from taskroute.decision import Decision
@@ -14,6 +14,7 @@ from taskroute.policy.model import Policy
 from taskroute.providers.simulated import SimulatedUpstream
 from taskroute.records import RouteRecord
 from taskroute.request import ChatRequest
+from taskroute.response import StreamChunk
 from taskroute.router import Router
 from taskroute.store.base import LogEntry, Refusal
 
@@ -92,6 +93,12 @@ class MemoryStore:
 
     async def aclose(self) -> None:
         return None
+
+
+async def read(stream: AsyncIterator[StreamChunk]) -> tuple[str, list[StreamChunk]]:
+    """A stream read to its end: its text, and its chunks."""
+    chunks = [chunk async for chunk in stream]
+    return "".join(c.delta_text for c in chunks), chunks
 
 
 def ask(text: str = "hello there", **fields: Any) -> ChatRequest:

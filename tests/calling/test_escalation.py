@@ -90,6 +90,21 @@ async def test_escalates_on_truncation_and_refusal(
     assert_all_recorded(result.record, upstream)
 
 
+async def test_a_cut_well_below_the_callers_max_tokens_escalates(
+    make_router: RouterFactory, upstream: SimulatedUpstream
+) -> None:
+    """The stand-in stops at half its answer with `length` although the caller allowed far
+    more: the upstream's cut, not the caller's, so the next model answers."""
+    upstream.truncate("small")
+    result = await make_router().complete(
+        ask("please write a few words on tea", max_tokens=200), task="chat")
+    first = result.record.attempts[0]
+    assert first.status == "rejected" and 0 < first.output_tokens < 200
+    assert [v.gate for v in first.verdicts if not v.passed] == ["not_truncated"]
+    assert result.record.answered_by == "sim/medium"
+    assert result.response.finish_reason == "stop"
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 429, 408, 400, 401, 404])
 async def test_escalates_on_each_error_status(
     make_router: RouterFactory, upstream: SimulatedUpstream, status: int

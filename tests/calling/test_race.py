@@ -181,6 +181,27 @@ async def test_a_late_stream_is_hedged_on_its_first_token(
     assert ("sim/small", "cancelled") in {(a.deployment, a.status) for a in stream.record.attempts}
 
 
+async def test_a_held_stream_is_hedged_on_when_its_opening_is_held_not_its_first_token(
+    make_router: RouterFactory, upstream: SimulatedUpstream
+) -> None:
+    """A stream whose opening the refusal hold keeps back is handed on once the opening is
+    in, so that is what its hedge must time (as `stream held`): timed by its first token, the
+    hedge would fire on nearly every held stream."""
+    upstream.set_profile("small", ModelProfile(tokens_per_s=20))  # 5 words: 0.25 s to hold
+    router = make_router(calling_extra=HEDGE)
+    for _ in range(3):
+        stream = router.stream(ask(), task="chat")
+        [chunk async for chunk in stream]
+        (attempt,) = stream.record.attempts
+        assert attempt.first_token_s is not None and attempt.first_token_s < 0.2
+    engine = router._engine
+    assert engine is not None
+    timings = engine.wiring.first_tokens
+    held = timings.threshold("sim/small|stream held")
+    assert held is not None and held >= 0.2      # the hold's time, not the first token's
+    assert timings.threshold("sim/small|stream") is None
+
+
 async def test_no_hedging_without_the_policy_asking(
     make_router: RouterFactory, upstream: SimulatedUpstream
 ) -> None:

@@ -29,8 +29,10 @@ LONG = "tell me about " + " ".join(f"word{i}" for i in range(7))
 async def test_first_token_reaches_the_caller_before_the_answer_is_done(
     make_router: RouterFactory, upstream: SimulatedUpstream
 ) -> None:
+    """(The refusal hold off: `test_hold.py` has what holding the opening costs.)"""
     upstream.set_profile("small", ModelProfile(first_token_s=0.01, tokens_per_s=50))
-    stream = make_router().stream(ask(LONG), task="chat")
+    stream = make_router(calling_extra="  hold for refusal: false").stream(ask(LONG),
+                                                                          task="chat")
     loop = asyncio.get_running_loop()
     started = loop.time()
     arrivals: list[float] = []
@@ -115,9 +117,10 @@ async def test_start_raises_when_every_model_fails_before_the_first_byte(
 async def test_a_drop_after_the_first_byte_is_an_error_not_a_short_answer(
     make_router: RouterFactory, upstream: SimulatedUpstream
 ) -> None:
-    """(With rescue off: `test_rescue.py` has the stream continued by the next model.)"""
+    """(With rescue off: `test_rescue.py` has the stream continued by the next model; the
+    drop comes after the opening the refusal hold keeps back, as there.)"""
     upstream.set_profile("small", ModelProfile(tokens_per_s=200))
-    upstream.drop_connection("small", after=4)
+    upstream.drop_connection("small", after=9)
     store = MemoryStore()
     stream = make_router(store=store, calling_extra="  rescue streams: false").stream(
         ask(LONG), task="chat")

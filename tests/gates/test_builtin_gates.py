@@ -20,7 +20,7 @@ from taskroute.gates.schema import build as schema
 from taskroute.gates.truncation import build as not_truncated
 from taskroute.policy.loader import load_default_policy
 from taskroute.request import ChatRequest
-from taskroute.response import ChatResponse, Choice, ResponseMessage
+from taskroute.response import ChatResponse, Choice, ResponseMessage, Usage
 
 ENV = GateEnv(load_default_policy())
 PLAIN = ChatRequest.from_prompt("hello")
@@ -33,10 +33,13 @@ SCHEMA_ASKED = ChatRequest.from_prompt(
 
 
 def answer(text: str | None = "ok", *, finish: str = "stop", tool_calls: Any = None,
-           logprobs: Any = None, refusal_text: str | None = None) -> ChatResponse:
+           logprobs: Any = None, refusal_text: str | None = None,
+           output_tokens: int | None = None) -> ChatResponse:
     message = ResponseMessage(content=text, tool_calls=tool_calls, refusal=refusal_text)
+    usage = None if output_tokens is None else Usage(
+        prompt_tokens=3, completion_tokens=output_tokens, total_tokens=3 + output_tokens)
     return ChatResponse(model="m", choices=[Choice(message=message, finish_reason=finish,
-                                                   logprobs=logprobs)])
+                                                   logprobs=logprobs)], usage=usage)
 
 
 def test_non_empty_rejects_blank_text_but_accepts_a_tool_call() -> None:
@@ -130,6 +133,18 @@ def test_not_truncated_accepts_an_answer_cut_at_the_callers_own_max_tokens() -> 
     short = ChatRequest.from_prompt("Tell me a long story", max_tokens=1)
     cut = gate.check(answer("Once", finish="length"), short)
     assert cut.passed and "max_tokens (1)" in cut.reason
+    at_limit = ChatRequest.from_prompt("Tell me a long story", max_tokens=50)
+    assert gate.check(answer("Once upon", finish="length", output_tokens=50), at_limit).passed
+    assert gate.check(answer("Once upon", finish="length", output_tokens=46), at_limit).passed
+
+
+def test_not_truncated_rejects_a_cut_well_below_the_callers_max_tokens() -> None:
+    """The usage says the model wrote 10 of the 50 tokens allowed: the upstream cut it, not
+    the caller's limit."""
+    gate = not_truncated({}, ENV)
+    roomy = ChatRequest.from_prompt("Tell me a long story", max_tokens=50)
+    cut = gate.check(answer("Once upon", finish="length", output_tokens=10), roomy)
+    assert not cut.passed and "10 tokens, below the caller's max_tokens (50)" in cut.reason
 
 
 def test_regex_gate_uses_the_pattern_on_the_trimmed_answer() -> None:

@@ -3,10 +3,14 @@
 client receives and what the log records. docs/faults.md is the same cases as a table
 (`scripts/fault_table.py` writes it).
 
-A stream that breaks after its first byte is rescued (`calling/rescue.py`): the next model in
-the chain continues the answer in the same stream, which ends with `[DONE]`; when that one
-breaks too, the client gets a 200 without `[DONE]` but with an error event, and the log records
-an error. A live answer that failed its gates after it went out is logged `rejected`, never `ok`.
+A live stream's opening is held for the refusal gate (`calling/hold.py`: 40 characters, or
+300 ms; a short answer whole, judged by every gate), so a refusal, a truncation, or a stream
+that breaks inside it, fails over unseen as a plain answer does. A stream that breaks after its
+opening went out is rescued (`calling/rescue.py`): the next model in the chain continues the
+answer in the same stream, which ends with `[DONE]`; when that one breaks too, the client gets
+a 200 without `[DONE]` but with an error event, and the log records an error. A live answer
+that failed its gates after it went out (a long answer truncated at its end) is logged
+`rejected`, never `ok` (tests/calling/test_rescue.py).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import pytest
 from .faults import DEADLINE_S, DEPLOYMENTS, FAULTS, SCOPES, Fault, Outcome, Scope, run_case
 
 TIMEOUTS = {"connect timeout", "slow first token"}          # every deployment: the deadline
-LIVE_BREAKS = {"total timeout", "dropped after the first byte"}  # a stream broken once started
+LIVE_BREAKS = {"total timeout"}  # broken once its opening went out (the stall outlasts the hold)
 GATES = {"answer fails its gates (refusal)", "truncated (finish_reason length)"}
 NOT_RETRIED = {"upstream 401", "429, long Retry-After (30 s)"}
 RETRY_AFTER = {"429, short Retry-After (10 ms)": "1", "429, long Retry-After (30 s)": "30"}
@@ -48,12 +52,11 @@ def expected(fault: Fault, scope: Scope, streamed: bool) -> Expected:
         kind = "timeout_error" if name == "total timeout" else "upstream_error"
         return Expected(200, "error", FIRST,
                         (f"{FIRST} first error", f"{ESCALATION} rescue error"), kind, done=False)
-    if name in GATES:
-        if streamed:  # live: gone out before the gates could judge it
-            return Expected(200, "rejected", FIRST, (f"{FIRST} first rejected",), done=True)
+    if name in GATES:  # streamed too: judged while held (a refusal on its opening, a short
+        # answer, as all of these are, whole), before any of it goes out
         if scope == "first pick":
             return Expected(200, "ok", ESCALATION,
-                            (f"{FIRST} first rejected", f"{ESCALATION} escalation ok"))
+                            (f"{FIRST} first rejected", f"{ESCALATION} escalation ok"), done=done)
         return Expected(502, "error", None,
                         (f"{FIRST} first rejected", f"{ESCALATION} escalation rejected"),
                         "upstream_error")

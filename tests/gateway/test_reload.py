@@ -39,7 +39,8 @@ async def test_a_stream_in_flight_finishes_normally_across_a_reload(
     gw = await reloadable(start_gateway, simulated_upstream, tmp_path)
     old = gw.app[GATEWAY].routers.router
     assert isinstance(old, Router)
-    simulated_upstream.behave("gpt-4.1-mini", token_delay_s=0.1)   # seconds of tokens
+    simulated_upstream.behave("gpt-4.1-mini", token_delay_s=0.3)   # seconds of tokens, past
+    # the 300 ms the refusal hold may keep the first ones back
     body = {"model": "auto", "stream": True,
             "messages": [{"role": "user", "content": "hello there, how are you today?"}]}
     events: list[bytes] = []

@@ -1,0 +1,73 @@
+"""Holding a live stream's opening back for the gates that judge an opening.
+
+A refusal comes first ("I can't help with that."), so a live answer that would fail the
+refusal gate shows it in its first few dozen characters. Those are held — `chars` characters,
+or what has come after `at_most_s` when the model is slow, whichever is first — and judged by
+the task's opening gates before any of them goes out: a refusal there escalates to the next
+model unseen, as a buffered answer would. Only gates that say they judge an opening
+(`judges_opening = True`) run on it; the rest judge the whole answer when it ends — unless the
+whole answer came inside the hold (a short one, or one cut short), when every plain gate judges
+it there, so a truncated short answer escalates unseen too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from taskroute.calling.assemble import Tally, assemble
+from taskroute.calling.context import CallContext
+from taskroute.calling.once import Opened, Wiring, close_quietly, open_stream
+from taskroute.gates.base import Gate
+from taskroute.gates.runner import passed, run_gates
+from taskroute.policy.model import RefusalHold
+from taskroute.records import AttemptRole
+
+
+def opening_gates(gates: Sequence[Gate]) -> tuple[Gate, ...]:
+    return tuple(g for g in gates if getattr(g, "judges_opening", False))
+
+
+def hold_for(ctx: CallContext, gates: Sequence[Gate]) -> RefusalHold | None:
+    """The hold for this request's live stream: its task's, else the policy's; none when no
+    gate of the task judges an opening, or the hold is off (`hold for refusal: false`)."""
+    if not opening_gates(gates):
+        return None
+    task = ctx.policy.tasks.get(ctx.decision.task)
+    hold = task.refusal_hold if task is not None and task.refusal_hold is not None \
+        else ctx.policy.calling.refusal_hold
+    return hold if hold.chars > 0 else None
+
+
+def holding(hold: RefusalHold) -> Callable[
+        [CallContext, Wiring, str, str, AttemptRole], Awaitable[Opened]]:
+    """One call (the innermost layer, as `open_stream`) that opens a stream and holds its
+    opening (`calling/opening.py`): a stream that breaks while held is this deployment's
+    failure, nothing having gone out, so it is retried or failed over like any other."""
+
+    async def once(ctx: CallContext, wiring: Wiring, model: str, deployment: str,
+                   role: AttemptRole) -> Opened:
+        return await open_stream(ctx, wiring, model, deployment, role, hold=hold)
+
+    return once
+
+
+def judged_opening(ctx: CallContext, gates: Sequence[Gate]
+                   ) -> Callable[[Opened], Awaitable[bool]]:
+    """Accept a live stream whose held opening passes the opening gates (the whole answer,
+    when it is all held: every plain gate); one that fails is closed and recorded `rejected`
+    (its tokens so far billed), and the chain goes on."""
+    opening = opening_gates(gates)
+
+    async def accept(opened: Opened) -> bool:
+        response = assemble(opened.held, model=opened.deployment)
+        whole = any(chunk.finish_reason for chunk in opened.held)
+        verdicts = await run_gates(gates if whole else opening, response, ctx.request,
+                                   sync_only=True)
+        if passed(verdicts):
+            return True
+        await close_quietly(opened.rest)
+        opened.call.answered("rejected", verdicts, tally=Tally().plus(opened.held))
+        return False
+
+    return accept
+
