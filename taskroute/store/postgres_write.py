@@ -20,7 +20,7 @@ from taskroute.store.sqlite import REFUSED_COLUMNS, REQUEST_COLUMNS
 _T, _F, _I = "text", "float8", "int8"
 REQUEST_TYPES = (
     _T, _F, _T, _I, _T, _T, _T, _T, _T, _F, _T, _T, _T, _I, _I, _T, _F, _F, _I, _I, _F, _F, _T,
-    _T, _T, _T, _T, _T, _T, _F, _T, _I, _I, _I, _I, _T,
+    _T, _T, _T, _T, _T, _T, _F, _T, _I, _I, _I, _I, _T, _I, _I, _I,
 )
 ATTEMPT_COLUMNS = (
     "request_id", "seq", "model", "deployment", "role", "status", "started_at", "latency_s",
