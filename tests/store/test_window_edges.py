@@ -49,15 +49,15 @@ def _entries(now: float, n: int, seed: int) -> list[LogEntry]:
 
 async def _raw(store: Any, sql: str) -> list[tuple[Any, ...]]:
     if isinstance(store, SqliteStore):
-        with sqlite3.connect(store.path) as conn:
-            return list(conn.execute(sql))
+        with sqlite3.connect(store.path) as lite:
+            return list(lite.execute(sql))
     import asyncpg
 
-    conn = await asyncpg.connect(store.url)
+    pg = await asyncpg.connect(store.url)
     try:
-        return [tuple(r) for r in await conn.fetch(sql)]
+        return [tuple(r) for r in await pg.fetch(sql)]
     finally:
-        await conn.close()
+        await pg.close()
 
 
 async def _forget_counts(store: Any, request_ids: list[str]) -> None:
@@ -139,13 +139,16 @@ async def _stats_without_rolling_up(store: Any, by: Any, now: float) -> dict[str
 
     pg = await asyncpg.connect(store.url)
     try:
-        return await postgres_reads.route_stats(pg, **options)
+        stats: dict[str, Any] = await postgres_reads.route_stats(pg, **options)
+        return stats
     finally:
         await pg.close()
 
 
 def _comparable(stats: dict[str, Any]) -> dict[str, Any]:
-    return rounded({k: v for k, v in stats.items() if k not in ("query_ms", "refused")})
+    same: dict[str, Any] = rounded({k: v for k, v in stats.items()
+                                    if k not in ("query_ms", "refused")})
+    return same
 
 
 @pytest.mark.parametrize("seed", [5, 8])
