@@ -1,6 +1,6 @@
 """How fast are the route-quality stats over a log of a million requests?
 
-    python bench/stats.py [--requests 1000000] [--db PATH] [--rebuild] [--postgres]
+    python bench/stats.py [--requests 1000000] [--db PATH] [--rebuild] [--postgres] [--runs 5]
 
 Builds (once, then reuses) a request log with the gateway's schema: a million requests over
 the last 24 hours across the default policy's task classes and tiers, with attempts (gate
@@ -11,7 +11,8 @@ worker thread) for every `--by`, the `taskroute stats` command end to end (a fre
 
 With --postgres it then copies the same log into a private PostgreSQL cluster (Debian's, on a
 free loopback port, removed afterwards), rolls it up once, and times `PostgresStore.route_stats`
-for every `--by` and `taskroute stats --db postgresql://…` end to end.
+for every `--by` and `taskroute stats --db postgresql://…` end to end. Each `taskroute stats`
+command runs `--runs` times (p50 and the slowest printed), over the default 24 h window.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 import random
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -129,11 +131,16 @@ def _report(label: str, started: float) -> None:
     print(f"  {label:<44} {elapsed * 1000:8.0f} ms  {'OK' if elapsed < 1 else 'SLOW'}")
 
 
-def _timed(label: str, fn: Callable[[], Any]) -> Any:
-    started = time.perf_counter()
-    result = fn()
-    _report(label, started)
-    return result
+def _timed_runs(label: str, fn: Callable[[], Any], runs: int) -> None:
+    """`fn` run `runs` times one after another: p50 and the slowest (p99 for so few)."""
+    took = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        took.append(time.perf_counter() - started)
+    p50 = statistics.median(took)
+    print(f"  {label:<44} {p50 * 1000:8.0f} ms  {'OK' if p50 < 1 else 'SLOW'}  "
+          f"(p50 of {runs}; slowest {max(took) * 1000:.0f} ms)")
 
 
 async def _timed_async(label: str, read: Awaitable[Any]) -> Any:
@@ -202,6 +209,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, default=DEFAULT_DB)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--runs", type=int, default=5,
+                        help="times each `taskroute stats` command is run (p50 printed)")
     parser.add_argument("--postgres", action="store_true",
                         help="also time the same log in a private PostgreSQL cluster")
     args = parser.parse_args()
@@ -213,19 +222,18 @@ def main() -> None:
         asyncio.run(_reads(store))
     finally:
         store.close()
-    _timed("taskroute stats --json (new process)", lambda: subprocess.run(
-        [sys.executable, "-m", "taskroute", "stats", "--db", str(args.db), "--since", "25h",
-         "--json"], check=True, capture_output=True))
-    _timed("taskroute stats (table, new process)", lambda: subprocess.run(
-        [sys.executable, "-m", "taskroute", "stats", "--db", str(args.db), "--since", "25h"],
-        check=True, capture_output=True))
+    for label, extra in (("--json", ["--json"]), ("table", [])):
+        command = [sys.executable, "-m", "taskroute", "stats", "--db", str(args.db), "--since",
+                   "24h", *extra]
+        _timed_runs(f"taskroute stats {label} (new process)", partial(
+            subprocess.run, command, check=True, capture_output=True), args.runs)
     store = SqliteStore(args.db)
     try:
         asyncio.run(_endpoint(store))
     finally:
         store.close()
     if args.postgres:
-        postgres(args.db)
+        postgres(args.db, args.runs)
 
 
 async def _copy_into(url: str, db: Path) -> None:
@@ -265,7 +273,7 @@ async def _vacuum(url: str) -> None:
         await conn.close()
 
 
-def postgres(db: Path) -> None:
+def postgres(db: Path, runs: int) -> None:
     from taskroute.store.postgres import PostgresStore
     from tests.servers import PostgresCluster
 
@@ -282,10 +290,10 @@ def postgres(db: Path) -> None:
             store.close()
         env = {**os.environ, "TASKROUTE_SPOOL_DIR": str(spool)}
         for label, extra in (("--json", ["--json"]), ("table", [])):
-            command = [sys.executable, "-m", "taskroute", "stats", "--db", url, "--since", "25h",
+            command = [sys.executable, "-m", "taskroute", "stats", "--db", url, "--since", "24h",
                        *extra]
-            _timed(f"taskroute stats --db postgresql:// {label} (new process)", partial(
-                subprocess.run, command, check=True, capture_output=True, env=env))
+            _timed_runs(f"taskroute stats --db postgresql:// {label} (new process)", partial(
+                subprocess.run, command, check=True, capture_output=True, env=env), runs)
 
 
 def _count(path: Path) -> int:
