@@ -135,8 +135,10 @@ async def test_one_sighup_reloads_every_worker(workers: Workers) -> None:
                               encoding="utf-8")
     workers.proc.send_signal(signal.SIGHUP)
     seen: dict[int, str] = {}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30  # by the clock, not a count of tries: a loaded machine is slow
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as c:
-        for _ in range(100):  # 10 s at most
+        while loop.time() < deadline:
             async with c.get(workers.url + "/readyz") as resp:
                 body = await resp.json()
             seen[body["pid"]] = body["policy"]
@@ -165,6 +167,12 @@ async def _gone(pid: int) -> None:
 
 
 async def _status(client: aiohttp.ClientSession, url: str) -> int:
+    """The status of one request with the budgeted key; a connection reset (seen under load
+    just after the kill, before the survivor alone holds the port) is tried again."""
+    for _ in range(4):
+        with contextlib.suppress(aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+            return (await post(client, url, "k-kill"))[0]
+        await asyncio.sleep(0.2)
     return (await post(client, url, "k-kill"))[0]
 
 
@@ -195,12 +203,12 @@ async def test_a_hold_left_by_a_worker_killed_mid_request_is_swept(tmp_path: Pat
         workers.upstream.answer_slowly(FAST, 120.0, times=1)
         async with aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(force_close=True)) as c:
-            stuck = asyncio.create_task(post(c, workers.url, "k-kill"))
             loop = asyncio.get_running_loop()
+            sent_at = loop.time()  # the hold is taken after this, so it expires after + expiry
+            stuck = asyncio.create_task(post(c, workers.url, "k-kill"))
             deadline = loop.time() + 30
             while not workers.upstream.requests[FAST] and loop.time() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)  # (the upstream runs in this loop: no event to share)
-            held_at = loop.time()
             assert workers.upstream.requests[FAST] == 1, "the request never reached upstream"
             victim = _calling(workers.pids, workers.upstream.port)
             assert len(victim) == 1, victim
@@ -211,11 +219,11 @@ async def test_a_hold_left_by_a_worker_killed_mid_request_is_swept(tmp_path: Pat
             await _gone(pid)  # its listening socket closed: new connections reach the survivor
             # the survivor sees the dead worker's hold: refused while it stands ...
             status = await _status(c, workers.url)
-            if loop.time() - held_at < HOLD_EXPIRY_S:  # (a very slow machine got past it)
+            if loop.time() - sent_at < HOLD_EXPIRY_S:  # (a very slow machine got past it)
                 assert status == 429
             # ... and admits once its sweep has freed it (it expires; sweeps come within half)
-            while status != 200 and loop.time() < held_at + HOLD_EXPIRY_S + 30:
+            while status != 200 and loop.time() < sent_at + HOLD_EXPIRY_S + 30:
                 await asyncio.sleep(0.25)
                 status = await _status(c, workers.url)
             assert status == 200
-            assert loop.time() - held_at >= HOLD_EXPIRY_S - 0.5  # freed by expiry, not before
+            assert loop.time() - sent_at >= HOLD_EXPIRY_S - 0.1  # freed by its expiry, not before
