@@ -15,7 +15,8 @@ def register(sub: Any) -> None:
     imp = nouns.add_parser("import", help="convert a foreign format to outcomes JSONL")
     imp.add_argument("format", choices=("llmrouter", "mtbench", "routellm", "routerbench",
                                         "store"))
-    imp.add_argument("path", help="file or folder to read")
+    imp.add_argument("path", help="file or folder to read (store: also a log URL, "
+                     "postgresql://…)")
     imp.add_argument("-o", "--output", required=True, help="outcomes JSONL to write")
     imp.add_argument("--prices", help="llmrouter: price file (default: prices.json beside)")
     imp.add_argument("--questions", help="mtbench: question.jsonl (default: beside)")
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
             if args.format != fmt:
                 raise CallerError(f"--{name} applies only to the {fmt} format")
             options[name] = Path(value)
-    records = load(args.format, Path(args.path), **options)
+    records = load(args.format, args.path, **options)
     count = write_jsonl(records, args.output)
     models = sorted({m for r in records for m in r.outcomes})
     print(f"wrote {count} prompts x {len(models)} models to {args.output}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from taskroute.cli.common import add_policy_option, load_router
+from taskroute.exceptions import CallerError
 
 
 def register(sub: Any) -> None:
@@ -25,20 +26,23 @@ def register(sub: Any) -> None:
         "route table read back from the request log.",
     )
     add_policy_option(parser)
-    parser.add_argument("--db", metavar="PATH", help="keep the request log here "
-                        "(default: a temporary file)")
+    parser.add_argument("--db", metavar="PATH|URL", help="keep the request log here: a SQLite "
+                        "file or a store URL, postgresql://USER@HOST/DB (default: a temporary "
+                        "file)")
     parser.add_argument("--concurrency", type=int, default=6, help="requests in flight")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from taskroute.cli.serve import log_url
+
     with tempfile.TemporaryDirectory(prefix="taskroute-demo-") as tmp:
-        db = Path(args.db) if args.db else Path(tmp) / "demo.db"
-        asyncio.run(_demo(args, db))
+        url = log_url(args.db) if args.db else f"sqlite:{Path(tmp) / 'demo.db'}"
+        asyncio.run(_demo(args, url))
     return 0
 
 
-async def _demo(args: argparse.Namespace, db: Path) -> None:
+async def _demo(args: argparse.Namespace, url: str) -> None:
     from aiohttp import web
 
     from taskroute.demo.policy import profiles_for, simulated_policy
@@ -54,7 +58,9 @@ async def _demo(args: argparse.Namespace, db: Path) -> None:
     from taskroute.gateway.server import listening_url
     from taskroute.providers.simulated import SimulatedUpstream
     from taskroute.router import Router
-    from taskroute.store.sqlite import SqliteStore
+    from taskroute.store.base import LogReader
+    from taskroute.store.registry import open_store
+    from taskroute.store.urls import redact
 
     base = load_router(args).policy
     async with SimulatedUpstream(profiles_for(base)) as upstream:
@@ -64,19 +70,22 @@ async def _demo(args: argparse.Namespace, db: Path) -> None:
         for tier in policy.tiers:
             print(f"  {tier.name:<9} {tier.model:<28} (simulated profile: "
                   f"{_describe(upstream.profiles[policy.models[tier.model].upstream_name])})")
-        store = SqliteStore(db)
+        store = await asyncio.to_thread(open_store, url)  # a server's store connects
+        if not isinstance(store, LogReader):
+            await store.aclose()
+            raise CallerError(f"the demo reads its log back; {redact(url)} cannot be read")
         router = Router(policy, store=store)
         runner = web.AppRunner(create_app(router), access_log=None, handler_cancellation=True)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        url = listening_url(site, "127.0.0.1")
+        gateway = listening_url(site, "127.0.0.1")
         try:
             items = demo_prompts()
-            print(f"gateway on {url}; sending {len(items)} example prompts "
+            print(f"gateway on {gateway}; sending {len(items)} example prompts "
                   f"({args.concurrency} at a time, every other one streamed)...\n")
             start = time.perf_counter()
-            ids = await send_all(url + "/v1", items, concurrency=args.concurrency)
+            ids = await send_all(gateway + "/v1", items, concurrency=args.concurrency)
             took = elapsed_since(start)
             print("The route before the answer: two more questions, streamed with "
                   "X-Taskroute-Route-Event: 1 — each route's label shows before its first token:")
@@ -89,7 +98,7 @@ async def _demo(args: argparse.Namespace, db: Path) -> None:
     strongest = policy.tiers[-1].model
     print(format_table(route_table(rows, policy), strongest))
     print(f"\n{len(ids)} requests in {took}; every one is in the request log"
-          + (f" at {db}" if args.db else "") + ".")
+          + (f" at {redact(url)}" if args.db else "") + ".")
 
 
 def _write(text: str) -> None:

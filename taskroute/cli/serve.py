@@ -50,6 +50,10 @@ def register(sub: Any) -> None:
                         help="keep what replicas share in Redis, redis://HOST:PORT/DB: rate "
                         "limits, budgets, session history, open breakers, reloads (default "
                         "$TASKROUTE_REDIS_URL; unset: this process's memory)")
+    parser.add_argument("--hold-expiry", metavar="WINDOW", default="15m",
+                        help="how long a budget hold shared with other replicas or workers may "
+                        "stay unsettled before a sweep frees it, e.g. 15m (default; a replica "
+                        "killed mid-request never settles its holds)")
     parser.add_argument("--rate-limit", type=int, metavar="RPM",
                         help="requests per minute per key (default: no limit)")
     add_connection_options(parser)
@@ -177,19 +181,23 @@ def shared_state(
     """The session history, and the state shared by replicas: Redis when a URL is given, a
     SQLite counters file for `--workers` without one (the history is then its per-process
     fallback)."""
+    from taskroute.quality.window import parse_window
     from taskroute.session import open_history
     from taskroute.shared.redis_conn import ENV_REDIS_URL
 
+    hold_ttl_s = parse_window(args.hold_expiry)
+    if hold_ttl_s is None:
+        raise CallerError(f"--hold-expiry is a time such as 15m, not {args.hold_expiry!r}")
     history = open_history(args.sessions)
     url = args.redis or os.environ.get(ENV_REDIS_URL, "").strip()
     if url:
         from taskroute.shared.redis_state import RedisState
 
-        return history, RedisState(url, history=history)
+        return history, RedisState(url, history=history, hold_ttl_s=hold_ttl_s)
     if args.shared_file:
         from taskroute.shared.sqlite_state import SqliteState
 
-        return history, SqliteState(args.shared_file, history=history)
+        return history, SqliteState(args.shared_file, history=history, hold_ttl_s=hold_ttl_s)
     return history, None
 
 

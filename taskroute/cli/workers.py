@@ -28,7 +28,7 @@ ENV_WORKER = "TASKROUTE_WORKER"   # set in each worker: its number, from 1
 # The options a worker is started with, as the parent was given them.
 PASSED = (("--policy", "policy"), ("--host", "host"), ("--port", "port"), ("--db", "db"),
           ("--store", "store"), ("--sessions", "sessions"), ("--redis", "redis"),
-          ("--rate-limit", "rate_limit"))
+          ("--rate-limit", "rate_limit"), ("--hold-expiry", "hold_expiry"))
 
 
 def worker_argv(args: argparse.Namespace, shared_file: Path | None) -> list[str]:

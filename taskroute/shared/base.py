@@ -17,6 +17,14 @@ from taskroute.quality.budgets import Hold, Scope
 from taskroute.records import SharedSnapshot
 
 OnReload = Callable[[], Awaitable[None]]
+HOLD_TTL_S = 900.0      # a budget hold unsettled this long is freed: past any request's timeouts
+SWEEP_EVERY_S = 30.0    # how often a replica looks for such holds (jittered; sooner for a short
+                        # hold expiry)
+
+
+def sweep_interval(hold_ttl_s: float) -> float:
+    """Seconds between sweeps, so a hold is freed within about half its expiry after it."""
+    return min(SWEEP_EVERY_S, hold_ttl_s / 2)
 
 
 @dataclass(frozen=True, slots=True)

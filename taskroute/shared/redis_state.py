@@ -28,7 +28,7 @@ from taskroute.exceptions import SharedStateUnavailable
 from taskroute.quality.budgets import Hold, Scope, Spend, day_start, refusal, scopes_of
 from taskroute.records import SharedSnapshot
 from taskroute.session import SessionHistory
-from taskroute.shared.base import Lookup, Prefetched
+from taskroute.shared.base import HOLD_TTL_S, Lookup, Prefetched, sweep_interval
 from taskroute.shared.memory import MemoryState
 from taskroute.shared.redis_conn import connect, down_errors, masked
 from taskroute.shared.redis_events import RedisBreakers, RedisEvents
@@ -41,8 +41,6 @@ log = logging.getLogger("taskroute.shared")
 RETRY_S = 1.0
 LOG_EVERY_S = 10.0
 MAX_PENDING = 100_000
-HOLD_TTL_S = 900.0      # past any request's total timeouts along its chain
-SWEEP_EVERY_S = 30.0
 
 SEED = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
@@ -210,7 +208,7 @@ class RedisState:
 
     async def _sweep_now_and_then(self) -> None:
         while True:
-            await asyncio.sleep(SWEEP_EVERY_S * (0.5 + self._random.random()))
+            await asyncio.sleep(sweep_interval(self.hold_ttl_s) * (0.5 + self._random.random()))
             try:
                 released = await self.sweep()
             except self._down:

@@ -7,19 +7,22 @@ with `synchronous=OFF` in WAL mode: a transaction costs tens of microseconds, no
 
 Each worker does its SQLite work on one thread of its own, off the event loop. Same rules as
 the Redis state (`redis_state.py`): GCRA per key, the day's first request admitted whatever
-its estimate, a settlement applied once by its hold's id.
+its estimate, a settlement applied once by its hold's id. Each hold is a row in `holds` with an
+expiry; every worker sweeps now and then, freeing the holds nobody settled in time (their worker
+was killed mid-request), so a crash does not keep a budget's money held until midnight.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +30,7 @@ from typing import Any, TypeVar
 from taskroute.quality.budgets import Hold, Scope, Spend, day_start, refusal, scopes_of
 from taskroute.records import SharedSnapshot
 from taskroute.session import SessionHistory
-from taskroute.shared.base import Lookup, OnReload, Prefetched
+from taskroute.shared.base import HOLD_TTL_S, Lookup, OnReload, Prefetched, sweep_interval
 from taskroute.shared.memory import MemoryState
 
 log = logging.getLogger("taskroute.shared")
@@ -39,6 +42,9 @@ CREATE TABLE IF NOT EXISTS rate (key TEXT PRIMARY KEY, tat REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS spend (day INTEGER NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL,
     settled REAL NOT NULL DEFAULT 0, held REAL NOT NULL DEFAULT 0, PRIMARY KEY (day, kind, id));
 CREATE TABLE IF NOT EXISTS settled (hold TEXT PRIMARY KEY, day INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS holds (id TEXT PRIMARY KEY, day INTEGER NOT NULL,
+    amount REAL NOT NULL, scopes TEXT NOT NULL, expires REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS holds_by_expiry ON holds (expires);
 CREATE TABLE IF NOT EXISTS escalations (session TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS escalations_by_session ON escalations (session, at);
 CREATE TABLE IF NOT EXISTS seeded (day INTEGER PRIMARY KEY);
@@ -49,8 +55,10 @@ CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL
 
 class SqliteState:
     def __init__(self, path: str | Path, *, history: SessionHistory | None = None,
-                 spend: Spend | None = None) -> None:
+                 spend: Spend | None = None, hold_ttl_s: float = HOLD_TTL_S) -> None:
         self.path = Path(path)
+        self.hold_ttl_s = hold_ttl_s   # how long a hold may go unsettled before a sweep frees it
+        self._sweeper: asyncio.Task[None] | None = None
         self.fallback = MemoryState(history, spend)  # this process's own books, as with Redis
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="taskroute-shared")
         self._db: sqlite3.Connection | None = None
@@ -158,6 +166,7 @@ class SqliteState:
         now = time.time()
         day = int(day_start(now))
         scopes = tuple(scopes_of(user, key))
+        hold_id = f"{self._random.getrandbits(96):024x}"
 
         def work(db: sqlite3.Connection) -> BaseException | None:
             for scope in scopes:
@@ -173,13 +182,15 @@ class SqliteState:
                 "INSERT INTO spend (day, kind, id, held) VALUES (?, ?, ?, ?) ON CONFLICT "
                 "(day, kind, id) DO UPDATE SET held = held + excluded.held",
                 [(day, *scope, amount) for scope in scopes])
+            db.execute("INSERT INTO holds (id, day, amount, scopes, expires) "
+                       "VALUES (?, ?, ?, ?, ?)", (hold_id, day, amount, json.dumps(scopes),
+                                                  now + self.hold_ttl_s))
             return None
 
         refused = await self._run(work)
         if refused is not None:
             raise refused
-        return Hold(amount, scopes, float(day), where="shared",
-                    id=f"{self._random.getrandbits(96):024x}")
+        return Hold(amount, scopes, float(day), where="shared", id=hold_id)
 
     def settle(self, hold: Hold | None, cost: float, *, user: str | None, key: str | None,
                now: float | None = None) -> None:
@@ -193,16 +204,42 @@ class SqliteState:
             if db.execute("INSERT OR IGNORE INTO settled (hold, day) VALUES (?, ?)",
                           (hold_id, day)).rowcount == 0:
                 return  # applied already
-            if hold is not None:
-                db.executemany("UPDATE spend SET held = max(0, held - ?) WHERE day = ? AND "
-                               "kind = ? AND id = ?",
-                               [(hold.amount, int(hold.day), *s) for s in hold.scopes])
+            # released only if still held: a sweep may have freed it (its worker presumed dead)
+            if hold is not None and db.execute("DELETE FROM holds WHERE id = ?",
+                                               (hold.id,)).rowcount:
+                _release(db, int(hold.day), hold.amount, hold.scopes)
             db.executemany(
                 "INSERT INTO spend (day, kind, id, settled) VALUES (?, ?, ?, ?) ON CONFLICT "
                 "(day, kind, id) DO UPDATE SET settled = settled + excluded.settled",
                 [(day, *scope, cost) for scope in paid])
 
         self._later(work)
+
+    async def sweep(self, now: float | None = None) -> int:
+        """Free the holds nobody settled before their expiry, at most 500; how many."""
+        now = time.time() if now is None else now
+
+        def work(db: sqlite3.Connection) -> int:
+            expired = db.execute("SELECT id, day, amount, scopes FROM holds WHERE expires <= ? "
+                                 "ORDER BY expires LIMIT 500", (now,)).fetchall()
+            for hold_id, day, amount, scopes in expired:
+                db.execute("DELETE FROM holds WHERE id = ?", (hold_id,))
+                _release(db, day, amount, [tuple(s) for s in json.loads(scopes)])
+            return len(expired)
+
+        return await self._run(work)
+
+    async def _sweep_now_and_then(self) -> None:
+        while True:
+            await asyncio.sleep(sweep_interval(self.hold_ttl_s) * (0.5 + self._random.random()))
+            try:
+                released = await self.sweep()
+            except sqlite3.Error as exc:
+                log.error("shared state: sweeping budget holds in %s failed: %s", self.path, exc)
+                continue
+            if released:
+                log.warning("shared state: released %d budget holds that were never settled "
+                            "(a worker stopped mid-request)", released)
 
     async def seed(self, spent: Mapping[Scope, float], now: float | None = None) -> bool:
         """Start today's shared spend from the log's, once a day for the file (the first
@@ -295,12 +332,15 @@ class SqliteState:
             db.execute("DELETE FROM escalations WHERE at < ?", (now - 86400,))
             db.execute("DELETE FROM spend WHERE day < ?", (int(day_start(now)) - 86400,))
             db.execute("DELETE FROM settled WHERE day < ?", (int(day_start(now)) - 86400,))
+            db.execute("DELETE FROM holds WHERE day < ?", (int(day_start(now)) - 86400,))
             return rows
 
         for _, at, kind, data, origin in await self._run(catch_up):
             await self._handle(at, kind, data, origin)
         if self._poller is None:
             self._poller = asyncio.create_task(self._poll())
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_now_and_then())
 
     async def drain(self) -> None:
         if self._pending:
@@ -309,10 +349,12 @@ class SqliteState:
 
     async def aclose(self) -> None:
         poller, self._poller = self._poller, None
-        if poller is not None:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+        sweeper, self._sweeper = self._sweeper, None
+        for task in (poller, sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.drain()
 
         def close() -> None:
@@ -338,6 +380,12 @@ def _gcra(db: sqlite3.Connection, key: str | None, rpm: int | None,
     db.execute("INSERT INTO rate (key, tat) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
                "tat = excluded.tat", (key, tat))
     return None
+
+
+def _release(db: sqlite3.Connection, day: int, amount: float,
+             scopes: Sequence[Sequence[str]]) -> None:
+    db.executemany("UPDATE spend SET held = max(0, held - ?) WHERE day = ? AND kind = ? AND "
+                   "id = ?", [(amount, day, *scope) for scope in scopes])
 
 
 def _spent(db: sqlite3.Connection, day: int, scope: Scope) -> float:

@@ -215,6 +215,21 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         GROUP BY 1
         """,
     ),
+    (   # a report reads whole hours from the rollups and its window's edge from one covering
+        # index (every column `sqlite_rollup` sums), not from the rows and their attempts
+        "0011_request_facts",
+        """
+        ALTER TABLE requests ADD COLUMN n_attempts INTEGER;  -- counted when the row is written,
+        ALTER TABLE requests ADD COLUMN n_rejected INTEGER;  -- NULL on rows logged before,
+        ALTER TABLE requests ADD COLUMN n_errors INTEGER;    -- which are read from attempts
+        CREATE INDEX requests_facts ON requests (
+            ts, task, tier, model, policy, variant, status, escalated, cost_usd, input_tokens,
+            output_tokens, latency_s, first_token_s, cached_input_tokens, cache_write_tokens,
+            reasoning_tokens, n_attempts, n_rejected, n_errors, request_id
+        );
+        DROP INDEX requests_ts                              -- requests_facts starts with ts
+        """,
+    ),
 )
 
 

@@ -199,6 +199,21 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         GROUP BY 1
         """,
     ),
+    (   # a report reads whole hours from the rollups and its window's edge by an index-only
+        # scan (every column `postgres_reads` sums), not from the rows and their attempts
+        "0006_request_facts",
+        """
+        ALTER TABLE requests ADD COLUMN n_attempts integer,  -- counted when the row is written,
+            ADD COLUMN n_rejected integer,                   -- NULL on rows logged before,
+            ADD COLUMN n_errors integer;                     -- which are read from attempts
+        CREATE INDEX requests_facts ON requests (ts) INCLUDE (
+            task, tier, model, policy, variant, status, escalated, cost_usd, input_tokens,
+            output_tokens, latency_s, first_token_s, cached_input_tokens, cache_write_tokens,
+            reasoning_tokens, n_attempts, n_rejected, n_errors, request_id
+        );
+        DROP INDEX requests_ts                               -- requests_facts starts with ts
+        """,
+    ),
 )
 
 

@@ -20,7 +20,7 @@ from taskroute.store.sqlite import ATTEMPT_COLUMNS, REFUSED_COLUMNS, REQUEST_COL
 _T, _F, _I = "text", "float8", "int8"
 REQUEST_TYPES = (
     _T, _F, _T, _I, _T, _T, _T, _T, _T, _F, _T, _T, _T, _I, _I, _T, _F, _F, _I, _I, _F, _F, _T,
-    _T, _T, _T, _T, _T, _T, _F, _T, _I, _I, _I, _I, _T, _T,
+    _T, _T, _T, _T, _T, _T, _F, _T, _I, _I, _I, _I, _T, _T, _I, _I, _I,
 )
 ATTEMPT_TYPES = (_T, _I, _T, _T, _T, _T, _F, _F, _F, _I, _I, _F, _T, _T, _I, _I, _I, _I)
 REFUSED_TYPES = (_T, _F, _T, _T, _I, _T, _T, _T, _T, _T, _T, _T)

@@ -60,6 +60,7 @@ from taskroute.quality.budgets import Scope
 from taskroute.quality.feedback import Feedback
 from taskroute.quality.metrics import By
 from taskroute.quality.timeseries import Step
+from taskroute.records import Attempt
 from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute, StoredResponse
 from taskroute.store.migrations import migrate
 from taskroute.store.sqlite_journal import Journal, leftovers
@@ -74,6 +75,7 @@ REQUEST_COLUMNS = (
     "latency_s", "first_token_s", "user", "session_id", "api_key_id", "decision", "prompt",
     "answer", "variant", "race_confidence", "confidence_source", "cached_input_tokens",
     "cache_write_tokens", "reasoning_tokens", "seam_chars", "rescued_by", "steps",
+    "n_attempts", "n_rejected", "n_errors",
 )  # only ever appended to, nullable: an older journal's shorter rows are padded with NULL
 _INSERT_REQUEST = (
     f"INSERT OR REPLACE INTO requests ({', '.join(REQUEST_COLUMNS)}) "
@@ -481,7 +483,15 @@ def request_row(entry: LogEntry) -> tuple[Any, ...]:
         tokens.cache_write, tokens.reasoning, record.seam_chars, record.rescued_by,
         msgspec.json.encode([s.to_dict() for s in record.steps]).decode()
         if record.steps else None,
+        *attempt_counts(record.attempts),
     )
+
+
+def attempt_counts(attempts: Sequence[Attempt]) -> tuple[int, int, int]:
+    """(attempts, rejected by a gate, failed upstream): kept on the request row so a report
+    reads the window's edge from one covering index, without visiting the attempts."""
+    statuses = [a.status for a in attempts]
+    return len(statuses), statuses.count("rejected"), statuses.count("error")
 
 
 def attempt_rows(entry: LogEntry) -> list[tuple[Any, ...]]:

@@ -23,24 +23,22 @@ from taskroute.store.counts import FINE, SUMS
 STATE = "route_hourly"
 CHUNK = 250_000
 
-# One row per request with what its attempts say: the facts every metric is summed from. The
-# attempts' counts come packed in one number (one index lookup per request), unpacked after.
-_FACTS = """
+# One row per request with what its attempts say: the facts every metric is summed from, all in
+# the covering index `requests_facts`. Rows logged before the counts were kept on the request
+# (migration 0011) count their attempts instead (COALESCE evaluates that only when needed).
+_COUNT = ("COALESCE(q.{col}, (SELECT COUNT(*) FROM attempts a INDEXED BY attempts_status "
+          "WHERE a.request_id = q.request_id{status}))")
+_FACTS = f"""
 INSERT INTO temp.rq
 SELECT q.ts, CAST(q.ts / 3600 AS INTEGER), q.task, q.tier, q.model, q.policy,
        COALESCE(q.variant, ''), q.status IN ('ok', 'unchecked'), q.escalated, q.cost_usd,
        q.input_tokens, q.output_tokens, q.latency_s, q.first_token_s,
-       (SELECT COUNT(*) + (COALESCE(SUM(a.status = 'rejected'), 0) << 20)
-               + (COALESCE(SUM(a.status = 'error'), 0) << 40)
-        FROM attempts a INDEXED BY attempts_status WHERE a.request_id = q.request_id), 0, 0,
+       {_COUNT.format(col="n_attempts", status="")},
+       {_COUNT.format(col="n_rejected", status=" AND a.status = 'rejected'")},
+       {_COUNT.format(col="n_errors", status=" AND a.status = 'error'")},
        q.cached_input_tokens, q.cache_write_tokens, q.reasoning_tokens
 FROM requests q
-WHERE {where}
-"""
-_UNPACK = """
-UPDATE temp.rq SET n_rejected = (n_attempts >> 20) % 1048576, n_errors = n_attempts >> 40,
-                   n_attempts = n_attempts % 1048576
-WHERE n_attempts >= 1048576
+WHERE {{where}}
 """
 _TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS rq (
@@ -138,7 +136,6 @@ def _materialize(conn: sqlite3.Connection, where: str, params: tuple[float, ...]
 
 def _more(conn: sqlite3.Connection, where: str, params: tuple[float, ...]) -> None:
     conn.execute(_FACTS.format(where=where), params)
-    conn.execute(_UNPACK)
 
 
 def window_rows(
@@ -168,7 +165,8 @@ def window_rows(
     for start, stop in edges:
         if start < stop:
             _more(conn, "q.ts >= ? AND q.ts < ? AND q.rowid <= ?", (start, stop, last))
-    _more(conn, "q.rowid > ? AND q.ts >= ? AND q.ts < ?", (last, low, high))
+    # what is not rolled up yet, found by rowid (`+` keeps the planner off the ts index)
+    _more(conn, "q.rowid > ? AND +q.ts >= ? AND +q.ts < ?", (last, low, high))
     hourly.extend(conn.execute(_HOURLY).fetchall())
     histograms.extend(conn.execute(_HISTOGRAMS).fetchall())
     conn.execute("DELETE FROM temp.rq")

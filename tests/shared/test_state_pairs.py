@@ -27,10 +27,10 @@ def where(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(tmp_path / "shared.db")
 
 
-def _open(where: str) -> State:
+def _open(where: str, **options: Any) -> State:
     if where.startswith("redis://"):
-        return RedisState(where)
-    return SqliteState(where)
+        return RedisState(where, **options)
+    return SqliteState(where, **options)
 
 
 async def _pair(where: str) -> tuple[State, State]:
@@ -184,11 +184,8 @@ async def test_a_reload_broadcast_reaches_the_others_not_its_sender(where: str) 
         await _close(a, b)
 
 
-async def test_a_hold_its_replica_never_settled_is_released_by_a_sweep(
-        redis_url: str) -> None:
-    from taskroute.shared.redis_state import RedisState as Redis
-
-    crashed, alive = Redis(redis_url, hold_ttl_s=1.0), Redis(redis_url)
+async def test_a_hold_its_replica_never_settled_is_released_by_a_sweep(where: str) -> None:
+    crashed, alive = _open(where, hold_ttl_s=1.0), _open(where)
     limits = {("user", "u"): 1.0}
     try:
         hold = await crashed.spend.reserve(0.8, user="u", key=None, limits=limits)

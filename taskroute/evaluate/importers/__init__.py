@@ -17,9 +17,10 @@ FORMATS: tuple[str, ...] = ("llmrouter", "mtbench", "routellm", "routerbench", "
 
 
 def load(fmt: str, path: str | Path, **options: Any) -> list[Record]:
-    """Read `path` in the named format."""
+    """Read `path` in the named format (for `store`, also a store URL: `postgresql://…`)."""
     if fmt not in FORMATS:
         raise CallerError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
     module = importlib.import_module(f"taskroute.evaluate.importers.{fmt}")
-    records: list[Record] = module.load(Path(path), **options)
+    source = path if isinstance(path, str) and "://" in path else Path(path)  # Path folds "//"
+    records: list[Record] = module.load(source, **options)
     return records

@@ -1,5 +1,5 @@
-"""The gateway's own log (its SQLite file, or exported as JSON Lines): real traffic becomes
-training data.
+"""The gateway's own log (its SQLite file, a store URL such as `postgresql://…`, or the log
+exported as JSON Lines): real traffic becomes training data.
 
 Each line is one routed call with feedback: `prompt` (or `text`), `model`, and a quality as
 `score` (0–1) or `feedback` (`"up"`/`"down"`, `true`/`false`); optional `cost`, `latency`,
@@ -20,24 +20,27 @@ from taskroute.exceptions import DataError
 _FEEDBACK = {"up": 1.0, "down": 0.0, True: 1.0, False: 0.0, "good": 1.0, "bad": 0.0}
 
 
-def load(path: Path) -> list[Record]:
+def load(path: Path | str) -> list[Record]:
+    """`path`: a file (the SQLite log or its JSONL export), or a store URL (a string)."""
     groups: dict[tuple[str, str | None], dict[str, list[dict[str, Any]]]] = {}
-    from taskroute.store.logfile import is_log  # the gateway's log itself, or its export
+    from taskroute.store.logfile import is_log, is_url  # the log itself, or its export
 
-    for row, obj in _logged(path) if is_log(path) else read_objects(path):
+    logged = is_url(path) or is_log(Path(path))
+    file = Path(path)  # named in error messages
+    for row, obj in _logged(path) if logged else read_objects(file):
         text = obj.get("prompt", obj.get("text"))
         if not isinstance(text, str):
             raise DataError("expected a string", file=str(path), row=row, field="prompt")
         model = obj.get("model")
         if not isinstance(model, str) or not model:
             raise DataError("expected a model name", file=str(path), row=row, field="model")
-        score = _quality(obj, path, row)
+        score = _quality(obj, file, row)
         if score is None:
             continue
         task = obj.get("task") if isinstance(obj.get("task"), str) else None
         call = {"score": score,
-                "cost": number(obj, "cost", file=path, row=row, required=False),
-                "latency": number(obj, "latency", file=path, row=row, required=False),
+                "cost": number(obj, "cost", file=file, row=row, required=False),
+                "latency": number(obj, "latency", file=file, row=row, required=False),
                 "response": obj.get("response") if isinstance(obj.get("response"), str)
                 else None}
         groups.setdefault((text, task), {}).setdefault(model, []).append(call)
@@ -48,7 +51,7 @@ def load(path: Path) -> list[Record]:
     return records
 
 
-def _logged(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _logged(path: Path | str) -> Iterator[tuple[int, dict[str, Any]]]:
     """The log's rated answers as (row number, object) pairs, as the JSONL reader yields them.
     A correction scores 0 whatever score came with it: the user had to fix the answer."""
     from taskroute.store.logfile import read_rated_answers
