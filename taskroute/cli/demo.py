@@ -46,6 +46,7 @@ async def _demo(args: argparse.Namespace, url: str) -> None:
     from aiohttp import web
 
     from taskroute.demo.policy import profiles_for, simulated_policy
+    from taskroute.demo.route_first import QUESTIONS as ROUTE_FIRST_QUESTIONS
     from taskroute.demo.route_first import show_route_first
     from taskroute.demo.workload import (
         demo_prompts,
@@ -89,7 +90,7 @@ async def _demo(args: argparse.Namespace, url: str) -> None:
             took = elapsed_since(start)
             print("The route before the answer: two more questions, streamed with "
                   "X-Taskroute-Route-Event: 1 — each route's label shows before its first token:")
-            await show_route_first(url + "/v1", _write)
+            await show_route_first(gateway + "/v1", _write)
             print()
             await store.flush()
             rows = await store.request_routes(ids)
@@ -97,7 +98,9 @@ async def _demo(args: argparse.Namespace, url: str) -> None:
             await runner.cleanup()  # closes the store too
     strongest = policy.tiers[-1].model
     print(format_table(route_table(rows, policy), strongest))
-    print(f"\n{len(ids)} requests in {took}; every one is in the request log"
+    shown = len(ROUTE_FIRST_QUESTIONS)
+    print(f"\n{len(ids)} requests in {took}, and {shown} with the route shown first; every one "
+          f"of the {len(ids) + shown} is in the request log"
           + (f" at {redact(url)}" if args.db else "") + ".")
 
 

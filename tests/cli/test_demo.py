@@ -20,4 +20,4 @@ def test_demo_shows_labels_before_answers_then_the_route_table(
                      re.MULTILINE)
     assert out.count("(label after ") == 2
     assert "task class" in out and re.search(r"^all +40 ", out, re.MULTILINE)
-    assert "every one is in the request log" in out
+    assert "is in the request log" in out

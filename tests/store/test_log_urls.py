@@ -79,7 +79,7 @@ def test_the_training_importer_reads_a_postgres_log_as_it_reads_sqlite(
 def test_the_demo_logs_to_a_postgres_url(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--db", pg_url, "--concurrency", "4"]) == 0
     out = capsys.readouterr().out
-    sent = re.search(r"(\d+) requests in .* request log at (\S+)\.", out)
+    sent = re.search(r"every one of the (\d+) is in the request log at (\S+)\.", out)
     assert sent is not None, out
     assert sent.group(2) == pg_url  # no password in it to hide
     assert int(sent.group(1)) > 0
