@@ -192,7 +192,7 @@ _ODD_HEADER = st.one_of(
 
 
 def _call(url: str, method: str, path: str, body: bytes | None = None,
-          headers: dict[str, bytes] | None = None) -> tuple[int, bytes]:
+          headers: dict[str, bytes] | None = None) -> tuple[int, bytes, str]:
     host, port = url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=10)  # raises on a hang
     try:
@@ -204,7 +204,7 @@ def _call(url: str, method: str, path: str, body: bytes | None = None,
         conn.putheader("Content-Length", str(len(body or b"")))
         conn.endheaders(body)
         response = conn.getresponse()
-        return response.status, response.read()
+        return response.status, response.read(), response.getheader("Content-Type") or ""
     finally:
         conn.close()
 
@@ -238,11 +238,17 @@ def _fuzz_post(url: str, path: str, counts: dict[str, int], failures: list[str])
         headers = {header: value} if with_header else {}
         if path.endswith("/reload") and not with_header:
             headers["X-Taskroute-Admin-Key"] = ADMIN_KEY.encode()
-        status, answer = _call(url, "POST", path, body, headers)
+        status, answer, kind = _call(url, "POST", path, body, headers)
         counts[path] = counts.get(path, 0) + 1
         if status >= 500:
             failures.append(f"POST {path}: {status} {answer[:200]!r} for {body[:200]!r} "
                             f"with {header}: {value[:40]!r}")
+        elif kind.startswith("text/event-stream"):  # a valid streamed request: its answer
+            events = [line for line in answer.split(b"\n") if line.startswith(b"data: ")]
+            assert events, answer[:200]
+            for event in events:      # each event's data is JSON (OpenAI's end is [DONE])
+                if event != b"data: [DONE]":
+                    json.loads(event.removeprefix(b"data: "))
         elif status != 204:  # 204: signed in or out, no body
             json.loads(answer)  # the API's error JSON (or an answer), never plain text
 
