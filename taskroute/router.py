@@ -146,8 +146,10 @@ class Router:
 
     def warm(self) -> Router:
         """Load what deciding would otherwise load on first use (the classifier), so a router
-        built off the event loop serves its first request without blocking it."""
-        _ = self.classifier
+        built off the event loop serves its first request without blocking it. A classifier
+        may read its weights lazily, so it is asked once too."""
+        if self.classifier is not None:
+            self.classifier.predict("warm up")
         return self
 
     @property

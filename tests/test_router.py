@@ -296,3 +296,12 @@ def test_the_decision_carries_the_label_of_where_it_ends_up() -> None:
     low = router.decide(chat("draft the notice", user="ann", metadata=meta))
     assert low.tier == "fast" and low.label == "Quick answer"
     assert make_router().decide(chat("hello")).label is None  # a policy without labels
+
+
+def test_warm_reads_a_lazy_classifier_s_weights_before_the_first_request() -> None:
+    from taskroute.classify.learned import LinearTaskClassifier
+
+    lazy = LinearTaskClassifier.bundled()
+    assert lazy._weights is None          # read on the first prediction, unless warmed
+    make_router(classifier=lazy).warm()
+    assert lazy._weights is not None

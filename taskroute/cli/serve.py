@@ -231,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
     router = compose(load_router(args, store=open_store(url), history=history,
                                  spend=shared.fallback.local_spend.tracker
                                  if shared is not None else None, shared=shared,
-                                 tracing=tracing))
+                                 tracing=tracing)).warm()  # not on the first request
     build_providers(router.policy)  # a provider's bad options fail now, not on every request
     app = create_app(router, settings)
     have, missing = provider_keys(router.policy)
