@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from task_templates import generate, generate_questions  # noqa: E402
+
 SOURCES = Path(__file__).resolve().parent / "task_examples"
 TARGET = ROOT / "taskroute" / "data" / "task_examples.jsonl"
 SEPARATOR = "%%"

@@ -157,7 +157,7 @@ def _place_passage(rng: random.Random) -> Passage:
         name, "place", " ".join(keep),
         details=[f"where is {name}", f"what is the population of {name}",
                  f"when was {name} first recorded", f"what is {name} known for",
-                 f"when did the railway close", f"how far is {name} from {places[0]}"],
+                 "when did the railway close", f"how far is {name} from {places[0]}"],
         lists=["the places mentioned", "the sights listed", "the years in the text",
                "the numbers in the text"],
         gist=[f"What is {name}?", f"Where is {name}?", f"Tell me about {name}.",

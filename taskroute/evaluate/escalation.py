@@ -2,6 +2,7 @@
 
     gate = train_gate(data)                     # EscalationModel (plain JSON when saved)
     `taskroute eval DATA --test TEST --strategy cascade-learned`
+    `taskroute eval DATA --test TEST --strategy learned+gate`   (pre-router, then the gate)
 
 Training rows: every recorded answer, once on its own and once after the answer of a cheaper
 model to the same prompt (so agreement between two cheap answers is learned); the label is
@@ -13,6 +14,10 @@ answer the gate accepts (every call paid). Its knob λ trades quality for cost: 
 chain (one to three of the models no other model beats on both cost and quality in training)
 and the acceptance thresholds are the ones that maximise quality − λ·cost on the training
 split, judged with out-of-fold gate probabilities, so nothing is tuned on the scored data.
+
+The `learned+gate` strategy lets the learned pre-router pick the first model for each prompt
+instead of starting every prompt at the chain's cheapest, and escalates once when the gate
+rejects that answer (`PreRoutedCascadeStrategy`).
 """
 
 from __future__ import annotations
@@ -249,3 +254,109 @@ class LearnedCascadeStrategy:
                                     "escalation-rate": float((calls > 1).mean()),
                                     "calls-per-request": float(calls.mean())}))
         return out
+
+
+@dataclass
+class PreRoutedCascadeStrategy:
+    """`learned+gate`: the learned pre-router picks the first model for each prompt, the learned
+    gate judges its answer and, below a threshold, one escalation goes to a stronger model;
+    every call is paid. Per λ, the pre-router's pick is its best predicted quality − λ·cost
+    among the frontier models, and the threshold and the escalation target are those that
+    maximise quality − λ·cost on the training split, with out-of-fold gate probabilities.
+    The pre-router is trained once on the training split and its choices there are in-sample
+    (training it per fold costs minutes a fold): the plan trusts its picks a little more than
+    it should, and the test split shows what that costs."""
+
+    name: str = "learned+gate"
+    c: float = 1.0
+    seed: int = 0
+    gate: EscalationModel | None = None
+    _router: object | None = field(default=None, repr=False)
+    _members: list[int] = field(default_factory=list, repr=False)
+    _plan: list[tuple[float, float, int]] = field(default_factory=list, repr=False)
+
+    def check(self, data: Dataset) -> None:
+        LearnedCascadeStrategy.check(LearnedCascadeStrategy(), data)
+
+    def _first_picks(self, predicted: FloatArray, lam: float, mean_costs: FloatArray,
+                     ) -> npt.NDArray[np.int64]:
+        members = np.asarray(self._members)
+        utility = predicted[:, members] - lam * mean_costs[members][None, :]
+        return np.asarray(members[np.argmax(utility, axis=1)], dtype=np.int64)  # ties: cheaper
+
+    def fit(self, train: Dataset) -> None:
+        from taskroute.evaluate.strategies import LearnedStrategy
+
+        scores = np.nan_to_num(train.scores(), nan=0.0)
+        mean_costs = model_costs(train)
+        costs = _cost_matrix(train, mean_costs)
+        self._members = frontier(scores, costs)  # cheapest first
+        router = LearnedStrategy()
+        router.fit(train)
+        self._router = router
+        predicted = router.predict(train)
+        parts = folds(len(train), FOLDS, self.seed)
+        everyone = np.arange(len(train))
+        oof = [train_gate(train.subset(np.setdiff1d(everyone, p)), self.c, self.seed)
+               for p in parts]
+        table = GateTable(oof, train, self._members, parts)
+        self._plan = []
+        rows = np.arange(len(train))
+        for lam in lambda_grid(mean_costs):
+            first = self._first_picks(predicted, float(lam), mean_costs)
+            best: tuple[float, float, float, int] | None = None
+            for target in self._members:
+                for t in THRESHOLDS:
+                    quality, spent = _escalate(first, target, t, table, scores, costs, rows)
+                    utility = quality.sum() - lam * spent.sum()
+                    key = (float(utility), -float(spent.sum()))
+                    if best is None or key > (best[0], best[1]):
+                        best = (key[0], key[1], t, target)
+            assert best is not None
+            self._plan.append((float(lam), best[2], best[3]))
+        self.gate = train_gate(train, self.c, self.seed)
+
+    def points(self, test: Dataset, fallback_costs: FloatArray,
+               ) -> list[tuple[float, dict[str | None, Chain], dict[str, float]]]:
+        """(λ, no chain (the first model is chosen per prompt), figures) for every λ of the
+        plan, replayed on `test`."""
+        from taskroute.evaluate.strategies import LearnedStrategy
+
+        if self.gate is None or not isinstance(self._router, LearnedStrategy):
+            raise CallerError("the pre-routed cascade was used before fit")
+        scores = np.nan_to_num(test.scores(), nan=0.0)
+        costs = _cost_matrix(test, fallback_costs)
+        table = GateTable(self.gate, test, self._members)
+        predicted = self._router.predict(test)
+        rows = np.arange(len(test))
+        out: list[tuple[float, dict[str | None, Chain], dict[str, float]]] = []
+        for lam, t, target in self._plan:
+            first = self._first_picks(predicted, lam, fallback_costs)
+            quality, spent = _escalate(first, target, t, table, scores, costs, rows)
+            escalated = spent > costs[rows, first] + 1e-15
+            out.append((lam, {},
+                        {"quality": float(quality.mean()), "cost": float(spent.mean()),
+                         "escalation-rate": float(escalated.mean()),
+                         "calls-per-request": float(1.0 + escalated.mean())}))
+        return out
+
+
+def _escalate(first: npt.NDArray[np.int64], target: int, threshold: float, table: GateTable,
+              scores: FloatArray, costs: FloatArray, rows: npt.NDArray[np.int64],
+              ) -> tuple[FloatArray, FloatArray]:
+    """Quality kept and cost paid per prompt when the answer of `first` is kept at gate
+    probability >= `threshold` and otherwise `target` is called too (only when it is a
+    later, costlier member than the first pick)."""
+    members = list(table.single)  # cheapest first
+    position = np.full(costs.shape[1], -1, dtype=np.int64)
+    position[members] = np.arange(len(members))
+    single = np.column_stack([table.single[j] for j in members])
+    p = single[rows, position[first]]
+    escalate = (position[first] < position[target]) & (p < threshold)
+    quality = np.where(escalate, scores[rows, target], scores[rows, first])
+    spent = costs[rows, first] + np.where(escalate, costs[rows, target], 0.0)
+    return quality, spent
+
+
+# The strategies the replay runs through `points` (a curve over λ, every call paid).
+GatedStrategy = LearnedCascadeStrategy | PreRoutedCascadeStrategy
