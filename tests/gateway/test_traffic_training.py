@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from taskroute.cli.main import main
+from taskroute.gateway.context import GATEWAY
 from taskroute.learned.escalation import EscalationModel
 from taskroute.policy.model import GateSpec, Policy
-from taskroute.gateway.app import GATEWAY
 from taskroute.providers.simulated.answers import HEDGE
 from taskroute.providers.simulated.profiles import ModelProfile
 from tests.gateway.conftest import RunningGateway, StartGateway
@@ -62,7 +62,7 @@ async def _train_classifier(data: Path, out: Path, corrections: Path | None) -> 
 
 def _task_of(db: Path, request_id: str, table: str = "requests") -> str:
     with sqlite3.connect(db) as conn:
-        row = conn.execute(f"SELECT task FROM {table} WHERE request_id = ?",  # noqa: S608
+        row = conn.execute(f"SELECT task FROM {table} WHERE request_id = ?",
                            (request_id,)).fetchone()
     assert row is not None, f"request {request_id} not in {table}"
     return str(row[0])
