@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from taskroute.evaluate.base import folds, lambda_grid, model_costs
+from taskroute.evaluate.base import Strategy, folds, lambda_grid, model_costs
 from taskroute.evaluate.datasets import Dataset
 from taskroute.exceptions import CallerError, DataError
 from taskroute.learned.answer import answer_features
@@ -267,11 +267,12 @@ class PreRoutedCascadeStrategy:
     (training it per fold costs minutes a fold): the plan trusts its picks a little more than
     it should, and the test split shows what that costs."""
 
+    router: Strategy | None = None   # the pre-router (`learned` in `make_strategy`)
     name: str = "learned+gate"
     c: float = 1.0
     seed: int = 0
     gate: EscalationModel | None = None
-    _router: object | None = field(default=None, repr=False)
+    _fitted: bool = field(default=False, repr=False)
     _members: list[int] = field(default_factory=list, repr=False)
     _plan: list[tuple[float, float, int]] = field(default_factory=list, repr=False)
 
@@ -285,16 +286,14 @@ class PreRoutedCascadeStrategy:
         return np.asarray(members[np.argmax(utility, axis=1)], dtype=np.int64)  # ties: cheaper
 
     def fit(self, train: Dataset) -> None:
-        from taskroute.evaluate.strategies import LearnedStrategy
-
+        if self.router is None:
+            raise CallerError("the pre-routed cascade needs a pre-router")
         scores = np.nan_to_num(train.scores(), nan=0.0)
         mean_costs = model_costs(train)
         costs = _cost_matrix(train, mean_costs)
         self._members = frontier(scores, costs)  # cheapest first
-        router = LearnedStrategy()
-        router.fit(train)
-        self._router = router
-        predicted = router.predict(train)
+        self.router.fit(train)
+        predicted = self.router.predict(train)
         parts = folds(len(train), FOLDS, self.seed)
         everyone = np.arange(len(train))
         oof = [train_gate(train.subset(np.setdiff1d(everyone, p)), self.c, self.seed)
@@ -315,19 +314,18 @@ class PreRoutedCascadeStrategy:
             assert best is not None
             self._plan.append((float(lam), best[2], best[3]))
         self.gate = train_gate(train, self.c, self.seed)
+        self._fitted = True
 
     def points(self, test: Dataset, fallback_costs: FloatArray,
                ) -> list[tuple[float, dict[str | None, Chain], dict[str, float]]]:
         """(λ, no chain (the first model is chosen per prompt), figures) for every λ of the
         plan, replayed on `test`."""
-        from taskroute.evaluate.strategies import LearnedStrategy
-
-        if self.gate is None or not isinstance(self._router, LearnedStrategy):
+        if self.gate is None or self.router is None or not self._fitted:
             raise CallerError("the pre-routed cascade was used before fit")
         scores = np.nan_to_num(test.scores(), nan=0.0)
         costs = _cost_matrix(test, fallback_costs)
         table = GateTable(self.gate, test, self._members)
-        predicted = self._router.predict(test)
+        predicted = self.router.predict(test)
         rows = np.arange(len(test))
         out: list[tuple[float, dict[str | None, Chain], dict[str, float]]] = []
         for lam, t, target in self._plan:

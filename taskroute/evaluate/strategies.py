@@ -114,7 +114,7 @@ def make_strategy(name: str, seed: int = 0, c: float | None = None,
     if name == "learned+gate":
         from taskroute.evaluate.escalation import PreRoutedCascadeStrategy
 
-        return PreRoutedCascadeStrategy(seed=seed)
+        return PreRoutedCascadeStrategy(LearnedStrategy(c=c), seed=seed)
     kind, _, arg = name.partition(":")
     if kind == "rule":
         return RuleStrategy(arg or None, name=name)
