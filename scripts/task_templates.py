@@ -74,6 +74,11 @@ def _cite(rng: random.Random) -> str:
     return f"[{rng.randint(1, 19)}]" if rng.random() < 0.25 else ""
 
 
+def _some(sentences: list[str], rng: random.Random) -> str:
+    """The first sentence and most of the others: passages of varied length."""
+    return " ".join([sentences[0]] + [s for s in sentences[1:] if rng.random() < 0.85])
+
+
 def _series(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
@@ -117,9 +122,8 @@ def _person_passage(rng: random.Random) -> Passage:
     ]
     if dies:
         sentences.append(f"{last} died in {towns[2]} in {dy}.")
-    keep = [sentences[0]] + [s for s in sentences[1:] if rng.random() < 0.85]
     return Passage(
-        name, "person", " ".join(keep),
+        name, "person", _some(sentences, rng),
         details=[f"when was {name} born", f"where was {last} born",
                  f"how many {honours} did {last} win", f"when did {last} start a career",
                  f"which town did {last} settle in", f"what nationality is {name}",
@@ -152,9 +156,8 @@ def _place_passage(rng: random.Random) -> Passage:
         f"in {rng.randint(1950, 1995)}.",
         f"Its neighbours are {places[1]} and {places[2]}.",
     ]
-    keep = [sentences[0]] + [s for s in sentences[1:] if rng.random() < 0.85]
     return Passage(
-        name, "place", " ".join(keep),
+        name, "place", _some(sentences, rng),
         details=[f"where is {name}", f"what is the population of {name}",
                  f"when was {name} first recorded", f"what is {name} known for",
                  "when did the railway close", f"how far is {name} from {places[0]}"],
@@ -182,9 +185,8 @@ def _organization_passage(rng: random.Random) -> Passage:
         f"The company's headquarters moved to {_word(rng)} in {year + rng.randint(31, 40)}.",
         f"Its best-selling line, the {_word(rng)}, was launched in {year + rng.randint(1, 9)}.",
     ]
-    keep = [sentences[0]] + [s for s in sentences[1:] if rng.random() < 0.85]
     return Passage(
-        name, "organization", " ".join(keep),
+        name, "organization", _some(sentences, rng),
         details=[f"who founded {name}", f"when was {name} founded",
                  f"how many people did {name} employ", f"where is {name} based",
                  f"what did {name} buy", f"what does {name} make"],
@@ -211,9 +213,8 @@ def _concept_passage(rng: random.Random) -> Passage:
         f"supporters point to {rng.choice(('its accuracy', 'its low cost', 'its safety'))}.",
         f"A variant called {_word(rng).lower()} appeared in {year + rng.randint(5, 40)}.",
     ]
-    keep = [sentences[0]] + [s for s in sentences[1:] if rng.random() < 0.85]
     return Passage(
-        name, "concept", " ".join(keep),
+        name, "concept", _some(sentences, rng),
         details=[f"who first described {name}", f"when was {name} first described",
                  f"how many parts does {name} have", f"where is {name} used today",
                  f"what do critics say about {name}"],
@@ -240,9 +241,8 @@ def _event_passage(rng: random.Random) -> Passage:
         f"The prize is a {rng.choice(('silver cup', 'glass bowl', 'carved oar'))} and "
         f"{rng.randint(1, 50)},000 euros.",
     ]
-    keep = [sentences[0]] + [s for s in sentences[1:] if rng.random() < 0.85]
     return Passage(
-        name, "event", " ".join(keep),
+        name, "event", _some(sentences, rng),
         details=[f"when was {name} first held", f"who won {name} in {winners[0][1]}",
                  f"what is the prize of {name}", f"when was {name} cancelled",
                  f"how many entrants were there in {first}", f"where is {name} held"],
