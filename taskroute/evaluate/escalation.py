@@ -23,7 +23,7 @@ rejects that answer (`PreRoutedCascadeStrategy`).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -262,12 +262,14 @@ class PreRoutedCascadeStrategy:
     gate judges its answer and, below a threshold, one escalation goes to a stronger model;
     every call is paid. Per λ, the pre-router's pick is its best predicted quality − λ·cost
     among the frontier models, and the threshold and the escalation target are those that
-    maximise quality − λ·cost on the training split, with out-of-fold gate probabilities.
-    The pre-router is trained once on the training split and its choices there are in-sample
-    (training it per fold costs minutes a fold): the plan trusts its picks a little more than
-    it should, and the test split shows what that costs."""
+    maximise quality − λ·cost on the training split, with out-of-fold gate probabilities and,
+    when `fold_router` is given, out-of-fold pre-router picks (in-sample picks look better
+    than they are, and the plan would then trust them too much)."""
 
     router: Strategy | None = None   # the pre-router (`learned` in `make_strategy`)
+    # A fresh pre-router for one fold, given the one fitted on the whole training split (so a
+    # fold can reuse what that fit chose, such as its regularisation).
+    fold_router: Callable[[Strategy], Strategy] | None = None
     name: str = "learned+gate"
     c: float = 1.0
     seed: int = 0
@@ -293,9 +295,16 @@ class PreRoutedCascadeStrategy:
         costs = _cost_matrix(train, mean_costs)
         self._members = frontier(scores, costs)  # cheapest first
         self.router.fit(train)
-        predicted = self.router.predict(train)
         parts = folds(len(train), FOLDS, self.seed)
         everyone = np.arange(len(train))
+        if self.fold_router is None:
+            predicted = self.router.predict(train)
+        else:
+            predicted = np.zeros((len(train), len(train.models)))
+            for p in parts:
+                fold = self.fold_router(self.router)
+                fold.fit(train.subset(np.setdiff1d(everyone, p)))
+                predicted[p] = fold.predict(train.subset(p))
         oof = [train_gate(train.subset(np.setdiff1d(everyone, p)), self.c, self.seed)
                for p in parts]
         table = GateTable(oof, train, self._members, parts)

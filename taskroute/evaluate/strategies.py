@@ -89,6 +89,15 @@ class LearnedStrategy:
 
         self._router = fit_router(train, c=self.c, embedder=self.embedder)
 
+    @property
+    def fitted_c(self) -> float | None:
+        """The regularisation the last fit used (chosen by it when `c` is None)."""
+        from taskroute.learned.model import LearnedRouter
+
+        if isinstance(self._router, LearnedRouter):
+            return float(self._router.info["C"])
+        return self.c
+
     def predict(self, test: Dataset) -> FloatArray:
         from taskroute.evaluate.train import group_of
         from taskroute.learned.model import LearnedRouter, probabilities_table
@@ -99,6 +108,12 @@ class LearnedStrategy:
                                     [group_of(r) for r in test.records])
         cols = [self._router.models.index(m) for m in test.models]
         return table[:, cols]
+
+
+def _same_c(fitted: Strategy) -> Strategy:
+    """A learned router for one fold with the regularisation `fitted` chose (no search)."""
+    assert isinstance(fitted, LearnedStrategy)
+    return LearnedStrategy(c=fitted.fitted_c, name=fitted.name, embedder=fitted.embedder)
 
 
 def make_strategy(name: str, seed: int = 0, c: float | None = None,
@@ -114,7 +129,7 @@ def make_strategy(name: str, seed: int = 0, c: float | None = None,
     if name == "learned+gate":
         from taskroute.evaluate.escalation import PreRoutedCascadeStrategy
 
-        return PreRoutedCascadeStrategy(LearnedStrategy(c=c), seed=seed)
+        return PreRoutedCascadeStrategy(LearnedStrategy(c=c), _same_c, seed=seed)
     kind, _, arg = name.partition(":")
     if kind == "rule":
         return RuleStrategy(arg or None, name=name)

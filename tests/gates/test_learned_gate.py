@@ -15,7 +15,7 @@ from taskroute.evaluate.escalation import (
     PreRoutedCascadeStrategy,
     train_gate,
 )
-from taskroute.evaluate.strategies import LearnedStrategy
+from taskroute.evaluate.strategies import make_strategy
 from taskroute.exceptions import DataError
 from taskroute.gates.base import GateEnv
 from taskroute.gates.confidence import assess
@@ -132,7 +132,8 @@ def test_pre_routed_cascade_escalates_the_pre_routers_pick_when_the_gate_rejects
     from taskroute.evaluate.base import model_costs
 
     data = _data(90)
-    strategy = PreRoutedCascadeStrategy(LearnedStrategy())
+    strategy = make_strategy("learned+gate")
+    assert isinstance(strategy, PreRoutedCascadeStrategy) and strategy.fold_router is not None
     strategy.fit(data)
     points = strategy.points(data, model_costs(data))
     # λ = 0: the pre-router's pick is the model it predicts best, nothing to escalate to.
