@@ -93,6 +93,19 @@ def train_gate(data: Dataset, c: float = 1.0, seed: int = 0) -> EscalationModel:
                                           "source": data.source})
 
 
+def record_groups(data: Dataset, known: set[str | None] | None = None,
+                  ) -> npt.NDArray[np.object_]:
+    """Each record's group (`evaluate.train.group_of`: its task class), None for a group
+    outside `known` (default: the groups with MIN_GROUP records or more)."""
+    from taskroute.evaluate.train import group_of
+
+    groups = [group_of(r) for r in data.records]
+    if known is None:
+        counts = {g: groups.count(g) for g in set(groups)}
+        known = {g for g, n in counts.items() if n >= MIN_GROUP}
+    return np.array([g if g in known else None for g in groups], dtype=object)
+
+
 @dataclass(frozen=True)
 class Chain:
     models: tuple[int, ...]          # column indices, cheapest first
@@ -187,13 +200,7 @@ class LearnedCascadeStrategy:
 
     def _groups(self, data: Dataset, known: set[str | None] | None = None,
                 ) -> npt.NDArray[np.object_]:
-        from taskroute.evaluate.train import group_of
-
-        groups = [group_of(r) for r in data.records]
-        if known is None:
-            counts = {g: groups.count(g) for g in set(groups)}
-            known = {g for g, n in counts.items() if n >= MIN_GROUP}
-        return np.array([g if g in known else None for g in groups], dtype=object)
+        return record_groups(data, known)
 
     def fit(self, train: Dataset) -> None:
         scores = np.nan_to_num(train.scores(), nan=0.0)
@@ -262,7 +269,8 @@ class PreRoutedCascadeStrategy:
     gate judges its answer and, below a threshold, one escalation goes to a stronger model;
     every call is paid. Per λ, the pre-router's pick is its best predicted quality − λ·cost
     among the frontier models, and the threshold and the escalation target are those that
-    maximise quality − λ·cost on the training split, with out-of-fold gate probabilities and,
+    maximise quality − λ·cost on the training split, for each group of prompts (as
+    `cascade-learned` has them), with out-of-fold gate probabilities and,
     when `fold_router` is given, out-of-fold pre-router picks (in-sample picks look better
     than they are, and the plan would then trust them too much)."""
 
@@ -276,7 +284,9 @@ class PreRoutedCascadeStrategy:
     gate: EscalationModel | None = None
     _fitted: bool = field(default=False, repr=False)
     _members: list[int] = field(default_factory=list, repr=False)
-    _plan: list[tuple[float, float, int]] = field(default_factory=list, repr=False)
+    _plan: list[tuple[float, dict[str | None, tuple[float, int]]]] = field(
+        default_factory=list, repr=False)
+    _known: set[str | None] = field(default_factory=set, repr=False)
 
     def check(self, data: Dataset) -> None:
         LearnedCascadeStrategy.check(LearnedCascadeStrategy(), data)
@@ -308,20 +318,23 @@ class PreRoutedCascadeStrategy:
         oof = [train_gate(train.subset(np.setdiff1d(everyone, p)), self.c, self.seed)
                for p in parts]
         table = GateTable(oof, train, self._members, parts)
+        groups = record_groups(train)
+        self._known = set(groups)
+        masks = {g: groups == g for g in self._known}
+        options = [(t, target) for target in self._members for t in THRESHOLDS]
         self._plan = []
         rows = np.arange(len(train))
         for lam in lambda_grid(mean_costs):
             first = self._first_picks(predicted, float(lam), mean_costs)
-            best: tuple[float, float, float, int] | None = None
-            for target in self._members:
-                for t in THRESHOLDS:
-                    quality, spent = _escalate(first, target, t, table, scores, costs, rows)
-                    utility = quality.sum() - lam * spent.sum()
-                    key = (float(utility), -float(spent.sum()))
-                    if best is None or key > (best[0], best[1]):
-                        best = (key[0], key[1], t, target)
-            assert best is not None
-            self._plan.append((float(lam), best[2], best[3]))
+            runs = [_escalate(first, target, t, table, scores, costs, rows)
+                    for t, target in options]
+            pick: dict[str | None, tuple[float, int]] = {}
+            for g, mask in masks.items():
+                # the best quality − λ·cost in the group; ties to the cheaper
+                keys = [(float(q[mask].sum() - lam * s[mask].sum()), -float(s[mask].sum()))
+                        for q, s in runs]
+                pick[g] = options[max(range(len(options)), key=keys.__getitem__)]
+            self._plan.append((float(lam), pick))
         self.gate = train_gate(train, self.c, self.seed)
         self._fitted = True
 
@@ -335,11 +348,16 @@ class PreRoutedCascadeStrategy:
         costs = _cost_matrix(test, fallback_costs)
         table = GateTable(self.gate, test, self._members)
         predicted = self.router.predict(test)
+        groups = record_groups(test, self._known)
         rows = np.arange(len(test))
         out: list[tuple[float, dict[str | None, Chain], dict[str, float]]] = []
-        for lam, t, target in self._plan:
+        for lam, pick in self._plan:
             first = self._first_picks(predicted, lam, fallback_costs)
-            quality, spent = _escalate(first, target, t, table, scores, costs, rows)
+            quality, spent = np.zeros(len(test)), np.zeros(len(test))
+            for g, (t, target) in pick.items():
+                mask = groups == g
+                q, s = _escalate(first, target, t, table, scores, costs, rows)
+                quality[mask], spent[mask] = q[mask], s[mask]
             escalated = spent > costs[rows, first] + 1e-15
             out.append((lam, {},
                         {"quality": float(quality.mean()), "cost": float(spent.mean()),
