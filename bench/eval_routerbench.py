@@ -4,7 +4,8 @@
 
 One table per set, every call paid: random, rule, the learned pre-router, the cascade with the
 built-in gates (non_empty, refusal), the cascade with the learned escalation gate
-(`cascade-learned`) and the oracle. AIQ, quality at the best single model's cost and cost at
+(`cascade-learned`), the learned pre-router whose pick the learned gate may escalate
+(`learned+gate`) and the oracle. AIQ, quality at the best single model's cost and cost at
 its quality. Reference (the data's README): zero-router AIQ ARC 0.929, MBPP 0.683,
 Winogrande 0.790, mixed 0.823.
 """
@@ -19,7 +20,8 @@ from taskroute.cli.main import main
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routerbench-3"
 SETS = {"arc_challenge": "arc_challenge", "mbpp": "mbpp", "winograde": "winograde",
         "mixed": "*"}
-STRATEGIES = ["random", "rule", "learned", "cascade", "cascade-learned", "oracle"]
+STRATEGIES = ["random", "rule", "learned", "cascade", "cascade-learned", "learned+gate",
+              "oracle"]
 
 if __name__ == "__main__":
     if not DATA.is_dir():

@@ -9,6 +9,9 @@ passage, then lines `>> <task> | <instruction>`; every instruction, with the pas
 blank line, makes one example of its task. The same words then appear under several classes,
 so the classifier learns that the instruction, not the passage's topic, names the task.
 
+`scripts/task_templates.py` adds generated examples of the same kind: invented passages, each
+asked for a detail, a list and its gist.
+
     python scripts/build_task_examples.py
 """
 
@@ -19,6 +22,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from task_templates import generate, generate_questions  # noqa: E402
+
 SOURCES = Path(__file__).resolve().parent / "task_examples"
 TARGET = ROOT / "taskroute" / "data" / "task_examples.jsonl"
 SEPARATOR = "%%"
@@ -55,8 +62,13 @@ def main() -> int:
     sources = [(path.stem, [(path.stem, t) for t in read_examples(path)])
                for path in sorted(SOURCES.glob("*.txt"))]
     sources += [(path.name, read_passages(path)) for path in sorted(SOURCES.glob("*.dat"))]
-    for name, examples in sources:
+    written = len(sources)
+    sources.append(("task_templates", generate()))
+    sources.append(("task_questions", generate_questions()))
+    for k, (name, examples) in enumerate(sources):
         for task, text in examples:
+            if text in seen and k >= written:
+                continue  # a generated prompt that a hand-written one already says
             if text in seen:
                 print(f"duplicate example in {name}: {text[:60]!r}", file=sys.stderr)
                 return 1

@@ -71,6 +71,7 @@ PRUNE_BELOW = 0.01
 WEIGHT_UNIT = 1e-4  # weights are stored as integers in these units
 FOLDS = 5
 SEED = 0
+CORRECTION_WEIGHT = 10.0  # a prompt a user corrected outweighs one generic example
 
 
 def load_examples(path: Path) -> tuple[list[str], list[str]]:
@@ -104,6 +105,28 @@ def load_dolly(path: Path) -> tuple[list[str], list[str], list[str]]:
     return texts, labels, categories
 
 
+def load_corrections(path: Path, known: set[str]) -> tuple[list[str], list[str]]:
+    """Prompts from the gateway's log (`taskroute serve --log`, SQLite) whose feedback names the
+    task class they really were (text `task: <class>`, `taskroute.quality.feedback`), with
+    that class; the latest feedback on a prompt wins."""
+    from taskroute.quality.feedback import task_named
+    from taskroute.store.logfile import is_log, read_rated_answers
+
+    if not is_log(path):
+        raise SystemExit(f"{path}: not a taskroute log (the SQLite file `taskroute serve` "
+                         "writes)")
+    named: dict[str, str] = {}
+    for answer in read_rated_answers(path):
+        task = task_named(answer.text)
+        if task is None:
+            continue
+        if task not in known:
+            raise SystemExit(f"{path}: feedback names the task {task!r}, which the training "
+                             f"data has no examples of; known: {', '.join(sorted(known))}")
+        named[answer.prompt] = task
+    return list(named), list(named.values())
+
+
 class Vocabulary:
     """Feature → column, built from training folds only (features in >= MIN_DF texts)."""
 
@@ -128,17 +151,18 @@ class Vocabulary:
         return csr_matrix((vals, (rows, cols)), shape=shape, dtype=np.float64)
 
 
-def fit(feature_sets: Sequence[set[str]], labels: Sequence[str], c: float) -> tuple[
-    Vocabulary, LogisticRegression
-]:
+def fit(feature_sets: Sequence[set[str]], labels: Sequence[str], c: float,
+        weights: Sequence[float] | None = None) -> tuple[Vocabulary, LogisticRegression]:
     vocab = Vocabulary(feature_sets)
     model = LogisticRegression(C=c, max_iter=5000)
-    model.fit(vocab.matrix(feature_sets), np.asarray(labels))
+    model.fit(vocab.matrix(feature_sets), np.asarray(labels),
+              sample_weight=None if weights is None else np.asarray(weights))
     return vocab, model
 
 
 def cross_validate(
-    feature_sets: Sequence[set[str]], labels: Sequence[str], classes: Sequence[str], c: float
+    feature_sets: Sequence[set[str]], labels: Sequence[str], classes: Sequence[str], c: float,
+    weights: Sequence[float] | None = None,
 ) -> np.ndarray:
     """Out-of-fold logits for every example (vocabulary rebuilt inside each fold), columns
     in `classes` order."""
@@ -146,7 +170,8 @@ def cross_validate(
     logits = np.zeros((len(labels), len(classes)))
     folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
     for train, test in folds.split(np.zeros(len(y)), y):
-        vocab, model = fit([feature_sets[i] for i in train], y[train].tolist(), c)
+        vocab, model = fit([feature_sets[i] for i in train], y[train].tolist(), c,
+                           None if weights is None else [weights[i] for i in train])
         assert list(model.classes_) == list(classes)
         logits[test] = model.decision_function(vocab.matrix([feature_sets[i] for i in test]))
     return logits
@@ -230,58 +255,82 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-dolly", action="store_true", help="hand-written examples only")
     parser.add_argument("--out", type=Path, default=MODEL)
     parser.add_argument("--C", type=float, dest="c", help="fix C instead of trying the grid")
+    parser.add_argument("--corrections", type=Path, metavar="LOG",
+                        help="the gateway's SQLite log: prompts whose feedback says 'task: "
+                        "<class>' are learned as that class, each weighing "
+                        f"{CORRECTION_WEIGHT:g} examples")
+    parser.add_argument("--no-cv", action="store_true",
+                        help="one fit at --C, no cross-validation or calibration (a quick "
+                        "retrain, e.g. with --corrections)")
     args = parser.parse_args(argv)
     grid = (args.c,) if args.c else C_GRID
+    if args.no_cv and not args.c:
+        parser.error("--no-cv needs --C")
 
     hand_texts, hand_labels = load_examples(args.data)
     hand_sets = [featurize(t) for t in hand_texts]
     use_dolly = not args.no_dolly and args.dolly.is_file()
     dolly_texts, dolly_labels, categories = load_dolly(args.dolly) if use_dolly else ([], [], [])
     dolly_sets = [featurize(t) for t in dolly_texts]
-    texts, labels = hand_texts + dolly_texts, hand_labels + dolly_labels
-    feature_sets = hand_sets + dolly_sets
+    fixed_texts, fixed_labels = (load_corrections(args.corrections, set(hand_labels + dolly_labels))
+                                 if args.corrections else ([], []))
+    texts = hand_texts + dolly_texts + fixed_texts
+    labels = hand_labels + dolly_labels + fixed_labels
+    feature_sets = hand_sets + dolly_sets + [featurize(t) for t in fixed_texts]
+    example_weights = ([1.0] * (len(hand_texts) + len(dolly_texts))
+                       + [CORRECTION_WEIGHT] * len(fixed_texts))
+    if fixed_texts:
+        print(f"{len(fixed_texts)} corrections from {args.corrections}: "
+              f"{dict(sorted(Counter(fixed_labels).items()))}")
     classes = sorted(set(labels))
     print(f"{len(hand_texts)} hand-written + {len(dolly_texts)} Dolly examples, {len(classes)} "
           f"classes: {dict(sorted(Counter(labels).items()))}")
 
-    # Candidates are compared on out-of-fold log loss, not accuracy alone: the router
-    # thresholds on the probability (min_confidence), so it must be calibrated, too.
     results: dict[float, tuple[float, float, np.ndarray]] = {}
-    for c in grid:
-        started = time.perf_counter()
-        logits = cross_validate(feature_sets, labels, classes, c)
+    per_class: dict[str, Any] = {c: {"f1-score": float("nan")} for c in classes}
+    dolly_fold: dict[str, float] = {}
+    if args.no_cv:  # one fit at the given C, uncalibrated: a quick retrain (corrections)
+        best_c, temperature, cv_accuracy, cv_log_loss = grid[0], 1.0, float("nan"), float("nan")
+    else:
+        # Candidates are compared on out-of-fold log loss, not accuracy alone: the router
+        # thresholds on the probability (min_confidence), so it must be calibrated, too.
+        for c in grid:
+            started = time.perf_counter()
+            logits = cross_validate(feature_sets, labels, classes, c, example_weights)
+            temperature = fit_temperature(logits, labels, classes)
+            proba = softmax(logits / temperature)
+            acc = accuracy_score(labels, [classes[i] for i in proba.argmax(axis=1)])
+            loss = log_loss(labels, proba, labels=classes)
+            results[c] = (acc, loss, logits)
+            print(f"C={c:<6g} {FOLDS}-fold CV accuracy {acc:.4f}  log loss {loss:.4f} (T="
+                  f"{temperature:.2f})  ({time.perf_counter() - started:.1f}s)")
+        best_c = min(grid, key=lambda c: (results[c][1], c))
+        cv_accuracy, cv_log_loss, logits = results[best_c]
         temperature = fit_temperature(logits, labels, classes)
         proba = softmax(logits / temperature)
-        acc = accuracy_score(labels, [classes[i] for i in proba.argmax(axis=1)])
-        loss = log_loss(labels, proba, labels=classes)
-        results[c] = (acc, loss, logits)
-        print(f"C={c:<6g} {FOLDS}-fold CV accuracy {acc:.4f}  log loss {loss:.4f} (T="
-              f"{temperature:.2f})  ({time.perf_counter() - started:.1f}s)")
-    best_c = min(grid, key=lambda c: (results[c][1], c))
-    cv_accuracy, cv_log_loss, logits = results[best_c]
-    temperature = fit_temperature(logits, labels, classes)
-    proba = softmax(logits / temperature)
-    predicted = [classes[i] for i in proba.argmax(axis=1)]
+        predicted = [classes[i] for i in proba.argmax(axis=1)]
 
-    print(f"\nchosen C={best_c:g}, temperature {temperature:.3f}; out-of-fold report:")
-    report = classification_report(labels, predicted, labels=classes, digits=3, zero_division=0)
-    print(report)
-    per_class = classification_report(
-        labels, predicted, labels=classes, output_dict=True, zero_division=0
-    )
-    print("confusion (rows = true, columns = predicted, same order):")
-    print("  ".join(c[:6].rjust(6) for c in classes))
-    for name, row in zip(classes, confusion_matrix(labels, predicted, labels=classes), strict=True):
-        print("  ".join(str(n).rjust(6) for n in row), " ", name)
-    print("\nreliability (out of fold, calibrated):")
-    reliability(proba, labels, classes)
-    dolly_fold: dict[str, float] = {}
-    if use_dolly:
-        right = np.asarray(predicted[len(hand_texts):]) == np.asarray(dolly_labels)
-        cats = np.asarray(categories)
-        dolly_fold = {cat: float(right[cats == cat].mean()) for cat in sorted(set(categories))}
-        print("\n5-fold accuracy on Dolly, per category: " + ", ".join(
-            f"{k} {v:.3f}" for k, v in dolly_fold.items()))
+        print(f"\nchosen C={best_c:g}, temperature {temperature:.3f}; out-of-fold report:")
+        report = classification_report(labels, predicted, labels=classes, digits=3,
+                                       zero_division=0)
+        print(report)
+        per_class = classification_report(
+            labels, predicted, labels=classes, output_dict=True, zero_division=0
+        )
+        print("confusion (rows = true, columns = predicted, same order):")
+        print("  ".join(c[:6].rjust(6) for c in classes))
+        matrix = confusion_matrix(labels, predicted, labels=classes)
+        for name, row in zip(classes, matrix, strict=True):
+            print("  ".join(str(n).rjust(6) for n in row), " ", name)
+        print("\nreliability (out of fold, calibrated):")
+        reliability(proba, labels, classes)
+        if use_dolly:
+            right = np.asarray(predicted[len(hand_texts):]) == np.asarray(dolly_labels)
+            cats = np.asarray(categories)
+            dolly_fold = {cat: float(right[cats == cat].mean())
+                          for cat in sorted(set(categories))}
+            print("\n5-fold accuracy on Dolly, per category: " + ", ".join(
+                f"{k} {v:.3f}" for k, v in dolly_fold.items()))
 
     crossed: dict[str, float] = {}
     if use_dolly:
@@ -292,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             target = f" -> {DOLLY_CLASSES[cat]}" if cat in DOLLY_CLASSES else ""
             print(f"  {cat:24s}{target:17s} {acc:.3f}")
 
-    vocab, model = fit(feature_sets, labels, best_c)
+    vocab, model = fit(feature_sets, labels, best_c, example_weights)
     model.coef_ /= temperature  # calibrated: the temperature folded into the weights
     model.intercept_ /= temperature
     weights, pruned = export(vocab, model)
@@ -329,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "examples": len(texts),
             "hand_written_examples": len(hand_texts),
             "dolly_examples": len(dolly_texts),
+            "corrections": len(fixed_texts),
             "dolly_classes": DOLLY_CLASSES if use_dolly else {},
             "temperature": round(temperature, 4),
             "cross_source_accuracy": {k: round(v, 4) for k, v in crossed.items()},
@@ -340,11 +390,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "prune_below": PRUNE_BELOW,
             "cv_folds": FOLDS,
             "cv_seed": SEED,
-            "cv_accuracy": round(float(cv_accuracy), 4),
-            "cv_log_loss": round(float(cv_log_loss), 4),
-            "cv_accuracy_by_C": {str(c): round(float(results[c][0]), 4) for c in grid},
-            "cv_log_loss_by_C": {str(c): round(float(results[c][1]), 4) for c in grid},
-            "cv_f1": {c: round(float(per_class[c]["f1-score"]), 3) for c in classes},
+            "cv_accuracy": None if args.no_cv else round(float(cv_accuracy), 4),
+            "cv_log_loss": None if args.no_cv else round(float(cv_log_loss), 4),
+            "cv_accuracy_by_C": {str(c): round(float(results[c][0]), 4) for c in results},
+            "cv_log_loss_by_C": {str(c): round(float(results[c][1]), 4) for c in results},
+            "cv_f1": {} if args.no_cv else {c: round(float(per_class[c]["f1-score"]), 3)
+                                            for c in classes},
             "parity_max_abs_diff": round(worst, 6),
             "trained_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": " ".join(["python scripts/train_task_classifier.py",

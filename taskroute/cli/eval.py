@@ -22,7 +22,8 @@ def register(sub: Any) -> None:
     parser.add_argument("--strategy", "--router", action="append", default=[],
                         dest="strategy", metavar="NAME",
                         help="a routing strategy to replay: random, oracle, always:<model>, "
-                        "learned, rule[:POLICY], cascade[:MODEL,MODEL...] (repeatable; "
+                        "learned, rule[:POLICY], cascade[:MODEL,MODEL...], cascade-learned, "
+                        "learned+gate (repeatable; "
                         "default: all of them, with always:<model> for every model, and "
                         "cascade when the data has recorded responses; --router is the older "
                         "spelling)")
@@ -55,7 +56,7 @@ def _progress(total: int) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from taskroute.evaluate.cascade import CascadeStrategy
-    from taskroute.evaluate.escalation import LearnedCascadeStrategy
+    from taskroute.evaluate.escalation import GatedStrategy
     from taskroute.evaluate.loading import open_dataset
     from taskroute.evaluate.replay import evaluate
     from taskroute.evaluate.report import table_rows, write_report
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         strategies += [make_strategy(n, args.seed, c=args.c, embedder=embedder)
                        for n in names if n == "learned"]
     for strategy in strategies:  # fail before the first fold, not in the middle of a progress bar
-        if isinstance(strategy, CascadeStrategy | LearnedCascadeStrategy):
+        if isinstance(strategy, CascadeStrategy | GatedStrategy):
             strategy.check(data)
     results = evaluate(strategies, data, test=test, cv=args.cv, seed=args.seed,
                        progress=_progress(args.cv or 1))

@@ -2,6 +2,7 @@
 
     gate = train_gate(data)                     # EscalationModel (plain JSON when saved)
     `taskroute eval DATA --test TEST --strategy cascade-learned`
+    `taskroute eval DATA --test TEST --strategy learned+gate`   (pre-router, then the gate)
 
 Training rows: every recorded answer, once on its own and once after the answer of a cheaper
 model to the same prompt (so agreement between two cheap answers is learned); the label is
@@ -13,18 +14,22 @@ answer the gate accepts (every call paid). Its knob λ trades quality for cost: 
 chain (one to three of the models no other model beats on both cost and quality in training)
 and the acceptance thresholds are the ones that maximise quality − λ·cost on the training
 split, judged with out-of-fold gate probabilities, so nothing is tuned on the scored data.
+
+The `learned+gate` strategy lets the learned pre-router pick the first model for each prompt
+instead of starting every prompt at the chain's cheapest, and escalates once when the gate
+rejects that answer (`PreRoutedCascadeStrategy`).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from taskroute.evaluate.base import folds, lambda_grid, model_costs
+from taskroute.evaluate.base import Strategy, folds, lambda_grid, model_costs
 from taskroute.evaluate.datasets import Dataset
 from taskroute.exceptions import CallerError, DataError
 from taskroute.learned.answer import answer_features
@@ -86,6 +91,19 @@ def train_gate(data: Dataset, c: float = 1.0, seed: int = 0) -> EscalationModel:
     return EscalationModel(weights, 0.5, {"n_rows": len(labels), "C": c,
                                           "positive_share": float(np.mean(labels)),
                                           "source": data.source})
+
+
+def record_groups(data: Dataset, known: set[str | None] | None = None,
+                  ) -> npt.NDArray[np.object_]:
+    """Each record's group (`evaluate.train.group_of`: its task class), None for a group
+    outside `known` (default: the groups with MIN_GROUP records or more)."""
+    from taskroute.evaluate.train import group_of
+
+    groups = [group_of(r) for r in data.records]
+    if known is None:
+        counts = {g: groups.count(g) for g in set(groups)}
+        known = {g for g, n in counts.items() if n >= MIN_GROUP}
+    return np.array([g if g in known else None for g in groups], dtype=object)
 
 
 @dataclass(frozen=True)
@@ -182,13 +200,7 @@ class LearnedCascadeStrategy:
 
     def _groups(self, data: Dataset, known: set[str | None] | None = None,
                 ) -> npt.NDArray[np.object_]:
-        from taskroute.evaluate.train import group_of
-
-        groups = [group_of(r) for r in data.records]
-        if known is None:
-            counts = {g: groups.count(g) for g in set(groups)}
-            known = {g for g, n in counts.items() if n >= MIN_GROUP}
-        return np.array([g if g in known else None for g in groups], dtype=object)
+        return record_groups(data, known)
 
     def fit(self, train: Dataset) -> None:
         scores = np.nan_to_num(train.scores(), nan=0.0)
@@ -249,3 +261,127 @@ class LearnedCascadeStrategy:
                                     "escalation-rate": float((calls > 1).mean()),
                                     "calls-per-request": float(calls.mean())}))
         return out
+
+
+@dataclass
+class PreRoutedCascadeStrategy:
+    """`learned+gate`: the learned pre-router picks the first model for each prompt, the learned
+    gate judges its answer and, below a threshold, one escalation goes to a stronger model;
+    every call is paid. Per λ, the pre-router's pick is its best predicted quality − λ·cost
+    among the frontier models, and the threshold and the escalation target are those that
+    maximise quality − λ·cost on the training split, for each group of prompts (as
+    `cascade-learned` has them), with out-of-fold gate probabilities and,
+    when `fold_router` is given, out-of-fold pre-router picks (in-sample picks look better
+    than they are, and the plan would then trust them too much)."""
+
+    router: Strategy | None = None   # the pre-router (`learned` in `make_strategy`)
+    # A fresh pre-router for one fold, given the one fitted on the whole training split (so a
+    # fold can reuse what that fit chose, such as its regularisation).
+    fold_router: Callable[[Strategy], Strategy] | None = None
+    name: str = "learned+gate"
+    c: float = 1.0
+    seed: int = 0
+    gate: EscalationModel | None = None
+    _fitted: bool = field(default=False, repr=False)
+    _members: list[int] = field(default_factory=list, repr=False)
+    _plan: list[tuple[float, dict[str | None, tuple[float, int]]]] = field(
+        default_factory=list, repr=False)
+    _known: set[str | None] = field(default_factory=set, repr=False)
+
+    def check(self, data: Dataset) -> None:
+        LearnedCascadeStrategy.check(LearnedCascadeStrategy(), data)
+
+    def _first_picks(self, predicted: FloatArray, lam: float, mean_costs: FloatArray,
+                     ) -> npt.NDArray[np.int64]:
+        members = np.asarray(self._members)
+        utility = predicted[:, members] - lam * mean_costs[members][None, :]
+        return np.asarray(members[np.argmax(utility, axis=1)], dtype=np.int64)  # ties: cheaper
+
+    def fit(self, train: Dataset) -> None:
+        if self.router is None:
+            raise CallerError("the pre-routed cascade needs a pre-router")
+        scores = np.nan_to_num(train.scores(), nan=0.0)
+        mean_costs = model_costs(train)
+        costs = _cost_matrix(train, mean_costs)
+        self._members = frontier(scores, costs)  # cheapest first
+        self.router.fit(train)
+        parts = folds(len(train), FOLDS, self.seed)
+        everyone = np.arange(len(train))
+        if self.fold_router is None:
+            predicted = self.router.predict(train)
+        else:
+            predicted = np.zeros((len(train), len(train.models)))
+            for p in parts:
+                fold = self.fold_router(self.router)
+                fold.fit(train.subset(np.setdiff1d(everyone, p)))
+                predicted[p] = fold.predict(train.subset(p))
+        oof = [train_gate(train.subset(np.setdiff1d(everyone, p)), self.c, self.seed)
+               for p in parts]
+        table = GateTable(oof, train, self._members, parts)
+        groups = record_groups(train)
+        self._known = set(groups)
+        masks = {g: groups == g for g in self._known}
+        options = [(t, target) for target in self._members for t in THRESHOLDS]
+        self._plan = []
+        rows = np.arange(len(train))
+        for lam in lambda_grid(mean_costs):
+            first = self._first_picks(predicted, float(lam), mean_costs)
+            runs = [_escalate(first, target, t, table, scores, costs, rows)
+                    for t, target in options]
+            pick: dict[str | None, tuple[float, int]] = {}
+            for g, mask in masks.items():
+                # the best quality − λ·cost in the group; ties to the cheaper
+                keys = [(float(q[mask].sum() - lam * s[mask].sum()), -float(s[mask].sum()))
+                        for q, s in runs]
+                pick[g] = options[max(range(len(options)), key=keys.__getitem__)]
+            self._plan.append((float(lam), pick))
+        self.gate = train_gate(train, self.c, self.seed)
+        self._fitted = True
+
+    def points(self, test: Dataset, fallback_costs: FloatArray,
+               ) -> list[tuple[float, dict[str | None, Chain], dict[str, float]]]:
+        """(λ, no chain (the first model is chosen per prompt), figures) for every λ of the
+        plan, replayed on `test`."""
+        if self.gate is None or self.router is None or not self._fitted:
+            raise CallerError("the pre-routed cascade was used before fit")
+        scores = np.nan_to_num(test.scores(), nan=0.0)
+        costs = _cost_matrix(test, fallback_costs)
+        table = GateTable(self.gate, test, self._members)
+        predicted = self.router.predict(test)
+        groups = record_groups(test, self._known)
+        rows = np.arange(len(test))
+        out: list[tuple[float, dict[str | None, Chain], dict[str, float]]] = []
+        for lam, pick in self._plan:
+            first = self._first_picks(predicted, lam, fallback_costs)
+            quality, spent = np.zeros(len(test)), np.zeros(len(test))
+            for g, (t, target) in pick.items():
+                mask = groups == g
+                q, s = _escalate(first, target, t, table, scores, costs, rows)
+                quality[mask], spent[mask] = q[mask], s[mask]
+            escalated = spent > costs[rows, first] + 1e-15
+            out.append((lam, {},
+                        {"quality": float(quality.mean()), "cost": float(spent.mean()),
+                         "escalation-rate": float(escalated.mean()),
+                         "calls-per-request": float(1.0 + escalated.mean())}))
+        return out
+
+
+def _escalate(first: npt.NDArray[np.int64], target: int, threshold: float, table: GateTable,
+              scores: FloatArray, costs: FloatArray, rows: npt.NDArray[np.int64],
+              ) -> tuple[FloatArray, FloatArray]:
+    """Quality kept and cost paid per prompt when the answer of `first` is kept at gate
+    probability >= `threshold` and otherwise `target` is called too (only when it is a
+    later, costlier member than the first pick)."""
+    members = list(table.single)  # cheapest first
+    position = np.full(costs.shape[1], -1, dtype=np.int64)
+    position[members] = np.arange(len(members))
+    single = np.column_stack([table.single[j] for j in members])
+    p = single[rows, position[first]]
+    escalate = (position[first] < position[target]) & (p < threshold)
+    quality = np.where(escalate, scores[rows, target], scores[rows, first])
+    spent = costs[rows, first] + np.where(escalate, costs[rows, target], 0.0)
+    return quality, spent
+
+
+# The strategies the replay runs through `points` (a curve over λ, every call paid).
+GatedStrategy = LearnedCascadeStrategy | PreRoutedCascadeStrategy

@@ -18,7 +18,7 @@ from taskroute.evaluate import metrics as M
 from taskroute.evaluate.base import Strategy, folds, lambda_grid, model_costs
 from taskroute.evaluate.cascade import CascadeStrategy, cascade_figures
 from taskroute.evaluate.datasets import Dataset
-from taskroute.evaluate.escalation import LearnedCascadeStrategy
+from taskroute.evaluate.escalation import GatedStrategy
 from taskroute.exceptions import DataError
 
 FloatArray = npt.NDArray[np.float64]
@@ -138,7 +138,7 @@ def _cascade_split(cascade: CascadeStrategy, train: Dataset, test: Dataset,
     return figures
 
 
-def evaluate(strategies: Iterable[Strategy | CascadeStrategy | LearnedCascadeStrategy],
+def evaluate(strategies: Iterable[Strategy | CascadeStrategy | GatedStrategy],
              data: Dataset, *,
              test: Dataset | None = None,
              cv: int = 0, seed: int = 0,
@@ -165,7 +165,7 @@ def evaluate(strategies: Iterable[Strategy | CascadeStrategy | LearnedCascadeStr
         if isinstance(strategy, CascadeStrategy):
             results.append(_evaluate_cascade(strategy, splits, pooled, progress))
             continue
-        if isinstance(strategy, LearnedCascadeStrategy):
+        if isinstance(strategy, GatedStrategy):
             results.append(_evaluate_learned_cascade(strategy, splits, progress))
             continue
         oof = np.zeros((len(pooled), len(pooled.models)))
@@ -203,7 +203,7 @@ def _evaluate_cascade(cascade: CascadeStrategy,
     return result
 
 
-def _evaluate_learned_cascade(cascade: LearnedCascadeStrategy,
+def _evaluate_learned_cascade(cascade: GatedStrategy,
                               splits: Sequence[tuple[Dataset, Dataset, IntArray]],
                               progress: Callable[[Iterable[int]], Iterable[int]] | None,
                               ) -> StrategyScore:

@@ -5,7 +5,8 @@ Each is fitted on training records and then predicts a quality per model for eac
 model maximising predicted quality − λ·cost (ties to the cheaper). With two models this is
 RouteLLM's threshold on P(strong) − P(weak). Names: `random`, `oracle`, `always:<model>`,
 `learned`, `rule[:POLICY]` (evaluate/rule.py) and `cascade[:A,B]` (evaluate/cascade.py,
-replayed differently: it calls models in turn).
+replayed differently: it calls models in turn); `cascade-learned` and `learned+gate`
+(evaluate/escalation.py) judge answers with the learned gate.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from taskroute.evaluate.rule import RuleStrategy
 from taskroute.exceptions import CallerError, UnknownModel
 
 if TYPE_CHECKING:
-    from taskroute.evaluate.escalation import LearnedCascadeStrategy
+    from taskroute.evaluate.escalation import GatedStrategy
     from taskroute.learned.embedding import Embedder
 
 
@@ -88,6 +89,15 @@ class LearnedStrategy:
 
         self._router = fit_router(train, c=self.c, embedder=self.embedder)
 
+    @property
+    def fitted_c(self) -> float | None:
+        """The regularisation the last fit used (chosen by it when `c` is None)."""
+        from taskroute.learned.model import LearnedRouter
+
+        if isinstance(self._router, LearnedRouter):
+            return float(self._router.info["C"])
+        return self.c
+
     def predict(self, test: Dataset) -> FloatArray:
         from taskroute.evaluate.train import group_of
         from taskroute.learned.model import LearnedRouter, probabilities_table
@@ -100,16 +110,26 @@ class LearnedStrategy:
         return table[:, cols]
 
 
+def _same_c(fitted: Strategy) -> Strategy:
+    """A learned router for one fold with the regularisation `fitted` chose (no search)."""
+    assert isinstance(fitted, LearnedStrategy)
+    return LearnedStrategy(c=fitted.fitted_c, name=fitted.name, embedder=fitted.embedder)
+
+
 def make_strategy(name: str, seed: int = 0, c: float | None = None,
                   gates: tuple[str, ...] | None = None,
                   embedder: Embedder | None = None,
-                  ) -> Strategy | CascadeStrategy | LearnedCascadeStrategy:
+                  ) -> Strategy | CascadeStrategy | GatedStrategy:
     """Strategy by CLI name; `c` fixes the learned router's regularisation, `gates` names the
     cascade's judges, `embedder` adds sentence vectors to the learned router's features."""
     if name == "cascade-learned":
         from taskroute.evaluate.escalation import LearnedCascadeStrategy
 
         return LearnedCascadeStrategy(seed=seed)
+    if name == "learned+gate":
+        from taskroute.evaluate.escalation import PreRoutedCascadeStrategy
+
+        return PreRoutedCascadeStrategy(LearnedStrategy(c=c), _same_c, seed=seed)
     kind, _, arg = name.partition(":")
     if kind == "rule":
         return RuleStrategy(arg or None, name=name)
@@ -127,4 +147,5 @@ def make_strategy(name: str, seed: int = 0, c: float | None = None,
     if name.startswith("always:") and len(name) > len("always:"):
         return AlwaysStrategy(name.split(":", 1)[1])
     raise CallerError(f"unknown strategy {name!r}; known: random, oracle, always:<model>, "
-                      "learned, rule[:POLICY], cascade[:MODEL,MODEL,...], cascade-learned")
+                      "learned, rule[:POLICY], cascade[:MODEL,MODEL,...], cascade-learned, "
+                      "learned+gate")

@@ -10,11 +10,16 @@ Feedback is stored through the log's reader, `LogReader.add_feedback` (`taskrout
     give_feedback("taskroute.db", "req-…", thumbs="down", corrected=True, text="wrong total")
 
 The gateway's `POST /v1/taskroute/feedback` takes the same fields as JSON.
+
+Feedback whose text starts `task: <class>` says the request was of that task class (a
+misroute: "this was coding, not chat"); `task_named` reads it, and the task classifier's
+training (`scripts/train_task_classifier.py --corrections LOG`) learns from it.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +27,7 @@ from typing import Any
 from taskroute.exceptions import InvalidRequest
 
 FIELDS = ("request_id", "score", "thumbs", "corrected", "text")
+_TASK_NAMED = re.compile(r"\s*task\s*[:=]\s*([a-z][a-z0-9_]*)\b", re.IGNORECASE)
 MAX_TEXT = 4000
 _THUMBS = {"up": 1.0, "down": 0.0}
 
@@ -79,3 +85,10 @@ def make_feedback(
         raise InvalidRequest("feedback needs a 'score' (0 to 1), 'thumbs' (up or down) or "
                              "'corrected': true")
     return Feedback(request_id, value, corrected, text or None)
+
+
+def task_named(text: str | None) -> str | None:
+    """The task class a feedback text names (`task: coding`, any case, at its start), or
+    None when it names none."""
+    found = _TASK_NAMED.match(text or "")
+    return found.group(1).lower() if found else None

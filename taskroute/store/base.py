@@ -80,6 +80,7 @@ class RatedAnswer:
     latency_s: float
     task: str
     answer: str | None
+    text: str | None = None           # the feedback's text ("task: coding" names the class)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,8 @@ INSERT INTO feedback (request_id, ts, score, corrected, text, api_key_id, reques
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 """
 _RATED = """
-SELECT r.prompt, r.answered_by, f.score, f.corrected, r.cost_usd, r.latency_s, r.task, r.answer
+SELECT r.prompt, r.answered_by, f.score, f.corrected, r.cost_usd, r.latency_s, r.task, r.answer,
+       f.text
 FROM feedback f JOIN requests r ON r.request_id = f.request_id
 WHERE r.prompt IS NOT NULL AND r.answered_by IS NOT NULL
 ORDER BY f.id
@@ -82,8 +83,9 @@ async def spend_since(conn: asyncpg.Connection, now: float | None = None) -> dic
 async def rated_answers(conn: asyncpg.Connection) -> list[RatedAnswer]:
     return [
         RatedAnswer(prompt=prompt, model=model, score=score, corrected=bool(corrected),
-                    cost_usd=cost, latency_s=latency, task=task, answer=answer)
-        for prompt, model, score, corrected, cost, latency, task, answer in await conn.fetch(_RATED)
+                    cost_usd=cost, latency_s=latency, task=task, answer=answer, text=text)
+        for prompt, model, score, corrected, cost, latency, task, answer, text
+        in await conn.fetch(_RATED)
     ]
 
 

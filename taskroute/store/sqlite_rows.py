@@ -29,7 +29,8 @@ INSERT INTO feedback (request_id, ts, score, corrected, text, api_key_id, reques
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 _RATED = """
-SELECT r.prompt, r.answered_by, f.score, f.corrected, r.cost_usd, r.latency_s, r.task, r.answer
+SELECT r.prompt, r.answered_by, f.score, f.corrected, r.cost_usd, r.latency_s, r.task, r.answer,
+       f.text
 FROM feedback f JOIN requests r ON r.request_id = f.request_id
 WHERE r.prompt IS NOT NULL AND r.answered_by IS NOT NULL
 ORDER BY f.rowid
@@ -85,8 +86,9 @@ def rated_answers(conn: sqlite3.Connection) -> list[RatedAnswer]:
     """`LogReader.rated_answers`."""
     return [
         RatedAnswer(prompt=prompt, model=model, score=score, corrected=bool(corrected),
-                    cost_usd=cost, latency_s=latency, task=task, answer=answer)
-        for prompt, model, score, corrected, cost, latency, task, answer in conn.execute(_RATED)
+                    cost_usd=cost, latency_s=latency, task=task, answer=answer, text=text)
+        for prompt, model, score, corrected, cost, latency, task, answer, text
+        in conn.execute(_RATED)
     ]
 
 

@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from taskroute.evaluate.datasets import Dataset, Outcome, Record
-from taskroute.evaluate.escalation import LearnedCascadeStrategy, train_gate
+from taskroute.evaluate.escalation import (
+    LearnedCascadeStrategy,
+    PreRoutedCascadeStrategy,
+    train_gate,
+)
+from taskroute.evaluate.strategies import make_strategy
 from taskroute.exceptions import DataError
 from taskroute.gates.base import GateEnv
 from taskroute.gates.confidence import assess
@@ -121,6 +126,22 @@ def test_learned_cascade_escalates_what_the_gate_rejects() -> None:
     best = max(points, key=lambda p: p[2]["quality"])[2]
     assert best["quality"] == 1.0 and best["cost"] < 0.01  # escalates only the doubtful third
     assert 0.2 < best["escalation-rate"] < 0.5
+
+
+def test_pre_routed_cascade_escalates_the_pre_routers_pick_when_the_gate_rejects_it() -> None:
+    from taskroute.evaluate.base import model_costs
+
+    data = _data(90)
+    strategy = make_strategy("learned+gate")
+    assert isinstance(strategy, PreRoutedCascadeStrategy) and strategy.fold_router is not None
+    strategy.fit(data)
+    points = strategy.points(data, model_costs(data))
+    # λ = 0: the pre-router's pick is the model it predicts best, nothing to escalate to.
+    assert points[0][2]["quality"] == 1.0 and points[0][2]["escalation-rate"] == 0.0
+    cheap = [f for _, _, f in points if f["quality"] == 1.0 and f["cost"] < 0.009]
+    assert cheap, "no λ starts at the cheap model and escalates only what the gate rejects"
+    assert all(0.2 < f["escalation-rate"] < 0.5 for f in cheap)
+    assert min(f["cost"] for _, _, f in points) == pytest.approx(0.001)  # cheap, never escalated
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data not found at {SHARED}")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from taskroute.exceptions import DuplicateFeedback, UnknownRequest
-from taskroute.quality.feedback import make_feedback
+from taskroute.quality.feedback import make_feedback, task_named
 from taskroute.store import LogReader, Store
 from taskroute.store.base import LogEntry, Refusal, ResponseStore, StoredResponse
 from tests.store.test_reader import every_read
@@ -36,6 +36,21 @@ async def test_feedback_counts_once_even_before_its_request_is_written(log_store
         await log_store.add_feedback(make_feedback("r2", thumbs="up"))
     stats = await log_store.route_stats(since_s=None)
     assert stats["total"]["feedback"] == 1 and stats["total"]["score"] == 0.0
+
+
+async def test_a_rated_answer_carries_the_feedback_text_that_names_its_class(
+    log_store: Any
+) -> None:
+    log_store.add(dataclasses.replace(make_entry("r1"), prompt="Fix the flickering spinner.",
+                                      answer="Ok."))
+    log_store.add(dataclasses.replace(make_entry("r2"), prompt="Hi there", answer="Hello."))
+    await log_store.flush()
+    await log_store.add_feedback(make_feedback("r1", corrected=True, text="Task: coding"))
+    await log_store.add_feedback(make_feedback("r2", thumbs="up", text="nice"))
+    first, second = await log_store.rated_answers()
+    assert (first.prompt, first.text, task_named(first.text)) == (
+        "Fix the flickering spinner.", "Task: coding", "coding")
+    assert (second.text, task_named(second.text)) == ("nice", None)
 
 
 async def test_flush_writes_what_was_added_and_routes_find_many_ids(log_store: Any) -> None:
