@@ -158,8 +158,9 @@ async def test_concurrent_waiters_share_one_commit(tmp_path: Path) -> None:
 
     await asyncio.gather(*(request(i) for i in range(64)))
     # the first waiter may wake the writer before the others queue, and each add's journal
-    # write lets the writer's thread run: a few commits, not one per waiter
-    assert sum(commits) == 64 and len(commits) <= 8, commits
+    # write lets the writer's thread run (more often on a loaded machine: 20 commits seen at
+    # load 8, 2 to 5 when quiet): commits shared by waiters, not one per waiter
+    assert sum(commits) == 64 and len(commits) <= 32, commits
     await store.aclose()
 
 

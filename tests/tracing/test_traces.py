@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind
 
 from taskroute.demo.policy import simulated_policy
 from taskroute.policy.loader import load_default_policy
-from taskroute.policy.model import Policy, RaceSpec
+from taskroute.policy.model import Policy, RaceSpec, RefusalHold
 from taskroute.providers.simulated import SimulatedUpstream
 from taskroute.router import Router
 from taskroute.tracing.otel import OtelTracing
@@ -156,7 +156,9 @@ async def test_a_request_without_traceparent_starts_its_own_trace(
 async def test_a_stream_broken_mid_answer_has_its_rescue_as_a_sibling_span(
     start_gateway: StartGateway, tracing: OtelTracing, receiver: OtlpReceiver,
 ) -> None:
-    gateway = await start_gateway(tracing=tracing)
+    gateway = await start_gateway(  # nothing held back: the 4 words go out, then the drop
+        tracing=tracing, edit_policy=lambda p: dataclasses.replace(
+            p, calling=dataclasses.replace(p.calling, refusal_hold=RefusalHold(chars=0))))
     gateway.upstream.drop_connection("gpt-4.1-mini", after=4, times=1)
     async with openai.AsyncOpenAI(base_url=gateway.base_url, api_key="none", max_retries=0,
                                   timeout=20) as client:
