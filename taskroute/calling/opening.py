@@ -28,19 +28,26 @@ async def read_opening(rest: AsyncIterator[StreamChunk], held: list[StreamChunk]
         ended = ended or chunk.finish_reason is not None
         if _tool_call(chunk):
             return rest
+    at_hand = getattr(rest, "ready", None)  # a chunk already read off the wire needs no timer
     while size < hold.chars or ended:
-        step = asyncio.ensure_future(_next(rest))
-        try:
-            done, _ = await asyncio.wait((step,), timeout=max(until - loop.time(), 0.0))
-        except BaseException:
-            step.cancel()
-            raise
-        if not done:
-            return Ahead(rest, step)
-        try:
-            chunk = step.result()
-        except StopAsyncIteration:
-            return rest
+        if at_hand is not None and at_hand():
+            try:
+                chunk = await anext(rest)
+            except StopAsyncIteration:
+                return rest
+        else:
+            step = asyncio.ensure_future(_next(rest))
+            try:
+                done, _ = await asyncio.wait((step,), timeout=max(until - loop.time(), 0.0))
+            except BaseException:
+                step.cancel()
+                raise
+            if not done:
+                return Ahead(rest, step)
+            try:
+                chunk = step.result()
+            except StopAsyncIteration:
+                return rest
         held.append(chunk)
         size += _opening_chars(chunk)
         ended = ended or chunk.finish_reason is not None
