@@ -299,9 +299,9 @@ def test_the_decision_carries_the_label_of_where_it_ends_up() -> None:
 
 
 def test_warm_reads_a_lazy_classifier_s_weights_before_the_first_request() -> None:
-    from taskroute.classify.learned import LinearTaskClassifier
+    from taskroute.classify.learned import LinearTaskClassifier, _load_bundled
 
-    lazy = LinearTaskClassifier.bundled()
+    lazy = LinearTaskClassifier._lazy(_load_bundled, "bundled, not yet read")  # not the cached one
     assert lazy._weights is None          # read on the first prediction, unless warmed
     make_router(classifier=lazy).warm()
     assert lazy._weights is not None

@@ -64,6 +64,8 @@ def judged_opening(ctx: CallContext, gates: Sequence[Gate]
         verdicts = await run_gates(gates if whole else opening, response, ctx.request,
                                    sync_only=True)
         if passed(verdicts):
+            if whole:
+                opened.judged = verdicts
             return True
         await close_quietly(opened.rest)
         opened.call.answered("rejected", verdicts, tally=Tally().plus(opened.held))

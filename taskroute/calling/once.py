@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from taskroute.calling.assemble import Tally, assemble, carries_output
 from taskroute.calling.attempt import Call
@@ -25,7 +25,7 @@ from taskroute.calling.stall import StallGuard
 from taskroute.exceptions import ConfigError, MalformedResponse, TaskrouteError, UpstreamTimeout
 from taskroute.policy.model import RefusalHold, split_model_id
 from taskroute.providers.base import Provider, Timeouts
-from taskroute.records import AttemptRole
+from taskroute.records import AttemptRole, GateVerdict
 from taskroute.request import ChatRequest
 from taskroute.response import StreamChunk
 from taskroute.tracing.propagation import outgoing
@@ -57,8 +57,9 @@ class Opened:
     rest: AsyncIterator[StreamChunk]
     held: list[StreamChunk]
     call: Call
-    ended: bool = False             # the stream already finished while we held it
-    extra: list[StreamChunk] = field(default_factory=list)
+    # the whole answer came inside the refusal hold and passed every gate there: its
+    # verdicts, so the record's judging need not assemble it and run the gates again
+    judged: tuple[GateVerdict, ...] | None = None
 
     @property
     def model(self) -> str:

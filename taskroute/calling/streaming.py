@@ -274,9 +274,13 @@ class RouteStream:
         answer has gone out): one that fails is recorded `rejected`, and so is the request; a
         judge is not called: with such a gate the answer is recorded `unchecked`, and so is
         the request."""
-        response = assemble(self._given, model=live.deployment)
         gates = self._engine.gates_for(self.decision)
-        verdicts = await run_gates(gates, response, self._ctx.request, sync_only=True)
+        judged, given = live.judged, self._given
+        if judged is not None and len(given) == len(live.held) and given[0] is live.held[0]:
+            verdicts = judged  # all of it was held and judged so (`calling/hold.py`)
+        else:
+            response = assemble(given, model=live.deployment)
+            verdicts = await run_gates(gates, response, self._ctx.request, sync_only=True)
         unrun = [getattr(g, "name", type(g).__name__) for g in gates
                  if inspect.iscoroutinefunction(g.check)]
         live.call.latency_s = live.call.elapsed()

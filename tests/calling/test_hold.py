@@ -158,3 +158,26 @@ def test_the_hold_is_the_tasks_else_the_policys_and_only_for_opening_gates(
 def test_a_bad_hold_is_a_clear_policy_error(upstream: SimulatedUpstream, value: str) -> None:
     with pytest.raises(PolicyError, match="hold for refusal"):
         make_policy(upstream, calling_extra=f"  hold for refusal: {value}")
+
+
+async def test_an_answer_held_whole_is_judged_once_not_again_when_it_ends(
+    make_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskroute.calling import hold, streaming
+
+    runs: list[str] = []
+    for module in (hold, streaming):
+        real = module.run_gates
+
+        async def counted(*args: object, _real: object = real, _at: str = module.__name__,
+                          **kw: object) -> object:
+            runs.append(_at)
+            return await _real(*args, **kw)  # type: ignore[operator]
+
+        monkeypatch.setattr(module, "run_gates", counted)
+    stream = make_router().stream(ask("hi"), task="chat")  # a short answer: all of it held
+    text, _ = await read(stream)
+    assert text
+    (attempt,) = stream.record.attempts
+    assert attempt.status == "ok" and {v.gate for v in attempt.verdicts} >= {"refusal"}
+    assert runs == ["taskroute.calling.hold"]
