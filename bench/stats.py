@@ -57,6 +57,9 @@ def build(path: Path, n: int, seed: int = 7) -> None:
     migrate(conn)
     # a log from before migration 0011 (the bench run against an older commit) lacks these
     counted = "n_attempts" in {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
+    # and one from before 0012 lacks the served facts beside each shadow decision
+    shadow_facts = "served_task" in {
+        row[1] for row in conn.execute("PRAGMA table_info(shadow_decisions)")}
     policy = load_default_policy()
     rng = random.Random(seed)
     tasks = list(policy.tasks.values())
@@ -106,7 +109,9 @@ def build(path: Path, n: int, seed: int = 7) -> None:
                              int(not rejected)))
         if i % 5 == 0:  # the shadow sends it one tier up
             up = policy.tiers[min(policy.tier_index(tier.name) + 1, len(policy.tiers) - 1)]
-            shadows.append((request_id, ts, "candidate", spec.name, up.name, up.model, "{}"))
+            shadows.append((request_id, ts, "candidate", spec.name, up.name, up.model, "{}",
+                            *(_served_facts(spec.name, tier.name, chain[0], cost, models,
+                                            statuses, up.model) if shadow_facts else ())))
         if len(requests) >= 20_000:
             _flush(conn, requests, attempts, feedback, shadows)
     _flush(conn, requests, attempts, feedback, shadows)
@@ -130,11 +135,24 @@ def _flush(conn: sqlite3.Connection, requests: list[tuple[object, ...]],
         "latency_s, first_token_s, input_tokens, output_tokens, cost_usd, verdicts, error) "
         f"VALUES ({', '.join('?' * 14)})", attempts)
     conn.executemany(f"INSERT INTO feedback VALUES ({', '.join('?' * 14)})", feedback)
-    conn.executemany("INSERT INTO shadow_decisions VALUES (?, ?, ?, ?, ?, ?, ?)", shadows)
+    width = len(shadows[0]) if shadows else 0
+    conn.executemany(f"INSERT INTO shadow_decisions VALUES ({', '.join('?' * width)})", shadows)
     shadows.clear()
     requests.clear()
     attempts.clear()
     feedback.clear()
+
+
+def _served_facts(task: str, tier: str, model: str, cost: float, models: list[str],
+                  statuses: list[str], shadow_model: str) -> tuple[object, ...]:
+    """What the gateway logs beside a shadow decision (`counts.served_facts`) for the request
+    `build` made: every attempt 400 tokens in and 250 out, the last one answering."""
+    def first_verdict(of: str) -> str | None:
+        return next((status for m, status in zip(models, statuses, strict=True)
+                     if m == of and status in ("ok", "rejected")), None)
+
+    return (task, tier, model, 1, cost, models[-1], 400, 250, first_verdict(shadow_model),
+            first_verdict(model))
 
 
 def _report(label: str, started: float) -> None:

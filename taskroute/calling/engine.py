@@ -338,7 +338,7 @@ class CallEngine:
             answer=answer if log_content else None,
         ))
         if origin.shadow is not None:
-            self.store.add_shadow(record.request_id, origin.shadow)
+            self.store.add_shadow(record.request_id, origin.shadow, served=record)
 
     async def aclose(self) -> None:
         if self._owns_providers:

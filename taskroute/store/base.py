@@ -120,9 +120,11 @@ class Store(Protocol):
         """Queue a request refused before routing; never blocks the loop."""
         ...
 
-    def add_shadow(self, request_id: str, decision: Decision) -> None:
+    def add_shadow(self, request_id: str, decision: Decision,
+                   served: RouteRecord | None = None) -> None:
         """Queue what the shadow policy would have chosen for a request; never served, never
-        blocks the loop, written with the entries."""
+        blocks the loop, written with the entries. `served` (the request's finished record)
+        lets the store keep the facts the shadow report compares beside the decision."""
         ...
 
     def acknowledged(self) -> Awaitable[None]:

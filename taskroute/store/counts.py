@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from taskroute.quality.metrics import Counts, FineKey
+from taskroute.records import RouteRecord
 
 FINE = ("task", "tier", "model", "policy", "variant")
 SUMS = (
@@ -44,8 +45,46 @@ SELECT s.policy, q.task, s.task AS shadow_task, q.tier, s.tier AS shadow_tier, q
 FROM {from}
 JOIN requests q ON q.request_id = s.request_id
 LEFT JOIN feedback f ON f.request_id = s.request_id
-WHERE s.ts >= {low} AND s.ts < {high}
+WHERE s.ts >= {low} AND s.ts < {high} AND s.served_task IS NULL
 """
+# The same facts for a shadow decision logged with them (`served_facts`, migration 0012 / 0007):
+# read off the decision's row, only feedback (which arrives later) joined. The request row
+# must still exist, as the join above demands (pruned, or never written: the decision is not
+# counted either way).
+SHADOW_LOGGED_FACTS = """
+SELECT s.policy, s.served_task, s.task, s.served_tier, s.tier, s.served_model, s.model,
+       s.served_ok, s.served_cost_usd, s.answered, s.tokens_in, s.tokens_out,
+       f.request_id IS NOT NULL,
+       f.request_id IS NOT NULL AND f.corrected = 0 AND COALESCE(f.score, 1) >= 0.5,
+       s.shadow_gate, s.served_gate
+FROM {from}
+LEFT JOIN feedback f ON f.request_id = s.request_id
+WHERE s.ts >= {low} AND s.ts < {high} AND s.served_task IS NOT NULL
+  AND EXISTS (SELECT 1 FROM requests q WHERE q.request_id = s.request_id)
+"""
+# The columns `served_facts` fills, in its order.
+SERVED_FACT_COLUMNS = ("served_task", "served_tier", "served_model", "served_ok",
+                       "served_cost_usd", "answered", "tokens_in", "tokens_out", "shadow_gate",
+                       "served_gate")
+
+
+def served_facts(record: RouteRecord, shadow_model: str) -> tuple[object, ...]:
+    """What `SHADOW_FACTS` reads from the served request and its attempts, taken from the
+    finished record when the shadow decision is logged (`SERVED_FACT_COLUMNS`)."""
+    decision, attempts = record.decision, record.attempts
+    answering = [a for a in attempts if a.status in ("ok", "unchecked")]
+    last = answering[-1] if answering else None
+
+    def first_verdict(model: str) -> str | None:
+        return next((a.status for a in attempts
+                     if a.model == model and a.status in ("ok", "rejected")), None)
+
+    return (decision.task, decision.tier, decision.model,
+            record.status in ("ok", "unchecked"), record.total_cost_usd,
+            last.model if last else "",
+            max(a.input_tokens for a in attempts) if attempts else record.tokens.input,
+            last.output_tokens if last else 0,
+            first_verdict(shadow_model), first_verdict(decision.model))
 
 
 def fold(hourly: Iterable[Row], histograms: Iterable[Row],

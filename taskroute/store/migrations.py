@@ -230,6 +230,29 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         DROP INDEX requests_ts                              -- requests_facts starts with ts
         """,
     ),
+    (   # the shadow report reads the served request's facts beside each shadow decision, from
+        # one covering index (`counts.served_facts`), not by joining requests and attempts;
+        # decisions logged before (facts NULL) are still joined
+        "0012_shadow_facts",
+        """
+        ALTER TABLE shadow_decisions ADD COLUMN served_task TEXT;
+        ALTER TABLE shadow_decisions ADD COLUMN served_tier TEXT;
+        ALTER TABLE shadow_decisions ADD COLUMN served_model TEXT;
+        ALTER TABLE shadow_decisions ADD COLUMN served_ok INTEGER;
+        ALTER TABLE shadow_decisions ADD COLUMN served_cost_usd REAL;
+        ALTER TABLE shadow_decisions ADD COLUMN answered TEXT;
+        ALTER TABLE shadow_decisions ADD COLUMN tokens_in INTEGER;
+        ALTER TABLE shadow_decisions ADD COLUMN tokens_out INTEGER;
+        ALTER TABLE shadow_decisions ADD COLUMN shadow_gate TEXT;
+        ALTER TABLE shadow_decisions ADD COLUMN served_gate TEXT;
+        CREATE INDEX shadow_facts ON shadow_decisions (
+            ts, policy, task, tier, model, served_task, served_tier, served_model, served_ok,
+            served_cost_usd, answered, tokens_in, tokens_out, shadow_gate, served_gate,
+            request_id
+        );
+        DROP INDEX shadow_decisions_ts                      -- shadow_facts starts with ts
+        """,
+    ),
 )
 
 

@@ -49,6 +49,7 @@ from taskroute.quality.budgets import Scope
 from taskroute.quality.feedback import Feedback
 from taskroute.quality.metrics import By
 from taskroute.quality.timeseries import Step
+from taskroute.records import RouteRecord
 from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute, StoredResponse
 from taskroute.store.postgres_migrations import migrate
 from taskroute.store.postgres_spool import Item, Spool, SpoolFile
@@ -129,8 +130,9 @@ class PostgresStore:
     def add_refused(self, refusal: Refusal) -> None:
         self._queue(("r", list(refused_row(refusal)), []))
 
-    def add_shadow(self, request_id: str, decision: Decision) -> None:
-        self._queue(("s", list(shadow_row((request_id, time.time(), decision))), []))
+    def add_shadow(self, request_id: str, decision: Decision,
+                   served: RouteRecord | None = None) -> None:
+        self._queue(("s", list(shadow_row((request_id, time.time(), decision, served))), []))
 
     def add_response(self, response: StoredResponse) -> None:
         self._queue(("p", [response.response_id, response.request_id, time.time(),

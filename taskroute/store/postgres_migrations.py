@@ -214,6 +214,23 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         DROP INDEX requests_ts                               -- requests_facts starts with ts
         """,
     ),
+    (   # as SQLite's 0012: the served request's facts beside each shadow decision, read by an
+        # index-only scan; decisions logged before (facts NULL) are still joined
+        "0007_shadow_facts",
+        """
+        ALTER TABLE shadow_decisions ADD COLUMN served_task text,
+            ADD COLUMN served_tier text, ADD COLUMN served_model text,
+            ADD COLUMN served_ok boolean, ADD COLUMN served_cost_usd double precision,
+            ADD COLUMN answered text, ADD COLUMN tokens_in bigint, ADD COLUMN tokens_out bigint,
+            ADD COLUMN shadow_gate text, ADD COLUMN served_gate text;
+        CREATE INDEX shadow_facts ON shadow_decisions (ts) INCLUDE (
+            policy, task, tier, model, served_task, served_tier, served_model, served_ok,
+            served_cost_usd, answered, tokens_in, tokens_out, shadow_gate, served_gate,
+            request_id
+        );
+        DROP INDEX shadow_decisions_ts                       -- shadow_facts starts with ts
+        """,
+    ),
 )
 
 

@@ -23,7 +23,7 @@ from taskroute.policy.model import Price
 from taskroute.quality import abtest, shadow, timeseries
 from taskroute.quality.metrics import BUCKETS_PER_E, By, Counts, FineKey, report
 from taskroute.quality.window import window_start
-from taskroute.store.counts import FINE, SHADOW_FACTS, SUMS, fold
+from taskroute.store.counts import FINE, SHADOW_FACTS, SHADOW_LOGGED_FACTS, SUMS, fold
 
 CHUNK = 100_000
 _FINE = ", ".join(FINE)
@@ -250,13 +250,15 @@ async def ab_report(
 
 
 # As SQLite's (`sqlite_reads._SHADOW`): the facts of `counts.SHADOW_FACTS`, summed per group.
+_SHADOW_FROM = {"from": "shadow_decisions s", "low": "$1", "high": "$2"}
 _SHADOW = f"""
 SELECT policy, task, shadow_task, tier, shadow_tier, model, shadow_model, answered, count(*),
        count(*) FILTER (WHERE ok), sum(tokens_in), sum(tokens_out), sum(cost_usd),
        count(*) FILTER (WHERE has_feedback), count(*) FILTER (WHERE good),
        count(shadow_gate), count(*) FILTER (WHERE shadow_gate = 'ok'), count(served_gate),
        count(*) FILTER (WHERE served_gate = 'ok')
-FROM ({SHADOW_FACTS.format(**{"from": "shadow_decisions s", "low": "$1", "high": "$2"})}) facts
+FROM ({SHADOW_FACTS.format(**_SHADOW_FROM)}
+      UNION ALL {SHADOW_LOGGED_FACTS.format(**_SHADOW_FROM)}) facts
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 """
 

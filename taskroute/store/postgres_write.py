@@ -15,7 +15,13 @@ from typing import Any
 import asyncpg
 
 from taskroute.store.postgres_spool import Item
-from taskroute.store.sqlite import ATTEMPT_COLUMNS, REFUSED_COLUMNS, REQUEST_COLUMNS, padded
+from taskroute.store.sqlite import (
+    ATTEMPT_COLUMNS,
+    REFUSED_COLUMNS,
+    REQUEST_COLUMNS,
+    SHADOW_COLUMNS,
+    padded,
+)
 
 _T, _F, _I = "text", "float8", "int8"
 REQUEST_TYPES = (
@@ -24,8 +30,8 @@ REQUEST_TYPES = (
 )
 ATTEMPT_TYPES = (_T, _I, _T, _T, _T, _T, _F, _F, _F, _I, _I, _F, _T, _T, _I, _I, _I, _I)
 REFUSED_TYPES = (_T, _F, _T, _T, _I, _T, _T, _T, _T, _T, _T, _T)
-SHADOW_COLUMNS = ("request_id", "ts", "policy", "task", "tier", "model", "decision")
-SHADOW_TYPES = (_T, _F, _T, _T, _T, _T, _T)
+_B = "bool"
+SHADOW_TYPES = (_T, _F, _T, _T, _T, _T, _T, _T, _T, _T, _B, _F, _T, _I, _I, _T, _T)
 RESPONSE_COLUMNS = ("response_id", "request_id", "ts", "api_key_id", "conversation")
 RESPONSE_TYPES = (_T, _T, _F, _T, _T)
 
@@ -75,8 +81,8 @@ async def write(conn: asyncpg.Connection, items: Sequence[Item]) -> None:
             refused.append(row)
         elif kind == "p":
             responses.append(row)
-        else:
-            shadows.append(row)
+        else:  # as requests: one spooled by an older version lacks the served facts
+            shadows.append(padded(row, SHADOW_COLUMNS))
     async with conn.transaction():
         for sql, rows, width in ((INSERT_REQUESTS, requests, len(REQUEST_COLUMNS)),
                                  (INSERT_ATTEMPTS, attempts, len(ATTEMPT_COLUMNS)),

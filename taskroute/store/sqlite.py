@@ -60,8 +60,9 @@ from taskroute.quality.budgets import Scope
 from taskroute.quality.feedback import Feedback
 from taskroute.quality.metrics import By
 from taskroute.quality.timeseries import Step
-from taskroute.records import Attempt
+from taskroute.records import Attempt, RouteRecord
 from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute, StoredResponse
+from taskroute.store.counts import SERVED_FACT_COLUMNS, served_facts
 from taskroute.store.migrations import migrate
 from taskroute.store.sqlite_journal import Journal, leftovers
 
@@ -90,9 +91,11 @@ _INSERT_ATTEMPT = (
     f"INSERT INTO attempts ({', '.join(ATTEMPT_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(ATTEMPT_COLUMNS))})"
 )
+SHADOW_COLUMNS = ("request_id", "ts", "policy", "task", "tier", "model", "decision",
+                  *SERVED_FACT_COLUMNS)  # the served facts NULL when not given (`add_shadow`)
 _INSERT_SHADOW = (
-    "INSERT OR REPLACE INTO shadow_decisions (request_id, ts, policy, task, tier, model, "
-    "decision) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT OR REPLACE INTO shadow_decisions ({', '.join(SHADOW_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(SHADOW_COLUMNS))})"
 )
 REFUSED_COLUMNS = ("request_id", "ts", "api", "path", "http_status", "type", "reason", "model",
                    "task", "user", "api_key_id", "prompt")
@@ -104,7 +107,8 @@ _INSERT_RESPONSE = (
     "INSERT OR REPLACE INTO stored_responses (response_id, request_id, ts, api_key_id, "
     "conversation) VALUES (?, ?, ?, ?, ?)"
 )
-Shadow = tuple[str, float, Decision]  # request id, when it was decided, the decision
+# request id, when it was decided, the decision, the served request's record (when known)
+Shadow = tuple[str, float, Decision, RouteRecord | None]
 EntryRows = tuple[Sequence[Any], Sequence[Sequence[Any]]]  # a request's row, its attempts'
 CHECKPOINT_EVERY_S = 1.0  # while requests are written: bounds the WAL to ~1 s of them
 
@@ -215,10 +219,11 @@ class SqliteStore:
         await self.flush()  # one queued a moment ago is committed first
         return await self._read(partial(sqlite_rows.stored_response, response_id))
 
-    def add_shadow(self, request_id: str, decision: Decision) -> None:
+    def add_shadow(self, request_id: str, decision: Decision,
+                   served: RouteRecord | None = None) -> None:
         if self._closed:
             raise RuntimeError("the store is closed")
-        self._shadows.append((request_id, time.time(), decision))
+        self._shadows.append((request_id, time.time(), decision, served))
 
     def queue_depth(self) -> int:
         return len(self._pending) + len(self._shadows)
@@ -516,9 +521,13 @@ def refused_row(r: Refusal) -> tuple[Any, ...]:
 
 
 def shadow_row(shadow: Shadow) -> tuple[Any, ...]:
-    request_id, ts, d = shadow
+    """`SHADOW_COLUMNS`: the served request's facts for the shadow report when its record is
+    given, else NULL (the report then joins the request and its attempts)."""
+    request_id, ts, d, served = shadow
+    facts = (served_facts(served, d.model) if served is not None
+             else (None,) * len(SERVED_FACT_COLUMNS))
     return (request_id, ts, d.policy, d.task, d.tier, d.model,
-            msgspec.json.encode(d.to_dict()).decode())
+            msgspec.json.encode(d.to_dict()).decode(), *facts)
 
 
 def build(url: str) -> SqliteStore:

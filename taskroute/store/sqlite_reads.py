@@ -18,7 +18,7 @@ from taskroute.policy.model import Price
 from taskroute.quality import abtest, shadow, timeseries
 from taskroute.quality.metrics import By, Counts, FineKey, report
 from taskroute.quality.window import window_start
-from taskroute.store.counts import SHADOW_FACTS, fold
+from taskroute.store.counts import SHADOW_FACTS, SHADOW_LOGGED_FACTS, fold
 from taskroute.store.sqlite_rollup import catch_up, window_rows
 
 _FEEDBACK = """
@@ -130,14 +130,16 @@ def ab_report(
     return abtest.compare(counts, names, samples)
 
 
-# The shadow decisions' facts (`counts.SHADOW_FACTS`) summed per `shadow.ShadowRow` group.
+# The shadow decisions' facts summed per `shadow.ShadowRow` group: joined for decisions logged
+# before migration 0012 (`counts.SHADOW_FACTS`), read off the row for the rest.
+_SHADOW_FROM = {"from": "shadow_decisions s INDEXED BY shadow_facts", "low": "?", "high": "?"}
 _SHADOW = f"""
 SELECT policy, task, shadow_task, tier, shadow_tier, model, shadow_model, answered, COUNT(*),
        SUM(ok), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd), SUM(has_feedback), SUM(good),
        SUM(shadow_gate IS NOT NULL), SUM(shadow_gate = 'ok'), SUM(served_gate IS NOT NULL),
        SUM(served_gate = 'ok')
-FROM ({SHADOW_FACTS.format(**{"from": "shadow_decisions s INDEXED BY shadow_decisions_ts",
-                              "low": "?", "high": "?"})})
+FROM ({SHADOW_FACTS.format(**_SHADOW_FROM)}
+      UNION ALL {SHADOW_LOGGED_FACTS.format(**_SHADOW_FROM)})
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 """
 
@@ -149,5 +151,6 @@ def shadow_report(
     """`LogReader.shadow_report`."""
     now = time.time() if now is None else now
     since = window_start(since_s, now)
-    rows = conn.execute(_SHADOW, (-math.inf if since is None else since, now + 1e-6))
+    low, high = -math.inf if since is None else since, now + 1e-6
+    rows = conn.execute(_SHADOW, (low, high, low, high))
     return shadow.report((shadow.ShadowRow.of(r) for r in rows), prices, since_s=since_s)

@@ -82,7 +82,8 @@ class MemoryStore:
     def add_refused(self, refusal: Refusal) -> None:
         self.refused.append(refusal)
 
-    def add_shadow(self, request_id: str, decision: Decision) -> None:
+    def add_shadow(self, request_id: str, decision: Decision,
+                   served: RouteRecord | None = None) -> None:
         self.shadows.append((request_id, decision))
 
     async def acknowledged(self) -> None:
