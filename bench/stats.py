@@ -135,8 +135,10 @@ def _flush(conn: sqlite3.Connection, requests: list[tuple[object, ...]],
         "latency_s, first_token_s, input_tokens, output_tokens, cost_usd, verdicts, error) "
         f"VALUES ({', '.join('?' * 14)})", attempts)
     conn.executemany(f"INSERT INTO feedback VALUES ({', '.join('?' * 14)})", feedback)
-    width = len(shadows[0]) if shadows else 0
-    conn.executemany(f"INSERT INTO shadow_decisions VALUES ({', '.join('?' * width)})", shadows)
+    if shadows:
+        width = len(shadows[0])
+        conn.executemany(f"INSERT INTO shadow_decisions VALUES ({', '.join('?' * width)})",
+                         shadows)
     shadows.clear()
     requests.clear()
     attempts.clear()

@@ -154,6 +154,58 @@ async def test_the_shadow_report_joins_decisions_requests_attempts_and_feedback(
             )["policies"] == []                   # out of the window
 
 
+def _served_variants(request_id: str) -> list[LogEntry]:
+    """Requests whose facts differ in every way the shadow report reads: escalated, failed
+    over after an upstream error (larger prompt on the retry), answered unchecked, every
+    attempt rejected, and failed before any attempt."""
+    plain, escalated = make_entry(f"{request_id}-ok"), make_entry(f"{request_id}-up",
+                                                                     escalate=True)
+    first = plain.record.attempts[0]
+    failed = dataclasses.replace(first, status="error", output_tokens=0, verdicts=())
+    retried = dataclasses.replace(first, input_tokens=30, output_tokens=9)
+    unchecked = dataclasses.replace(first, status="unchecked", verdicts=())
+    rejected = dataclasses.replace(first, status="rejected")
+
+    def variant(suffix: str, attempts: list[Any], status: str = "ok") -> LogEntry:
+        record = dataclasses.replace(plain.record, request_id=f"{request_id}-{suffix}",
+                                     attempts=attempts, status=status)
+        return dataclasses.replace(plain, record=record)
+
+    return [plain, escalated, variant("retry", [failed, retried]),
+            variant("unchecked", [unchecked]), variant("rejected", [rejected, rejected],
+                                                       "rejected"),
+            variant("none", [], "error")]
+
+
+async def test_the_shadow_facts_logged_with_a_decision_match_the_join(log_store: Any) -> None:
+    """Each request logged twice, once with its shadow decision's served facts (the fast path)
+    and once without (a decision logged before they were kept: joined to its request and
+    attempts); the two shadow policies' reports must agree figure for figure."""
+    from taskroute.policy.model import Price
+
+    decision = a_decision()
+    picks = [decision, dataclasses.replace(decision, model=decision.chain[1], tier="other"),
+             dataclasses.replace(decision, model="unpriced/model", task="coding")]
+    for i, pick in enumerate(picks):
+        for policy, served in (("logged", True), ("joined", False)):
+            for entry in _served_variants(f"{policy}{i}"):
+                log_store.add(entry)
+                log_store.add_shadow(entry.record.request_id,
+                                     dataclasses.replace(pick, policy=policy),
+                                     served=entry.record if served else None)
+    await log_store.flush()
+    for policy in ("logged", "joined"):
+        for i, thumbs in enumerate(("up", "down", "up")):
+            await log_store.add_feedback(make_feedback(f"{policy}{i}-up", thumbs=thumbs))
+        await log_store.add_feedback(make_feedback(f"{policy}0-retry", corrected=True))
+    report = await log_store.shadow_report(since_s=3600, prices={
+        decision.model: Price(input=0.5, output=2.0), decision.chain[1]: Price(1.0, 10.0)})
+    joined, logged = report["policies"]
+    assert (joined["policy"], logged["policy"]) == ("joined", "logged")
+    assert logged["requests"] == 18 and logged["quality"]["served"]["feedback"]["n"] == 4
+    assert {**logged, "policy": "joined"} == joined
+
+
 async def test_minute_buckets_cover_the_recent_past_and_hours_the_rest(log_store: Any) -> None:
     from taskroute.policy.model import Price
     from taskroute.quality import timeseries

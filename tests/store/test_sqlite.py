@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import sqlite3
 import subprocess
@@ -21,7 +22,13 @@ from taskroute.request import ChatRequest
 from taskroute.router import Router
 from taskroute.store import LogEntry, SqliteStore, Store
 from taskroute.store.migrations import MIGRATIONS, applied, migrate
-from taskroute.store.sqlite import REQUEST_COLUMNS, connect, request_row
+from taskroute.store.sqlite import (
+    REQUEST_COLUMNS,
+    attempt_rows,
+    connect,
+    request_row,
+    shadow_row,
+)
 
 
 @functools.cache
@@ -245,6 +252,38 @@ def test_migrates_from_an_earlier_schema_keeping_rows(tmp_path: Path, previous: 
     indexes = {r[0] for r in rows(path, "SELECT name FROM sqlite_master WHERE type='index'")}
     assert "requests_route" in indexes
     assert rows(path, "PRAGMA integrity_check") == [("ok",)]
+
+
+async def test_a_shadow_decision_from_before_0012_is_joined_and_a_new_one_read_off_its_row(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "log.db"
+    conn = connect(path)
+    migrate(conn, upto="0011_request_facts")
+    old, new = make_entry("old", escalate=True), make_entry("new", escalate=True)
+    conn.execute(f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) "
+                 f"VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})", request_row(old))
+    conn.executemany(f"INSERT INTO attempts ({', '.join(sqlite_store.ATTEMPT_COLUMNS)}) VALUES "
+                     f"({', '.join('?' * len(sqlite_store.ATTEMPT_COLUMNS))})", attempt_rows(old))
+    shadow = dataclasses.replace(a_decision(), policy="candidate", model=a_decision().chain[1])
+    conn.execute("INSERT INTO shadow_decisions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 shadow_row(("old", time.time(), shadow, None))[:7])
+    conn.close()
+
+    store = SqliteStore(path)
+    store.add(new)
+    store.add_shadow("new", shadow, served=new.record)
+    report = await store.shadow_report(since_s=3600, prices={})
+    await store.aclose()
+    assert rows(path, "SELECT request_id, served_task IS NOT NULL, answered, tokens_out, "
+                      "shadow_gate, served_gate FROM shadow_decisions ORDER BY request_id") == [
+        ("new", 1, shadow.model, 7, "ok", "rejected"), ("old", 0, None, None, None, None)]
+    (got,) = report["policies"]
+    assert got["requests"] == 2 and got["served_cost_usd"] == pytest.approx(2 * 0.011)
+    assert got["quality"]["shadow"]["gates"] == {**got["quality"]["shadow"]["gates"], "n": 2,
+                                                 "good": 2}
+    assert got["quality"]["served"]["gates"]["n"] == 2
+    assert got["quality"]["served"]["gates"]["good"] == 0
 
 
 def test_refuses_a_database_from_a_newer_taskroute(tmp_path: Path) -> None:
