@@ -11,6 +11,7 @@ import pytest
 
 from taskroute.exceptions import DuplicateFeedback, UnknownRequest
 from taskroute.quality.feedback import make_feedback, task_named
+from taskroute.records import RecordStatus
 from taskroute.store import LogReader, Store
 from taskroute.store.base import LogEntry, Refusal, ResponseStore, StoredResponse
 from tests.store.test_reader import every_read
@@ -166,7 +167,7 @@ def _served_variants(request_id: str) -> list[LogEntry]:
     unchecked = dataclasses.replace(first, status="unchecked", verdicts=())
     rejected = dataclasses.replace(first, status="rejected")
 
-    def variant(suffix: str, attempts: list[Any], status: str = "ok") -> LogEntry:
+    def variant(suffix: str, attempts: list[Any], status: RecordStatus = "ok") -> LogEntry:
         record = dataclasses.replace(plain.record, request_id=f"{request_id}-{suffix}",
                                      attempts=attempts, status=status)
         return dataclasses.replace(plain, record=record)
