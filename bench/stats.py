@@ -287,11 +287,12 @@ def main() -> None:
 
 
 async def _copy_into(url: str, db: Path) -> None:
-    """The SQLite log's requests, attempts and feedback, copied into the Postgres log at `url`
-    (migrated by opening a store first), every request left to roll up."""
+    """The SQLite log's requests, attempts, feedback and shadow decisions, copied into the
+    Postgres log at `url` (migrated by opening a store first), every request left to roll
+    up."""
     import asyncpg
 
-    from taskroute.store.sqlite import ATTEMPT_COLUMNS
+    from taskroute.store.sqlite import ATTEMPT_COLUMNS, SHADOW_COLUMNS
 
     feedback = ("request_id", "ts", "score", "corrected", "text", "api_key_id", "request_ts",
                 "task", "tier", "model", "policy", "variant", "first_pass", "unescalated")
@@ -300,10 +301,14 @@ async def _copy_into(url: str, db: Path) -> None:
     started = time.perf_counter()
     try:
         for table, columns in (("requests", REQUEST_COLUMNS), ("attempts", ATTEMPT_COLUMNS),
-                               ("feedback", feedback)):
+                               ("feedback", feedback), ("shadow_decisions", SHADOW_COLUMNS)):
             listed = ", ".join(f'"{c}"' for c in columns)
             cursor = source.execute(f"SELECT {listed} FROM {table}")
             while chunk := cursor.fetchmany(50_000):
+                if table == "shadow_decisions":  # SQLite's 0/1 is PostgreSQL's boolean
+                    ok = columns.index("served_ok")
+                    chunk = [(*r[:ok], None if r[ok] is None else bool(r[ok]), *r[ok + 1:])
+                             for r in chunk]
                 await conn.copy_records_to_table(table, records=chunk, columns=list(columns))
         await conn.execute("INSERT INTO unrolled SELECT request_id FROM requests")
         await conn.execute("ANALYZE")

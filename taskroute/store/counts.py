@@ -52,10 +52,11 @@ WHERE s.ts >= {low} AND s.ts < {high} AND s.served_task IS NULL
 # must still exist, as the join above demands (pruned, or never written: the decision is not
 # counted either way).
 SHADOW_LOGGED_FACTS = """
-SELECT s.policy, s.served_task, s.task, s.served_tier, s.tier, s.served_model, s.model,
-       s.served_ok, s.served_cost_usd, s.answered, s.tokens_in, s.tokens_out,
-       f.request_id IS NOT NULL,
-       f.request_id IS NOT NULL AND f.corrected = 0 AND COALESCE(f.score, 1) >= 0.5,
+SELECT s.policy, s.served_task AS task, s.task AS shadow_task, s.served_tier AS tier,
+       s.tier AS shadow_tier, s.served_model AS model, s.model AS shadow_model,
+       s.served_ok AS ok, s.served_cost_usd AS cost_usd, s.answered, s.tokens_in, s.tokens_out,
+       f.request_id IS NOT NULL AS has_feedback,
+       f.request_id IS NOT NULL AND f.corrected = 0 AND COALESCE(f.score, 1) >= 0.5 AS good,
        s.shadow_gate, s.served_gate
 FROM {from}
 LEFT JOIN feedback f ON f.request_id = s.request_id
