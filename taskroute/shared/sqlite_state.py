@@ -32,6 +32,7 @@ from taskroute.records import SharedSnapshot
 from taskroute.session import SessionHistory
 from taskroute.shared.base import HOLD_TTL_S, Lookup, OnReload, Prefetched, sweep_interval
 from taskroute.shared.memory import MemoryState
+from taskroute.store.wal import wal_mode
 
 log = logging.getLogger("taskroute.shared")
 POLL_S = 0.25
@@ -105,7 +106,7 @@ class SqliteState:
         if self._db is None:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0,
                                        check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            wal_mode(self._db)  # workers open a new file together at start
             self._db.execute("PRAGMA synchronous=OFF")
             self._db.executescript(SCHEMA)
         return self._db

@@ -65,6 +65,7 @@ from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute, S
 from taskroute.store.counts import SERVED_FACT_COLUMNS, served_facts
 from taskroute.store.migrations import migrate
 from taskroute.store.sqlite_journal import Journal, leftovers
+from taskroute.store.wal import wal_mode
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -139,24 +140,10 @@ def connect(path: str | Path) -> sqlite3.Connection:
     """A connection to the log with the settings every user of it should have."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=5000")
-    _wal(conn)
+    wal_mode(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
-
-
-def _wal(conn: sqlite3.Connection, within_s: float = 5.0) -> None:
-    """WAL mode. Processes opening a new file together (`serve --workers`) contend for the
-    switch, and SQLite answers "locked" at once rather than waiting: try again, for a while."""
-    deadline = time.monotonic() + within_s
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)  # only while opening, before any event loop uses the store
 
 
 class SqliteStore:
