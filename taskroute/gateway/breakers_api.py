@@ -15,12 +15,11 @@ from typing import Any
 from aiohttp import web
 
 from taskroute.calling.breaker import BreakerState
-from taskroute.experiment import Experiment, Serving
+from taskroute.experiment import Serving
 from taskroute.gateway.context import GATEWAY
-from taskroute.router import Router
+from taskroute.gateway.observed import routers_of, worst_breaker_states
 
 TRIPS_SHOWN = 50
-_WORST: dict[BreakerState, int] = {"closed": 0, "half_open": 1, "open": 2}
 
 
 def install(app: web.Application) -> None:
@@ -28,17 +27,11 @@ def install(app: web.Application) -> None:
 
 
 def breakers_report(serving: Serving, now: float | None = None) -> dict[str, Any]:
-    routers = (serving.routers() if isinstance(serving, Experiment)
-               else [serving] if isinstance(serving, Router) else [])
+    routers = routers_of(serving)
     policy, board = serving.policy, serving.shared
-    states: dict[str, BreakerState] = {}
-    for spec in policy.models.values():
-        for deployment in spec.deployments:
-            states.setdefault(deployment, "closed")
-    for router in routers:
-        for deployment, state in router.breaker_states().items():
-            if _WORST[state] >= _WORST[states.get(deployment, "closed")]:
-                states[deployment] = state
+    states: dict[str, BreakerState] = {
+        deployment: "closed" for spec in policy.models.values() for deployment in spec.deployments}
+    states.update(worst_breaker_states(serving))  # closed until a call says otherwise
     rows = []
     for deployment in sorted(states):
         remote = 0.0 if board is None else board.breakers.open_for(deployment)

@@ -4,6 +4,7 @@ headroom per scope. Reads only: no engine is built, nothing is changed."""
 
 from __future__ import annotations
 
+from taskroute.calling.breaker import BreakerState
 from taskroute.experiment import Experiment, Serving
 from taskroute.gateway.metrics import Headroom
 from taskroute.gateway.serving import Current
@@ -12,24 +13,30 @@ from taskroute.router import Router
 
 # A scrape lists at most this many user (and key) scopes, those with the least headroom first.
 MAX_SCOPES = 50
-_BADNESS = {"closed": 0, "half_open": 1, "open": 2}
+_BADNESS: dict[BreakerState, int] = {"closed": 0, "half_open": 1, "open": 2}
 
 
-def _routers(serving: Serving) -> list[Router]:
+def routers_of(serving: Serving) -> list[Router]:
+    """The routers being served: an experiment's every variant (and shadow), else the one."""
     if isinstance(serving, Experiment):
         return serving.routers()
     return [serving] if isinstance(serving, Router) else []
 
 
-def breaker_states(current: Current) -> dict[str, str]:
-    """Each deployment's breaker in the router served now; where routers (variants) disagree,
-    the worst state."""
-    found: dict[str, str] = {}
-    for router in _routers(current.router):
+def worst_breaker_states(serving: Serving) -> dict[str, BreakerState]:
+    """Each called deployment's breaker across the routers served; where routers (variants)
+    disagree, the worst state."""
+    found: dict[str, BreakerState] = {}
+    for router in routers_of(serving):
         for deployment, state in router.breaker_states().items():
-            if _BADNESS[state] >= _BADNESS.get(found.get(deployment, "closed"), 0):
+            if _BADNESS[state] >= _BADNESS[found.get(deployment, "closed")]:
                 found[deployment] = state
     return found
+
+
+def breaker_states(current: Current) -> dict[str, str]:
+    """`worst_breaker_states` of the router served now, for the breaker gauge."""
+    return dict(worst_breaker_states(current.router))
 
 
 def budget_headroom(current: Current) -> Headroom:
