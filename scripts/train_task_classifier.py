@@ -53,13 +53,16 @@ from taskroute.classify.features import (  # noqa: E402
 
 DATA = ROOT / "taskroute" / "data" / "task_examples.jsonl"
 DOLLY = ROOT.parent / "shared" / "data" / "dolly-subset" / "dolly_train.jsonl"
-# Dolly's categories as task classes. Writing and brainstorming have no class of their own
-# in the default policy: they are chat.
+# Dolly's categories as task classes. Creative writing is `writing` (a stronger tier than chat
+# in the default policy); brainstorming, lists of ideas, is chat.
 DOLLY_CLASSES = {
     "closed_qa": "retrieval_qa", "information_extraction": "extraction", "open_qa": "qa",
     "general_qa": "qa", "classification": "classification", "summarization": "summarization",
-    "creative_writing": "chat", "brainstorming": "chat",
+    "creative_writing": "writing", "brainstorming": "chat",
 }
+# The categories the headline figure is taken over: those the issue maps to a class of its own.
+HEADLINE = ("classification", "closed_qa", "general_qa", "information_extraction", "open_qa",
+            "summarization")
 DOLLY_CREDIT = ("includes prompts from databricks-dolly-15k, (c) Databricks, Inc., licensed "
                 "CC BY-SA 3.0 (https://creativecommons.org/licenses/by-sa/3.0/); this file is "
                 "shared under the same licence")
@@ -203,13 +206,13 @@ def reliability(proba: np.ndarray, labels: Sequence[str], classes: Sequence[str]
 def cross_source(hand: tuple[list[set[str]], list[str]], dolly: tuple[list[set[str]], list[str]],
                  categories: Sequence[str], c: float) -> dict[str, float]:
     """Trained on the hand-written examples only, scored on Dolly: accuracy per category,
-    on the mapped categories (those with a task class other than chat) and on all."""
+    on the six headline categories (`HEADLINE`) and on all."""
     vocab, model = fit(hand[0], hand[1], c)
     predicted = model.predict(vocab.matrix(dolly[0]))
     right = predicted == np.asarray(dolly[1])
     cats = np.asarray(categories)
     out = {cat: float(right[cats == cat].mean()) for cat in sorted(set(categories))}
-    mapped = np.asarray([DOLLY_CLASSES[cat] != "chat" for cat in categories])
+    mapped = np.isin(cats, HEADLINE)
     out["mapped"] = float(right[mapped].mean())
     out["all"] = float(right.mean())
     return out
@@ -329,6 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cats = np.asarray(categories)
             dolly_fold = {cat: float(right[cats == cat].mean())
                           for cat in sorted(set(categories))}
+            dolly_fold["mapped"] = float(right[np.isin(cats, HEADLINE)].mean())
             print("\n5-fold accuracy on Dolly, per category: " + ", ".join(
                 f"{k} {v:.3f}" for k, v in dolly_fold.items()))
 

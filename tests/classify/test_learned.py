@@ -24,7 +24,7 @@ from taskroute.exceptions import DataError
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = {
     "extraction", "classification", "summarization", "qa", "retrieval_qa", "transformation",
-    "tool_use", "chat", "coding", "reasoning", "high_stakes",
+    "tool_use", "chat", "writing", "coding", "reasoning", "high_stakes",
 }
 
 

@@ -48,7 +48,9 @@ def test_coding_rule_matches_code_not_prose() -> None:
     ("Which of these are birds and which are fish: sparrow, trout, heron, cod, owl",
      "classification"),
     ("Why do people keep houseplants?", "qa"),
-    ("Write a short poem about a fox in the snow.", "chat"),
+    ("Write a short poem about a fox in the snow.", "writing"),
+    ("Can you help me write a toast for my brother's wedding? He loves sailing.", "writing"),
+    ("Give me five name ideas for a bakery.", "chat"),
 ])
 def test_real_requests_are_read_right(clf: LinearTaskClassifier, text: str,
                                       task: str) -> None:
@@ -88,3 +90,13 @@ def test_router_routes_an_unsure_guess_to_the_shared_tier() -> None:
     assert decision.task == "reasoning"   # not `when unsure: chat`
     assert decision.task_source == "classifier"
     assert any("strong tier" in r for r in decision.reasons)
+
+
+def test_writing_goes_to_the_tier_the_default_policy_keeps_for_it() -> None:
+    """A poem is `writing`, which the default policy sends to the balanced tier, where chat
+    stays on the fast one."""
+    router = Router(load_default_policy())
+    poem = router.decide(ChatRequest.from_prompt("Write a short poem about a fox in the snow."))
+    hello = router.decide(ChatRequest.from_prompt("hey, how was your weekend?"))
+    assert (poem.task, poem.tier) == ("writing", "balanced")
+    assert (hello.task, hello.tier) == ("chat", "fast")

@@ -91,7 +91,7 @@ def test_policy_check_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str
     path = tmp_path / "policy.yaml"
     path.write_text(out)
     code, out, _ = run(["policy", "check", str(path)], capsys)
-    assert code == 0 and "ok — 6 models, 3 tiers, 11 task classes" in out
+    assert code == 0 and "ok — 6 models, 3 tiers, 12 task classes" in out
     code, out, _ = run(["policy", "show", str(path)], capsys)
     assert code == 0 and "Extraction (pull named fields" in out
 

@@ -52,7 +52,7 @@ def test_bundled_default_policy_is_valid_and_complete() -> None:
     assert policy.tier_names == ("fast", "balanced", "strong")
     assert set(policy.tasks) >= {
         "extraction", "classification", "summarization", "qa", "retrieval_qa",
-        "transformation", "tool_use", "chat", "coding", "reasoning", "high_stakes",
+        "transformation", "tool_use", "chat", "writing", "coding", "reasoning", "high_stakes",
     }
     assert all(m.price.input > 0 and m.price.output > 0 for m in policy.models.values())
     text = describe_policy(policy)
