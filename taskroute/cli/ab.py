@@ -45,7 +45,7 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"{comparison['variant']} against {comparison['control']}:")
         for name, m in comparison["metrics"].items():
             if m.get("difference") is None:
-                lines.append(f"  {name:<17} not enough data")
+                lines.append(f"  {name:<17} not enough data: {m.get('why') or 'none'}")
                 continue
             lines.append(
                 f"  {name:<17} {m['a']:.6g} → {m['b']:.6g} (Δ {m['difference']:+.6g}, "
@@ -54,11 +54,12 @@ def render(report: dict[str, Any]) -> str:
 
 
 def _verdict(m: dict[str, Any]) -> str:
-    """SIGNIFICANT, or not yet with how many more requests would tell a difference this large
-    (the sample size is only a question while the answer is unknown)."""
+    """SIGNIFICANT, or not with the reason, and how many more requests would tell a difference
+    this large (the sample size is only a question while the answer is unknown)."""
     if m["significant"]:
         return "SIGNIFICANT"
+    verdict = f"not significant: {m['why']}" if m.get("why") else "not significant"
     more = m.get("more_needed", m.get("needed_per_variant"))
     if more:
-        return f"not significant; ~{more:,} more requests per variant to tell"
-    return "not significant"
+        return f"{verdict}; ~{more:,} more requests per variant to tell"
+    return verdict

@@ -35,13 +35,18 @@ def test_ab_report_never_asks_for_more_requests_once_significant() -> None:
 
     def metric(significant: bool) -> dict[str, object]:
         return {"a": 0.5, "b": 0.6, "difference": 0.1, "ci95": [0.01, 0.19],
-                "significant": significant, "needed_per_variant": 145, "more_needed": 45}
+                "significant": significant, "needed_per_variant": 145, "more_needed": 45,
+                "why": None if significant else "p = 0.12, not below 0.05"}
 
     text = render({"comparisons": [{"variant": "b", "control": "a", "metrics": {
-        "first_pass": metric(True), "cost_per_task": metric(False)}}]})
-    significant, unknown = text.splitlines()[1:]
+        "first_pass": metric(True), "cost_per_task": metric(False),
+        "correction": {"a": None, "b": None, "difference": None, "significant": False,
+                       "why": "no feedback to compare: 0 and 3"}}}]})
+    significant, unknown, empty = text.splitlines()[1:]
     assert significant.endswith("SIGNIFICANT") and "more requests" not in significant
-    assert unknown.endswith("not significant; ~45 more requests per variant to tell")
+    assert unknown.endswith(
+        "not significant: p = 0.12, not below 0.05; ~45 more requests per variant to tell")
+    assert empty.endswith("not enough data: no feedback to compare: 0 and 3")
 
 
 async def test_stats_show_refusals_apart_from_routed_requests(tmp_path: Path) -> None:

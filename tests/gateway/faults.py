@@ -25,6 +25,7 @@ from taskroute.experiment import compose
 from taskroute.gateway.app import create_app
 from taskroute.gateway.server import listening_url
 from taskroute.policy.loader import parse_policy
+from taskroute.policy.model import Policy
 from taskroute.providers.simulated import SimulatedUpstream
 from taskroute.providers.simulated.unreachable import black_hole, refusing
 from taskroute.router import Router
@@ -62,6 +63,16 @@ calling:
   backoff: {{first: 5ms, max: 40ms}}
   circuit breaker: {{failures: 100, cool down: 30s}}
 """
+
+
+
+def fault_policy(urls: list[str] | None = None) -> Policy:
+    """The matrix's policy, its providers at `urls` (placeholders when only read, as by
+    scripts/fault_table.py for the settings it states)."""
+    p1, p2, p3, p4 = urls or ["http://127.0.0.1:9"] * 4
+    return parse_policy(POLICY.format(p1=p1, p2=p2, p3=p3, p4=p4, deadline=DEADLINE_S),
+                        file="<fault matrix>")
+
 
 Make = Callable[[SimulatedUpstream, str], None]   # make one upstream model misbehave
 
@@ -129,9 +140,7 @@ async def run_case(fault: Fault, scope: Scope, streamed: bool) -> Outcome:
                 fault.make(upstream, deployment.split("/", 1)[1])
         with _addresses(fault, scope, upstream) as urls, \
                 tempfile.TemporaryDirectory() as tmp:
-            policy = parse_policy(POLICY.format(
-                p1=urls[0], p2=urls[1], p3=urls[2], p4=urls[3], deadline=DEADLINE_S),
-                file="<fault matrix>")
+            policy = fault_policy(urls)
             db = Path(tmp) / "log.db"
             store = SqliteStore(db)
             app = create_app(compose(Router(policy, store=store, classifier=False)))

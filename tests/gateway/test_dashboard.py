@@ -118,6 +118,10 @@ async def test_dashboard_shows_the_endpoint_numbers_and_refreshes_itself(
             ab_rows = await page.eval_on_selector_all(
                 "#ab-table tbody tr", "rows => rows.map(r => r.cells[2].textContent)")
             assert len(ab_rows) >= 7 and set(ab_rows) == {"lean"}
+            ab = await _json(gw, "/v1/taskroute/ab?since=7d")   # 9 requests: nothing tells
+            verdicts = await page.eval_on_selector_all(
+                "#ab-table tbody tr", "rows => rows.map(r => r.cells[7].textContent)")
+            assert verdicts == ["no: " + m["why"] for m in ab["comparisons"][0]["metrics"].values()]
             assert await page.eval_on_selector_all("#cost-chart polyline", "ls => ls.length") == 2
             bars = await page.eval_on_selector_all("#escalation-chart rect", "rs => rs.length")
             assert bars >= 2                       # requests, and the escalated one over them

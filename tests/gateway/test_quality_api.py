@@ -120,6 +120,8 @@ async def test_variants_are_sticky_and_recorded_on_every_request(
     assert [(c["control"], c["variant"]) for c in report["comparisons"]] == [("control", "lean")]
     assert {m for c in report["comparisons"] for m in c["metrics"]} >= {
         "first_pass", "escalation", "cost_per_request", "latency"}
+    for metric in report["comparisons"][0]["metrics"].values():  # 16 requests: too few
+        assert not metric["significant"] and metric["why"], metric
 
 
 async def test_the_shadow_policy_is_decided_and_logged_not_served(

@@ -48,6 +48,29 @@ def test_ab_report_says_the_escalation_difference_is_significant(
     assert "escalation" in capsys.readouterr().out
 
 
+def test_ab_report_calls_nothing_significant_on_three_and_four_requests(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = Logbook(tmp_path / "log.db")
+    for i in range(7):      # A: 3 requests, all escalated, ~0 ms; B: 4, none, ~1 ms
+        log.add(variant="A" if i < 3 else "B", user=f"u{i}", latency=0.0002 if i < 3 else 0.0013,
+                attempts=[("openai/gpt-4.1-mini", "rejected", 0.001), (MID, "ok", 0.004)]
+                if i < 3 else None)
+    log.close()
+    assert main(["ab", "report", "--db", str(log.db), "--json"]) == 0
+    (comparison,) = json.loads(capsys.readouterr().out)["comparisons"]
+    escalation, latency = comparison["metrics"]["escalation"], comparison["metrics"]["latency"]
+    assert escalation["difference"] == -1.0 and escalation["p_value"] < 0.05
+    assert not escalation["significant"]
+    assert escalation["why"] == "too few requests: 3 and 4; about 12 per variant needed"
+    assert latency["ci95"][0] > 0 and not latency["significant"]
+    assert latency["why"].startswith("too few answered requests: 3 and 4")
+    assert main(["ab", "report", "--db", str(log.db)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "escalation" in x)
+    assert line.endswith("not significant: too few requests: 3 and 4; about 12 per variant "
+                         "needed; ~9 more requests per variant to tell")
+
+
 def test_stats_on_a_missing_log_is_one_clear_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

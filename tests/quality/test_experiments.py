@@ -59,13 +59,49 @@ def test_z_test_matches_the_textbook_value() -> None:
     assert result["p_value"] == pytest.approx(0.0444, abs=1e-3)
 
 
+def test_z_test_withholds_significance_on_a_handful_of_requests() -> None:
+    # 0 of 4 against 4 of 4: p ≈ 0.005, but 2 successes expected per variant, not 5
+    tiny = two_proportions(0, 4, 4, 4)
+    assert tiny["p_value"] < 0.01 and tiny["difference"] == 1.0
+    assert not tiny["significant"]
+    assert tiny["why"] == "too few requests: 4 and 4; about 10 per variant needed"
+    assert tiny["needed_per_variant"] == 10 and tiny["more_needed"] == 6
+    rare = two_proportions(0, 300, 4, 300, counted="feedback")     # 4 in 600: 2 expected each
+    assert rare["p_value"] < 0.05 and not rare["significant"]
+    assert rare["why"].startswith("too few feedback: 300 and 300; about 750 per variant")
+    assert two_proportions(400, 1000, 450, 1000)["significant"]     # a clear large sample
+    assert two_proportions(800, 1000, 805, 1000)["why"] == "p = 0.78, not below 0.05"
+
+
+def test_bootstrap_withholds_significance_on_few_values_or_below_the_resolution() -> None:
+    rng = random.Random(5)
+    # "0 ms against 1 ms" on 3 and 4 answered requests: the interval excludes 0, on 7 values
+    fast, slow = [0.0002, 0.0003, 0.0001], [0.0012, 0.0013, 0.0011, 0.0014]
+    few = bootstrap_means(fast, slow, resolution=0.001, rounds=400)
+    assert few["ci95"][0] > 0 and not few["significant"]
+    assert few["why"] == "too few requests: 3 and 4; about 30 per variant needed"
+    # 0.4 ms apart on 500 each: plainly real in the interval, but under the millisecond
+    a = [rng.gauss(0.0100, 0.0001) for _ in range(500)]
+    b = [rng.gauss(0.0104, 0.0001) for _ in range(500)]
+    close = bootstrap_means(a, b, resolution=0.001, unit=" s", rounds=400)
+    assert close["ci95"][0] > 0 and not close["significant"]
+    assert close["why"] == "the difference (0.000396 s) is below the resolution of 0.001 s"
+    assert close["needed_per_variant"] is None
+    # 20 ms apart on 500 each: still significant
+    c = [rng.gauss(0.120, 0.030) for _ in range(500)]
+    d = [rng.gauss(0.140, 0.030) for _ in range(500)]
+    clear = bootstrap_means(c, d, resolution=0.001, rounds=400)
+    assert clear["significant"] and clear["why"] is None
+
+
 def test_bootstrap_tells_a_cost_difference_from_noise() -> None:
     rng = random.Random(3)
     cheap = [rng.gauss(0.010, 0.002) for _ in range(500)]
     dear = [rng.gauss(0.012, 0.002) for _ in range(500)]
     same = [rng.gauss(0.010, 0.002) for _ in range(500)]
     assert bootstrap_means(cheap, dear, rounds=400)["significant"]
-    assert not bootstrap_means(cheap, same, rounds=400)["significant"]
+    noise = bootstrap_means(cheap, same, rounds=400)
+    assert not noise["significant"] and noise["why"] == "the 95% interval includes no difference"
 
 
 def _policy_with(tmp_path: Path, extra: str) -> Path:
