@@ -42,6 +42,9 @@ from sklearn.model_selection import StratifiedKFold
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from dolly import DOLLY_CLASSES, HEADLINE, load_dolly  # noqa: E402
 
 from taskroute.classify.features import (  # noqa: E402
     FEATURIZER_VERSION,
@@ -53,16 +56,6 @@ from taskroute.classify.features import (  # noqa: E402
 
 DATA = ROOT / "taskroute" / "data" / "task_examples.jsonl"
 DOLLY = ROOT.parent / "shared" / "data" / "dolly-subset" / "dolly_train.jsonl"
-# Dolly's categories as task classes. Creative writing is `writing` (a stronger tier than chat
-# in the default policy); brainstorming, lists of ideas, is chat.
-DOLLY_CLASSES = {
-    "closed_qa": "retrieval_qa", "information_extraction": "extraction", "open_qa": "qa",
-    "general_qa": "qa", "classification": "classification", "summarization": "summarization",
-    "creative_writing": "writing", "brainstorming": "chat",
-}
-# The categories the headline figure is taken over: those the issue maps to a class of its own.
-HEADLINE = ("classification", "closed_qa", "general_qa", "information_extraction", "open_qa",
-            "summarization")
 DOLLY_CREDIT = ("includes prompts from databricks-dolly-15k, (c) Databricks, Inc., licensed "
                 "CC BY-SA 3.0 (https://creativecommons.org/licenses/by-sa/3.0/); this file is "
                 "shared under the same licence")
@@ -89,23 +82,6 @@ def load_examples(path: Path) -> tuple[list[str], list[str]]:
         texts.append(item["text"])
         labels.append(item["task"])
     return texts, labels
-
-
-def load_dolly(path: Path) -> tuple[list[str], list[str], list[str]]:
-    """Dolly's prompts (the instruction, then its passage where there is one), their task
-    classes and their own categories."""
-    texts: list[str] = []
-    labels: list[str] = []
-    categories: list[str] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        item = json.loads(line)
-        context = (item.get("context") or "").strip()
-        texts.append(item["instruction"].strip() + (f"\n\n{context}" if context else ""))
-        labels.append(DOLLY_CLASSES[item["category"]])
-        categories.append(item["category"])
-    return texts, labels, categories
 
 
 def load_corrections(path: Path, known: set[str]) -> tuple[list[str], list[str]]:
