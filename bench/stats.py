@@ -5,7 +5,8 @@
 Builds (once, then reuses) a request log with the gateway's schema: a million requests over
 the last 24 hours across the default policy's task classes and tiers, with attempts (gate
 rejections, upstream errors, escalations), first-token times, two A/B variants and feedback on
-5% of them, and a shadow policy's decision for 20% of them (one tier up). Then times
+5% of them (a tenth of it naming the class the request really was), and a shadow policy's
+decision for 20% of them (one tier up). Then times
 `SqliteStore.route_stats` (the `LogReader` Protocol, read on the store's worker thread) for every
 `--by`, the dashboard's other reads (the time series per minute and per hour, the shadow
 report), the `taskroute stats` command end to end (a fresh process), and `GET
@@ -45,6 +46,9 @@ from taskroute.store.sqlite import REQUEST_COLUMNS, SqliteStore
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 DEFAULT_DB = Path("/tmp/taskroute-bench-stats.db")
+FEEDBACK_COLUMNS = ("request_id", "ts", "score", "corrected", "text", "api_key_id",
+                    "request_ts", "task", "tier", "model", "policy", "variant", "first_pass",
+                    "unescalated")
 _DECISION = json.dumps({"reasons": ["The policy sends this class to its tier." * 8] * 4,
                         "signals": {f"s{i}": i for i in range(40)}})
 
@@ -60,8 +64,11 @@ def build(path: Path, n: int, seed: int = 7) -> None:
     # and one from before 0012 lacks the served facts beside each shadow decision
     shadow_facts = "served_task" in {
         row[1] for row in conn.execute("PRAGMA table_info(shadow_decisions)")}
+    # and one from before 0013 has no feedback naming the task class a request really was
+    named = "named_task" in {row[1] for row in conn.execute("PRAGMA table_info(feedback)")}
     policy = load_default_policy()
     rng = random.Random(seed)
+    misroutes = random.Random(seed + 1)  # its own draws: the rest is the log older runs built
     tasks = list(policy.tasks.values())
     now = time.time()
     started = time.perf_counter()
@@ -103,10 +110,15 @@ def build(path: Path, n: int, seed: int = 7) -> None:
         ))
         if rng.random() < 0.05:
             first_pass = int(not rejected and not error)
+            misrouted = misroutes.random() < 0.1  # a tenth name their class, half by the text
+            really = tasks[(i + 1) % len(tasks)].name if misrouted else None
+            text = (f"task: {really}" if really and (misroutes.random() < 0.5 or not named)
+                    else None)
             feedback.append((request_id, ts + 5, float(rng.random() < 0.8),
-                             int(rng.random() < 0.1), None, "key-abc", ts, spec.name, tier.name,
+                             int(rng.random() < 0.1), text, "key-abc", ts, spec.name, tier.name,
                              chain[0], "default", "A" if i % 2 else "B", first_pass,
-                             int(not rejected)))
+                             int(not rejected),
+                             *((really if text is None else None,) if named else ())))
         if i % 5 == 0:  # the shadow sends it one tier up
             up = policy.tiers[min(policy.tier_index(tier.name) + 1, len(policy.tiers) - 1)]
             shadows.append((request_id, ts, "candidate", spec.name, up.name, up.model, "{}",
@@ -134,7 +146,10 @@ def _flush(conn: sqlite3.Connection, requests: list[tuple[object, ...]],
         "INSERT INTO attempts (request_id, seq, model, deployment, role, status, started_at, "
         "latency_s, first_token_s, input_tokens, output_tokens, cost_usd, verdicts, error) "
         f"VALUES ({', '.join('?' * 14)})", attempts)
-    conn.executemany(f"INSERT INTO feedback VALUES ({', '.join('?' * 14)})", feedback)
+    named = ("named_task",) if feedback and len(feedback[0]) > len(FEEDBACK_COLUMNS) else ()
+    conn.executemany(f"INSERT INTO feedback ({', '.join(FEEDBACK_COLUMNS + named)}) "
+                     f"VALUES ({', '.join('?' * (len(FEEDBACK_COLUMNS) + len(named)))})",
+                     feedback)
     if shadows:
         width = len(shadows[0])
         conn.executemany(f"INSERT INTO shadow_decisions VALUES ({', '.join('?' * width)})",
@@ -294,9 +309,10 @@ async def _copy_into(url: str, db: Path) -> None:
 
     from taskroute.store.sqlite import ATTEMPT_COLUMNS, SHADOW_COLUMNS
 
-    feedback = ("request_id", "ts", "score", "corrected", "text", "api_key_id", "request_ts",
-                "task", "tier", "model", "policy", "variant", "first_pass", "unescalated")
     source = sqlite3.connect(db)
+    feedback = FEEDBACK_COLUMNS + tuple(  # the copied log's own columns, migrated or not
+        c for c in ("named_task",)
+        if c in {row[1] for row in source.execute("PRAGMA table_info(feedback)")})
     conn = await asyncpg.connect(url)
     started = time.perf_counter()
     try:

@@ -119,4 +119,10 @@ def render_table(report: dict[str, Any]) -> str:
     if refused.get("requests"):  # refused before routing: not in the rows or the total
         by = ", ".join(f"{n:,} × {status}" for status, n in refused["by_status"].items())
         lines.append(f"{refused['requests']:,} more refused before routing ({by})")
+    misroutes = report.get("misroutes") or {}
+    if misroutes.get("misrouted"):  # feedback naming another class than the one served
+        pairs = ", ".join(f"{p['served']} → {p['named']} × {p['requests']:,}"
+                          for p in misroutes["pairs"])
+        lines.append(f"{misroutes['misrouted']:,} misrouted, by feedback naming the class "
+                     f"({pairs})")
     return "\n".join(lines)

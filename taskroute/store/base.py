@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 from taskroute.decision import Decision
 from taskroute.policy.model import Price
 from taskroute.quality.budgets import Scope  # the pure quality modules; they never import store
-from taskroute.quality.feedback import Feedback
+from taskroute.quality.feedback import Feedback, feedback_task
 from taskroute.quality.metrics import By
 from taskroute.quality.timeseries import Step
 from taskroute.records import Api, RouteRecord
@@ -80,7 +80,14 @@ class RatedAnswer:
     latency_s: float
     task: str
     answer: str | None
-    text: str | None = None           # the feedback's text ("task: coding" names the class)
+    text: str | None = None           # the feedback's text
+    named_task: str | None = None     # the feedback's `task`: the class it really was
+
+    @property
+    def feedback_task(self) -> str | None:
+        """The class the feedback names: its `task`, else a text `task: <class>` (feedback
+        from before the field), by `quality.feedback.feedback_task`."""
+        return feedback_task(self.named_task, self.text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +194,9 @@ class LogReader(Protocol):
         tier_order: Sequence[str] = (), now: float | None = None,
     ) -> dict[str, Any]:
         """The stats report (`taskroute.quality.metrics.report`): one row per `by` group and
-        the totals. `tier_order` is the policy's tiers, cheapest first (for over-serving)."""
+        the totals. `tier_order` is the policy's tiers, cheapest first (for over-serving).
+        Beside them, `refused` (requests refused before routing, by status) and `misroutes`
+        (feedback naming the class a request really was: `quality.feedback.misroutes`)."""
         ...
 
     async def timeseries(

@@ -58,14 +58,15 @@ def on_store(url: str, read: Callable[[LogReader], Awaitable[T]]) -> T:
 
 def give_feedback(
     db: str | Path, request_id: str, *, score: float | None = None, thumbs: str | None = None,
-    corrected: bool = False, text: str | None = None,
+    corrected: bool = False, text: str | None = None, task: str | None = None,
 ) -> Feedback:
     """The library's way to give feedback on a request in the log at `db`, a SQLite file or a
     store URL such as `postgresql://…` (async code with a store at hand awaits
-    `store.add_feedback(make_feedback(...))` instead). Raises `UnknownRequest`,
-    `DuplicateFeedback` or `InvalidRequest`."""
+    `store.add_feedback(make_feedback(...))` instead). `task` names the class the request
+    really was; with no policy at hand only its form is checked (the gateway checks it against
+    the policy's classes). Raises `UnknownRequest`, `DuplicateFeedback` or `InvalidRequest`."""
     feedback = make_feedback(request_id, score=score, thumbs=thumbs, corrected=corrected,
-                             text=text)
+                             text=text, task=task)
     if is_url(db):
         on_store(str(db), lambda log: log.add_feedback(feedback))
         return feedback

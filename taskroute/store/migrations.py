@@ -253,6 +253,17 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         DROP INDEX shadow_decisions_ts                      -- shadow_facts starts with ts
         """,
     ),
+    (   # the task class the feedback says the request really was (`Feedback.task`); rows from
+        # before keep it NULL and are read by their text (`quality.feedback.feedback_task`).
+        # The stats' misroute counts read the feedback that may name one from its own index,
+        # not every feedback row of the window.
+        "0013_feedback_task",
+        """
+        ALTER TABLE feedback ADD COLUMN named_task TEXT;
+        CREATE INDEX feedback_named ON feedback (request_ts, task, named_task)
+            WHERE named_task IS NOT NULL OR text IS NOT NULL
+        """,
+    ),
 )
 
 

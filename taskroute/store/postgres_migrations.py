@@ -231,6 +231,15 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         DROP INDEX shadow_decisions_ts                       -- shadow_facts starts with ts
         """,
     ),
+    (   # as SQLite's 0013: the task class the feedback names, NULL on rows from before, and
+        # the index the misroute counts read (no text in it: a btree row holds ~2.7 kB)
+        "0008_feedback_task",
+        """
+        ALTER TABLE feedback ADD COLUMN named_task text;
+        CREATE INDEX feedback_named ON feedback (request_ts) INCLUDE (task, named_task)
+            WHERE named_task IS NOT NULL OR text IS NOT NULL
+        """,
+    ),
 )
 
 

@@ -21,6 +21,7 @@ import asyncpg
 
 from taskroute.policy.model import Price
 from taskroute.quality import abtest, shadow, timeseries
+from taskroute.quality.feedback import misroutes
 from taskroute.quality.metrics import BUCKETS_PER_E, By, Counts, FineKey, report
 from taskroute.quality.window import window_start
 from taskroute.store.counts import FINE, SHADOW_FACTS, SHADOW_LOGGED_FACTS, SUMS, fold
@@ -115,6 +116,15 @@ WHERE COALESCE(variant, '') = $1 AND ts >= $2 AND id % $3 = 0 ORDER BY id
 _REFUSED = """
 SELECT http_status, count(*) FROM refused WHERE ts >= $1 AND ts < $2 GROUP BY 1 ORDER BY 1
 """
+# As SQLite's (`sqlite_reads._NAMED`): ILIKE is its LIKE, case-insensitive; the first OR is
+# the partial index `feedback_named`'s condition.
+_NAMED = """
+SELECT task, named_task, CASE WHEN named_task IS NULL THEN text END, count(*)
+FROM feedback
+WHERE request_ts >= $1 AND request_ts < $2 AND (named_task IS NOT NULL OR text IS NOT NULL)
+  AND (named_task IS NOT NULL OR text ILIKE '%task%')
+GROUP BY 1, 2, 3
+"""
 
 
 _UPSERT_MINUTELY = """
@@ -198,9 +208,11 @@ async def route_stats(
     async with conn.transaction(isolation="repeatable_read"):
         groups = await fine_counts(conn, since)
         refused = await refused_counts(conn, since, now)
+        named = await conn.fetch(_NAMED, -math.inf if since is None else since, math.inf)
     stats = report(groups, since_s=since_s, now=now, by=by, tier_order=tier_order,
                    started=started)
     stats["refused"] = refused
+    stats["misroutes"] = misroutes((r[0], r[1], r[2], int(r[3])) for r in named)
     return stats
 
 

@@ -26,12 +26,12 @@ FROM requests r WHERE request_id = $1
 _OWNED = _ROUTE.rstrip() + " AND api_key_id IS NOT DISTINCT FROM $2\n"
 _INSERT_FEEDBACK = """
 INSERT INTO feedback (request_id, ts, score, corrected, text, api_key_id, request_ts, task, tier,
-                      model, policy, variant, first_pass, unescalated)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                      model, policy, variant, first_pass, unescalated, named_task)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 """
 _RATED = """
 SELECT r.prompt, r.answered_by, f.score, f.corrected, r.cost_usd, r.latency_s, r.task, r.answer,
-       f.text
+       f.text, f.named_task
 FROM feedback f JOIN requests r ON r.request_id = f.request_id
 WHERE r.prompt IS NOT NULL AND r.answered_by IS NOT NULL
 ORDER BY f.id
@@ -67,7 +67,8 @@ async def record_feedback(
         raise UnknownRequest(f"no logged request{whose} has the id {feedback.request_id!r}")
     try:
         await conn.execute(_INSERT_FEEDBACK, feedback.request_id, time.time(), feedback.score,
-                           int(feedback.corrected), feedback.text, key_id, *route)
+                           int(feedback.corrected), feedback.text, key_id, *route,
+                           feedback.task)
     except asyncpg.UniqueViolationError:
         raise DuplicateFeedback(
             f"request {feedback.request_id!r} already has feedback; it counts once"
@@ -83,8 +84,9 @@ async def spend_since(conn: asyncpg.Connection, now: float | None = None) -> dic
 async def rated_answers(conn: asyncpg.Connection) -> list[RatedAnswer]:
     return [
         RatedAnswer(prompt=prompt, model=model, score=score, corrected=bool(corrected),
-                    cost_usd=cost, latency_s=latency, task=task, answer=answer, text=text)
-        for prompt, model, score, corrected, cost, latency, task, answer, text
+                    cost_usd=cost, latency_s=latency, task=task, answer=answer, text=text,
+                    named_task=named)
+        for prompt, model, score, corrected, cost, latency, task, answer, text, named
         in await conn.fetch(_RATED)
     ]
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from taskroute.policy.model import Price
 from taskroute.quality import abtest, shadow, timeseries
+from taskroute.quality.feedback import misroutes
 from taskroute.quality.metrics import By, Counts, FineKey, report
 from taskroute.quality.window import window_start
 from taskroute.store.counts import SHADOW_FACTS, SHADOW_LOGGED_FACTS, fold
@@ -27,6 +28,16 @@ SELECT task, tier, model, policy, variant, COUNT(*), COUNT(score), SUM(score), S
 FROM feedback INDEXED BY feedback_window
 WHERE request_ts >= ? AND request_ts < ?
 GROUP BY 1, 2, 3, 4, 5
+"""
+# Feedback naming a task class: by its `task`, or (rows from before it) by a text LIKE finds,
+# ASCII case aside, wherever `task_named` could match; `misroutes` applies the one rule. The
+# first OR is the partial index's own condition, word for word, so SQLite may read it.
+_NAMED = """
+SELECT task, named_task, CASE WHEN named_task IS NULL THEN text END, COUNT(*)
+FROM feedback INDEXED BY feedback_named
+WHERE request_ts >= ? AND request_ts < ? AND (named_task IS NOT NULL OR text IS NOT NULL)
+  AND (named_task IS NOT NULL OR text LIKE '%task%')
+GROUP BY 1, 2, 3
 """
 _HOURS = """
 SELECT hour, SUM(requests), SUM(cost_usd), SUM(escalated), SUM(baseline_tokens_in),
@@ -70,10 +81,17 @@ def route_stats(
         try_catch_up(conn)
     since = window_start(since_s, now)
     groups = fine_counts(conn, since)
+    named = misroute_counts(conn, since)
     stats = report(groups, since_s=since_s, now=now, by=by, tier_order=tier_order,
                    started=started)
     stats["refused"] = refused_counts(conn, since, now)
+    stats["misroutes"] = named
     return stats
+
+
+def misroute_counts(conn: sqlite3.Connection, since: float | None) -> dict[str, Any]:
+    """The window's feedback naming the class its request really was (`quality.feedback`)."""
+    return misroutes(conn.execute(_NAMED, (-math.inf if since is None else since, math.inf)))
 
 
 _REFUSED = """

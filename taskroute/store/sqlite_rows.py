@@ -25,12 +25,12 @@ FROM requests WHERE request_id = ?
 _OWNED = _ROUTE.rstrip() + " AND api_key_id IS ?\n"
 _INSERT_FEEDBACK = """
 INSERT INTO feedback (request_id, ts, score, corrected, text, api_key_id, request_ts, task, tier,
-                      model, policy, variant, first_pass, unescalated)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      model, policy, variant, first_pass, unescalated, named_task)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 _RATED = """
 SELECT r.prompt, r.answered_by, f.score, f.corrected, r.cost_usd, r.latency_s, r.task, r.answer,
-       f.text
+       f.text, {named_task}
 FROM feedback f JOIN requests r ON r.request_id = f.request_id
 WHERE r.prompt IS NOT NULL AND r.answered_by IS NOT NULL
 ORDER BY f.rowid
@@ -59,7 +59,7 @@ def record_feedback(
     try:
         conn.execute(_INSERT_FEEDBACK, (
             feedback.request_id, time.time(), feedback.score, int(feedback.corrected),
-            feedback.text, key_id, *route))
+            feedback.text, key_id, *route, feedback.task))
     except sqlite3.IntegrityError:
         raise DuplicateFeedback(
             f"request {feedback.request_id!r} already has feedback; it counts once"
@@ -83,12 +83,16 @@ def spend_since(conn: sqlite3.Connection, now: float | None = None) -> dict[Scop
 
 
 def rated_answers(conn: sqlite3.Connection) -> list[RatedAnswer]:
-    """`LogReader.rated_answers`."""
+    """`LogReader.rated_answers`; a log opened read-only from before migration 0013 has no
+    `named_task`, and its feedback names a class by its text alone."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(feedback)")}
+    rated = _RATED.format(named_task="f.named_task" if "named_task" in columns else "NULL")
     return [
         RatedAnswer(prompt=prompt, model=model, score=score, corrected=bool(corrected),
-                    cost_usd=cost, latency_s=latency, task=task, answer=answer, text=text)
-        for prompt, model, score, corrected, cost, latency, task, answer, text
-        in conn.execute(_RATED)
+                    cost_usd=cost, latency_s=latency, task=task, answer=answer, text=text,
+                    named_task=named)
+        for prompt, model, score, corrected, cost, latency, task, answer, text, named
+        in conn.execute(rated)
     ]
 
 

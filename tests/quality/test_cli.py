@@ -34,6 +34,25 @@ def test_stats_prints_a_table_and_json(tmp_path: Path, capsys: pytest.CaptureFix
     assert rows["A"]["escalation"] == 10 / 20 and rows["B"]["escalation"] == 0.0
 
 
+def test_stats_prints_the_misroutes_feedback_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from taskroute.store import give_feedback
+
+    log = Logbook(tmp_path / "log.db")
+    ids = [log.add(), log.add(), log.add(), log.add(task="qa", tier="balanced")]
+    log.close()
+    assert main(["stats", "--db", str(log.db)]) == 0
+    assert "misrouted" not in capsys.readouterr().out  # no feedback names a class yet
+    give_feedback(log.db, ids[0], corrected=True, task="coding")
+    give_feedback(log.db, ids[1], corrected=True, text="task: coding")   # the older way
+    give_feedback(log.db, ids[2], thumbs="up", task="chat")              # served right
+    give_feedback(log.db, ids[3], thumbs="down", task="reasoning")
+    assert main(["stats", "--db", str(log.db)]) == 0
+    assert ("3 misrouted, by feedback naming the class (chat → coding × 2, qa → reasoning × 1)"
+            in capsys.readouterr().out)
+
+
 def test_ab_report_says_the_escalation_difference_is_significant(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

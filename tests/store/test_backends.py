@@ -51,7 +51,36 @@ async def test_a_rated_answer_carries_the_feedback_text_that_names_its_class(
     first, second = await log_store.rated_answers()
     assert (first.prompt, first.text, task_named(first.text)) == (
         "Fix the flickering spinner.", "Task: coding", "coding")
-    assert (second.text, task_named(second.text)) == ("nice", None)
+    assert (first.named_task, first.feedback_task) == (None, "coding")  # the text's, no field
+    assert (second.text, task_named(second.text), second.feedback_task) == ("nice", None, None)
+
+
+async def test_feedback_names_the_class_by_its_task_field_first_then_by_its_text(
+    log_store: Any
+) -> None:
+    served = make_entry("x").record.decision.task
+    given = {  # request id: (the feedback's task, its text)
+        "field": ("coding", None), "both": ("coding", "task: qa"), "text": (None, "Task: qa"),
+        "other": (None, "the task list was wrong"), "same": (served, None), "bare": (None, None),
+    }
+    for request_id in given:
+        log_store.add(dataclasses.replace(make_entry(request_id), prompt=f"about {request_id}",
+                                          answer="Ok."))
+    await log_store.flush()
+    for request_id, (task, text) in given.items():
+        await log_store.add_feedback(make_feedback(request_id, corrected=True, task=task,
+                                                   text=text))
+    rated = {a.prompt.removeprefix("about "): a for a in await log_store.rated_answers()}
+    assert {k: (a.named_task, a.text) for k, a in rated.items()} == given  # as stored
+    assert {k: a.feedback_task for k, a in rated.items()} == {
+        "field": "coding", "both": "coding", "text": "qa", "other": None, "same": served,
+        "bare": None}
+    stats = await log_store.route_stats(since_s=None)
+    assert stats["misroutes"] == {"named": 4, "misrouted": 3, "pairs": [
+        {"served": served, "named": "coding", "requests": 2},
+        {"served": served, "named": "qa", "requests": 1}]}
+    assert (await log_store.route_stats(since_s=60, now=time.time() + 3600))["misroutes"] == {
+        "named": 0, "misrouted": 0, "pairs": []}  # the window holds no request
 
 
 async def test_flush_writes_what_was_added_and_routes_find_many_ids(log_store: Any) -> None:

@@ -15,6 +15,7 @@ from taskroute.cli.main import main
 from taskroute.evaluate.importers import load
 from taskroute.exceptions import DuplicateFeedback, UnknownRequest
 from taskroute.store import give_feedback
+from taskroute.store.logfile import read_rated_answers
 from taskroute.store.postgres import PostgresStore
 from taskroute.store.sqlite import SqliteStore
 from tests.store.conftest import StoreFactory
@@ -42,6 +43,7 @@ def _stats(url: str) -> dict[str, object]:
 def test_give_feedback_takes_a_postgres_url(open_pg: StoreFactory, pg_url: str) -> None:
     store = open_pg()
     store.add(make_entry("r1"))
+    store.add(dataclasses.replace(make_entry("r3"), prompt="Sort the list.", answer="Ok."))
     store.close()
     given = give_feedback(pg_url, "r1", score=0.25, text="too long")
     assert given.score == 0.25
@@ -49,8 +51,12 @@ def test_give_feedback_takes_a_postgres_url(open_pg: StoreFactory, pg_url: str) 
         give_feedback(pg_url, "r1", thumbs="up")
     with pytest.raises(UnknownRequest):
         give_feedback(pg_url, "r2", thumbs="up")
+    give_feedback(pg_url, "r3", corrected=True, task="coding")
     total = _stats(pg_url)
-    assert total["feedback"] == 1 and total["score"] == 0.25
+    assert total["feedback"] == 2 and total["score"] == 0.25
+    (answer,) = read_rated_answers(pg_url)  # r1 logged no prompt
+    assert (answer.prompt, answer.named_task, answer.feedback_task) == (
+        "Sort the list.", "coding", "coding")
 
 
 def test_the_training_importer_reads_a_postgres_log_as_it_reads_sqlite(

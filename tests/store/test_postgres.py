@@ -295,6 +295,36 @@ async def test_an_older_schema_migrates_and_keeps_rescues_and_old_spooled_rows(
     assert stats["total"]["requests"] == 2
 
 
+async def test_feedback_from_before_0008_names_its_class_by_its_text(
+    open_pg: StoreFactory, pg_url: str
+) -> None:
+    import asyncpg
+
+    from taskroute.store.sqlite import REQUEST_COLUMNS
+    from tests.store.test_sqlite import OLD_FEEDBACK, old_feedback
+
+    old = replace(make_entry("old"), prompt="Fix the spinner.", answer="Ok.")
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await migrate(conn, upto="0007_shadow_facts")
+        await conn.copy_records_to_table("requests", records=[request_row(old)],
+                                         columns=list(REQUEST_COLUMNS))
+        await conn.execute(OLD_FEEDBACK.format(marks=", ".join(f"${i}" for i in range(1, 15))),
+                           *old_feedback(old, "task: coding"))
+    finally:
+        await conn.close()
+    store = open_pg()  # migrates to 0008
+    store.add(replace(make_entry("new"), prompt="Sort the list.", answer="Ok."))
+    await store.flush()
+    await store.add_feedback(make_feedback("new", corrected=True, task="coding",
+                                           text="task: qa"))
+    rated = [(a.prompt, a.named_task, a.feedback_task) for a in await store.rated_answers()]
+    assert rated == [("Fix the spinner.", None, "coding"), ("Sort the list.", "coding", "coding")]
+    stats = await store.route_stats(since_s=None)
+    assert stats["misroutes"]["pairs"] == [
+        {"served": old.record.decision.task, "named": "coding", "requests": 2}]
+
+
 async def test_prune_leaves_a_request_another_replica_is_rolling_up(
     open_pg: StoreFactory, pg_url: str
 ) -> None:

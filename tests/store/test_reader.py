@@ -235,6 +235,7 @@ def test_give_feedback_from_code_with_no_event_loop(tmp_path: Path) -> None:
     db = tmp_path / "log.db"
     writer = SqliteStore(db)
     writer.add(make_entry("r1"))
+    writer.add(make_entry("r3"))
     writer.close()
     given = give_feedback(db, "r1", score=0.25, text="too long")
     assert (given.request_id, given.score, given.corrected) == ("r1", 0.25, False)
@@ -244,7 +245,11 @@ def test_give_feedback_from_code_with_no_event_loop(tmp_path: Path) -> None:
         give_feedback(db, "r2", thumbs="up")
     with pytest.raises(InvalidRequest):
         give_feedback(db, "r1", score=2)
-    assert rows(db, "SELECT request_id, score, text FROM feedback") == [("r1", 0.25, "too long")]
+    with pytest.raises(InvalidRequest, match="task class name"):
+        give_feedback(db, "r3", corrected=True, task="Not A Class")
+    assert give_feedback(db, "r3", corrected=True, task="coding").task == "coding"
+    assert rows(db, "SELECT request_id, score, text, named_task FROM feedback") == [
+        ("r1", 0.25, "too long", None), ("r3", None, None, "coding")]
 
 
 async def test_the_minute_rollup_is_seeded_from_what_was_rolled_up_before_it(

@@ -286,6 +286,51 @@ async def test_a_shadow_decision_from_before_0012_is_joined_and_a_new_one_read_o
     assert got["quality"]["served"]["gates"]["good"] == 0
 
 
+# A feedback row as the schema before SQLite 0013 / Postgres 0008 held it: no `named_task`.
+OLD_FEEDBACK = ("INSERT INTO feedback (request_id, ts, score, corrected, text, api_key_id, "
+                "request_ts, task, tier, model, policy, variant, first_pass, unescalated) "
+                "VALUES ({marks})")
+
+
+def old_feedback(entry: LogEntry, text: str) -> tuple[object, ...]:
+    """A correction whose text names the class, on `entry`, as logged before the field."""
+    decision = entry.record.decision
+    return (entry.record.request_id, time.time(), None, 1, text, None, entry.record.started_at,
+            decision.task, decision.tier, decision.model, decision.policy, "", 1, 1)
+
+
+async def test_feedback_from_before_0013_names_its_class_by_its_text(tmp_path: Path) -> None:
+    from taskroute.quality.feedback import make_feedback
+    from taskroute.store.logfile import read_rated_answers
+
+    path = tmp_path / "log.db"
+    conn = connect(path)
+    migrate(conn, upto="0012_shadow_facts")
+    old = dataclasses.replace(make_entry("old"), prompt="Fix the spinner.", answer="Ok.")
+    conn.execute(f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) "
+                 f"VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})", request_row(old))
+    conn.execute(OLD_FEEDBACK.format(marks=", ".join("?" * 14)),
+                 old_feedback(old, "task: coding"))
+    conn.close()
+    (answer,) = read_rated_answers(path)  # read-only, not migrated: no `named_task` to read
+    assert (answer.named_task, answer.feedback_task) == (None, "coding")
+
+    store = SqliteStore(path)
+    new = dataclasses.replace(make_entry("new"), prompt="Sort the list.", answer="Ok.")
+    store.add(new)
+    await store.flush()
+    await store.add_feedback(make_feedback("new", corrected=True, task="coding",
+                                           text="task: qa"))
+    rated = [(a.prompt, a.named_task, a.feedback_task) for a in await store.rated_answers()]
+    stats = await store.route_stats(since_s=None)
+    await store.aclose()
+    assert rated == [("Fix the spinner.", None, "coding"), ("Sort the list.", "coding", "coding")]
+    assert stats["misroutes"]["pairs"] == [
+        {"served": old.record.decision.task, "named": "coding", "requests": 2}]
+    assert rows(path, "SELECT request_id, named_task FROM feedback ORDER BY rowid") == [
+        ("old", None), ("new", "coding")]
+
+
 def test_refuses_a_database_from_a_newer_taskroute(tmp_path: Path) -> None:
     conn = connect(tmp_path / "log.db")
     migrate(conn)

@@ -4,7 +4,8 @@ rolled up and rows not yet, rows logged before the request row kept its attempt 
 
 The raw scan is written here in plain Python over every row of `requests`, `attempts` and
 `feedback`, as the metrics' definitions (`taskroute.quality.metrics`) read, so it shares none of
-the stores' SQL."""
+the stores' SQL; so are the misroute counts beside the stats, from the feedback naming a class
+(`quality.feedback.feedback_task`, its field or its text)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from taskroute.quality.feedback import make_feedback
+from taskroute.quality.feedback import feedback_task, make_feedback
 from taskroute.quality.metrics import BUCKETS_PER_E, BY_CHOICES, Counts, FineKey, report
 from taskroute.store import postgres_reads, sqlite_reads
 from taskroute.store.base import LogEntry
@@ -125,6 +126,22 @@ async def raw_scan(store: Any, since: float) -> dict[FineKey, Counts]:
     return groups
 
 
+async def raw_misroutes(store: Any, since: float) -> dict[str, Any]:
+    """The window's misroute counts from every feedback row, in plain Python."""
+    named, pairs = 0, dict[tuple[str, str], int]()
+    for request_ts, served, task, text in await _raw(
+            store, "SELECT request_ts, task, named_task, text FROM feedback"):
+        really = feedback_task(task, text)
+        if request_ts < since or really is None:
+            continue
+        named += 1
+        if really != served:
+            pairs[(served, really)] = pairs.get((served, really), 0) + 1
+    ordered = sorted(pairs.items(), key=lambda item: (-item[1], item[0]))
+    return {"named": named, "misrouted": sum(pairs.values()),
+            "pairs": [{"served": s, "named": t, "requests": n} for (s, t), n in ordered]}
+
+
 async def _stats_without_rolling_up(store: Any, by: Any, now: float) -> dict[str, Any]:
     """The report as the store reads it, but what is not rolled up yet stays so (a reader
     always rolls up first, which would leave the log's tail path untested)."""
@@ -147,7 +164,7 @@ async def _stats_without_rolling_up(store: Any, by: Any, now: float) -> dict[str
 
 def _comparable(stats: dict[str, Any]) -> dict[str, Any]:
     same: dict[str, Any] = rounded({k: v for k, v in stats.items()
-                                    if k not in ("query_ms", "refused")})
+                                    if k not in ("query_ms", "refused", "misroutes")})
     return same
 
 
@@ -161,9 +178,13 @@ async def test_rollup_stats_equal_a_raw_scan_at_the_windows_edges(
     for entry in rolled:
         log_store.add(entry)
     await log_store.flush()
-    for entry in rolled[::11]:
-        await log_store.add_feedback(make_feedback(entry.record.request_id, thumbs="down",
-                                                   corrected=True))
+    rated = rolled[::11]
+    for i, entry in enumerate(rated):  # a third name the class (some the one served), a third
+        served = entry.record.decision.task  # by the text from before the field
+        await log_store.add_feedback(make_feedback(
+            entry.record.request_id, thumbs="down", corrected=True,
+            task=(served if i % 2 else "coding", None, None)[i % 3],
+            text=(None, "Task: qa", "wrong")[i % 3]))
     # rows logged before the counts were kept, among the rolled-up edge rows and the fresh tail
     await _forget_counts(log_store, [e.record.request_id for e in rolled[:15:2]])
     assert await log_store.catch_up() == len(rolled)
@@ -177,14 +198,19 @@ async def test_rollup_stats_equal_a_raw_scan_at_the_windows_edges(
     inside = sum(e.record.started_at >= since for e in entries)
     assert sum(c.requests for c in expected.values()) == inside
     assert 0 < inside < len(entries)  # the window leaves some out
+    misroutes = await raw_misroutes(log_store, since)
+    assert 0 < misroutes["misrouted"] < misroutes["named"]
     for by in BY_CHOICES:
         want = _comparable(report(await raw_scan(log_store, since), since_s=WINDOW_S, now=now,
                                   by=by, tier_order=POLICY.tier_names))
-        assert _comparable(await _stats_without_rolling_up(log_store, by, now)) == want, by
+        stats = await _stats_without_rolling_up(log_store, by, now)
+        assert _comparable(stats) == want, by
+        assert stats["misroutes"] == misroutes, by
     for by in BY_CHOICES:  # and through the store, which rolls the tail up first
         want = _comparable(report(await raw_scan(log_store, since), since_s=WINDOW_S, now=now,
                                   by=by, tier_order=POLICY.tier_names))
         got = await log_store.route_stats(since_s=WINDOW_S, by=by,
                                           tier_order=POLICY.tier_names, now=now)
         assert _comparable(got) == want, by
+        assert got["misroutes"] == misroutes, by
     assert await log_store.catch_up() == 0
