@@ -200,11 +200,14 @@ def _taskroute_paths() -> dict[str, Any]:
         "score": {"type": "number", "minimum": 0, "maximum": 1},
         "thumbs": {"type": "string", "enum": ["up", "down"]},
         "corrected": {"type": "boolean", "description": "the user had to fix or redo it"},
+        "task": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "description":
+                 "the task class the request really was (a misroute): one of the policy's"},
         "text": {"type": "string"}}}
     return {
         "/v1/taskroute/stats": _report(
             "route quality from the request log: first-pass rate, escalations, cost per task, "
-            "latency; refused requests counted apart", _SINCE, by),
+            "latency; refused requests counted apart, and the misroutes feedback named",
+            _SINCE, by),
         "/v1/taskroute/timeseries": _report(
             "cost and escalations per minute (windows up to 6 hours) or hour against always "
             "using the strongest model, every bucket of the window, with the running saving",
@@ -218,7 +221,8 @@ def _taskroute_paths() -> dict[str, Any]:
         "/v1/taskroute/breakers": _get(
             "each deployment's circuit breaker and the recent trips (other replicas' too)"),
         "/v1/taskroute/feedback": {"post": {
-            "summary": "feedback on one answer: a score or thumbs, and whether it was corrected",
+            "summary": "feedback on one answer: a score or thumbs, whether it was corrected "
+                       "and the task class it really was",
             "parameters": [{"name": "X-Taskroute-Request-Id", "in": "header",
                             "required": False, "schema": {"type": "string"}}],
             "requestBody": {"required": True, "content": {
@@ -226,7 +230,8 @@ def _taskroute_paths() -> dict[str, Any]:
             "responses": {
                 "201": {"description": "recorded", "content": {"application/json": {
                     "schema": {"type": "object"}}}},
-                "400": {"description": "malformed feedback", "content": error},
+                "400": {"description": "malformed feedback, or a task the policy does not "
+                        "define", "content": error},
                 "404": {"description": "no logged request has that id", "content": error},
                 "409": {"description": "the request already has feedback", "content": error},
             }}},

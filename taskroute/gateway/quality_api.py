@@ -6,7 +6,8 @@
     GET  /v1/taskroute/ab?since=7d
     GET  /v1/taskroute/shadow?since=24h   the shadow policy against the served one
     GET  /v1/taskroute/breakers           circuit breakers and their recent trips
-    POST /v1/taskroute/feedback     {"request_id", "score" | "thumbs", "corrected", "text"}
+    POST /v1/taskroute/feedback     {"request_id", "score" | "thumbs", "corrected", "task",
+                                     "text"}; a "task" is one of the policy's classes
     GET  /dashboard
 
 The endpoints read the log through the `LogReader` Protocol (`taskroute.store`): the gateway's
@@ -144,10 +145,20 @@ async def post_feedback(request: web.Request) -> web.Response:
     quality = request.app[QUALITY]
     body = await read_json(request, 64 * 1024)
     given = feedback.parse_feedback(body, request_id=request.headers.get("X-Taskroute-Request-Id"))
+    feedback.check_task(given, task_classes(quality.policy()))
     ident = request.get(IDENTITY)   # a user key rates only its own requests; admin any
     owner = ident.key_id if ident is not None and ident.scope != "admin" else None
     await quality.reader.add_feedback(given, key_id=key_id(request), owner=owner)
     return web.json_response({"request_id": given.request_id, "recorded": True}, status=201)
+
+
+def task_classes(policy: Policy) -> set[str]:
+    """The classes a feedback's `task` may name: the served policy's, its A/B variants' and
+    its shadow's (a candidate may add the class the misrouted requests were)."""
+    policies = [policy, *(v.policy for v in policy.variants if v.policy is not None)]
+    if policy.shadow is not None:
+        policies.append(policy.shadow)
+    return {name for p in policies for name in p.tasks}
 
 
 # -- lifecycle ----------------------------------------------------------------------------------

@@ -95,6 +95,44 @@ async def test_feedback_rules(gateway: RunningGateway) -> None:
     assert stats["total"]["score"] == 0.0
 
 
+async def test_feedback_names_the_task_class_the_request_really_was(
+    start_gateway: StartGateway
+) -> None:
+    def with_candidate(policy: Policy) -> Policy:  # a shadow adding a class: it may be named
+        sql = replace(policy.tasks["coding"], name="sql")
+        return replace(policy, shadow=replace(policy, name="candidate",
+                                              tasks={**policy.tasks, "sql": sql}))
+
+    gw = await start_gateway(edit_policy=with_candidate)
+    ids = [(await post(gw, SUMMARY))[1]["X-Taskroute-Request-Id"] for _ in range(4)]
+    known = sorted(gw.app[GATEWAY].routers.router.policy.tasks)
+
+    async def feedback(body: dict[str, Any]) -> tuple[int, Any]:
+        status, _, raw = await gw.request("POST", "/v1/taskroute/feedback", json=body)
+        return status, json.loads(raw)
+
+    status, body = await feedback({"request_id": ids[0], "corrected": True, "task": "poetry"})
+    assert status == 400, body
+    error = body["error"]
+    assert (error["type"], error["param"]) == ("invalid_request_error", "task")
+    assert "'poetry'" in error["message"]
+    assert error["message"].endswith("known: " + ", ".join(sorted([*known, "sql"])))
+    for bad in ("Coding", "coding please", 3, "", "x" * 65):
+        status, body = await feedback({"request_id": ids[0], "corrected": True, "task": bad})
+        assert status == 400 and body["error"]["param"] == "task", (bad, body)
+        assert "task class name" in body["error"]["message"]
+    # the refused ones recorded nothing: the request still takes its one feedback
+    for request_id, extra in zip(ids, ({"task": "coding"}, {"task": "sql"},
+                                       {"text": "task: qa"}, {"task": "summarization"}),
+                                 strict=True):
+        status, body = await feedback({"request_id": request_id, "thumbs": "down", **extra})
+        assert status == 201, body
+    stats = await get_json(gw, "/v1/taskroute/stats?since=1h")
+    assert stats["misroutes"] == {"named": 4, "misrouted": 3, "pairs": [
+        {"served": "summarization", "named": named, "requests": 1}
+        for named in ("coding", "qa", "sql")]}
+
+
 def _with_variants(policy: Policy) -> Policy:
     lean = replace(policy, name="lean")
     return replace(policy, variants=(VariantSpec("control", 50), VariantSpec("lean", 50, lean)))
