@@ -86,9 +86,9 @@ def load_examples(path: Path) -> tuple[list[str], list[str]]:
 
 def load_corrections(path: Path, known: set[str]) -> tuple[list[str], list[str]]:
     """Prompts from the gateway's log (`taskroute serve --log`, SQLite) whose feedback names the
-    task class they really were (text `task: <class>`, `taskroute.quality.feedback`), with
-    that class; the latest feedback on a prompt wins."""
-    from taskroute.quality.feedback import task_named
+    task class they really were (its `task`, else a text `task: <class>`:
+    `taskroute.quality.feedback.feedback_task`), with that class; the latest feedback on a
+    prompt wins."""
     from taskroute.store.logfile import is_log, read_rated_answers
 
     if not is_log(path):
@@ -96,7 +96,7 @@ def load_corrections(path: Path, known: set[str]) -> tuple[list[str], list[str]]
                          "writes)")
     named: dict[str, str] = {}
     for answer in read_rated_answers(path):
-        task = task_named(answer.text)
+        task = answer.feedback_task
         if task is None:
             continue
         if task not in known:
@@ -235,8 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=MODEL)
     parser.add_argument("--C", type=float, dest="c", help="fix C instead of trying the grid")
     parser.add_argument("--corrections", type=Path, metavar="LOG",
-                        help="the gateway's SQLite log: prompts whose feedback says 'task: "
-                        "<class>' are learned as that class, each weighing "
+                        help="the gateway's SQLite log: prompts whose feedback names their "
+                        "class (its 'task', or a text 'task: <class>') are learned as that "
+                        "class, each weighing "
                         f"{CORRECTION_WEIGHT:g} examples")
     parser.add_argument("--no-cv", action="store_true",
                         help="one fit at --C, no cross-validation or calibration (a quick "

@@ -2,8 +2,9 @@
 corrected task classifier and an escalation gate, and the policy using both runs in shadow.
 
 The log is built through the real gateway in front of the stand-in upstream; feedback goes
-through `POST /v1/taskroute/feedback`. A feedback text `task: coding` says the request was
-misrouted (it was coding); thumbs say whether the answer was good enough.
+through `POST /v1/taskroute/feedback`. Feedback `"task": "coding"` says the request was
+misrouted (it was coding) — as does, from a client of before the field, a text `task: coding`;
+thumbs say whether the answer was good enough.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TRAIN_CLASSIFIER = ROOT / "scripts" / "train_task_classifier.py"
 EXAMPLES = ROOT / "taskroute" / "data" / "task_examples.jsonl"
 MISROUTED = "Make the spinner on the checkout page stop flickering when the cart updates."
+NOTES = "Turn these meeting notes into a short list of action items for the team."
 QUESTIONS = ("Why do leaves change colour in autumn?", "How do tides work?",
              "What causes thunder?", "Why is the sky blue?", "How do vaccines work?",
              "What makes bread rise?", "How do bees make honey?", "Why do cats purr?")
@@ -50,7 +52,8 @@ async def _feedback(gw: RunningGateway, request_id: str, **body: object) -> None
     assert status == 201, raw
 
 
-async def _train_classifier(data: Path, out: Path, corrections: Path | None) -> None:
+async def _train_classifier(data: Path, out: Path, corrections: Path | None) -> str:
+    """What the training printed."""
     args = [str(TRAIN_CLASSIFIER), "--data", str(data), "--no-dolly", "--no-cv", "--C", "30",
             "--out", str(out), *(["--corrections", str(corrections)] if corrections else [])]
     proc = await asyncio.create_subprocess_exec(sys.executable, *args,
@@ -58,6 +61,7 @@ async def _train_classifier(data: Path, out: Path, corrections: Path | None) -> 
                                                 stderr=asyncio.subprocess.STDOUT)
     output, _ = await proc.communicate()
     assert proc.returncode == 0, output.decode()
+    return output.decode()
 
 
 def _task_of(db: Path, request_id: str, table: str = "requests") -> str:
@@ -86,7 +90,9 @@ async def test_the_log_trains_the_classifier_and_the_gate_and_the_result_runs_in
     await gw.store.flush()
     served = _task_of(gw.db, misrouted)
     assert served != "coding", "the premise: the bundled classifier misroutes this prompt"
-    await _feedback(gw, misrouted, corrected=True, text="task: coding")
+    await _feedback(gw, misrouted, corrected=True, task="coding")
+    noted, _ = await _ask(gw, NOTES)  # ... and one by the text convention from before the field
+    await _feedback(gw, noted, corrected=True, text="task: summarization")
     # ... and questions whose answers the users rate: hedged answers (a question too hard for
     # the model that answered) get a thumbs down, sure ones a thumbs up.
     for spec in gw.app[GATEWAY].routers.router.policy.models.values():
@@ -101,6 +107,11 @@ async def test_the_log_trains_the_classifier_and_the_gate_and_the_result_runs_in
         await _feedback(gw, rid, thumbs=thumbs)
     assert rated["up"] and rated["down"], rated
     await gw.store.flush()
+    status, _, raw = await gw.request("GET", "/v1/taskroute/stats")
+    assert status == 200, raw
+    named = {(served, "coding"), (_task_of(gw.db, noted), "summarization")}
+    assert {(p["served"], p["named"]) for p in json.loads(raw)["misroutes"]["pairs"]} == {
+        (s, n) for s, n in named if s != n}  # the stats count both ways of naming the class
 
     # The escalation gate, trained on the log's rated answers.
     gate_file = tmp_path / "gate.json"
@@ -115,13 +126,14 @@ async def test_the_log_trains_the_classifier_and_the_gate_and_the_result_runs_in
     lines = EXAMPLES.read_text(encoding="utf-8").splitlines()
     data.write_text("\n".join(lines[::4]) + "\n", encoding="utf-8")  # a quarter: a quick fit
     corrected, control = tmp_path / "corrected.json", tmp_path / "control.json"
-    await asyncio.gather(_train_classifier(data, corrected, gw.db),
-                         _train_classifier(data, control, None))
+    printed, _ = await asyncio.gather(_train_classifier(data, corrected, gw.db),
+                                      _train_classifier(data, control, None))
+    assert f"2 corrections from {gw.db}: {{'coding': 1, 'summarization': 1}}" in printed
     from taskroute.classify.learned import LinearTaskClassifier
 
     assert LinearTaskClassifier.from_file(corrected).predict(MISROUTED).task == "coding"
     assert LinearTaskClassifier.from_file(control).predict(MISROUTED).task != "coding"
-    assert json.loads(corrected.read_text())["training"]["corrections"] == 1
+    assert json.loads(corrected.read_text())["training"]["corrections"] == 2
 
     # The new policy in shadow: decided and logged beside the served one, never served.
     def with_candidate(policy: Policy) -> Policy:
