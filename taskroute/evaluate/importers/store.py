@@ -53,13 +53,15 @@ def load(path: Path | str) -> list[Record]:
 
 def _logged(path: Path | str) -> Iterator[tuple[int, dict[str, Any]]]:
     """The log's rated answers as (row number, object) pairs, as the JSONL reader yields them.
-    A correction scores 0 whatever score came with it: the user had to fix the answer."""
+    A correction scores 0 whatever score came with it: the user had to fix the answer. The
+    task is the one the feedback names where it names one (a misroute), else the served one."""
     from taskroute.store.logfile import read_rated_answers
 
     for n, a in enumerate(read_rated_answers(path), start=1):
         yield n, {"prompt": a.prompt, "model": a.model,
                   "score": 0.0 if a.corrected else a.score, "cost": a.cost_usd,
-                  "latency": a.latency_s, "task": a.task, "response": a.answer}
+                  "latency": a.latency_s, "task": a.feedback_task or a.task,
+                  "response": a.answer}
 
 
 def _quality(obj: dict[str, Any], path: Path, row: int) -> float | None:
