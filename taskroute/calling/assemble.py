@@ -30,44 +30,7 @@ def carries_output(chunk: StreamChunk) -> bool:
 
 def assemble(chunks: Sequence[StreamChunk], *, model: str) -> ChatResponse:
     """One `ChatResponse` from a stream's chunks (first choice only)."""
-    text: list[str] = []
-    refusal: list[str] = []
-    tools: dict[int, dict[str, Any]] = {}
-    logprobs: list[Any] = []
-    reasoning: list[str] = []
-    thinking: list[dict[str, Any]] = []
-    finish: str | None = None
-    usage: Usage | None = None
-    first = chunks[0].data if chunks else {}
-    for chunk in chunks:
-        usage = chunk.usage or usage
-        for choice in chunk.data.get("choices") or []:
-            if choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            text.append(delta.get("content") or "")
-            refusal.append(delta.get("refusal") or "")
-            reasoning.append(delta.get("reasoning_content") or "")
-            thinking.extend(delta.get("thinking_blocks") or ())
-            for call in delta.get("tool_calls") or []:
-                _merge_tool_call(tools, call)
-            logprobs.extend((choice.get("logprobs") or {}).get("content") or [])
-            finish = choice.get("finish_reason") or finish
-    message = ResponseMessage(
-        content="".join(text) if any(text) or not tools else None,
-        tool_calls=[tools[i] for i in sorted(tools)] or None,
-        refusal="".join(refusal) or None,
-    )
-    if thinking:
-        message.thinking_blocks = thinking
-        message.reasoning_content = "".join(reasoning)
-    return ChatResponse(
-        model=str(first.get("model") or model),
-        choices=[Choice(message=message, finish_reason=finish,
-                        logprobs={"content": logprobs} if logprobs else None)],
-        usage=usage,
-        **({"id": first["id"]} if isinstance(first.get("id"), str) else {}),
-    )
+    return Tally.of(chunks).response(model=model)
 
 
 def _merge_tool_call(tools: dict[int, dict[str, Any]], part: dict[str, Any]) -> None:
@@ -109,39 +72,113 @@ def response_chunks(response: ChatResponse) -> list[StreamChunk]:
 
 
 class Tally:
-    """What a stream has carried so far: enough to cost it and to tell a finished answer from
-    a cut one."""
+    """What a stream has carried so far, taken in once per chunk as it goes by: enough to cost
+    it and to tell a finished answer from a cut one, and the answer itself (`response`) for
+    gates to judge at any point — the refusal hold its held opening, the record the whole
+    answer — without reading any chunk again."""
 
-    __slots__ = ("chunks", "finish_reason", "text", "tool_calls", "usage")
+    __slots__ = ("_content", "_finish", "_first", "_logprobs", "_reasoning", "_refusal",
+                 "_thinking", "_tools", "chunks", "finish_reason", "text", "tool_calls", "usage")
 
     def __init__(self) -> None:
+        # the answer's text as logged and estimated: the first choice's text and every
+        # choice's tool-call arguments, as they came
         self.text: list[str] = []
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self.chunks = 0
         self.tool_calls = False      # has any part of a tool call gone by?
+        # the first choice (index 0) assembled, for `response`
+        self._first: dict[str, Any] | None = None   # the first chunk (its id and model)
+        self._content: list[str] = []
+        self._refusal: list[str] = []
+        self._reasoning: list[str] = []
+        self._thinking: list[dict[str, Any]] = []
+        self._tools: dict[int, dict[str, Any]] = {}
+        self._logprobs: list[Any] = []
+        self._finish: str | None = None
+
+    @classmethod
+    def of(cls, chunks: Sequence[StreamChunk]) -> Tally:
+        tally = cls()
+        for chunk in chunks:
+            tally.add(chunk)
+        return tally
 
     def add(self, chunk: StreamChunk) -> None:
-        # One pass over the chunk (it runs once per chunk on the stream's path): the first
-        # choice's text and finish reason, every choice's tool-call arguments, the usage.
+        # One pass over the chunk (it runs once per chunk on the stream's path); empty pieces
+        # are not kept (joined, they add nothing).
         self.chunks += 1
         data = chunk.data
+        if self._first is None:
+            self._first = data
         for position, choice in enumerate(data.get("choices") or ()):
             delta = choice.get("delta") or {}
+            content = delta.get("content")
+            finish = choice.get("finish_reason")
+            calls = delta.get("tool_calls") or ()
             if position == 0:
-                self.text.append(str(delta.get("content") or ""))
-                self.finish_reason = choice.get("finish_reason") or self.finish_reason
-            for call in delta.get("tool_calls") or ():
+                if content:
+                    self.text.append(str(content))
+                if finish:
+                    self.finish_reason = finish
+            for call in calls:
                 self.tool_calls = True
                 self.text.append(str((call.get("function") or {}).get("arguments") or ""))
+            if choice.get("index", 0) != 0:
+                continue
+            # the first choice, assembled
+            if content:
+                self._content.append(content)
+            if refusal := delta.get("refusal"):
+                self._refusal.append(refusal)
+            if reasoning := delta.get("reasoning_content"):
+                self._reasoning.append(reasoning)
+            if thinking := delta.get("thinking_blocks"):
+                self._thinking.extend(thinking)
+            for call in calls:
+                _merge_tool_call(self._tools, call)
+            if logprobs := choice.get("logprobs"):
+                self._logprobs.extend(logprobs.get("content") or ())
+            if finish:
+                self._finish = finish
         if data.get("usage"):
             self.usage = chunk.usage
+
+    def response(self, *, model: str) -> ChatResponse:
+        """The answer so far, as one `ChatResponse` (the first choice): its own copy, which
+        the chunks taken in after it leave as it is."""
+        tools = self._tools
+        message = ResponseMessage(
+            content="".join(self._content) if self._content or not tools else None,
+            tool_calls=[{**tools[i], "function": dict(tools[i]["function"])}
+                        for i in sorted(tools)] or None,
+            refusal="".join(self._refusal) or None,
+        )
+        if self._thinking:
+            message.thinking_blocks = list(self._thinking)
+            message.reasoning_content = "".join(self._reasoning)
+        first = self._first or {}
+        return ChatResponse(
+            model=str(first.get("model") or model),
+            choices=[Choice(message=message, finish_reason=self._finish,
+                            logprobs={"content": list(self._logprobs)} if self._logprobs
+                            else None)],
+            usage=self.usage,
+            **({"id": first["id"]} if isinstance(first.get("id"), str) else {}),
+        )
 
     def plus(self, chunks: Sequence[StreamChunk]) -> Tally:
         """A copy with `chunks` added (this one unchanged)."""
         more = Tally()
         more.text, more.usage, more.finish_reason = list(self.text), self.usage, self.finish_reason
         more.chunks, more.tool_calls = self.chunks, self.tool_calls
+        more._first, more._finish = self._first, self._finish
+        more._content, more._refusal = list(self._content), list(self._refusal)
+        more._reasoning, more._thinking = list(self._reasoning), list(self._thinking)
+        more._logprobs = list(self._logprobs)
+        more._tools = {i: {**call, "function": dict(call["function"])}
+                       for i, call in self._tools.items()}
         for chunk in chunks:
             more.add(chunk)
         return more

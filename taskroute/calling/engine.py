@@ -212,10 +212,11 @@ class CallEngine:
             return StreamStart(replay, None, answer.model, deployment=answer.deployment)
         ctx.upstream = None  # a live stream goes out as it comes, but for its held opening
         gates = self.gates_for(decision)
-        held = hold.hold_for(ctx, gates)
+        opening = hold.opening_gates(gates)
+        held = hold.hold_for(ctx, opening)
         once: OnceCall[Opened] = open_stream if held is None else hold.holding(held)
         accept: Callable[[Opened], Awaitable[bool]] = (
-            chain_layer.accept_any if held is None else hold.judged_opening(ctx, gates))
+            chain_layer.accept_any if held is None else hold.judged_opening(ctx, gates, opening))
         kind = "stream" if held is None else STREAM_HELD
         opened = await chain_layer.escalate(ctx, decision.chain,
                                             self._asker(ctx, once, kind), accept)

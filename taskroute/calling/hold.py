@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
-from taskroute.calling.assemble import Tally, assemble
 from taskroute.calling.context import CallContext
 from taskroute.calling.once import Opened, Wiring, close_quietly, open_stream
 from taskroute.gates.base import Gate
@@ -24,13 +23,16 @@ from taskroute.records import AttemptRole
 
 
 def opening_gates(gates: Sequence[Gate]) -> tuple[Gate, ...]:
+    """The gates that judge an opening (worked out once per stream: `hold_for` and
+    `judged_opening` are given them)."""
     return tuple(g for g in gates if getattr(g, "judges_opening", False))
 
 
-def hold_for(ctx: CallContext, gates: Sequence[Gate]) -> RefusalHold | None:
+def hold_for(ctx: CallContext, opening: Sequence[Gate]) -> RefusalHold | None:
     """The hold for this request's live stream: its task's, else the policy's; none when no
-    gate of the task judges an opening, or the hold is off (`hold for refusal: false`)."""
-    if not opening_gates(gates):
+    gate of the task judges an opening (`opening`, the task's `opening_gates`), or the hold is
+    off (`hold for refusal: false`)."""
+    if not opening:
         return None
     task = ctx.policy.tasks.get(ctx.decision.task)
     hold = task.refusal_hold if task is not None and task.refusal_hold is not None \
@@ -51,25 +53,25 @@ def holding(hold: RefusalHold) -> Callable[
     return once
 
 
-def judged_opening(ctx: CallContext, gates: Sequence[Gate]
+def judged_opening(ctx: CallContext, gates: Sequence[Gate], opening: Sequence[Gate]
                    ) -> Callable[[Opened], Awaitable[bool]]:
-    """Accept a live stream whose held opening passes the opening gates (the whole answer,
-    when it is all held: every plain gate); one that fails is closed and recorded `rejected`
-    (its tokens so far billed), and the chain goes on."""
-    opening = opening_gates(gates)
+    """Accept a live stream whose held opening passes the opening gates (`opening`; the whole
+    answer, when it is all held: every plain gate of `gates`); one that fails is closed and
+    recorded `rejected` (its tokens so far billed), and the chain goes on. The opening is
+    judged off the stream's tally (`Opened.tally`), which the record goes on from."""
 
     async def accept(opened: Opened) -> bool:
-        response = assemble(opened.held, model=opened.deployment)
-        whole = any(chunk.finish_reason for chunk in opened.held)
-        verdicts = await run_gates(gates if whole else opening, response, ctx.request,
+        tally = opened.tally
+        whole = tally.finish_reason is not None
+        verdicts = await run_gates(gates if whole else opening,
+                                   tally.response(model=opened.deployment), ctx.request,
                                    sync_only=True)
         if passed(verdicts):
             if whole:
                 opened.judged = verdicts
             return True
         await close_quietly(opened.rest)
-        opened.call.answered("rejected", verdicts, tally=Tally().plus(opened.held))
+        opened.call.answered("rejected", verdicts, tally=tally)
         return False
 
     return accept
-

@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
-from taskroute.calling.assemble import Tally, assemble, carries_output
+from taskroute.calling.assemble import Tally, carries_output
 from taskroute.calling.attempt import Call
 from taskroute.calling.breaker import Breakers
 from taskroute.calling.context import Answer, CallContext
@@ -57,6 +57,9 @@ class Opened:
     rest: AsyncIterator[StreamChunk]
     held: list[StreamChunk]
     call: Call
+    # the held chunks taken in (`assemble.Tally`): the refusal hold judges the opening off it,
+    # and the stream's record goes on from it as the rest arrives, so none is read twice
+    tally: Tally
     # the whole answer came inside the refusal hold and passed every gate there: its
     # verdicts, so the record's judging need not assemble it and run the gates again
     judged: tuple[GateVerdict, ...] | None = None
@@ -126,14 +129,14 @@ async def open_stream(
     except (TaskrouteError, TimeoutError, asyncio.CancelledError) as exc:
         await close_quietly(rest)
         opened = call.first_token_s is not None  # broke while its opening was held
-        call.failed(_translated(exc, deployment, ctx), Tally().plus(held) if opened else None)
+        call.failed(_translated(exc, deployment, ctx), Tally.of(held) if opened else None)
         if isinstance(exc, TimeoutError):
             raise _translated(exc, deployment, ctx) from None
         raise
     wiring.breakers[deployment].success()
     wiring.first_tokens.add(f"{deployment}|{STREAM_HELD if hold else 'stream'}",
                             call.elapsed() if hold else call.first_token_s)
-    return Opened(rest, held, call)
+    return Opened(rest, held, call, Tally.of(held))
 
 
 STREAM_HELD = "stream held"   # the hedge's timings of streams whose opening is held
@@ -181,10 +184,8 @@ async def read_whole(
     """A streamed call read to its end before anything goes out (`buffer stream: true`), so
     its gates can judge it; a stream that breaks off is this deployment's failure."""
     opened = await open_stream(ctx, wiring, model, deployment, role)
-    tally = Tally()
+    tally = opened.tally
     chunks = list(opened.held)
-    for chunk in chunks:
-        tally.add(chunk)
     try:
         async for chunk in opened.rest:
             chunks.append(chunk)
@@ -196,7 +197,7 @@ async def read_whole(
         await close_quietly(opened.rest)
         opened.call.failed(exc, tally)
         raise
-    response = assemble(chunks, model=deployment)
+    response = tally.response(model=deployment)
     first_token_s = opened.call.first_token_s
     opened.call.arrived(response)
     opened.call.first_token_s = first_token_s

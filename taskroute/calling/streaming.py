@@ -38,7 +38,7 @@ Admit = Callable[[], Awaitable[Hold | None]]   # a budget reservation awaited at
 
 @dataclass(slots=True)
 class StreamStart:
-    replay: list[StreamChunk]     # chunks ready to go out first
+    replay: list[StreamChunk]     # chunks ready to go out first (a live start: its held ones)
     live: Opened | None           # the rest still arriving, when the answer is live
     model: str                    # the policy's model that answered
     race_winner: str | None = None
@@ -72,9 +72,13 @@ class RouteStream:
         self._t0 = time.perf_counter()
         self._replay: deque[StreamChunk] = deque()
         self._live: Opened | None = None
-        # Everything the caller has been given. A live start's replay is the live call's held
-        # chunks and the rest follow as they arrive, so this is also what costs the live call.
+        # Everything the caller has been given (as given: a rescued answer's usage is the
+        # client's), and the record's answer when it ends. A live start's replay is the live
+        # call's held chunks and the rest follow as they arrive, so this is also what costs
+        # the live call; it is the live call's own tally, which took the held chunks in as
+        # they were held (`_taken_ahead` of them still to go out).
         self._tally = Tally()
+        self._taken_ahead = 0
         self._given: list[StreamChunk] = []
         self._call_tally: Tally | None = None   # a rescuing call's own chunks, once one took over
         self._seam: rescue.Seam | None = None
@@ -113,6 +117,7 @@ class RouteStream:
         self._live = begun.live
         if begun.live is not None:
             self._live_ready = getattr(begun.live.rest, "ready", None)
+            self._tally, self._taken_ahead = begun.live.tally, len(begun.replay)
         self.record.answered(begun.model, begun.deployment or begun.model)
         self.model = self.record.answered_by  # the deployment answering
         self.record.race_winner = begun.race_winner
@@ -143,11 +148,14 @@ class RouteStream:
         if chunk is None:
             await self._end()
             raise StopAsyncIteration
-        self._tally.add(chunk)
         if self._call_tally is not None:
             self._call_tally.add(chunk)
             if chunk.data.get("usage"):
                 chunk = _with_carried(chunk, self._carried)
+        if self._taken_ahead:
+            self._taken_ahead -= 1  # a held chunk: taken in as it was held
+        else:
+            self._tally.add(chunk)
         self._given.append(chunk)
         return chunk
 
@@ -278,8 +286,8 @@ class RouteStream:
         judged, given = live.judged, self._given
         if judged is not None and len(given) == len(live.held) and given[0] is live.held[0]:
             verdicts = judged  # all of it was held and judged so (`calling/hold.py`)
-        else:
-            response = assemble(given, model=live.deployment)
+        else:  # the whole answer as given, taken in chunk by chunk as it went out
+            response = self._tally.response(model=live.deployment)
             verdicts = await run_gates(gates, response, self._ctx.request, sync_only=True)
         unrun = [getattr(g, "name", type(g).__name__) for g in gates
                  if inspect.iscoroutinefunction(g.check)]
@@ -309,6 +317,8 @@ class RouteStream:
             self._started = True
             self._finish(asyncio.CancelledError(), closed_by_caller=True)
             return
+        if self._taken_ahead:  # closed while the held opening went out: only what was given
+            self._tally, self._taken_ahead = Tally.of(self._given), 0
         live = self._live
         if live is not None:
             await close_quietly(live.rest)

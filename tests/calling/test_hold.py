@@ -6,20 +6,28 @@ opening goes out when the time bound passes, nothing lost."""
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
+from types import MappingProxyType
+from typing import Any
 
 import pytest
 
 from taskroute.calling.context import CallContext
-from taskroute.calling.hold import hold_for
+from taskroute.calling.hold import hold_for, opening_gates
 from taskroute.decision import Decision
 from taskroute.exceptions import PolicyError
 from taskroute.gates.non_empty import NonEmptyGate
 from taskroute.gates.refusal import RefusalGate
 from taskroute.policy.loader import load_default_policy, parse_policy
-from taskroute.policy.model import RefusalHold
+from taskroute.policy.model import GateSpec, RefusalHold
 from taskroute.policy.prose import describe_policy
 from taskroute.providers.simulated import ModelProfile, SimulatedUpstream
-from taskroute.signals import measure
+from taskroute.records import CLIENT_CLOSED, GateVerdict
+from taskroute.request import ChatRequest
+from taskroute.response import ChatResponse, StreamChunk
+from taskroute.router import Router
+from taskroute.signals import estimate_tokens, measure
 
 from .support import (
     POLICY,
@@ -151,7 +159,7 @@ def test_the_hold_is_the_tasks_else_the_policys_and_only_for_opening_gates(
                             signals=measure(ask()), tier="fast", model="sim/small",
                             chain=("sim/small",), estimated_cost_usd=0.0, reasons=(),
                             policy=own.name, routed=True)
-        assert hold_for(CallContext(ask(), decision, own), gates) == want, task
+        assert hold_for(CallContext(ask(), decision, own), opening_gates(gates)) == want, task
 
 
 @pytest.mark.parametrize("value", ["{chars: -1}", "{chars: 40, soon: 1s}", "lots"])
@@ -181,3 +189,132 @@ async def test_an_answer_held_whole_is_judged_once_not_again_when_it_ends(
     (attempt,) = stream.record.attempts
     assert attempt.status == "ok" and {v.gate for v in attempt.verdicts} >= {"refusal"}
     assert runs == ["taskroute.calling.hold"]
+
+
+class Seen:
+    """An opening gate that passes everything and keeps each answer it judged, with a copy of
+    its tool calls as they were then."""
+
+    name = "seen"
+    judges_opening = True
+
+    def __init__(self) -> None:
+        self.judged: list[tuple[ChatResponse, list[dict[str, Any]] | None]] = []
+
+    def check(self, answer: ChatResponse, request: ChatRequest) -> GateVerdict:
+        self.judged.append((answer, copy.deepcopy(answer.tool_calls)))
+        return GateVerdict(self.name, True)
+
+
+def seen_router(upstream: SimulatedUpstream, store: MemoryStore, gate: Seen, *,
+                hold: bool) -> Router:
+    policy = make_policy(upstream, calling_extra="" if hold else "  hold for refusal: false")
+    chat = dataclasses.replace(policy.tasks["chat"], gates=(
+        GateSpec("non_empty"), GateSpec("refusal"), GateSpec("seen")))
+    policy = dataclasses.replace(policy, log_content=True,
+                                 tasks=MappingProxyType({**policy.tasks, "chat": chat}))
+    return Router(policy, classifier=False, store=store, gates={"seen": gate})
+
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "parameters": {"type": "object", "properties": {
+        "city": {"type": "string"}}, "required": ["city"]}}}
+
+
+def streamed(chunks: list[StreamChunk]) -> tuple[str, str, list[dict[str, Any]]]:
+    """What the caller was sent: the text, the text and every tool call's arguments as they
+    came, and the tool calls put together."""
+    text: list[str] = []
+    seen: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    for chunk in chunks:
+        for choice in chunk.data.get("choices") or ():
+            piece = choice["delta"].get("content") or ""
+            text.append(piece)
+            seen.append(piece)
+            for part in choice["delta"].get("tool_calls") or ():
+                call = calls.setdefault(part["index"], {"id": "", "type": "function",
+                                                        "function": {"name": "", "arguments": ""}})
+                call["id"] = part.get("id") or call["id"]
+                call["function"]["name"] += part["function"].get("name") or ""
+                call["function"]["arguments"] += part["function"].get("arguments") or ""
+                seen.append(part["function"].get("arguments") or "")
+    return "".join(text), "".join(seen), [calls[i] for i in sorted(calls)]
+
+
+@pytest.mark.parametrize("hold", [True, False], ids=["held", "not held"])
+@pytest.mark.parametrize("tools", [False, True], ids=["text", "tool calls"])
+async def test_the_record_judges_and_logs_exactly_what_the_caller_was_streamed(
+    upstream: SimulatedUpstream, hold: bool, tools: bool
+) -> None:
+    """The record's answer is the tally the hold judged the opening off, gone on chunk by
+    chunk: the logged answer is the streamed text (the tool calls' arguments too) and the
+    gates judge the whole of what went out; the opening the hold judged stays as it was."""
+    store, gate = MemoryStore(), Seen()
+    router = seen_router(upstream, store, gate, hold=hold)
+    request = ask(LONG, **({"tools": [WEATHER]} if tools else {}))
+    try:
+        stream = router.stream(request, task="chat")
+        _, chunks = await read(stream)
+    finally:
+        await router.aclose()
+    text, seen, calls = streamed(chunks)
+    assert bool(calls) == tools and (text == ANSWER.format("small") or tools)
+    (entry,) = store.entries
+    assert entry.answer == seen and entry.record.status == "ok"
+    (attempt,) = entry.record.attempts
+    assert {v.gate for v in attempt.verdicts} == {"non_empty", "refusal", "seen"}
+    whole, _ = gate.judged[-1]
+    assert whole.text == text and (whole.tool_calls or []) == calls
+    assert whole.finish_reason == ("tool_calls" if tools else "stop")
+    assert len(gate.judged) == (2 if hold else 1)
+    if hold:  # the opening: what was held, as it was when judged
+        opening, its_calls = gate.judged[0]
+        assert opening.finish_reason is None and text.startswith(opening.text)
+        assert opening.tool_calls == its_calls
+        assert not tools or its_calls != calls  # (its tool call was half-written then)
+
+
+async def test_a_stream_closed_while_its_held_opening_goes_out_logs_only_what_went_out(
+    upstream: SimulatedUpstream,
+) -> None:
+    """The live call's tally took the held chunks in as they were held; a caller that hangs
+    up part-way through them was given only some: the log and the bill say those."""
+    store, gate = MemoryStore(), Seen()
+    router = seen_router(upstream, store, gate, hold=True)
+    try:
+        stream = router.stream(ask(LONG), task="chat")
+        await stream.start()
+        given = [await anext(stream) for _ in range(3)]
+        await stream.aclose()
+    finally:
+        await router.aclose()
+    (entry,) = store.entries
+    text = "".join(c.delta_text for c in given)
+    assert text and ANSWER.format("small").startswith(text)
+    assert len(gate.judged[0][0].text) > len(text)  # more had been held than was given
+    assert entry.answer == text and entry.record.error == CLIENT_CLOSED
+    (attempt,) = entry.record.attempts
+    assert attempt.status == "cancelled" and attempt.output_tokens == estimate_tokens(text)
+
+
+async def test_a_rescued_stream_is_judged_and_logged_as_the_caller_got_it(
+    upstream: SimulatedUpstream,
+) -> None:
+    """Two calls wrote the answer: the record judges the whole of it, its usage the one the
+    caller got (both calls'), and logs its text, seam and all."""
+    upstream.drop_connection("small", after=9)  # past the held opening: 47 characters out
+    store, gate = MemoryStore(), Seen()
+    router = seen_router(upstream, store, gate, hold=True)
+    try:
+        stream = router.stream(ask(LONG), task="chat")
+        text, chunks = await read(stream)
+    finally:
+        await router.aclose()
+    (entry,) = store.entries
+    assert entry.record.rescued_by == "sim/medium" and entry.answer == text
+    whole, _ = gate.judged[-1]
+    assert whole.text == text and whole.finish_reason == "stop"
+    usage = [c.usage for c in chunks if c.usage][-1]
+    assert whole.usage == usage and usage is not None
+    assert usage.completion_tokens == sum(a.output_tokens for a in entry.record.attempts)

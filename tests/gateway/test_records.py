@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from taskroute.exceptions import Secret
 from taskroute.gateway.settings import GatewaySettings
+from taskroute.policy.model import Policy, RefusalHold
 from tests.gateway.conftest import RunningGateway, StartGateway
 from tests.gateway.test_errors_and_limits import UPSTREAM_NAMES, fast_failing, post
 
@@ -55,6 +57,47 @@ async def test_the_log_status_is_what_the_client_got(start_gateway: StartGateway
     rows = await gw.log_rows()
     assert rows[0]["http_status"] == 504
     assert headers["X-Taskroute-Request-Id"] == rows[0]["request_id"]
+
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "parameters": {"type": "object", "properties": {
+        "city": {"type": "string"}}, "required": ["city"]}}}
+
+
+@pytest.mark.parametrize("hold", [True, False], ids=["held", "not held"])
+@pytest.mark.parametrize("tools", [False, True], ids=["text", "tool calls"])
+async def test_a_streamed_answer_is_logged_as_the_client_got_it(
+    start_gateway: StartGateway, hold: bool, tools: bool
+) -> None:
+    """The logged answer is the text the client was streamed, tool calls' arguments too, with
+    the refusal hold on (the record goes on from the tally the held opening was judged off)
+    and off; the gateway's own edits to the chunks on their way out change nothing."""
+    def logging_content(policy: Policy) -> Policy:
+        calling = dataclasses.replace(policy.calling,
+                                      refusal_hold=RefusalHold() if hold else RefusalHold(0))
+        return dataclasses.replace(policy, log_content=True, calling=calling)
+
+    gw = await start_gateway(edit_policy=logging_content)
+    long = "tell me about " + " ".join(f"word{i}" for i in range(20))
+    body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": long}],
+            **({"tools": [WEATHER]} if tools else {})}
+    async with aiohttp.ClientSession() as client, client.post(
+        gw.url + "/v1/chat/completions", json=body, headers={"X-Taskroute-Task": "chat"},
+    ) as resp:
+        assert resp.status == 200
+        raw = await resp.read()
+    sent, calls = [], 0
+    for line in raw.split(b"\n\n"):
+        if line.startswith(b"data: {"):
+            for choice in json.loads(line.removeprefix(b"data: "))["choices"]:
+                sent.append(choice["delta"].get("content") or "")
+                for part in choice["delta"].get("tool_calls") or ():
+                    calls += 1
+                    sent.append(part["function"].get("arguments") or "")
+    assert bool(calls) == tools and len(sent) > 10
+    (row,) = await gw.log_rows()
+    assert (row["task"], row["status"]) == ("chat", "ok")
+    assert row["answer"] == "".join(sent)
 
 
 async def _refused_rows(gw: RunningGateway) -> list[dict[str, object]]:
