@@ -210,12 +210,15 @@ class RouteStream:
                 self.decision.chain, live.model, rescues=self._rescues) or rescue.plan(
                 self._ctx.request, self._given, self._tally).action != "continue":
             return [], None
+        # The tail is kept as this call sent it, its usage this call's own: so it is billed
+        # when the cut is rescued, and `__anext__` adds the earlier calls' usage as it goes
+        # out. The gates judge the whole answer's usage against the caller's limit.
         tail: list[StreamChunk] = []
         with contextlib.suppress(TaskrouteError):  # a tail that breaks: judged on what came
             async for chunk in live.rest:
-                tail.append(_with_carried(chunk, self._carried) if chunk.data.get("usage")
-                            else chunk)
-        response = assemble([end, *tail], model=live.deployment)
+                tail.append(chunk)
+        response = assemble([_with_carried(c, self._carried) if c.data.get("usage") else c
+                             for c in (end, *tail)], model=live.deployment)
         for gate in gates:
             verdict = gate.check(response, self._ctx.request)
             if isinstance(verdict, GateVerdict) and not verdict.passed:

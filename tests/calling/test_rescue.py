@@ -300,3 +300,52 @@ def tally_of(chunks: list[StreamChunk]) -> Tally:
     for c in chunks:
         tally.add(c)
     return tally
+
+
+MEDIUM_SAYS = " ".join(f"continuing{i}" for i in range(30))  # cut to 15 words: past the seam
+
+
+async def test_a_rescuer_cut_short_and_rescued_again_is_billed_for_its_own_tokens(
+    make_router: RouterFactory, upstream: SimulatedUpstream
+) -> None:
+    """small drops mid-answer; medium continues it and is cut short (finish_reason length,
+    short of any limit) past the seam; large continues that. Each call is billed for its own
+    tokens, and the usage the caller gets is the three calls' sum, each counted once."""
+    upstream.drop_connection("small", after=PAST_HOLD)
+    upstream.set_profile("medium", ModelProfile(tokens_per_s=500))
+    upstream.behave("medium", say=MEDIUM_SAYS, truncate=True)
+    stream = make_router().stream(ask(LONG), task="chat")
+    text, chunks = await read(stream)
+    record = stream.record
+    assert record.status == "ok" and finish(chunks) == "stop"
+    _first, second, third = record.attempts
+    assert [a.role for a in record.attempts] == ["first", "rescue", "rescue"]
+    assert "AnswerCutShort" in (second.error or "") and third.deployment == "sim/large"
+    assert "continuing14" in text and "continuing15" not in text
+    assert second.output_tokens == 15  # medium's own tokens, not small's as well
+    usage = [c.usage for c in chunks if c.usage][-1]
+    assert usage is not None
+    assert usage.completion_tokens == sum(a.output_tokens for a in record.attempts)
+    assert usage.prompt_tokens == sum(a.input_tokens for a in record.attempts)
+
+
+async def test_a_rescuer_cut_at_the_callers_limit_ends_the_stream_with_usage_counted_once(
+    make_router: RouterFactory, upstream: SimulatedUpstream
+) -> None:
+    """small drops mid-answer; medium continues it, given what is left of max_tokens, and is
+    cut there: that is the caller's own limit, so the stream ends `length`, and the usage the
+    caller gets is both calls' tokens, each counted once."""
+    upstream.drop_connection("small", after=PAST_HOLD)
+    upstream.set_profile("medium", ModelProfile(tokens_per_s=500))
+    upstream.answer_with("medium", MEDIUM_SAYS)
+    stream = make_router().stream(ask(LONG, max_tokens=30), task="chat")
+    _, chunks = await read(stream)
+    record = stream.record
+    assert finish(chunks) == "length"
+    first, second = record.attempts
+    assert second.role == "rescue"
+    assert first.output_tokens + second.output_tokens == 30  # the whole answer's limit
+    usage = [c.usage for c in chunks if c.usage][-1]
+    assert usage is not None
+    assert usage.completion_tokens == first.output_tokens + second.output_tokens
+    assert usage.prompt_tokens == first.input_tokens + second.input_tokens

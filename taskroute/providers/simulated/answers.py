@@ -158,7 +158,9 @@ def _subject(prompt: str) -> str:
 
 def _text(ask: Ask, able: bool, behaviour: Behaviour) -> str:
     subject = _subject(ask.prompt)
-    if ask.after_tool_result:
+    if behaviour.say is not None:
+        prose = behaviour.say
+    elif ask.after_tool_result:
         prose = f"Based on the tool result, here is the answer about {subject}."
     elif able:
         prose = f"{ask.model} answers: {subject}."

@@ -44,6 +44,10 @@ class BehaviourBook:
     def answer_normally(self, model: str) -> None:
         self._behaviours.pop(model, None)
 
+    def answer_with(self, model: str, text: str, *, times: int | None = None) -> None:
+        """Answer with `text` (other behaviours, such as truncate, still apply to it)."""
+        self.behave(model, say=text, times=times)
+
     def answer_slowly(self, model: str, delay_s: float, *, times: int | None = None) -> None:
         self.behave(model, delay_s=delay_s, times=times)
 

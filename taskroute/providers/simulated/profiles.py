@@ -58,6 +58,7 @@ class Behaviour:
     parallel_tools: bool = False         # call every tool offered at once (one answer, N calls)
     tools_again: bool = False            # call tools after a tool result too (another round)
     end_delay_s: float = 0.0             # wait between a stream's last event and its end
+    say: str | None = None               # answer with this text, not "<model> answers: ..."
 
 
 NORMAL = Behaviour()
