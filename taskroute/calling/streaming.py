@@ -82,6 +82,7 @@ class RouteStream:
         self._given: list[StreamChunk] = []
         self._call_tally: Tally | None = None   # a rescuing call's own chunks, once one took over
         self._seam: rescue.Seam | None = None
+        self._pending: deque[StreamChunk] = deque()  # read through the seam, not yet judged
         self._live_over = False                  # the live call ended (its chunks all out)
         self._rescues = 0
         self._carried = (0, 0)   # (input, output) tokens of the calls a rescue took over from
@@ -162,10 +163,14 @@ class RouteStream:
     async def _next_live(self, live: Opened) -> StreamChunk | None:
         while not self._live_over:
             try:
-                chunk = await anext(live.rest)
+                chunk = self._pending.popleft() if self._pending else await anext(live.rest)
             except StopAsyncIteration:
                 if self._seam is not None and self._seam.open:  # a short continuation
-                    self._replay.extend(self._seam.close())
+                    self._release(self._seam.close())
+                    if self._replay:
+                        return self._replay.popleft()
+                    if self._pending:  # it ended cut short: judged as the loop reads it
+                        continue
                 if self._tally.finish_reason is not None or any(
                         c.finish_reason for c in self._replay):
                     self._live_over = True
@@ -179,7 +184,7 @@ class RouteStream:
                 failure = exc
             else:
                 if self._seam is not None and self._seam.open:
-                    self._replay.extend(self._seam.take(chunk))
+                    self._release(self._seam.take(chunk))
                     if self._replay:
                         return self._replay.popleft()
                     continue
@@ -198,6 +203,15 @@ class RouteStream:
                 return self._replay.popleft()
         return None
 
+    def _release(self, chunks: list[StreamChunk]) -> None:
+        """What the seam gives out goes out, up to a cut end (`finish_reason: length`, no
+        text): that one, and what came after it, are read again as the live call's, so a
+        continuation cut short within the seam is judged as any other cut."""
+        cut = next((i for i, c in enumerate(chunks)
+                    if c.finish_reason == "length" and not c.delta_text), len(chunks))
+        self._replay.extend(chunks[:cut])
+        self._pending.extend(chunks[cut:])
+
     async def _cut_short(self, live: Opened, end: StreamChunk
                          ) -> tuple[list[StreamChunk], AnswerCutShort | None]:
         """The live answer ended with `finish_reason: length` (`end`): what is left of the
@@ -213,7 +227,8 @@ class RouteStream:
         # The tail is kept as this call sent it, its usage this call's own: so it is billed
         # when the cut is rescued, and `__anext__` adds the earlier calls' usage as it goes
         # out. The gates judge the whole answer's usage against the caller's limit.
-        tail: list[StreamChunk] = []
+        tail: list[StreamChunk] = list(self._pending)
+        self._pending.clear()
         with contextlib.suppress(TaskrouteError):  # a tail that breaks: judged on what came
             async for chunk in live.rest:
                 tail.append(chunk)

@@ -349,3 +349,23 @@ async def test_a_rescuer_cut_at_the_callers_limit_ends_the_stream_with_usage_cou
     assert usage is not None
     assert usage.completion_tokens == first.output_tokens + second.output_tokens
     assert usage.prompt_tokens == first.input_tokens + second.input_tokens
+
+
+async def test_a_continuation_cut_short_before_its_seam_is_read_is_continued_again(
+    make_router: RouterFactory, upstream: SimulatedUpstream
+) -> None:
+    """small drops mid-answer; medium's continuation is cut short (finish_reason length, no
+    limit asked) within the characters the seam holds back: that cut is judged like any
+    other, and large continues it, rather than the stream ending cut off."""
+    upstream.drop_connection("small", after=PAST_HOLD)
+    upstream.truncate("medium")
+    stream = make_router().stream(ask(LONG), task="chat")
+    text, chunks = await read(stream)
+    record = stream.record
+    assert [a.role for a in record.attempts] == ["first", "rescue", "rescue"]
+    assert record.status == "ok" and finish(chunks) == "stop"
+    assert "AnswerCutShort" in (record.attempts[1].error or "")
+    assert record.rescued_by == "sim/large" and text.rstrip().endswith(".")
+    usage = [c.usage for c in chunks if c.usage][-1]
+    assert usage is not None
+    assert usage.completion_tokens == sum(a.output_tokens for a in record.attempts)
