@@ -31,6 +31,7 @@ from taskroute.calling.failover import call_model
 from taskroute.calling.hedge import FirstTokenTimes
 from taskroute.calling.once import (
     STREAM_HELD,
+    STREAM_WHOLE,
     Opened,
     Wiring,
     close_quietly,
@@ -205,7 +206,7 @@ class CallEngine:
         # A JSON answer is of no use until it is whole, so reading it whole first costs its
         # caller nothing and lets the gates that judge it (valid JSON, schema) escalate.
         if (task is not None and task.buffer_stream) or request.format_kind != "text":
-            ask = self._asker(ctx, read_whole_once, "stream")
+            ask = self._asker(ctx, read_whole_once, STREAM_WHOLE)
             gated = chain_layer.gated(ctx, self.gates_for(decision))
             answer = await chain_layer.escalate(ctx, decision.chain, ask, gated)
             replay = logprobs.chunks_for_caller(answer.chunks or (), request)

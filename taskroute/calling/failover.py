@@ -1,6 +1,7 @@
 """Calling one model: its deployments in order (`also at` in the policy), skipping those whose
 circuit is open, each retried as `RetryPolicy` says, and — when hedging is on — racing the next
-deployment once the first is slower than its recent p95 to the first token."""
+deployment once the first is slower than its recent p95 to what the call waits for (the first
+token, the held opening, the whole answer: `hedge.FirstTokenTimes`)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ async def call_model(
     discard: Callable[[T], Awaitable[None]] | None = None,
 ) -> T:
     """The first answer any deployment of `model` gives; the last error when none does.
-    `hedge_kind` ("complete" or "stream") turns hedging on, reading that kind's timings."""
+    `hedge_kind` ("complete", "stream", "stream held", "stream whole") turns hedging on,
+    reading that kind's timings."""
     models = ctx.policy.models
     deployments = models[model].deployments
     errors: list[UpstreamError | ConfigError] = []

@@ -1,9 +1,12 @@
 """Hedged requests (opt-in, `calling: {hedge: {after: p95}}`): when a deployment has not
-produced its first token by its recent p95, send the same request to the next deployment and
-take whichever answers first; the other is cancelled.
+answered by its recent p95, send the same request to the next deployment and take whichever
+answers first; the other is cancelled.
 
-`FirstTokenTimes` keeps a rolling window of first-token times per deployment; it says nothing
-until it has `min_samples`, so a cold deployment is never hedged on a guess.
+`FirstTokenTimes` keeps a rolling window of times per deployment and way of calling (its key
+`deployment|kind`), each the moment that call is handed on, which is what the hedge waits for:
+a live stream's first token (`stream`), its held opening (`stream held`), a whole answer
+(`complete`, and `stream whole` for a stream read whole first). It says nothing until it has
+`min_samples`, so a cold deployment is never hedged on a guess.
 """
 
 from __future__ import annotations

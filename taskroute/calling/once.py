@@ -140,6 +140,7 @@ async def open_stream(
 
 
 STREAM_HELD = "stream held"   # the hedge's timings of streams whose opening is held
+STREAM_WHOLE = "stream whole"  # ... of buffered streams, read whole before they go out
 
 
 
@@ -182,7 +183,9 @@ async def read_whole(
     ctx: CallContext, wiring: Wiring, model: str, deployment: str, role: AttemptRole
 ) -> Answer:
     """A streamed call read to its end before anything goes out (`buffer stream: true`), so
-    its gates can judge it; a stream that breaks off is this deployment's failure."""
+    its gates can judge it; a stream that breaks off is this deployment's failure. The whole
+    answer is what the hedge waits for, so its time is what the hedge's timings measure (as
+    `stream whole`); its first token still counts among the live streams'."""
     opened = await open_stream(ctx, wiring, model, deployment, role)
     tally = opened.tally
     chunks = list(opened.held)
@@ -201,4 +204,5 @@ async def read_whole(
     first_token_s = opened.call.first_token_s
     opened.call.arrived(response)
     opened.call.first_token_s = first_token_s
+    wiring.first_tokens.add(f"{deployment}|{STREAM_WHOLE}", opened.call.elapsed())
     return Answer(response, opened.call, chunks)

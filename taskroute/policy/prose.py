@@ -103,8 +103,9 @@ def describe_policy(policy: Policy) -> str:
         f"{c.retries} time{'s' if c.retries != 1 else ''} on the same model before escalating; "
         f"a deployment that fails {c.breaker_failures} times in a row rests for "
         f"{c.breaker_cooldown_s:g}s."
-        + (f" Slow first tokens are hedged after the p{c.hedge_quantile * 100:g} latency."
-           if c.hedge else "")
+        + (f" A call slower than its deployment's recent p{c.hedge_quantile * 100:g} (to the "
+           "first token of a live stream, or its held opening; to the whole answer of one read "
+           "whole) is hedged on the model's next deployment." if c.hedge else "")
         + (" A stream that breaks or stalls after its answer has begun is continued by the next "
            "model in the chain, in the same stream (one carrying a tool call or a JSON answer "
            "cannot be continued soundly: it ends with an error event instead)."

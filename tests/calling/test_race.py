@@ -9,6 +9,7 @@ import pytest
 from taskroute.calling.hedge import FirstTokenTimes, hedged
 from taskroute.exceptions import UpstreamTimeout
 from taskroute.providers.simulated import ModelProfile, SimulatedUpstream
+from taskroute.router import Router
 
 from .support import RouterFactory, ask, assert_all_recorded, eventually
 
@@ -211,3 +212,47 @@ async def test_no_hedging_without_the_policy_asking(
     upstream.answer_slowly("small", 0.2, times=1)
     result = await router.complete(ask(), task="chat")
     assert [(a.deployment, a.status) for a in result.record.attempts] == [("sim/small", "ok")]
+
+
+async def test_a_buffered_stream_is_hedged_on_its_whole_answer_not_its_first_token(
+    make_router: RouterFactory, upstream: SimulatedUpstream
+) -> None:
+    """A buffered stream (`buffer stream: true`) is handed on only once it is read whole, so
+    its hedge must wait against the deployment's whole-answer times (as `stream whole`). Timed
+    by its first token, nearly every buffered request of an answer longer than its opening
+    was hedged, paying twice; a live stream of the same deployment is hedged as before."""
+    for model in ("small", "small-b"):  # a quick first token, then ~0.1 s of answer
+        upstream.set_profile(model, ModelProfile(first_token_s=0.01, tokens_per_s=40))
+    rounds = 20
+
+    async def hedges(router: Router, task: str) -> int:
+        fired = 0
+        for _ in range(3 + rounds):  # the first 3 are the min samples: never hedged
+            stream = router.stream(ask(), task=task)
+            text = "".join([chunk.delta_text async for chunk in stream])
+            assert text.endswith("hello there.") and stream.record.status == "ok"
+            fired += sum(a.role == "hedge" for a in stream.record.attempts)
+        return fired
+
+    buffered = make_router(calling_extra=HEDGE)
+    assert await hedges(buffered, "summarization") <= rounds // 2  # noise (unfixed: all 20)
+    engine = buffered._engine
+    assert engine is not None
+    timings = engine.wiring.first_tokens
+    whole = timings.threshold("sim/small|stream whole")
+    first = timings.threshold("sim/small|stream")
+    assert whole is not None and first is not None and whole > 2 * first
+    upstream.answer_slowly("small", 1.0, times=1)  # a late whole answer is still hedged
+    stream = buffered.stream(ask(), task="summarization")
+    text = "".join([chunk.delta_text async for chunk in stream])
+    assert text.startswith("small-b answers")
+
+    live = make_router(calling_extra=HEDGE)  # extraction: no refusal hold, a live stream
+    assert await hedges(live, "extraction") <= rounds // 2  # timing noise only
+    engine = live._engine
+    assert engine is not None
+    assert engine.wiring.first_tokens.threshold("sim/small|stream whole") is None
+    upstream.answer_slowly("small", 1.0, times=1)  # and a late first token is still hedged
+    stream = live.stream(ask(), task="extraction")
+    text = "".join([chunk.delta_text async for chunk in stream])
+    assert text.startswith("small-b answers")
