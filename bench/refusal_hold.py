@@ -4,7 +4,8 @@
 
 One run starts the SIMULATED stand-in upstream with one model per token rate (a stand-in token
 is a word, about 6 characters — some 1.5 real tokens), and `taskroute serve` with two tasks per
-rate: `held` (the default `hold for refusal`: 40 characters or 300 ms) and `live` (`hold for
+rate: `held` (the default `hold for refusal`: 40 characters or 300 ms), `early` (the same with
+`release early: true`: out once the first word shows it is no refusal) and `live` (`hold for
 refusal: false`). Each is streamed `--requests` times at concurrency 1, alternating, and the
 client's time to the first answer text (p50, p99) and to the end are printed side by side, with
 what the hold adds. The answer is 72 characters in 11 words, so the hold's 40 come mid-answer.
@@ -42,6 +43,8 @@ def policy(upstream: str) -> Path:
     gates = "gates: [non_empty, refusal]"
     tasks = "".join(
         f"  held_{r}: {{tier: t{r}, meaning: held at {r} words/s, {gates}}}\n"
+        f"  early_{r}: {{tier: t{r}, meaning: released early at {r} words/s, {gates}, "
+        f"hold for refusal: {{release early: true}}}}\n"
         f"  live_{r}: {{tier: t{r}, meaning: live at {r} words/s, {gates}, "
         f"hold for refusal: false}}\n" for r in RATES)
     text = f"""name: refusal-hold-bench
@@ -85,10 +88,10 @@ def pct(values: list[float], q: float) -> float:
 async def run(gateway: str, requests: int) -> None:
     url = gateway + "/v1/chat/completions"
     print(f"{'words/s':>8} {'':<5} {'first p50':>10} {'first p99':>10} {'end p50':>9}   "
-          "hold adds at p50 (first token)")
+          "adds at p50 to the first token, held | early")
     async with aiohttp.ClientSession() as client:
         for rate in RATES:
-            seen: dict[str, list[tuple[float, float]]] = {"held": [], "live": []}
+            seen: dict[str, list[tuple[float, float]]] = {"held": [], "early": [], "live": []}
             for _ in range(5):  # warm up: connections, lazy imports
                 for kind in seen:
                     await one(client, url, f"{kind}_{rate}")
@@ -102,7 +105,8 @@ async def run(gateway: str, requests: int) -> None:
                 print(f"{rate or 'all':>8} {kind:<5} {p50[kind]:8.2f}ms {pct(firsts, 0.99):8.2f}ms "
                       f"{pct(ends, 0.5):7.2f}ms", flush=True)
             print(f"{'':>8} {'':<5} {'':>10} {'':>10} {'':>9}   "
-                  f"{p50['held'] - p50['live']:+8.2f} ms ({p50['held'] / p50['live']:.2f}x)")
+                  f"{p50['held'] - p50['live']:+8.2f} ms ({p50['held'] / p50['live']:.2f}x) | "
+                  f"{p50['early'] - p50['live']:+8.2f} ms ({p50['early'] / p50['live']:.2f}x)")
 
 
 def main() -> int:

@@ -215,7 +215,7 @@ class CallEngine:
         gates = self.gates_for(decision)
         opening = hold.opening_gates(gates)
         held = hold.hold_for(ctx, opening)
-        once: OnceCall[Opened] = open_stream if held is None else hold.holding(held)
+        once: OnceCall[Opened] = open_stream if held is None else hold.holding(held, opening)
         accept: Callable[[Opened], Awaitable[bool]] = (
             chain_layer.accept_any if held is None else hold.judged_opening(ctx, gates, opening))
         kind = "stream" if held is None else STREAM_HELD

@@ -40,17 +40,36 @@ def hold_for(ctx: CallContext, opening: Sequence[Gate]) -> RefusalHold | None:
     return hold if hold.chars > 0 else None
 
 
-def holding(hold: RefusalHold) -> Callable[
+def holding(hold: RefusalHold, opening: Sequence[Gate] = ()) -> Callable[
         [CallContext, Wiring, str, str, AttemptRole], Awaitable[Opened]]:
     """One call (the innermost layer, as `open_stream`) that opens a stream and holds its
     opening (`calling/opening.py`): a stream that breaks while held is this deployment's
-    failure, nothing having gone out, so it is retried or failed over like any other."""
+    failure, nothing having gone out, so it is retried or failed over like any other. With
+    `release_early`, the opening goes out as soon as every opening gate (`opening`) is sure
+    of it (`settled`)."""
+    settled = settled_by(opening) if hold.release_early else None
 
     async def once(ctx: CallContext, wiring: Wiring, model: str, deployment: str,
                    role: AttemptRole) -> Opened:
-        return await open_stream(ctx, wiring, model, deployment, role, hold=hold)
+        return await open_stream(ctx, wiring, model, deployment, role, hold=hold,
+                                 settled=settled)
 
     return once
+
+
+def settled_by(opening: Sequence[Gate]) -> Callable[[str], bool] | None:
+    """True of an opening's text once every opening gate is sure of it: each gate that judges
+    an opening may say so with `settled(text)`; a gate that cannot is never sure, so then the
+    whole hold is kept (None)."""
+    checks: list[Callable[[str], bool]] = []
+    for gate in opening:
+        check = getattr(gate, "settled", None)
+        if not callable(check):
+            return None
+        checks.append(check)
+    if not checks:
+        return None
+    return checks[0] if len(checks) == 1 else (lambda text: all(c(text) for c in checks))
 
 
 def judged_opening(ctx: CallContext, gates: Sequence[Gate], opening: Sequence[Gate]

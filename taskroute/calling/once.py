@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 from taskroute.calling.assemble import Tally, carries_output
@@ -99,10 +99,12 @@ async def complete_once(
 async def open_stream(
     ctx: CallContext, wiring: Wiring, model: str, deployment: str, role: AttemptRole,
     *, request: ChatRequest | None = None, hold: RefusalHold | None = None,
+    settled: Callable[[str], bool] | None = None,
 ) -> Opened:
     """Start a stream and read until its first output (holding a bare role chunk back); the
     rest is guarded against stalls. `request` replaces what providers are sent (a rescue's
-    continuation); `hold`: read on until the opening is held too (`calling/opening.py`) —
+    continuation); `hold`: read on until the opening is held too (`calling/opening.py`; or,
+    released early, until `settled` says the text so far is sure) —
     what the hedge's timings then measure (as `stream held`), since that is when it is out."""
     call = ctx.begin(model, deployment, role, wiring.breakers[deployment])
     held: list[StreamChunk] = []
@@ -125,7 +127,7 @@ async def open_stream(
         call.first_token_s = call.elapsed()
         rest = StallGuard(rest, stall_seconds(ctx), deployment)
         if hold is not None:
-            rest = await read_opening(rest, held, hold)
+            rest = await read_opening(rest, held, hold, settled)
     except (TaskrouteError, TimeoutError, asyncio.CancelledError) as exc:
         await close_quietly(rest)
         opened = call.first_token_s is not None  # broke while its opening was held

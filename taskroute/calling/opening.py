@@ -1,33 +1,40 @@
 """Reading a live stream's opening into its held chunks before any of it goes out (the
 refusal hold, `calling/hold.py`): `chars` characters of answer, or what has come after
-`at_most_s`, whichever is first — and an answer that ends meanwhile, to its end. A read still
+`at_most_s`, whichever is first, or as soon as the opening gates are sure of what has come
+(`settled`, when the hold may release early) — and an answer that ends meanwhile, to its
+end. A read still
 under way when the time is up is not cancelled (a stream cannot lose a chunk mid-read): the
 stream handed on gives its chunk first (`Ahead`)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from taskroute.policy.model import RefusalHold
 from taskroute.response import StreamChunk
 
 
 async def read_opening(rest: AsyncIterator[StreamChunk], held: list[StreamChunk],
-                       hold: RefusalHold) -> AsyncIterator[StreamChunk]:
+                       hold: RefusalHold, settled: Callable[[str], bool] | None = None
+                       ) -> AsyncIterator[StreamChunk]:
     """Read `rest` into `held` until the opening is held (or a tool call began: no refusal
-    there), or the answer ended — then to the stream's end, its usage too; returns what is left
-    of the stream. A chunk still on its way when `at_most_s` passes is not lost: the stream
-    returned gives it first."""
+    there; or `settled` says the text so far can no longer become one), or the answer ended —
+    then to the stream's end, its usage too; returns what is left of the stream. A chunk still
+    on its way when `at_most_s` passes is not lost: the stream returned gives it first."""
     loop = asyncio.get_running_loop()
     until = loop.time() + hold.at_most_s
     size = 0
     ended = False
+    text = ""
     for chunk in held:
         size += _opening_chars(chunk)
+        text += _content(chunk)
         ended = ended or chunk.finish_reason is not None
         if _tool_call(chunk):
             return rest
+    if not ended and settled is not None and settled(text):
+        return rest
     at_hand = getattr(rest, "ready", None)  # a chunk already read off the wire needs no timer
     while size < hold.chars or ended:
         if at_hand is not None and at_hand():
@@ -53,6 +60,10 @@ async def read_opening(rest: AsyncIterator[StreamChunk], held: list[StreamChunk]
         ended = ended or chunk.finish_reason is not None
         if _tool_call(chunk):
             break
+        if not ended and settled is not None:
+            text += _content(chunk)
+            if settled(text):
+                break
     return rest
 
 
@@ -63,6 +74,11 @@ async def _next(rest: AsyncIterator[StreamChunk]) -> StreamChunk:
 def _opening_chars(chunk: StreamChunk) -> int:
     delta = chunk.delta or {}
     return len(str(delta.get("content") or "")) + len(str(delta.get("refusal") or ""))
+
+
+def _content(chunk: StreamChunk) -> str:
+    delta = chunk.delta or {}
+    return str(delta.get("content") or "")
 
 
 def _tool_call(chunk: StreamChunk) -> bool:

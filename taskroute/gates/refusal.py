@@ -37,6 +37,18 @@ HEDGING = re.compile(
 )
 
 
+# The first words a refusal or hedge that the patterns above find in an opening starts with,
+# itself or as its preface ("Sorry, but I can't…", "Unfortunately, I cannot…", "Hmm, I'm not
+# sure…"). An opening whose first word is none of them is answering: the hold lets it go.
+REFUSAL_STARTS = frozenset((
+    "i", "i'm", "i’m", "im", "i'd", "i’d", "i've", "i’ve", "i'll", "i’ll", "as", "it", "it's",
+    "it’s", "its", "sorry", "unfortunately", "apologies", "my", "regrettably", "hmm", "well",
+    "honestly", "thanks", "thank", "while", "although", "no", "oh", "ah", "actually", "again",
+))
+# The first word once it is whole (something follows it), past markdown or quotes it opens with.
+_FIRST_WORD = re.compile(r"[\s*_\"'“”‘>#`-]*([^\s,.;:!?*_\"“”]+)[\s,.;:!?*_\"“”]")
+
+
 class RefusalGate:
     name = "refusal"
     judges_opening = True  # a live stream's first characters are held for it (calling/hold.py)
@@ -55,6 +67,15 @@ class RefusalGate:
             if found:
                 return verdict(self.name, False, f"the answer {what}: {found.group(0)!r}")
         return verdict(self.name, True)
+
+    def settled(self, opening: str) -> bool:
+        """Is this opening past becoming a refusal or hedge? Yes once its first word is whole
+        and no refusal starts with it (`REFUSAL_STARTS`). Never with patterns of the
+        policy's own, which may match anywhere: then the whole hold is kept."""
+        if self.extra:
+            return False
+        first = _FIRST_WORD.match(opening)
+        return first is not None and first.group(1).lower() not in REFUSAL_STARTS
 
     def _patterns(self) -> list[tuple[re.Pattern[str], str]]:
         found = [(REFUSAL, "refuses")]

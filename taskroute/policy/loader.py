@@ -541,14 +541,17 @@ def _calling(node: Node) -> CallingSettings:
 
 
 def _refusal_hold(node: Node) -> RefusalHold:
-    """`hold for refusal: {chars: 40, at most: 300ms}` (either key), or `false` (no hold)."""
+    """`hold for refusal: {chars: 40, at most: 300ms, release early: true}` (any key), or
+    `false` (no hold)."""
     if not node.is_mapping():
         return RefusalHold() if node.boolean() else RefusalHold(chars=0)
-    f = node.fields(("chars", "at most"))
+    f = node.fields(("chars", "at most", "release early"))
     default = RefusalHold()
     return RefusalHold(
         chars=f["chars"].integer(low=0) if "chars" in f else default.chars,
-        at_most_s=f["at most"].seconds() if "at most" in f else default.at_most_s)
+        at_most_s=f["at most"].seconds() if "at most" in f else default.at_most_s,
+        release_early=f["release early"].boolean() if "release early" in f
+        else default.release_early)
 
 
 def _positive_seconds(node: Node) -> float:

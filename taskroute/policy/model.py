@@ -135,10 +135,15 @@ class LearnedRouterSpec:
 class RefusalHold:
     """How much of a live stream's opening is held back for the gates that judge an opening
     (the refusal gate) before any of it goes out: `chars` characters of answer, or what has
-    come after `at_most_s`, whichever is first. `chars` 0: nothing is held."""
+    come after `at_most_s`, whichever is first. `chars` 0: nothing is held. `release_early`
+    (off by default): let it go as soon as every opening gate is sure of what it has (an
+    answer whose first word no refusal starts with), not only at `chars` — a faster first
+    token, but a short answer that would have ended inside the hold is no longer judged whole
+    there, so a cut-short one is rescued in view rather than escalated unseen."""
 
     chars: int = 40
     at_most_s: float = 0.3
+    release_early: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,8 +156,10 @@ def _hold_sentence(hold: RefusalHold, whose: str) -> str:
     if not hold.chars:
         return ("Its live streams" if whose == "its" else "Live streams") + \
             " go out as they come, refusals and all."
+    early = (", or less once its first word shows it is no refusal" if hold.release_early
+             else "")
     return (f"The first {hold.chars} characters of {whose} live stream (or what came in "
-            f"{_duration(hold.at_most_s)}) are held for the refusal gate, so a refusal "
+            f"{_duration(hold.at_most_s)}{early}) are held for the refusal gate, so a refusal "
             "escalates before the client sees it.")
 
 
