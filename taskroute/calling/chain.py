@@ -66,7 +66,7 @@ def gated(ctx: CallContext, gates: Sequence[Gate]) -> Callable[[Answer], Awaitab
     """Accept an answer when every gate passes; record it either way."""
 
     async def accept(answer: Answer) -> bool:
-        verdicts = await run_gates(gates, answer.response, ctx.request)
+        verdicts = await run_gates(gates, answer.response, ctx.request, judged=answer.call.span)
         ok = passed(verdicts)
         ctx.record_answer(answer, "ok" if ok else "rejected", verdicts)
         return ok

@@ -1,6 +1,7 @@
 """Embeddings: passed to the embedding model the policy names (never routed, no gates, no
-chain), but logged and priced like every request — one attempt, its input tokens at the
-model's input price, its entry in the store with the `embeddings` API."""
+chain), but logged, priced and traced like every request — one attempt, its input tokens at
+the model's input price, its entry in the store with the `embeddings` API, and (tracing on) an
+`embeddings` request span with the call's span under it, whose context the upstream is sent."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from taskroute.request import ChatRequest
 from taskroute.response import new_id
 from taskroute.signals import estimate_tokens, measure
 from taskroute.store.base import LogEntry
+from taskroute.tracing.attributes import EMBEDDINGS
+from taskroute.tracing.propagation import outgoing
 
 if TYPE_CHECKING:
     from taskroute.calling.engine import CallEngine
@@ -89,7 +92,7 @@ async def embed(
     if not isinstance(provider, Embedder):
         raise ConfigError(f"the provider {spec.provider!r} of {spec.id} has no embeddings "
                           "endpoint (OpenAI-compatible providers do)")
-    prompt = ChatRequest.from_prompt("\n".join(texts))
+    prompt = ChatRequest.from_prompt("\n".join(texts), model=body["model"])
     estimate = sum(estimate_tokens(t) for t in texts)
     decision = Decision(
         task="embedding", task_source="caller", task_confidence=None, signals=measure(prompt),
@@ -98,25 +101,29 @@ async def embed(
         reasons=(f"An embeddings request goes to {spec.id}, as the policy names it; it is "
                  "not routed.",), policy=policy.name, routed=False)
     record = RouteRecord(context.request_id or new_id("req"), decision, started_at=time.time())
+    span = engine.request_span(prompt, decision, context, operation=EMBEDDINGS)
+    call = None if span is None else span.attempt(spec.id, spec.id, "first")
     c = policy.calling
     t0 = time.perf_counter()
     error: BaseException | None = None
     answer: dict[str, Any] = {}
     try:
-        answer = await provider.embed({k: v for k, v in body.items() if k != "model"},
-                                      model=spec.upstream_name, timeouts=Timeouts(
-                                          c.connect_timeout_s, c.first_token_timeout_s,
-                                          c.total_timeout_s))
+        with outgoing(call):
+            answer = await provider.embed({k: v for k, v in body.items() if k != "model"},
+                                          model=spec.upstream_name, timeouts=Timeouts(
+                                              c.connect_timeout_s, c.first_token_timeout_s,
+                                              c.total_timeout_s))
     except BaseException as exc:
         error = exc
     latency = round(time.perf_counter() - t0, 6)
     usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
     tokens = int(usage.get("prompt_tokens") or 0) if error is None else 0
-    record.attempts.append(Attempt(
+    attempt = Attempt(
         model=spec.id, deployment=spec.id, role="first",
         status="ok" if error is None else "error", started_at=record.started_at,
         latency_s=latency, input_tokens=tokens, cost_usd=round(spec.price.cost(tokens, 0), 10),
-        error=None if error is None else _describe(error)))
+        error=None if error is None else _describe(error))
+    record.attempts.append(attempt)
     record.latency_s = latency
     if error is None:
         record.answered(spec.id, spec.id)
@@ -125,6 +132,10 @@ async def embed(
         record.status, record.error = "error", _describe(error)
         if isinstance(error, TaskrouteError):
             error.record = record
+    if call is not None:
+        call.end(attempt, None)
+    if span is not None:  # never the input or the vectors: bulk, and not a conversation
+        span.end(record, answer=None, error=error)
     _log(engine, record, context, body, prompt, error)
     if error is not None:
         raise error

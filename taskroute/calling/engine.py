@@ -62,6 +62,7 @@ from taskroute.response import ChatResponse, new_id
 from taskroute.shared.base import BreakerBoard, SharedSpend
 from taskroute.store.base import LogEntry, Store
 from taskroute.tracing.base import RequestSpan, Tracing
+from taskroute.tracing.judging import JUDGING
 from taskroute.tracing.propagation import PassThrough
 
 
@@ -149,12 +150,8 @@ class CallEngine:
         self, request: ChatRequest, decision: Decision, origin: RequestContext,
         hold: Hold | None,
     ) -> tuple[CallContext, RouteRecord]:
-        span: RequestSpan | None = None
-        if self.tracing is not None:
-            span = self.tracing.request(request, decision, origin, policy=self.policy,
-                                        racing=self._race(decision) is not None)
-        elif origin.traceparent is not None:  # tracing off: the client's trace is handed on
-            span = PassThrough(origin.traceparent, origin.tracestate)
+        span = self.request_span(request, decision, origin,
+                                 racing=self._race(decision) is not None)
         ctx = CallContext(request, decision, self.policy, origin=origin, hold=hold,
                           deadline=self._deadline(request, decision, origin), span=span)
         if logprobs.needed(self._race(decision), self.gates_for(decision)):
@@ -162,6 +159,19 @@ class CallEngine:
         record = RouteRecord(origin.request_id or new_id("req"), decision,
                              attempts=ctx.attempts, started_at=time.time())
         return ctx, record
+
+    def request_span(
+        self, request: ChatRequest, decision: Decision, origin: RequestContext, *,
+        racing: bool = False, operation: str = "chat",
+    ) -> RequestSpan | None:
+        """The request's span when tracing is on; off, the client's trace context handed on
+        (`PassThrough`), or None (nothing to do)."""
+        if self.tracing is not None:
+            return self.tracing.request(request, decision, origin, policy=self.policy,
+                                        racing=racing, operation=operation)
+        if origin.traceparent is not None:
+            return PassThrough(origin.traceparent, origin.tracestate)
+        return None
 
     def _deadline(
         self, request: ChatRequest, decision: Decision, origin: RequestContext
@@ -282,14 +292,28 @@ class CallEngine:
         return gates
 
     async def call_for_gate(self, model: str, request: ChatRequest) -> tuple[ChatResponse, float]:
-        """One model call on a gate's behalf (the judge): failover and retries, no gates."""
+        """One model call on a gate's behalf (the judge): failover and retries, no gates. When
+        the call whose answer the gate grades is traced, this one is a judge span under it
+        (`taskroute.tracing.judging`), ended with the gate's verdict."""
         decision = _side_decision(model, request, self.policy)
-        ctx = CallContext(request, decision, self.policy)
+        judging = JUDGING.get()
+        span = None if judging is None else judging.open(request, decision)
+        ctx = CallContext(request, decision, self.policy, span=span)
+        answer: Answer | None = None
+        error: BaseException | None = None
         try:
             answer = await self._asker(ctx, complete_once, "complete")(model, "first")
             answer.call.answered("ok")
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             ctx.settle()
+            if judging is not None and span is not None:
+                text = (answer.response.text if answer is not None and self.policy.log_content
+                        else None)
+                judging.called(span, _side_record(decision, ctx, answer, error), answer=text,
+                               error=error)
         return answer.response, sum(a.cost_usd for a in ctx.attempts)
 
     # -- finishing ------------------------------------------------------------------------------
@@ -348,6 +372,18 @@ class CallEngine:
                 await provider.aclose()
         if self.store is not None:
             await self.store.flush()
+
+
+def _side_record(decision: Decision, ctx: CallContext, answer: Answer | None,
+                 error: BaseException | None) -> RouteRecord:
+    """A call made on a gate's behalf, as a request's record (for its span)."""
+    record = RouteRecord("", decision, attempts=ctx.attempts)
+    if answer is not None:
+        record.answered(answer.model, answer.deployment)
+    elif error is not None:
+        record.status, record.error = "error", (
+            "cancelled" if isinstance(error, asyncio.CancelledError) else describe_error(error))
+    return record
 
 
 def _side_decision(model: str, request: ChatRequest, policy: Policy) -> Decision:

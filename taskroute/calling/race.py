@@ -72,12 +72,14 @@ async def _cheap(
         return None
     verdicts: tuple[GateVerdict, ...] = ()
     try:
-        verdicts = await run_gates(gates, answer.response, ctx.request)
+        verdicts = await run_gates(gates, answer.response, ctx.request,
+                                   judged=answer.call.span)
         if passed(verdicts) and spec.min_confidence > 0:
             sure = assess(verdicts, answer.response, ctx.decision.task)
             if judge is not None and sure.source == "estimate" and (
                     sure.value >= spec.min_confidence):
-                (graded_by,) = await run_gates((judge,), answer.response, ctx.request)
+                (graded_by,) = await run_gates((judge,), answer.response, ctx.request,
+                                               judged=answer.call.span)
                 verdicts, sure = (*verdicts, graded_by), graded(sure, graded_by)
             ctx.confidence = sure
             verdicts += (_verdict(sure, spec.min_confidence),)
@@ -98,7 +100,7 @@ def _verdict(sure: Confidence, needed: float) -> GateVerdict:
 
 
 async def _gated(ctx: CallContext, answer: Answer, gates: Sequence[Gate]) -> bool:
-    verdicts = await run_gates(gates, answer.response, ctx.request)
+    verdicts = await run_gates(gates, answer.response, ctx.request, judged=answer.call.span)
     ok = passed(verdicts)
     ctx.record_answer(answer, "ok" if ok else "rejected", verdicts)
     return ok

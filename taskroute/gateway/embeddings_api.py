@@ -1,6 +1,6 @@
 """`POST /v1/embeddings`, in OpenAI's shapes: passed to the embedding model the policy names
 (`embeddings:`; `model` is one of them, an alias, or `auto` for the first), never routed, but
-logged and priced like every request (`X-Taskroute-Cost-USD`)."""
+logged, priced (`X-Taskroute-Cost-USD`) and traced like every request."""
 
 from __future__ import annotations
 

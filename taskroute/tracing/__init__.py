@@ -1,4 +1,5 @@
-"""Tracing: one span per routed request and one child span per attempt, exported over OTLP.
+"""Tracing: one span per request (chat or embeddings) and one child span per attempt, a
+judge's call a span under the attempt it grades (`judging`), exported over OTLP.
 
 Tracing is a seam (`taskroute.tracing.base.Tracing`), off unless the `otel` extra is installed
 and switched on (`from_environment`: the standard `OTEL_*` variables, or `TASKROUTE_TRACING`).

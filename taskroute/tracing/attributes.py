@@ -1,8 +1,11 @@
-"""A request's and an attempt's span attributes: OpenTelemetry's GenAI semantic conventions
-(`gen_ai.*`) and taskroute's own (`taskroute.*`). Plain dicts, no OpenTelemetry here.
+"""A request's, an attempt's and a judge's span attributes: OpenTelemetry's GenAI semantic
+conventions (`gen_ai.*`) and taskroute's own (`taskroute.*`). Plain dicts, no OpenTelemetry
+here.
 
 Never a key or a header; the prompt and the answer only when the policy's `log content`
-allows (as `gen_ai.input.messages` / `gen_ai.output.messages`, JSON)."""
+allows (as `gen_ai.input.messages` / `gen_ai.output.messages`, JSON), and never an embeddings
+request's input or vectors; of a judge's verdict, whether it passed and its confidence, not its
+reason (which may quote the judge's answer)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import Any
 import msgspec
 
 from taskroute.decision import Decision
-from taskroute.records import Attempt, AttemptRole, RequestContext, RouteRecord
+from taskroute.records import Attempt, AttemptRole, GateVerdict, RequestContext, RouteRecord
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse
 
@@ -21,17 +24,19 @@ Attributes = dict[str, Any]
 PROVIDER_NAMES = {"openai": "openai", "anthropic": "anthropic", "gemini": "gcp.gemini",
                   "bedrock": "aws.bedrock", "azure": "azure.ai.openai"}
 OPERATION = "chat"
+EMBEDDINGS = "embeddings"  # the semantic conventions' operation name for an embeddings call
+JUDGE = "judge"            # a judge span's name: `judge <judge model>`
 
 
 def provider_name(kind: str) -> str:
     return PROVIDER_NAMES.get(kind, kind)
 
 
-def request_start(request: ChatRequest, decision: Decision, origin: RequestContext
-                  ) -> Attributes:
+def request_start(request: ChatRequest, decision: Decision, origin: RequestContext,
+                  operation: str = OPERATION) -> Attributes:
     """What is known when a request starts: what was asked, and the decision."""
     attrs: Attributes = {
-        "gen_ai.operation.name": OPERATION,
+        "gen_ai.operation.name": operation,
         "gen_ai.request.model": request.model,
         "taskroute.request_id": origin.request_id or "",
         "taskroute.api": origin.api,
@@ -91,12 +96,31 @@ def request_end(record: RouteRecord, request: ChatRequest, answer: str | None,
     return attrs
 
 
+def judge_start(request: ChatRequest, decision: Decision, origin: RequestContext, gate: str
+                ) -> Attributes:
+    """A judge's call, for the request `origin` describes: its model is `decision`'s."""
+    attrs = request_start(request, decision, origin)
+    attrs["gen_ai.request.model"] = decision.model
+    attrs["taskroute.gate"] = gate
+    return attrs
+
+
+def judged(verdict: GateVerdict | None) -> Attributes:
+    """The judge's verdict on the answer it graded (none: the gate was cancelled)."""
+    if verdict is None:
+        return {}
+    attrs: Attributes = {"taskroute.judge.verdict": "pass" if verdict.passed else "fail"}
+    if verdict.confidence is not None:
+        attrs["taskroute.judge.confidence"] = verdict.confidence
+    return attrs
+
+
 def attempt_start(provider_kind: str, model: str, deployment: str, role: AttemptRole,
-                  *, racing: bool = False) -> Attributes:
+                  *, racing: bool = False, operation: str = OPERATION) -> Attributes:
     """`racing`: the request's task races its cheap pick against a strong model."""
     kind = provider_name(provider_kind)
     attrs: Attributes = {
-        "gen_ai.operation.name": OPERATION,
+        "gen_ai.operation.name": operation,
         "gen_ai.provider.name": kind,
         "gen_ai.system": kind,  # the name before semantic conventions 1.37, still read widely
         "gen_ai.request.model": deployment.partition("/")[2] or deployment,

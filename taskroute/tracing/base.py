@@ -3,7 +3,9 @@
 A `Tracing` opens a `RequestSpan` when a request begins (its parent the client's
 `traceparent`, when it sent one); each call of a deployment opens an `AttemptSpan` under it,
 whose `headers()` go to that upstream so its own spans join the trace. Both end with what the
-call path recorded: the `Attempt`, and the `RouteRecord`.
+call path recorded: the `Attempt`, and the `RouteRecord`. A gate that calls a model to grade
+an attempt's answer (the judge) opens a `JudgeSpan` under that attempt: a request span of its
+own (its calls are attempts under it) that also carries the gate's verdict.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from taskroute.decision import Decision
     from taskroute.policy.model import Policy
-    from taskroute.records import Attempt, AttemptRole, RequestContext, RouteRecord
+    from taskroute.records import Attempt, AttemptRole, GateVerdict, RequestContext, RouteRecord
     from taskroute.request import ChatRequest
     from taskroute.response import ChatResponse
 
@@ -28,6 +30,11 @@ class AttemptSpan(Protocol):
         """The call ended as `attempt` (`response`: its answer, when it was read whole)."""
         ...
 
+    def judge(self, request: ChatRequest, decision: Decision, gate: str) -> JudgeSpan:
+        """The span of a model call `gate` makes to grade this call's answer: `decision`
+        names the judge's model, `request` is what it is asked."""
+        ...
+
 
 class RequestSpan(Protocol):
     def attempt(self, model: str, deployment: str, role: AttemptRole) -> AttemptSpan: ...
@@ -36,10 +43,18 @@ class RequestSpan(Protocol):
             error: BaseException | None) -> None: ...
 
 
+class JudgeSpan(RequestSpan, Protocol):
+    def judged(self, verdict: GateVerdict | None) -> None:
+        """The gate's verdict on the answer it graded (None: it gave none, cancelled); set
+        before `end`."""
+        ...
+
+
 class Tracing(Protocol):
     def request(self, request: ChatRequest, decision: Decision, origin: RequestContext,
-                *, policy: Policy, racing: bool) -> RequestSpan:
-        """The span of a request starting now (`racing`: its task races two models)."""
+                *, policy: Policy, racing: bool, operation: str = "chat") -> RequestSpan:
+        """The span of a request starting now (`racing`: its task races two models;
+        `operation`: the GenAI operation, `chat` or `embeddings`)."""
         ...
 
     def shutdown(self) -> None:

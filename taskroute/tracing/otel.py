@@ -2,10 +2,13 @@
 tracing is on).
 
 A request's span is a SERVER span under the client's `traceparent` (INTERNAL for a library
-call), named `chat <model asked for>`; each attempt is a CLIENT span under it, named
-`chat <upstream model>`, timed as the call was (its end is the answer's arrival, not when a
-gate or the race got round to it), and its context is what the upstream is sent. Spans are
-exported in batches by OpenTelemetry's own processor, off the event loop."""
+call), named `<operation> <model asked for>` (`chat`, or `embeddings`); each attempt is a
+CLIENT span under it, named `<operation> <upstream model>`, timed as the call was (its end is
+the answer's arrival, not when a gate or the race got round to it), and its context is what
+the upstream is sent. A judge's call grading an attempt's answer is an INTERNAL span under
+that attempt, `judge <judge model>` (so it starts after the attempt's end: the attempt is timed
+as the call was), with the judge's own attempts as CLIENT spans under it. Spans are exported in
+batches by OpenTelemetry's own processor, off the event loop."""
 
 from __future__ import annotations
 
@@ -27,7 +30,13 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 import taskroute.tracing.attributes as attributes
 from taskroute.decision import Decision
 from taskroute.policy.model import Policy
-from taskroute.records import Attempt, AttemptRole, RequestContext, RouteRecord
+from taskroute.records import (
+    Attempt,
+    AttemptRole,
+    GateVerdict,
+    RequestContext,
+    RouteRecord,
+)
 from taskroute.request import ChatRequest
 from taskroute.response import ChatResponse
 from taskroute.tracing.propagation import TRACEPARENT, TRACESTATE
@@ -61,7 +70,8 @@ class OtelTracing:
         return cls(trace.get_tracer(SCOPE))
 
     def request(self, request: ChatRequest, decision: Decision, origin: RequestContext,
-                *, policy: Policy, racing: bool) -> _RequestSpan:
+                *, policy: Policy, racing: bool, operation: str = attributes.OPERATION
+                ) -> _RequestSpan:
         parent = None
         if origin.traceparent is not None:
             carrier = {TRACEPARENT: origin.traceparent}
@@ -69,10 +79,11 @@ class OtelTracing:
                 carrier[TRACESTATE] = origin.tracestate
             parent = _PROPAGATOR.extract(carrier)
         span = self._tracer.start_span(
-            f"{attributes.OPERATION} {request.model}", context=parent,
+            f"{operation} {request.model}", context=parent,
             kind=SpanKind.INTERNAL if origin.api == "library" else SpanKind.SERVER,
-            attributes=attributes.request_start(request, decision, origin))
-        return _RequestSpan(self._tracer, span, request, policy, racing)
+            attributes=attributes.request_start(request, decision, origin, operation))
+        return _RequestSpan(self._tracer, span, request, policy, origin, racing=racing,
+                            operation=operation)
 
     def force_flush(self, timeout_ms: int = 30_000) -> bool:
         """Export every finished span now (blocking)."""
@@ -84,22 +95,35 @@ class OtelTracing:
 
 
 class _RequestSpan:
-    __slots__ = ("_context", "_policy", "_racing", "_request", "_span", "_tracer")
+    __slots__ = ("_context", "_operation", "_origin", "_policy", "_racing", "_request", "_span",
+                 "_tracer")
 
     def __init__(self, tracer: trace.Tracer, span: trace.Span, request: ChatRequest,
-                 policy: Policy, racing: bool) -> None:
+                 policy: Policy, origin: RequestContext, *, racing: bool = False,
+                 operation: str = attributes.OPERATION) -> None:
         self._tracer, self._span, self._request = tracer, span, request
-        self._policy, self._racing = policy, racing
+        self._policy, self._origin, self._racing = policy, origin, racing
+        self._operation = operation
         self._context = trace.set_span_in_context(span)
 
     def attempt(self, model: str, deployment: str, role: AttemptRole) -> _AttemptSpan:
         provider = self._policy.providers.get(deployment.partition("/")[0])
         attrs = attributes.attempt_start(provider.api if provider else "", model, deployment,
-                                         role, racing=self._racing)
+                                         role, racing=self._racing, operation=self._operation)
         span = self._tracer.start_span(
-            f"{attributes.OPERATION} {attrs['gen_ai.request.model']}", context=self._context,
+            f"{self._operation} {attrs['gen_ai.request.model']}", context=self._context,
             kind=SpanKind.CLIENT, attributes=attrs)
-        return _AttemptSpan(span)
+        return _AttemptSpan(span, self)
+
+    def judge(self, parent: trace.Span, request: ChatRequest, decision: Decision,
+              gate: str) -> _JudgeSpan:
+        """The span of a judge's call grading the answer of `parent`, one of this request's
+        attempts."""
+        span = self._tracer.start_span(
+            f"{attributes.JUDGE} {decision.model}", context=trace.set_span_in_context(parent),
+            kind=SpanKind.INTERNAL,
+            attributes=attributes.judge_start(request, decision, self._origin, gate))
+        return _JudgeSpan(self._tracer, span, request, self._policy, self._origin)
 
     def end(self, record: RouteRecord, *, answer: str | None,
             error: BaseException | None) -> None:
@@ -107,7 +131,8 @@ class _RequestSpan:
         if not span.is_recording():  # sampled out: nothing to describe
             span.end()
             return
-        log_content = self._policy.log_content
+        # an embeddings request's input is bulk, and not a conversation: never on its span
+        log_content = self._policy.log_content and self._operation != attributes.EMBEDDINGS
         span.set_attributes(attributes.request_end(record, self._request, answer, log_content))
         if record.status == "error":
             if error is not None:
@@ -116,11 +141,21 @@ class _RequestSpan:
         span.end()
 
 
-class _AttemptSpan:
-    __slots__ = ("_headers", "_span")
+class _JudgeSpan(_RequestSpan):
+    """A judge's call: a request span of its own (its attempts under it) with the verdict."""
 
-    def __init__(self, span: trace.Span) -> None:
-        self._span = span
+    __slots__ = ()
+
+    def judged(self, verdict: GateVerdict | None) -> None:
+        if self._span.is_recording():
+            self._span.set_attributes(attributes.judged(verdict))
+
+
+class _AttemptSpan:
+    __slots__ = ("_headers", "_owner", "_span")
+
+    def __init__(self, span: trace.Span, owner: _RequestSpan) -> None:
+        self._span, self._owner = span, owner
         self._headers: dict[str, str] | None = None
 
     def headers(self) -> Mapping[str, str]:
@@ -128,6 +163,9 @@ class _AttemptSpan:
             self._headers = {}
             _PROPAGATOR.inject(self._headers, context=trace.set_span_in_context(self._span))
         return self._headers
+
+    def judge(self, request: ChatRequest, decision: Decision, gate: str) -> _JudgeSpan:
+        return self._owner.judge(self._span, request, decision, gate)
 
     def end(self, attempt: Attempt, response: ChatResponse | None) -> None:
         span = self._span

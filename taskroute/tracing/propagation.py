@@ -13,7 +13,9 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from taskroute.records import AttemptRole
+    from taskroute.decision import Decision
+    from taskroute.records import AttemptRole, GateVerdict
+    from taskroute.request import ChatRequest
     from taskroute.tracing.base import AttemptSpan
 
 TRACEPARENT, TRACESTATE = "traceparent", "tracestate"
@@ -54,7 +56,7 @@ def _sending(headers: Mapping[str, str]) -> Iterator[None]:
 
 class PassThrough:
     """Tracing off, a client's trace context given: each attempt hands it on unchanged (the
-    upstream's spans join the client's trace); nothing is recorded."""
+    upstream's spans join the client's trace), a judge's calls too; nothing is recorded."""
 
     __slots__ = ("_headers",)
 
@@ -66,8 +68,14 @@ class PassThrough:
     def attempt(self, model: str, deployment: str, role: AttemptRole) -> PassThrough:
         return self
 
+    def judge(self, request: ChatRequest, decision: Decision, gate: str) -> PassThrough:
+        return self
+
     def headers(self) -> Mapping[str, str]:
         return self._headers
+
+    def judged(self, verdict: GateVerdict | None) -> None:
+        pass
 
     def end(self, *args: object, **kwargs: object) -> None:
         pass

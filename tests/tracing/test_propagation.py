@@ -12,8 +12,8 @@ from pathlib import Path
 import taskroute
 from taskroute.tracing import enabled, from_environment
 from taskroute.tracing.propagation import client_trace
-from tests.gateway.conftest import RunningGateway
-from tests.tracing.common import TRACEPARENT, ask
+from tests.gateway.conftest import RunningGateway, StartGateway
+from tests.tracing.common import JUDGE_UPSTREAM, TRACEPARENT, ask, judged_chat
 
 ROOT = Path(taskroute.__file__).parent
 
@@ -93,3 +93,19 @@ async def test_with_tracing_off_the_clients_trace_context_is_handed_on_unchanged
     assert sent["traceparent"] == TRACEPARENT and sent["tracestate"] == "k=v"
     await ask(gateway, "openai/gpt-4.1-mini")
     assert "traceparent" not in gateway.upstream.last_headers["gpt-4.1-mini"]
+
+
+async def test_with_tracing_off_embeddings_and_a_judge_hand_the_clients_trace_on(
+    start_gateway: StartGateway,
+) -> None:
+    gateway = await start_gateway(edit_policy=judged_chat)
+    upstream = gateway.upstream
+    headers = {"traceparent": TRACEPARENT, "Content-Type": "application/json"}
+    status, _, _ = await gateway.request("POST", "/v1/embeddings", headers=headers,
+                                         json={"model": "auto", "input": "hello"})
+    assert status == 200
+    assert upstream.last_headers["text-embedding-3-small"]["traceparent"] == TRACEPARENT
+    await ask(gateway, "taskroute/chat", traceparent=TRACEPARENT)
+    assert upstream.last_headers[JUDGE_UPSTREAM]["traceparent"] == TRACEPARENT
+    await ask(gateway, "taskroute/chat")
+    assert "traceparent" not in upstream.last_headers[JUDGE_UPSTREAM]

@@ -4,9 +4,7 @@ GenAI and taskroute attributes, and the trace context each upstream call receive
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import Iterator
 
 import openai
 import pytest
@@ -27,33 +25,10 @@ from taskroute.router import Router
 from taskroute.tracing.otel import OtelTracing
 from tests.gateway.conftest import StartGateway
 from tests.tracing.common import CLIENT_SPAN, CLIENT_TRACE, PROMPT, TRACEPARENT, ask
+from tests.tracing.exporting import exported, receiver, tracing
 from tests.tracing.otlp_receiver import OtlpReceiver, Span
 
-
-@pytest.fixture
-def receiver() -> Iterator[OtlpReceiver]:
-    with OtlpReceiver() as running:
-        yield running
-
-
-@pytest.fixture
-def tracing(receiver: OtlpReceiver) -> Iterator[OtelTracing]:
-    traced = OtelTracing.exporting({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-                                    "OTEL_SERVICE_NAME": "taskroute-test"})
-    yield traced
-    traced.shutdown()
-
-
-async def exported(tracing: OtelTracing, receiver: OtlpReceiver, trace_id: str,
-                   count: int) -> list[Span]:
-    """The trace's spans once `count` have arrived (flushed off the loop: it blocks)."""
-    for _ in range(50):
-        assert await asyncio.to_thread(tracing.force_flush, 10_000)
-        spans = receiver.received.in_trace(trace_id)
-        if len(spans) >= count:
-            return spans
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{len(receiver.received.in_trace(trace_id))} spans, not {count}")
+__all__ = ["receiver", "tracing"]  # the fixtures
 
 
 def _root(spans: list[Span]) -> tuple[Span, list[Span]]:

@@ -233,6 +233,7 @@ class SimulatedUpstream(BehaviourBook):
         model = data["model"]
         self.requests[model] += 1
         self.last_body[model] = data
+        self.last_headers[model] = dict(request.headers)
         behaviour = self.next_behaviour(model)
         if behaviour.delay_s:
             await asyncio.sleep(behaviour.delay_s)
