@@ -61,7 +61,7 @@ async def _known_traffic(gw: RunningGateway) -> None:
             await gw.store.flush()
             await gw.request("POST", "/v1/taskroute/feedback", json={
                 "request_id": headers["X-Taskroute-Request-Id"], "thumbs": "down",
-                "corrected": True})
+                "corrected": True, "task": "extraction"})   # a misroute, named
     await gw.store.flush()
 
 
@@ -114,6 +114,9 @@ async def test_dashboard_shows_the_endpoint_numbers_and_refreshes_itself(
             assert series["saved_usd"] == pytest.approx(
                 series["baseline_usd"] - series["cost_usd"], abs=1e-8)
             assert await page.text_content("#kpi-first-pass") == pct(stats["total"]["first_pass"])
+            assert stats["misroutes"]["misrouted"] == 1
+            assert await page.text_content("#kpi-misrouted") == "1"
+            assert await page.text_content("#kpi-misroutes") == "summarization → extraction × 1"
             assert await page.is_visible("#ab-section")
             ab_rows = await page.eval_on_selector_all(
                 "#ab-table tbody tr", "rows => rows.map(r => r.cells[2].textContent)")
