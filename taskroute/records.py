@@ -1,6 +1,6 @@
-"""What the call path records — every attempt, and the route a request took — shared by the
-call path, the gates, the stores and the gateway (so it lives low in the tree, beside
-`decision.py`)."""
+"""What the call path records — every attempt, the route a request took, a circuit breaker's
+trip — shared by the call path, the gates, the stores and the gateway (so it lives low in the
+tree, beside `decision.py`)."""
 
 from __future__ import annotations
 
@@ -242,3 +242,25 @@ class RequestContext:
 
     def with_(self, **changes: Any) -> RequestContext:
         return replace(self, **changes)
+
+
+TripBy = Literal["here", "replica"]
+
+
+@dataclass(slots=True)
+class Trip:
+    """One opening of a deployment's breaker (wall-clock unix seconds). `replica` names the
+    process whose breaker opened (`calling.breaker.replica_name`; empty for one only heard of
+    through shared state, which does not say); `by` is "here" when that is this process."""
+
+    deployment: str
+    opened_at: float
+    reason: str
+    retry_at: float                 # when the cool-down ends and a probe may go
+    by: TripBy = "here"
+    closed_at: float | None = None  # a probe succeeded (None: not yet, or not known here)
+    id: str = ""                    # unique across replicas: the log's key for it
+    replica: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

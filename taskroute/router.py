@@ -38,6 +38,7 @@ from taskroute.records import Api, RequestContext, SharedSnapshot
 from taskroute.request import ChatRequest
 from taskroute.session import InMemorySessionHistory, SessionHistory
 from taskroute.signals import Signals, measure
+from taskroute.store.base import TripLog
 from taskroute.tiers import choose_tier, estimate_cost, fit_context, output_budget
 
 if TYPE_CHECKING:
@@ -91,8 +92,9 @@ class Router:
         session history, open breakers and reloads then hold across every process using it
         (build it on `history` and `spend`: they are its per-process fallback). `tracing`
         traces every request and its attempts (`taskroute.tracing`; None: off). `trips` keeps
-        the circuit breakers' recent trips (a new one unless given; routers made by
-        `with_policy` share it, so it outlives a reload)."""
+        the circuit breakers' recent trips (a new one unless given, kept in `store` too when
+        the store is a `TripLog`; routers made by `with_policy` share it, so it outlives a
+        reload; `await router.trips.load()` reads back the log's)."""
         from taskroute.gates.registry import GateRegistry
 
         self.policy = policy
@@ -108,7 +110,7 @@ class Router:
         self.shared = shared
         self.tracing = tracing
         if trips is None:
-            trips = TripHistory()
+            trips = TripHistory(log=store if isinstance(store, TripLog) else None)
             if shared is not None:  # once per history: other replicas' trips are news here
                 shared.breakers.on_heard(trips.heard)
         self.trips = trips

@@ -219,7 +219,8 @@ def _taskroute_paths() -> dict[str, Any]:
             "the shadow policy against the served one: agreement by task class, what it would "
             "have cost, its quality where outcomes exist (Wilson 95% intervals)", _SINCE),
         "/v1/taskroute/breakers": _get(
-            "each deployment's circuit breaker and the recent trips (other replicas' too)"),
+            "each deployment's circuit breaker and the recent trips (other replicas' too, "
+            "and those from before a restart, when the log keeps them)"),
         "/v1/taskroute/feedback": {"post": {
             "summary": "feedback on one answer: a score or thumbs, whether it was corrected "
                        "and the task class it really was",

@@ -32,7 +32,7 @@ from taskroute.quality.budgets import Scope  # the pure quality modules; they ne
 from taskroute.quality.feedback import Feedback, feedback_task
 from taskroute.quality.metrics import By
 from taskroute.quality.timeseries import Step
-from taskroute.records import Api, RouteRecord
+from taskroute.records import Api, RouteRecord, Trip
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +185,25 @@ class ResponseStore(Store, Protocol):
 
 
 @runtime_checkable
+class TripLog(Protocol):
+    """A log that also keeps the circuit breakers' trips (SQLite and PostgreSQL do; without
+    one, `calling.breaker.TripHistory` keeps them in memory only). The table is bounded: the
+    newest `store.trips.KEPT_PER_DEPLOYMENT` per deployment, and `log keep` prunes it too."""
+
+    def add_trip(self, trip: Trip) -> None:
+        """Queue the trip as it is now — opened, or since closed — to be written with the
+        entries; never blocks the loop. A trip added again (its id) updates its row: a
+        closing time once set stays set, whatever order the writes land in."""
+        ...
+
+    async def recent_trips(self, limit: int) -> list[Trip]:
+        """The newest `limit` trips any replica wrote, newest first, those still queued here
+        included. `replica` says whose; `by` is not kept (whose is "here" depends on who
+        reads: `TripHistory.load` sets it)."""
+        ...
+
+
+@runtime_checkable
 class LogReader(Protocol):
     """Every read of the log, and feedback. Windows end at `now` (default: the current time)
     and reach back `since_s` seconds (None: all time). Reports are plain JSON-ready data."""
@@ -254,7 +273,8 @@ class LogReader(Protocol):
 
     async def prune(self, before: float, batch: int) -> int:
         """Delete at most `batch` of the oldest rows from before `before` (unix seconds) —
-        requests with their attempts, feedback, refusals, shadow decisions — in one short
+        requests with their attempts, feedback, refusals, shadow decisions, breaker trips
+        (a `TripLog`'s) — in one short
         transaction, so writes go on around it; returns how many went (under `batch`: none
         older is left). Precomputed sums keep what was pruned. `taskroute.store.retention`
         calls it in a loop, in the background."""

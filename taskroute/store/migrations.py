@@ -264,6 +264,23 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             WHERE named_task IS NOT NULL OR text IS NOT NULL
         """,
     ),
+    (   # the circuit breakers' trips (`store.trips`), so a restart or a replica started later
+        # shows the history: the newest read by time, the per-deployment bound by deployment
+        "0014_breaker_trips",
+        """
+        CREATE TABLE breaker_trips (
+            id          TEXT PRIMARY KEY,           -- unique across replicas
+            deployment  TEXT NOT NULL,
+            opened_at   REAL NOT NULL,              -- unix seconds
+            reason      TEXT NOT NULL,              -- capped (breaker.REASON_CHARS)
+            retry_at    REAL NOT NULL,              -- when the cool-down ends
+            closed_at   REAL,                       -- a probe succeeded (NULL: not known)
+            replica     TEXT NOT NULL               -- the process whose breaker opened
+        );
+        CREATE INDEX breaker_trips_opened ON breaker_trips (opened_at);
+        CREATE INDEX breaker_trips_deployment ON breaker_trips (deployment, opened_at)
+        """,
+    ),
 )
 
 

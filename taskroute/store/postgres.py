@@ -2,8 +2,8 @@
 faster driver in bench/pg_driver.py) on a private event loop in one background thread, so it
 serves callers on any loop and none of them waits on the network.
 
-Writing is a group commit. `add`, `add_refused`, `add_shadow` and `add_response` append to one
-queue (under a lock, no wake-up); `acknowledged()` and `flush()` register a waiter on
+Writing is a group commit. `add`, `add_refused`, `add_shadow`, `add_response` and `add_trip`
+append to one queue (under a lock, no wake-up); `acknowledged()` and `flush()` register a waiter on
 "everything added so far" and wake the writer, which takes the whole queue and commits it in one
 transaction (`postgres_write`), then releases every waiter it covers with one hand-off per event
 loop.
@@ -14,13 +14,14 @@ durable as SQLite's journal) and its waiters released, so answers keep going out
 then reconnects every `retry_s` and, once connected, replays the spool a file at a time between
 live commits. While it is disconnected each batch goes straight to the spool. The queue is
 bounded too: past `memory_max` items an add goes to the spool itself. Every insert is ON
-CONFLICT DO NOTHING by request id, so a commit whose reply was lost and then replayed is not
-written twice. `flush()` promises the same as `acknowledged()` (durable), and during an outage
-readers see spooled rows only once they are replayed.
+CONFLICT DO NOTHING by request id (a trip's, by its id, keeps a closing time: `store.trips`), so
+a commit whose reply was lost and then replayed is not written twice. `flush()` promises the
+same as `acknowledged()` (durable), and during an outage readers see spooled rows only once
+they are replayed.
 
 Reading (the `LogReader` Protocol) borrows a connection from a small pool on the same loop and
 runs the SQL of `postgres_reads` (reports, over the hourly rollups), `postgres_rows` (feedback,
-spend, exports, stored responses) and `postgres_prune` (retention). A read while Postgres is
+spend, exports, stored responses, trips) and `postgres_prune` (retention). A read while Postgres is
 unreachable raises `StoreUnavailable`.
 """
 
@@ -49,12 +50,13 @@ from taskroute.quality.budgets import Scope
 from taskroute.quality.feedback import Feedback
 from taskroute.quality.metrics import By
 from taskroute.quality.timeseries import Step
-from taskroute.records import RouteRecord
+from taskroute.records import RouteRecord, Trip
 from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute, StoredResponse
 from taskroute.store.postgres_migrations import migrate
 from taskroute.store.postgres_spool import Item, Spool, SpoolFile
 from taskroute.store.postgres_write import write
 from taskroute.store.sqlite import attempt_rows, refused_row, request_row, shadow_row
+from taskroute.store.trips import trip_row
 from taskroute.store.urls import redact
 
 log = logging.getLogger(__name__)
@@ -66,8 +68,8 @@ Waiter = tuple[int, asyncio.Future[None]]
 
 
 class PostgresStore:
-    """A `Store`, a `LogReader` and a `ResponseStore` over one PostgreSQL database (migrated
-    when opened)."""
+    """A `Store`, a `LogReader`, a `ResponseStore` and a `TripLog` over one PostgreSQL database
+    (migrated when opened)."""
 
     def __init__(
         self, url: str, *, spool_dir: str | Path, interval_s: float = 0.05,
@@ -141,6 +143,13 @@ class PostgresStore:
     async def stored_response(self, response_id: str) -> StoredResponse | None:
         await self.flush()  # one queued a moment ago is committed first
         return await self._read(partial(pg_rows.stored_response, response_id=response_id))
+
+    def add_trip(self, trip: Trip) -> None:
+        self._queue(("t", list(trip_row(trip)), []))
+
+    async def recent_trips(self, limit: int) -> list[Trip]:
+        await self.flush()  # one queued a moment ago is committed (or spooled) first
+        return await self._read(partial(pg_rows.recent_trips, limit=limit))
 
     def _queue(self, item: Item) -> None:
         if self._closed:

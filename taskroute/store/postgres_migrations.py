@@ -240,6 +240,22 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             WHERE named_task IS NOT NULL OR text IS NOT NULL
         """,
     ),
+    (   # as SQLite's 0014: the circuit breakers' trips, every replica's own
+        "0009_breaker_trips",
+        """
+        CREATE TABLE breaker_trips (
+            id          text PRIMARY KEY,               -- unique across replicas
+            deployment  text NOT NULL,
+            opened_at   double precision NOT NULL,      -- unix seconds
+            reason      text NOT NULL,                  -- capped (breaker.REASON_CHARS)
+            retry_at    double precision NOT NULL,      -- when the cool-down ends
+            closed_at   double precision,               -- a probe succeeded (NULL: not known)
+            replica     text NOT NULL                   -- the process whose breaker opened
+        );
+        CREATE INDEX breaker_trips_opened ON breaker_trips (opened_at);
+        CREATE INDEX breaker_trips_deployment ON breaker_trips (deployment, opened_at)
+        """,
+    ),
 )
 
 

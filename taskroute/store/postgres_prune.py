@@ -21,8 +21,9 @@ DELETE FROM requests WHERE request_id IN (
     AND NOT EXISTS (SELECT 1 FROM unrolled u WHERE u.request_id = q.request_id)
     ORDER BY ts LIMIT $2 FOR UPDATE SKIP LOCKED)
 """
-# (table, its time column); each keyed by request_id.
-_TABLES = (("feedback", "request_ts"), ("refused", "ts"), ("shadow_decisions", "ts"))
+# (table, its time column, its key).
+_TABLES = (("feedback", "request_ts", "request_id"), ("refused", "ts", "request_id"),
+           ("shadow_decisions", "ts", "request_id"), ("breaker_trips", "opened_at", "id"))
 
 
 async def prune(conn: asyncpg.Connection, *, before: float, batch: int) -> int:
@@ -31,9 +32,9 @@ async def prune(conn: asyncpg.Connection, *, before: float, batch: int) -> int:
     await catch_up(conn)
     async with conn.transaction():  # one transaction for the batch
         most = _count(await conn.execute(_REQUESTS, before, batch))
-        for table, column in _TABLES:
+        for table, column, key in _TABLES:
             status = await conn.execute(  # names from _TABLES, never input
-                f"DELETE FROM {table} WHERE request_id IN (SELECT request_id FROM {table} "
+                f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} "
                 f"WHERE {column} < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)", before, batch)
             most = max(most, _count(status))
     return most

@@ -1,6 +1,6 @@
 """The PostgreSQL log, row by row: feedback, today's spend, the training export, the demo's route
-table and stored responses (the Postgres twins of `sqlite_rows`), as coroutines over one asyncpg
-connection."""
+table, stored responses and the breakers' trips (the Postgres twins of `sqlite_rows`), as
+coroutines over one asyncpg connection."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import asyncpg
 from taskroute.exceptions import DuplicateFeedback, UnknownRequest
 from taskroute.quality.budgets import Scope, day_start
 from taskroute.quality.feedback import Feedback
+from taskroute.records import Trip
 from taskroute.store.base import RatedAnswer, RequestRoute, StoredResponse
+from taskroute.store.trips import TRIP_COLUMNS, trip_from_row
 
 # The request's route and outcome, copied next to its feedback so the stats read one table.
 _ROUTE = """
@@ -41,6 +43,7 @@ SELECT request_id, task, answered_by, escalated, latency_s, first_token_s, cost_
        input_tokens, output_tokens
 FROM requests WHERE request_id = ANY($1::text[])
 """
+_TRIPS = f"SELECT {', '.join(TRIP_COLUMNS)} FROM breaker_trips ORDER BY opened_at DESC LIMIT $1"
 _SPEND = """
 SELECT 'user', "user", sum(cost_usd) FROM requests
 WHERE "user" IS NOT NULL AND ts >= $1 GROUP BY "user"
@@ -109,3 +112,7 @@ async def stored_response(conn: asyncpg.Connection, response_id: str) -> StoredR
     if row is None:
         return None
     return StoredResponse(response_id, row[0], str(row[2]).encode(), row[1])
+
+
+async def recent_trips(conn: asyncpg.Connection, limit: int) -> list[Trip]:
+    return [trip_from_row(tuple(row)) for row in await conn.fetch(_TRIPS, limit)]

@@ -4,13 +4,14 @@ it is back — by this process, or by the next store opened on the same spool fo
 died first.
 
 A line is one item — ("e", request row, attempt rows), ("r", refusal row, []), ("s", shadow row,
-[]) or ("p", stored response row, []) — as JSON (msgspec escapes every newline inside strings),
-written with `os.write` to a file opened `O_APPEND`: as durable as SQLite's journal
-(`sqlite_journal`), surviving the process being killed but not the machine losing power. Files
-are `<pid>.<n>.spool`, rotated every `FILE_ITEMS` items so a replay goes a file at a time
-between live commits; each is `flock`ed by the store writing it, so a second store replays only
-the files of a process that is gone. Replaying inserts with ON CONFLICT DO NOTHING, so a row
-already committed (a commit whose reply was lost) is not written twice.
+[]), ("p", stored response row, []) or ("t", breaker trip row, []) — as JSON (msgspec escapes
+every newline inside strings), written with `os.write` to a file opened `O_APPEND`: as durable
+as SQLite's journal (`sqlite_journal`), surviving the process being killed but not the machine
+losing power. Files are `<pid>.<n>.spool`, rotated every `FILE_ITEMS` items so a replay goes a
+file at a time between live commits; each is `flock`ed by the store writing it, so a second
+store replays only the files of a process that is gone. Replaying inserts with ON CONFLICT DO
+NOTHING, so a row already committed (a commit whose reply was lost) is not written twice (a
+trip's row keeps its closing time).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 import msgspec
 
 log = logging.getLogger(__name__)
-Item = tuple[str, list[Any], list[list[Any]]]  # kind ("e", "r", "s", "p"), its row, attempt rows
+Item = tuple[str, list[Any], list[list[Any]]]  # kind ("e", "r", "s", "p", "t"), row, attempts
 FILE_ITEMS = 2_000
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(Item).decode

@@ -4,20 +4,20 @@ read on another, so the event loop never waits on the disk.
 What a request needs before it is acknowledged (`acknowledged()`, already done) is in the
 journal of `sqlite_journal` once `add()` returns: its rows, one line appended with one `write()`
 to `log.db-ack.*`, the durability point; the writer commits them to SQLite later, and opening the
-store replays whatever a killed process journaled but never committed. (Refusals and shadow
-decisions, which no answer waits for, are not journaled.)
+store replays whatever a killed process journaled but never committed. (Refusals, shadow
+decisions and breaker trips, which no answer waits for, are not journaled.)
 
 Writing is a group commit. `add()` queues the entry's rows after journaling them, and
-`add_refused()` and `add_shadow()` only append to a deque (no lock, no wake-up). `flush()`
-(committed to SQLite, for readers such as feedback) registers a waiter on the next commit and
-wakes the writer at once; the writer takes every waiter, then every queued entry, commits them
-in one transaction and resolves the waiters with one hand-off per event loop, so concurrent
-callers share one commit (a waiter that arrives during a commit gets the next one, started as
-soon as this one ends). With nobody waiting, the writer wakes every `interval_s` and commits
-what has queued up, then deletes the journal file those entries were in. `aclose()` flushes and
-stops both threads. Checkpoints (copying the WAL into the database, with two fsyncs) are not
-left to SQLite's automatic ones, which would land inside a commit: a passive one runs on the
-reader's thread at most once a second while requests are written.
+`add_refused()`, `add_shadow()` and `add_trip()` only append to a deque (no lock, no wake-up).
+`flush()` (committed to SQLite, for readers such as feedback) registers a waiter on the next
+commit and wakes the writer at once; the writer takes every waiter, then every queued entry,
+commits them in one transaction and resolves the waiters with one hand-off per event loop, so
+concurrent callers share one commit (a waiter that arrives during a commit gets the next one,
+started as soon as this one ends). With nobody waiting, the writer wakes every `interval_s` and
+commits what has queued up, then deletes the journal file those entries were in. `aclose()`
+flushes and stops both threads. Checkpoints (copying the WAL into the database, with two fsyncs)
+are not left to SQLite's automatic ones, which would land inside a commit: a passive one runs on
+the reader's thread at most once a second while requests are written.
 
 What "written" means: the transaction has committed, so its pages are in the WAL file through
 `write()` — in the operating system, which keeps them when this process is killed (SIGKILL, a
@@ -43,7 +43,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -60,11 +60,12 @@ from taskroute.quality.budgets import Scope
 from taskroute.quality.feedback import Feedback
 from taskroute.quality.metrics import By
 from taskroute.quality.timeseries import Step
-from taskroute.records import Attempt, RouteRecord
+from taskroute.records import Attempt, RouteRecord, Trip
 from taskroute.store.base import LogEntry, RatedAnswer, Refusal, RequestRoute, StoredResponse
 from taskroute.store.counts import SERVED_FACT_COLUMNS, served_facts
 from taskroute.store.migrations import migrate
 from taskroute.store.sqlite_journal import Journal, leftovers
+from taskroute.store.trips import KEPT_PER_DEPLOYMENT, TRIP_COLUMNS, trip_row
 from taskroute.store.wal import wal_mode
 
 log = logging.getLogger(__name__)
@@ -108,9 +109,19 @@ _INSERT_RESPONSE = (
     "INSERT OR REPLACE INTO stored_responses (response_id, request_id, ts, api_key_id, "
     "conversation) VALUES (?, ?, ?, ?, ?)"
 )
+_UPSERT_TRIP = (  # a closing time once written stays (`store.trips`)
+    f"INSERT INTO breaker_trips ({', '.join(TRIP_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(TRIP_COLUMNS))}) ON CONFLICT (id) DO UPDATE SET "
+    "closed_at = COALESCE(excluded.closed_at, breaker_trips.closed_at)"
+)
+_TRIM_TRIPS = (  # the deployment's rows older than its newest KEPT_PER_DEPLOYMENT
+    "DELETE FROM breaker_trips WHERE deployment = ? AND opened_at < (SELECT opened_at "
+    "FROM breaker_trips WHERE deployment = ? ORDER BY opened_at DESC LIMIT 1 OFFSET ?)"
+)
 # request id, when it was decided, the decision, the served request's record (when known)
 Shadow = tuple[str, float, Decision, RouteRecord | None]
 EntryRows = tuple[Sequence[Any], Sequence[Sequence[Any]]]  # a request's row, its attempts'
+Pending = EntryRows | Refusal | StoredResponse | Trip
 CHECKPOINT_EVERY_S = 1.0  # while requests are written: bounds the WAL to ~1 s of them
 
 
@@ -147,7 +158,8 @@ def connect(path: str | Path) -> sqlite3.Connection:
 
 
 class SqliteStore:
-    """A `Store` and a `LogReader` over one SQLite file (created, and migrated, when opened)."""
+    """A `Store`, a `LogReader`, a `ResponseStore` and a `TripLog` over one SQLite file
+    (created, and migrated, when opened)."""
 
     def __init__(self, path: str | Path, *, interval_s: float = 0.05) -> None:
         self.path = Path(path)
@@ -165,8 +177,8 @@ class SqliteStore:
         self._checkpointing = False
         self._last_checkpoint = time.monotonic()
         self._interval = interval_s
-        # refusals and stored responses ride with the entries
-        self._pending: deque[EntryRows | Refusal | StoredResponse] = deque()
+        # refusals, stored responses and trips ride with the entries
+        self._pending: deque[Pending] = deque()
         self._shadows: deque[Shadow] = deque()
         self._next = _Commit()             # the commit a waiter arriving now will get
         self._next_lock = threading.Lock()
@@ -205,6 +217,15 @@ class SqliteStore:
     async def stored_response(self, response_id: str) -> StoredResponse | None:
         await self.flush()  # one queued a moment ago is committed first
         return await self._read(partial(sqlite_rows.stored_response, response_id))
+
+    def add_trip(self, trip: Trip) -> None:
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        self._pending.append(replace(trip))  # as it is now: the breaker's may close later
+
+    async def recent_trips(self, limit: int) -> list[Trip]:
+        await self.flush()  # one queued a moment ago is committed first
+        return await self._read(partial(sqlite_rows.recent_trips, limit=limit))
 
     def add_shadow(self, request_id: str, decision: Decision,
                    served: RouteRecord | None = None) -> None:
@@ -368,7 +389,7 @@ class SqliteStore:
         self._journal.close()
         self._conn.close()
 
-    def _take_pending(self) -> list[EntryRows | Refusal | StoredResponse]:
+    def _take_pending(self) -> list[Pending]:
         batch = []
         while self._pending:
             batch.append(self._pending.popleft())
@@ -414,14 +435,16 @@ class SqliteStore:
                 self._next.done.set()
             return idle
 
-    def _write(
-        self, batch: list[EntryRows | Refusal | StoredResponse], shadows: list[Shadow]
-    ) -> bool:
+    def _write(self, batch: list[Pending], shadows: list[Shadow]) -> bool:
         """One transaction; False (logged) if it failed."""
+        tripped: set[str] = set()
         try:
             self._conn.execute("BEGIN")
             for item in batch:
-                if isinstance(item, Refusal):
+                if isinstance(item, Trip):
+                    self._conn.execute(_UPSERT_TRIP, trip_row(item))
+                    tripped.add(item.deployment)
+                elif isinstance(item, Refusal):
                     self._conn.execute(_INSERT_REFUSED, refused_row(item))
                 elif isinstance(item, StoredResponse):
                     self._conn.execute(_INSERT_RESPONSE, (
@@ -430,6 +453,8 @@ class SqliteStore:
                 else:
                     self._insert(item)
             self._conn.executemany(_INSERT_SHADOW, [shadow_row(s) for s in shadows])
+            self._conn.executemany(_TRIM_TRIPS, [(d, d, KEPT_PER_DEPLOYMENT - 1)
+                                                 for d in sorted(tripped)])
             self._conn.execute("COMMIT")
             return True
         except sqlite3.Error:

@@ -15,7 +15,8 @@ from taskroute.store.sqlite_reads import try_catch_up
 from taskroute.store.sqlite_rollup import STATE
 
 # (table, its time column): a request's attempts go with it (ON DELETE CASCADE).
-_TABLES = (("feedback", "request_ts"), ("refused", "ts"), ("shadow_decisions", "ts"))
+_TABLES = (("feedback", "request_ts"), ("refused", "ts"), ("shadow_decisions", "ts"),
+           ("breaker_trips", "opened_at"))
 
 
 def prune(conn: sqlite3.Connection, *, before: float, batch: int) -> int:

@@ -1,6 +1,6 @@
-"""The SQLite log, row by row: feedback, today's spend, the training export and the demo's
-route table. Blocking functions over one connection; `SqliteStore` runs them on its reader
-thread, `store.logfile` straight from code with no event loop."""
+"""The SQLite log, row by row: feedback, today's spend, the training export, the demo's route
+table and the breakers' trips. Blocking functions over one connection; `SqliteStore` runs them
+on its reader thread, `store.logfile` straight from code with no event loop."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from taskroute.exceptions import DuplicateFeedback, UnknownRequest
 from taskroute.quality.budgets import Scope, day_start
 from taskroute.quality.feedback import Feedback
+from taskroute.records import Trip
 from taskroute.store.base import RatedAnswer, RequestRoute, StoredResponse
+from taskroute.store.trips import TRIP_COLUMNS, trip_from_row
 
 # The request's route and outcome, copied next to its feedback so the stats read one index.
 _ROUTE = """
@@ -40,6 +42,8 @@ SELECT request_id, task, answered_by, escalated, latency_s, first_token_s, cost_
        input_tokens, output_tokens
 FROM requests WHERE request_id IN ({marks})
 """
+_TRIPS = (f"SELECT {', '.join(TRIP_COLUMNS)} FROM breaker_trips INDEXED BY breaker_trips_opened "
+          "ORDER BY opened_at DESC LIMIT ?")
 _MAX_VARIABLES = 500  # ids per IN (...): well under SQLite's limit on bound variables
 
 
@@ -118,3 +122,8 @@ def stored_response(response_id: str, conn: sqlite3.Connection) -> StoredRespons
     if row is None:
         return None
     return StoredResponse(response_id, row[0], str(row[2]).encode(), row[1])
+
+
+def recent_trips(conn: sqlite3.Connection, limit: int) -> list[Trip]:
+    """`TripLog.recent_trips`."""
+    return [trip_from_row(row) for row in conn.execute(_TRIPS, (limit,))]

@@ -32,6 +32,13 @@ class RunningGateway:
     db: Path
     upstream: SimulatedUpstream
     store: SqliteStore
+    stopped: bool = False
+
+    async def stop(self) -> None:
+        """Shut it down as `taskroute serve` does on SIGTERM (its store flushed and closed)."""
+        if not self.stopped:
+            self.stopped = True
+            await self.runner.cleanup()
 
     @property
     def base_url(self) -> str:
@@ -61,31 +68,38 @@ StartGateway = Callable[..., Awaitable[RunningGateway]]
 async def start_gateway(
     simulated_upstream: SimulatedUpstream, tmp_path: Path
 ) -> AsyncIterator[StartGateway]:
-    runners: list[web.AppRunner] = []
+    started: list[RunningGateway] = []
 
     async def start(
         settings: GatewaySettings | None = None, *,
-        edit_policy: Callable[[Policy], Policy] | None = None, **router_args: Any,
+        edit_policy: Callable[[Policy], Policy] | None = None, db: Path | None = None,
+        **router_args: Any,
     ) -> RunningGateway:
+        """A gateway logging to a fresh SQLite file, or to `db` (one an earlier gateway of
+        this test logged to, say)."""
         policy = simulated_policy(load_default_policy(), simulated_upstream)
         if edit_policy is not None:
             policy = edit_policy(policy)
         router_args.setdefault("classifier", False)
-        db = tmp_path / f"log{len(runners)}.db"
+        db = db or tmp_path / f"log{len(started)}.db"
         store = SqliteStore(db)
         router = compose(Router(policy, store=store, **router_args))
         app = create_app(router, settings)
         runner = make_runner(app, shutdown_timeout=5)  # as `taskroute serve` runs it
         await runner.setup()
-        runners.append(runner)
         site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        return RunningGateway(listening_url(site, "127.0.0.1"), app, runner, db,
-                              simulated_upstream, store)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        started.append(RunningGateway(listening_url(site, "127.0.0.1"), app, runner, db,
+                                      simulated_upstream, store))
+        return started[-1]
 
     yield start
-    for runner in runners:
-        await runner.cleanup()
+    for gateway in started:
+        await gateway.stop()
 
 
 @pytest.fixture

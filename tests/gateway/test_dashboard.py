@@ -217,6 +217,38 @@ async def test_the_breakers_view_lists_states_and_trips_as_the_endpoint_does(
     assert problems == []
 
 
+async def test_a_restarted_gateway_lists_the_trips_from_its_log(
+    start_gateway: StartGateway,
+) -> None:
+    playwright_api = pytest.importorskip("playwright.async_api")
+    first = await start_gateway(edit_policy=_fragile)
+    first.upstream.fail("gpt-4.1-mini", 503)
+    status, _, _ = await first.request("POST", "/v1/chat/completions", json={
+        "model": "taskroute/summarization",
+        "messages": [{"role": "user", "content": "Summarize this, please."}]})
+    assert status == 200
+    await first.stop()
+    first.upstream.answer_normally("gpt-4.1-mini")
+    gw = await start_gateway(edit_policy=_fragile, db=first.db)
+    breakers = await _json(gw, "/v1/taskroute/breakers")
+    (trip,) = breakers["trips"]
+    assert breakers["open"] == 0 and "503" in trip["reason"]
+    problems: list[str] = []
+    async with playwright_api.async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await _opened(browser, gw.url + "/dashboard#breakers", problems)
+            trips = await _texts(page, "#trip-table tbody tr")
+            assert len(trips) == 1 and trips[0][1] == trip["deployment"]
+            assert trips[0][2] == trip["reason"] and trips[0][5] == "cooling down"
+            assert await page.get_attribute("#trip-table tbody .pill", "title") == trip["replica"]
+            assert not await page.is_visible("#trips-empty")
+            await _shot(page, "dashboard-breakers-restarted.png")
+        finally:
+            await browser.close()
+    assert problems == []
+
+
 async def test_the_shadow_view_shows_the_shadow_reports_numbers(
     start_gateway: StartGateway,
 ) -> None:
