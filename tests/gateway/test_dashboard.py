@@ -181,16 +181,21 @@ def _fragile(policy: Policy) -> Policy:
                                            breaker_cooldown_s=600.0, retries=0))
 
 
-async def test_the_breakers_view_lists_states_and_trips_as_the_endpoint_does(
-    start_gateway: StartGateway,
-) -> None:
-    playwright_api = pytest.importorskip("playwright.async_api")
-    gw = await start_gateway(edit_policy=_fragile)
+async def _trip_the_fast_model(gw: RunningGateway) -> None:
+    """One request the fast model fails with a 503: its breaker (one failure) opens."""
     gw.upstream.fail("gpt-4.1-mini", 503)
     status, _, _ = await gw.request("POST", "/v1/chat/completions", json={
         "model": "taskroute/summarization",
         "messages": [{"role": "user", "content": "Summarize this, please."}]})
     assert status == 200                           # escalated past the failing deployment
+
+
+async def test_the_breakers_view_lists_states_and_trips_as_the_endpoint_does(
+    start_gateway: StartGateway,
+) -> None:
+    playwright_api = pytest.importorskip("playwright.async_api")
+    gw = await start_gateway(edit_policy=_fragile)
+    await _trip_the_fast_model(gw)
     await gw.store.flush()
     breakers = await _json(gw, "/v1/taskroute/breakers")
     assert breakers["open"] == 1 and len(breakers["trips"]) == 1
@@ -222,11 +227,7 @@ async def test_a_restarted_gateway_lists_the_trips_from_its_log(
 ) -> None:
     playwright_api = pytest.importorskip("playwright.async_api")
     first = await start_gateway(edit_policy=_fragile)
-    first.upstream.fail("gpt-4.1-mini", 503)
-    status, _, _ = await first.request("POST", "/v1/chat/completions", json={
-        "model": "taskroute/summarization",
-        "messages": [{"role": "user", "content": "Summarize this, please."}]})
-    assert status == 200
+    await _trip_the_fast_model(first)
     await first.stop()
     first.upstream.answer_normally("gpt-4.1-mini")
     gw = await start_gateway(edit_policy=_fragile, db=first.db)
