@@ -26,10 +26,10 @@ async def read_opening(rest: AsyncIterator[StreamChunk], held: list[StreamChunk]
     until = loop.time() + hold.at_most_s
     size = 0
     ended = False
-    text = ""
+    text = ""  # the answer's text so far, for `settled`
     for chunk in held:
         size += _opening_chars(chunk)
-        text += _content(chunk)
+        text += chunk.delta_text
         ended = ended or chunk.finish_reason is not None
         if _tool_call(chunk):
             return rest
@@ -61,7 +61,7 @@ async def read_opening(rest: AsyncIterator[StreamChunk], held: list[StreamChunk]
         if _tool_call(chunk):
             break
         if not ended and settled is not None:
-            text += _content(chunk)
+            text += chunk.delta_text
             if settled(text):
                 break
     return rest
@@ -74,11 +74,6 @@ async def _next(rest: AsyncIterator[StreamChunk]) -> StreamChunk:
 def _opening_chars(chunk: StreamChunk) -> int:
     delta = chunk.delta or {}
     return len(str(delta.get("content") or "")) + len(str(delta.get("refusal") or ""))
-
-
-def _content(chunk: StreamChunk) -> str:
-    delta = chunk.delta or {}
-    return str(delta.get("content") or "")
 
 
 def _tool_call(chunk: StreamChunk) -> bool:
