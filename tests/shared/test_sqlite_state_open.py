@@ -4,10 +4,9 @@ must try again, not fail the worker (seen once in a full run under load)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from tests.together import run_together
 
 _OPEN_TOGETHER = """
 import asyncio, sys, time
@@ -27,8 +26,5 @@ asyncio.run(main())
 
 
 def test_workers_opening_one_new_counters_file_together_all_open_it(tmp_path: Path) -> None:
-    start = time.time() + 2.0  # after the interpreters have started
-    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_TOGETHER, str(tmp_path), str(start)],
-                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
-    errors = [proc.communicate(timeout=60)[1] for proc in procs]
-    assert [proc.returncode for proc in procs] == [0, 0, 0], errors
+    codes, errors = run_together(_OPEN_TOGETHER, tmp_path)
+    assert codes == [0, 0, 0], errors

@@ -6,8 +6,6 @@ import asyncio
 import dataclasses
 import functools
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ from taskroute.store.sqlite import (
     request_row,
     shadow_row,
 )
+from tests.together import run_together
 
 
 @functools.cache
@@ -353,11 +352,8 @@ for i in range(10):
 
 def test_processes_opening_one_new_log_together_all_open_it(tmp_path: Path) -> None:
     # `serve --workers` starts its workers at once on a log file none has made yet.
-    start = time.time() + 2.0  # after the interpreters have started
-    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_TOGETHER, str(tmp_path), str(start)],
-                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
-    errors = [proc.communicate(timeout=60)[1] for proc in procs]
-    assert [proc.returncode for proc in procs] == [0, 0, 0], errors
+    codes, errors = run_together(_OPEN_TOGETHER, tmp_path)
+    assert codes == [0, 0, 0], errors
     for i in range(10):
         conn = connect(tmp_path / f"log{i}.db")
         assert applied(conn) == [name for name, _ in MIGRATIONS]
